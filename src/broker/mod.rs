@@ -1,0 +1,3 @@
+//! Execution. Today: the paper broker. A live adapter would sit beside it behind one trait.
+
+pub mod paper;

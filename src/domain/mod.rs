@@ -1,0 +1,6 @@
+//! Pure types and rules: no I/O, no clock, no terminal.
+
+pub mod rules;
+pub mod types;
+
+pub use types::*;

@@ -1,0 +1,480 @@
+//! The decision rules of SPEC.md, one function per rule, checkable against the SPEC by eye.
+//!
+//! Input: the raw JSON the source answered (or why it could not), the risk settings and
+//! the gates as the store sees them. Output: a [`Decision`]. Nothing here does I/O.
+
+use super::types::{Action, AmdAnalysis, Direction, MlSignal, Phase};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Rule 1: the matrix. Returns the action and the decision confidence.
+pub fn matrix(direction: Direction, phase: Phase, ml_confidence: f64) -> (Action, f64) {
+    use Direction::*;
+    use Phase::*;
+    match (direction, phase) {
+        (Bullish, Accumulation) => (Action::Buy, ml_confidence * 0.95),
+        (Bullish, Manipulation) => (Action::Buy, ml_confidence * 0.70),
+        (Bullish, Distribution) => (Action::Hold, 0.30),
+        (Bearish, Distribution) => (Action::Sell, ml_confidence * 0.95),
+        (Bearish, Manipulation) => (Action::Sell, ml_confidence * 0.70),
+        (Bearish, Accumulation) => (Action::Hold, 0.30),
+        (Neutral, _) => (Action::Hold, 0.0),
+    }
+}
+
+/// Account and risk limits used for sizing (SPEC rules 3 and 4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RiskSettings {
+    pub account_size: f64,
+    pub max_risk_percent: f64,
+    pub max_position_percent: f64,
+    pub min_confidence: f64,
+}
+
+/// What the store knows at decision time (SPEC rule 6).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Gates {
+    pub enabled: bool,
+    pub kill_switch: bool,
+    pub symbol_has_open_position: bool,
+    pub symbol_has_pending: bool,
+    pub open_positions: usize,
+    pub max_open_positions: usize,
+}
+
+impl Gates {
+    /// The first gate that blocks a new trade, in the trader's words.
+    pub fn blocked_by(&self, symbol: &str) -> Option<String> {
+        if self.kill_switch {
+            return Some("kill switch is on".into());
+        }
+        if !self.enabled {
+            return Some("auto-trading is disabled".into());
+        }
+        if self.symbol_has_open_position {
+            return Some(format!("{symbol} already has an open position"));
+        }
+        if self.symbol_has_pending {
+            return Some(format!("{symbol} already has a pending decision"));
+        }
+        if self.open_positions >= self.max_open_positions {
+            return Some(format!(
+                "open positions {} >= max_open_positions {}",
+                self.open_positions, self.max_open_positions
+            ));
+        }
+        None
+    }
+}
+
+/// Rule 5: the risk/reward analysis of an actionable decision.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RiskReward {
+    pub risk_amount: f64,
+    pub reward_amount: f64,
+    pub risk_reward_ratio: f64,
+    pub risk_percent: f64,
+    pub reward_percent: f64,
+}
+
+/// A decision as the seed's TradeDecision names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub symbol: String,
+    pub action: Action,
+    pub confidence: f64,
+    pub reasoning: String,
+    pub entry_price: Option<f64>,
+    pub take_profit: Option<f64>,
+    pub stop_loss: Option<f64>,
+    pub position_size: f64,
+    pub ml_signal: Value,
+    pub amd_phase: Option<Phase>,
+    #[serde(skip)]
+    pub risk_reward: Option<RiskReward>,
+}
+
+impl Decision {
+    /// A HOLD with confidence 0 and the reason nothing can be traded.
+    pub fn untrusted(
+        symbol: &str,
+        reasoning: String,
+        ml_signal: Value,
+        phase: Option<Phase>,
+    ) -> Self {
+        Decision {
+            symbol: symbol.to_string(),
+            action: Action::Hold,
+            confidence: 0.0,
+            reasoning,
+            entry_price: None,
+            take_profit: None,
+            stop_loss: None,
+            position_size: 0.0,
+            ml_signal,
+            amd_phase: phase,
+            risk_reward: None,
+        }
+    }
+}
+
+/// Round to `dp` decimal places, half away from zero.
+pub fn round_dp(x: f64, dp: i32) -> f64 {
+    let m = 10f64.powi(dp);
+    (x * m).round() / m
+}
+
+/// Quantities are kept to 8 decimal places, rounded down so a cap is never exceeded.
+pub const QTY_DP: i32 = 8;
+
+fn floor_qty(q: f64) -> f64 {
+    let m = 10f64.powi(QTY_DP);
+    // The small epsilon keeps 0.15 from flooring to 0.14999999.
+    ((q * m) + 1e-6).floor() / m
+}
+
+fn field_f64(obj: &serde_json::Map<String, Value>, key: &str, what: &str) -> Result<f64, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Err(format!("{what}: missing field {key}")),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .ok_or_else(|| format!("{what}: {key} {n} is not a number")),
+        Some(Value::String(s))
+            if s.eq_ignore_ascii_case("nan") || s.to_ascii_lowercase().contains("inf") =>
+        {
+            Err(format!("{what}: {key} {s} is not finite"))
+        }
+        Some(other) => Err(format!("{what}: {key} must be a number, got {other}")),
+    }
+}
+
+fn confidence_field(obj: &serde_json::Map<String, Value>, what: &str) -> Result<f64, String> {
+    let c = field_f64(obj, "confidence", what)?;
+    if !c.is_finite() || !(0.0..=1.0).contains(&c) {
+        return Err(format!("{what}: confidence {c} is outside 0..=1"));
+    }
+    Ok(c)
+}
+
+fn price_field(obj: &serde_json::Map<String, Value>, key: &str, what: &str) -> Result<f64, String> {
+    let p = field_f64(obj, key, what)?;
+    if !p.is_finite() {
+        return Err(format!("{what}: {key} {p} is not finite"));
+    }
+    if p <= 0.0 {
+        return Err(format!("{what}: {key} {p} is not > 0"));
+    }
+    Ok(p)
+}
+
+/// Rule 2 for the ML signal: every field present, finite and in range.
+pub fn parse_signal(v: &Value) -> Result<MlSignal, String> {
+    let what = "ML signal";
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{what}: expected a JSON object, got {}", kind_of(v)))?;
+    let direction = match obj.get("direction") {
+        None | Some(Value::Null) => return Err(format!("{what}: missing field direction")),
+        Some(Value::String(s)) => {
+            Direction::parse(s).ok_or_else(|| format!("{what}: unknown direction {s:?}"))?
+        }
+        Some(other) => return Err(format!("{what}: direction must be a string, got {other}")),
+    };
+    let confidence = confidence_field(obj, what)?;
+    let entry_price = price_field(obj, "entry_price", what)?;
+    let take_profit = price_field(obj, "take_profit", what)?;
+    let stop_loss = price_field(obj, "stop_loss", what)?;
+    let risk_reward_ratio = match obj.get("risk_reward_ratio") {
+        None | Some(Value::Null) => return Err(format!("{what}: missing field risk_reward_ratio")),
+        Some(_) => {
+            let r = field_f64(obj, "risk_reward_ratio", what)?;
+            if !r.is_finite() {
+                return Err(format!("{what}: risk_reward_ratio {r} is not finite"));
+            }
+            r
+        }
+    };
+    Ok(MlSignal {
+        direction,
+        confidence,
+        entry_price,
+        take_profit,
+        stop_loss,
+        risk_reward_ratio,
+    })
+}
+
+/// Rule 2 for the AMD phase.
+pub fn parse_phase(v: &Value) -> Result<AmdAnalysis, String> {
+    let what = "AMD phase";
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("{what}: expected a JSON object, got {}", kind_of(v)))?;
+    let phase = match obj.get("phase") {
+        None | Some(Value::Null) => return Err(format!("{what}: missing field phase")),
+        Some(Value::String(s)) => {
+            Phase::parse(s).ok_or_else(|| format!("{what}: unknown phase {s:?}"))?
+        }
+        Some(other) => return Err(format!("{what}: phase must be a string, got {other}")),
+    };
+    let confidence = confidence_field(obj, what)?;
+    let indicators = obj.get("indicators").cloned().unwrap_or(Value::Null);
+    Ok(AmdAnalysis {
+        phase,
+        confidence,
+        indicators,
+    })
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Rule 2, the price layout: SL and TP on the right side of entry for the action.
+pub fn check_levels(
+    action: Action,
+    entry: f64,
+    take_profit: f64,
+    stop_loss: f64,
+) -> Result<(), String> {
+    if stop_loss == entry {
+        return Err(format!(
+            "stop_loss {} equals entry_price {}",
+            fmt_num(stop_loss),
+            fmt_num(entry)
+        ));
+    }
+    match action {
+        Action::Buy => {
+            if stop_loss >= entry {
+                return Err(format!(
+                    "BUY needs stop_loss < entry_price, got stop_loss {} >= entry_price {}",
+                    fmt_num(stop_loss),
+                    fmt_num(entry)
+                ));
+            }
+            if take_profit <= entry {
+                return Err(format!(
+                    "BUY needs take_profit > entry_price, got take_profit {} <= entry_price {}",
+                    fmt_num(take_profit),
+                    fmt_num(entry)
+                ));
+            }
+        }
+        Action::Sell => {
+            if stop_loss <= entry {
+                return Err(format!(
+                    "SELL needs stop_loss > entry_price, got stop_loss {} <= entry_price {}",
+                    fmt_num(stop_loss),
+                    fmt_num(entry)
+                ));
+            }
+            if take_profit >= entry {
+                return Err(format!(
+                    "SELL needs take_profit < entry_price, got take_profit {} >= entry_price {}",
+                    fmt_num(take_profit),
+                    fmt_num(entry)
+                ));
+            }
+        }
+        Action::Hold => {}
+    }
+    Ok(())
+}
+
+/// A number as the trader typed it: no trailing zeros, no exponent for ordinary prices.
+pub fn fmt_num(x: f64) -> String {
+    if x.is_finite() && x == x.trunc() && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Rule 4: the largest position the risk limits allow.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sizing {
+    pub quantity: f64,
+    pub risk_quantity: f64,
+    pub cap_quantity: f64,
+    pub capped: bool,
+}
+
+pub fn size_position(risk: &RiskSettings, entry: f64, stop_loss: f64) -> Sizing {
+    let risk_amount = risk.account_size * risk.max_risk_percent / 100.0;
+    let risk_per_unit = (entry - stop_loss).abs();
+    let risk_quantity = floor_qty(risk_amount / risk_per_unit);
+    let cap_quantity = max_quantity(risk, entry);
+    let capped = risk_quantity > cap_quantity;
+    Sizing {
+        quantity: if capped { cap_quantity } else { risk_quantity },
+        risk_quantity,
+        cap_quantity,
+        capped,
+    }
+}
+
+/// The position cap in units: quantity × entry ≤ account × max_position_percent / 100.
+pub fn max_quantity(risk: &RiskSettings, entry: f64) -> f64 {
+    floor_qty(risk.account_size * risk.max_position_percent / 100.0 / entry)
+}
+
+/// Rule 5.
+pub fn risk_reward(quantity: f64, entry: f64, take_profit: f64, stop_loss: f64) -> RiskReward {
+    let risk_per_unit = (entry - stop_loss).abs();
+    let reward_per_unit = (take_profit - entry).abs();
+    let risk_amount = quantity * risk_per_unit;
+    let reward_amount = quantity * reward_per_unit;
+    RiskReward {
+        risk_amount: round_dp(risk_amount, 2),
+        reward_amount: round_dp(reward_amount, 2),
+        risk_reward_ratio: if risk_per_unit > 0.0 {
+            round_dp(reward_per_unit / risk_per_unit, 2)
+        } else {
+            0.0
+        },
+        risk_percent: round_dp(risk_per_unit / entry * 100.0, 2),
+        reward_percent: round_dp(reward_per_unit / entry * 100.0, 2),
+    }
+}
+
+/// Everything [`decide`] needs for one symbol.
+pub struct DecisionInput<'a> {
+    pub symbol: &'a str,
+    pub signal: &'a Result<Value, String>,
+    pub phase: &'a Result<Value, String>,
+    pub risk: &'a RiskSettings,
+    pub gates: &'a Gates,
+}
+
+/// Rules 1 to 6 for one symbol.
+pub fn decide(input: &DecisionInput<'_>) -> Decision {
+    let symbol = input.symbol;
+    let raw_signal = input.signal.as_ref().cloned().unwrap_or(Value::Null);
+    let raw_phase = match input.phase {
+        Ok(v) => v
+            .get("phase")
+            .and_then(Value::as_str)
+            .and_then(Phase::parse),
+        Err(_) => None,
+    };
+    let signal = match input.signal {
+        Err(e) => {
+            return Decision::untrusted(
+                symbol,
+                format!("ML signal unavailable: {e}"),
+                raw_signal,
+                raw_phase,
+            );
+        }
+        Ok(v) => match parse_signal(v) {
+            Ok(s) => s,
+            Err(e) => return Decision::untrusted(symbol, e, raw_signal, raw_phase),
+        },
+    };
+    let amd = match input.phase {
+        Err(e) => {
+            return Decision::untrusted(
+                symbol,
+                format!("AMD phase unavailable: {e}"),
+                raw_signal,
+                None,
+            );
+        }
+        Ok(v) => match parse_phase(v) {
+            Ok(p) => p,
+            Err(e) => return Decision::untrusted(symbol, e, raw_signal, None),
+        },
+    };
+    decide_validated(symbol, &signal, &amd, raw_signal, input.risk, input.gates)
+}
+
+/// Rules 1 and 3 to 6 on inputs that passed validation.
+pub fn decide_validated(
+    symbol: &str,
+    signal: &MlSignal,
+    amd: &AmdAnalysis,
+    raw_signal: Value,
+    risk: &RiskSettings,
+    gates: &Gates,
+) -> Decision {
+    let (action, conf) = matrix(signal.direction, amd.phase, signal.confidence);
+    let confidence = round_dp(conf, 4);
+    let mut d = Decision {
+        symbol: symbol.to_string(),
+        action: Action::Hold,
+        confidence,
+        reasoning: String::new(),
+        entry_price: Some(signal.entry_price),
+        take_profit: Some(signal.take_profit),
+        stop_loss: Some(signal.stop_loss),
+        position_size: 0.0,
+        ml_signal: raw_signal,
+        amd_phase: Some(amd.phase),
+        risk_reward: None,
+    };
+    let situation = format!(
+        "{} signal ({:.2}) during {} ({:.2})",
+        signal.direction, signal.confidence, amd.phase, amd.confidence
+    );
+    if !action.is_actionable() {
+        d.reasoning = match signal.direction {
+            Direction::Neutral => format!("HOLD: neutral ML signal during {}", amd.phase),
+            _ => format!("HOLD: {situation} does not support a trade"),
+        };
+        return d;
+    }
+    if let Err(e) = check_levels(
+        action,
+        signal.entry_price,
+        signal.take_profit,
+        signal.stop_loss,
+    ) {
+        return Decision::untrusted(symbol, e, d.ml_signal, Some(amd.phase));
+    }
+    if confidence < risk.min_confidence {
+        d.reasoning = format!(
+            "HOLD: {action} confidence {confidence:.4} is below min_confidence {:.4} ({situation})",
+            risk.min_confidence
+        );
+        return d;
+    }
+    if let Some(gate) = gates.blocked_by(symbol) {
+        d.reasoning = format!("HOLD: {action} blocked: {gate} ({situation})");
+        return d;
+    }
+    let sizing = size_position(risk, signal.entry_price, signal.stop_loss);
+    if sizing.quantity <= 0.0 {
+        d.reasoning = format!(
+            "HOLD: {action} position size rounds to 0 (account {}, max_position_percent {})",
+            fmt_num(risk.account_size),
+            fmt_num(risk.max_position_percent)
+        );
+        return d;
+    }
+    d.action = action;
+    d.position_size = sizing.quantity;
+    d.risk_reward = Some(risk_reward(
+        sizing.quantity,
+        signal.entry_price,
+        signal.take_profit,
+        signal.stop_loss,
+    ));
+    let cap_note = if sizing.capped {
+        format!(
+            ", size capped at {}% of account",
+            fmt_num(risk.max_position_percent)
+        )
+    } else {
+        String::new()
+    };
+    d.reasoning = format!("{action}: {situation}, confidence {confidence:.4}{cap_note}");
+    d
+}

@@ -1,0 +1,329 @@
+//! The monitoring loop: every check interval, ask the source about every symbol at once,
+//! store each decision (before anything else sees it), execute at once when confirmation
+//! is not required, and tell subscribers what happened over an mpsc channel.
+
+use crate::config::Config;
+use crate::domain::rules::{self, RiskSettings};
+use crate::domain::{AmdAnalysis, MlSignal};
+use crate::source::{MarketSource, SymbolReport};
+use crate::store::{self, CycleInput, CycleOutcome, Limits, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// What the loop tells its subscribers.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    CycleStarted,
+    /// One symbol's inputs and what was stored for it.
+    Symbol(Box<SymbolView>),
+    CycleFinished(CycleSummary),
+    /// The source is reachable again, or not.
+    Health(Health),
+    /// When the next check will run (wall clock, ms).
+    NextCheck {
+        at_ms: i64,
+    },
+    /// A failure that is not a symbol's (the store, for instance).
+    Error(String),
+}
+
+/// Commands the loop takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineCommand {
+    CheckNow,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    Ok,
+    Unreachable { message: String, failures: u32 },
+}
+
+/// A symbol as the dashboard's signals table shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolView {
+    pub symbol: String,
+    pub price: Option<f64>,
+    pub signal: Result<MlSignal, String>,
+    pub phase: Result<AmdAnalysis, String>,
+    pub outcome: Result<CycleOutcome, String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleSummary {
+    pub started_ms: i64,
+    pub elapsed: Duration,
+    pub symbols: usize,
+    pub actionable: usize,
+    pub executed: usize,
+    pub unreachable: usize,
+    pub store_errors: usize,
+    /// The first transport failure of the cycle, if any.
+    pub unreachable_message: Option<String>,
+    /// The longest `Retry-After` the source asked for.
+    pub retry_after: Option<Duration>,
+}
+
+/// The engine: config, store and source, shared by the loop, `once` and the API.
+#[derive(Clone)]
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub source: Arc<dyn MarketSource>,
+}
+
+impl Engine {
+    pub fn new(config: Arc<Config>, store: Arc<Store>, source: Arc<dyn MarketSource>) -> Self {
+        Engine {
+            config,
+            store,
+            source,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        limits_for(&self.config)
+    }
+
+    /// Ask the source about every symbol concurrently.
+    pub async fn fetch_all(&self) -> Vec<SymbolReport> {
+        let futs = self
+            .config
+            .auto_trade
+            .symbols
+            .iter()
+            .map(|s| self.source.fetch(s));
+        futures::future::join_all(futs).await
+    }
+
+    /// One monitoring cycle. Every decision is stored before it is returned.
+    pub async fn run_cycle(&self) -> (Vec<SymbolView>, CycleSummary) {
+        let started = Instant::now();
+        let started_ms = store::now_ms();
+        let reports = self.fetch_all().await;
+        let store = self.store.clone();
+        let limits = self.limits();
+        let joined = tokio::task::spawn_blocking(move || {
+            let views: Vec<SymbolView> =
+                reports.iter().map(|r| record(&store, r, &limits)).collect();
+            let _ = store.set_last_cycle(started_ms);
+            (views, reports)
+        })
+        .await;
+        let (views, reports) = match joined {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!("cycle task failed: {e}");
+                (Vec::new(), Vec::new())
+            }
+        };
+        let summary = CycleSummary {
+            started_ms,
+            elapsed: started.elapsed(),
+            symbols: views.len(),
+            actionable: views
+                .iter()
+                .filter(|v| matches!(&v.outcome, Ok(o) if o.log.decision.action.is_actionable()))
+                .count(),
+            executed: views
+                .iter()
+                .filter(|v| matches!(&v.outcome, Ok(o) if o.executed.is_some()))
+                .count(),
+            unreachable: reports.iter().filter(|r| r.unreachable().is_some()).count(),
+            store_errors: views.iter().filter(|v| v.outcome.is_err()).count(),
+            unreachable_message: reports
+                .iter()
+                .find_map(|r| r.unreachable().map(|e| e.message.clone())),
+            retry_after: reports
+                .iter()
+                .flat_map(|r| [&r.signal, &r.phase])
+                .filter_map(|x| x.as_ref().err().and_then(|e| e.retry_after))
+                .max(),
+        };
+        tracing::info!(
+            symbols = summary.symbols,
+            actionable = summary.actionable,
+            executed = summary.executed,
+            unreachable = summary.unreachable,
+            elapsed_ms = summary.elapsed.as_millis() as u64,
+            "cycle finished"
+        );
+        (views, summary)
+    }
+
+    /// Start the loop on the current tokio runtime. Events go to `events`; commands come in
+    /// on the returned sender. The loop runs its first cycle at once.
+    pub fn spawn(
+        self,
+        events: mpsc::Sender<EngineEvent>,
+    ) -> (mpsc::Sender<EngineCommand>, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(16);
+        let handle = tokio::spawn(self.run_loop(events, rx));
+        (tx, handle)
+    }
+
+    async fn run_loop(
+        self,
+        events: mpsc::Sender<EngineEvent>,
+        mut commands: mpsc::Receiver<EngineCommand>,
+    ) {
+        let mut failures: u32 = 0;
+        let mut backoff = Backoff::new(self.config.check_interval());
+        loop {
+            let _ = events.send(EngineEvent::CycleStarted).await;
+            let (views, summary) = self.run_cycle().await;
+            let all_down = summary.symbols > 0 && summary.unreachable == summary.symbols;
+            let retry_after = summary.retry_after;
+            let first_unreachable = summary.unreachable_message.clone();
+            for v in views {
+                let _ = events.send(EngineEvent::Symbol(Box::new(v))).await;
+            }
+            let delay = if all_down {
+                failures += 1;
+                let message = first_unreachable.unwrap_or_else(|| "source unreachable".into());
+                let _ = events
+                    .send(EngineEvent::Health(Health::Unreachable {
+                        message,
+                        failures,
+                    }))
+                    .await;
+                backoff.next_delay(failures, retry_after)
+            } else {
+                if failures > 0 {
+                    let _ = self.store.add_event("info", "ML engine reachable again");
+                }
+                failures = 0;
+                let _ = events.send(EngineEvent::Health(Health::Ok)).await;
+                self.config.check_interval()
+            };
+            if failures == 1 {
+                let _ = self
+                    .store
+                    .add_event("error", "ML engine unreachable: backing off");
+            }
+            let _ = events.send(EngineEvent::CycleFinished(summary)).await;
+            let next_at_ms = store::now_ms() + delay.as_millis().min(i64::MAX as u128) as i64;
+            let _ = events
+                .send(EngineEvent::NextCheck { at_ms: next_at_ms })
+                .await;
+            let deadline = tokio::time::Instant::now() + delay;
+            let mut expiry_tick = tokio::time::interval(Duration::from_secs(1));
+            expiry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = expiry_tick.tick() => {
+                        let store = self.store.clone();
+                        let expiry = self.config.pending_expiry();
+                        let _ = tokio::task::spawn_blocking(move || store.expire_stale(expiry)).await;
+                    }
+                    cmd = commands.recv() => match cmd {
+                        Some(EngineCommand::CheckNow) => break,
+                        Some(EngineCommand::Stop) | None => return,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Store one symbol's decision; a store failure becomes an error the UI can show.
+fn record(store: &Store, r: &SymbolReport, limits: &Limits) -> SymbolView {
+    let signal_in = r.signal_input();
+    let phase_in = r.phase_input();
+    let outcome = store
+        .record_cycle(
+            &CycleInput {
+                symbol: &r.symbol,
+                signal: &signal_in,
+                phase: &phase_in,
+                price: r.price,
+            },
+            limits,
+        )
+        .map_err(|e| {
+            tracing::error!(symbol = r.symbol, "storing the decision failed: {e}");
+            format!("storing the decision for {} failed: {e}", r.symbol)
+        });
+    SymbolView {
+        symbol: r.symbol.clone(),
+        price: r.price,
+        signal: signal_in.and_then(|v| rules::parse_signal(&v)),
+        phase: phase_in.and_then(|v| rules::parse_phase(&v)),
+        outcome,
+    }
+}
+
+pub fn limits_for(config: &Config) -> Limits {
+    Limits {
+        risk: RiskSettings {
+            account_size: config.account.size,
+            max_risk_percent: config.auto_trade.max_risk_percent,
+            max_position_percent: config.account.max_position_percent,
+            min_confidence: config.auto_trade.min_confidence,
+        },
+        max_open_positions: config.auto_trade.max_open_positions,
+        require_confirmation: config.auto_trade.require_confirmation,
+        pending_expiry: config.pending_expiry(),
+        mode: config.mode(),
+    }
+}
+
+/// Exponential back-off with jitter while the source is down: never faster than the check
+/// interval, at most five minutes (or the interval, when longer), and never before a `Retry-After`.
+pub struct Backoff {
+    interval: Duration,
+    seed: u64,
+}
+
+impl Backoff {
+    pub fn new(interval: Duration) -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1;
+        Backoff { interval, seed }
+    }
+
+    pub fn next_delay(&mut self, failures: u32, retry_after: Option<Duration>) -> Duration {
+        let base =
+            Duration::from_secs(2).saturating_mul(1u32 << failures.saturating_sub(1).min(10));
+        let cap = Duration::from_secs(300).max(self.interval);
+        let raw = base.min(cap).max(self.interval);
+        // xorshift jitter of ±20 %.
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        let frac = (self.seed % 10_000) as f64 / 10_000.0;
+        let jittered = raw.mul_f64(0.8 + 0.4 * frac);
+        match retry_after {
+            Some(r) => jittered.max(r),
+            None => jittered,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_jittered_and_honours_retry_after() {
+        let mut b = Backoff::new(Duration::from_secs(3));
+        let d1 = b.next_delay(1, None);
+        let d5 = b.next_delay(5, None);
+        assert!(
+            d1 >= Duration::from_millis(2400) && d1 <= Duration::from_millis(3600),
+            "{d1:?}"
+        );
+        assert!(
+            d5 >= Duration::from_millis(25_600) && d5 <= Duration::from_millis(38_400),
+            "{d5:?}"
+        );
+        assert!(b.next_delay(20, None) <= Duration::from_secs(360));
+        assert!(b.next_delay(1, Some(Duration::from_secs(60))) >= Duration::from_secs(60));
+    }
+}

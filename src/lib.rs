@@ -1,0 +1,14 @@
+//! autotrade-tui: ML signals and AMD phases turned into sized, confirmable trading decisions.
+
+pub mod broker;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod logging;
+pub mod ml_engine;
+pub mod money;
+pub mod source;
+pub mod store;
+pub mod tui;

@@ -1,0 +1,93 @@
+use autotrade_tui::cli::{Cli, Command};
+use autotrade_tui::commands::{self, Context, EXIT_USAGE};
+use autotrade_tui::config::{self, Config};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(msg) = live_guard(&config, cli.live) {
+        eprintln!("error: {msg}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let data_dir = match config::data_dir(cli.data_dir.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = color_eyre::install() {
+        eprintln!("warning: {e}");
+    }
+    let _log_guard = match autotrade_tui::logging::init(&data_dir) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("warning: logging to a file is off: {e}");
+            None
+        }
+    };
+    match run(cli, config, data_dir) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::EXIT_REFUSED)
+        }
+    }
+}
+
+/// `paper_trading = false` alone never trades live.
+fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
+    if config.auto_trade.paper_trading {
+        if live_flag {
+            return Err(format!(
+                "--live given but paper_trading = true in {}: live trading needs paper_trading = false as well",
+                config.source
+            ));
+        }
+        return Ok(());
+    }
+    let mut missing = Vec::new();
+    if !live_flag {
+        missing.push("the --live flag on the command line");
+    }
+    missing.push("a configured live execution backend (none exists in this version)");
+    Err(format!(
+        "live trading refused: paper_trading = false in {} but {} {} missing. Set paper_trading = true to trade on paper.",
+        config.source,
+        missing.join(" and "),
+        if missing.len() > 1 { "are" } else { "is" }
+    ))
+}
+
+fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let ctx = Context::open(config, data_dir)?;
+    match cli.command {
+        None => rt.block_on(autotrade_tui::tui::run(ctx)),
+        Some(Command::Once { json }) => rt.block_on(commands::once(&ctx, json)),
+        Some(Command::Decisions {
+            limit,
+            executed_only,
+            pending,
+            json,
+        }) => commands::decisions(&ctx, limit, executed_only, pending, json),
+        Some(Command::Confirm { log_id }) => commands::confirm(&ctx, &log_id),
+        Some(Command::Cancel { log_id }) => commands::cancel(&ctx, &log_id),
+        Some(Command::Status { json }) => commands::status(&ctx, json),
+        Some(Command::Enable) => commands::enable(&ctx),
+        Some(Command::Disable) => commands::disable(&ctx),
+        Some(Command::Kill) => commands::kill(&ctx),
+    }
+}
