@@ -60,4 +60,46 @@ pub enum Command {
     Disable,
     /// Kill switch: disable and cancel every pending decision.
     Kill,
+    /// A manual trade (the seed's execute_trade): pending until confirmed, or at once with --yes.
+    Trade {
+        /// BASE/QUOTE, e.g. BTC/USD.
+        symbol: String,
+        side: Side,
+        /// Quantity; default: from max_risk_percent and the stop distance, capped.
+        #[arg(long)]
+        size: Option<f64>,
+        /// Take-profit price; default: the ML signal's.
+        #[arg(long)]
+        tp: Option<f64>,
+        /// Stop-loss price; default: the ML signal's.
+        #[arg(long)]
+        sl: Option<f64>,
+        /// Execute at once instead of leaving it pending.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open positions with unrealized P&L at the latest price.
+    Positions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close the open position on SYMBOL at the latest price.
+    Close { symbol: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn action(self) -> crate::domain::Action {
+        match self {
+            Side::Buy => crate::domain::Action::Buy,
+            Side::Sell => crate::domain::Action::Sell,
+        }
+    }
 }

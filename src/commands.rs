@@ -334,3 +334,208 @@ pub fn kill(ctx: &Context) -> Result<u8> {
     );
     Ok(EXIT_OK)
 }
+
+/// The market as it stands for a manual order: a fresh report from the source, with the
+/// store's latest price when the source has none.
+pub async fn market_context(
+    ctx: &Context,
+    symbol: &str,
+) -> Result<crate::domain::manual::MarketContext> {
+    let source = ctx.source()?;
+    let report = source.fetch(symbol).await;
+    let store = ctx.store.clone();
+    let sym = symbol.to_string();
+    let fresh = report.price;
+    let stored = tokio::task::spawn_blocking(move || -> Result<Option<f64>> {
+        if let Some(p) = fresh.filter(|p| p.is_finite() && *p > 0.0) {
+            store.update_price(&sym, p)?;
+        }
+        Ok(store.latest_price(&sym)?.map(|p| p.price))
+    })
+    .await??;
+    let raw_signal = report.signal.clone().unwrap_or(serde_json::Value::Null);
+    let signal = report
+        .signal
+        .as_ref()
+        .ok()
+        .and_then(|v| crate::domain::rules::parse_signal(v).ok());
+    let phase = report
+        .phase
+        .as_ref()
+        .ok()
+        .and_then(|v| crate::domain::rules::parse_phase(v).ok())
+        .map(|a| a.phase);
+    Ok(crate::domain::manual::MarketContext {
+        price: stored,
+        signal,
+        raw_signal,
+        phase,
+    })
+}
+
+pub async fn trade(
+    ctx: &Context,
+    order: &crate::domain::manual::ManualOrder,
+    yes: bool,
+    json: bool,
+) -> Result<u8> {
+    if !crate::config::valid_symbol(&order.symbol) {
+        eprintln!(
+            "error: symbol {:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD)",
+            order.symbol
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let market = market_context(ctx, &order.symbol).await?;
+    let limits = limits_for(&ctx.config);
+    let decision = match crate::domain::manual::manual_decision(order, &market, &limits.risk) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("refused: {e}");
+            ctx.store
+                .add_event("warn", &format!("manual trade refused: {e}"))?;
+            return Ok(EXIT_REFUSED);
+        }
+    };
+    match ctx
+        .store
+        .record_manual(&decision, store::Origin::Manual, yes, &limits)
+    {
+        Ok((log, pos)) => {
+            if json {
+                print_json_line(&log.to_json())?;
+            } else {
+                println!("{}", decision_line(&log));
+                match pos {
+                    Some(p) => println!(
+                        "executed: {} {} {} @ {} ({})",
+                        log.decision.action,
+                        fmt_qty(p.quantity),
+                        p.symbol,
+                        fmt_price(p.entry_price),
+                        log.mode
+                    ),
+                    None => println!(
+                        "pending: confirm with `autotrade-tui confirm {}` or on the dashboard",
+                        log.log_id
+                    ),
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e) => refused(e),
+    }
+}
+
+/// Open positions as `positions --json` shows them.
+pub fn positions_json(ctx: &Context) -> Result<Vec<serde_json::Value>> {
+    let prices = ctx.store.prices()?;
+    Ok(ctx
+        .store
+        .open_positions()?
+        .iter()
+        .map(|p| {
+            let last = prices.get(&p.symbol).map(|x| x.price);
+            let upnl = last.map(|l| {
+                crate::domain::rules::round_dp(
+                    crate::broker::paper::pnl(p.side, p.quantity, p.entry_price, l),
+                    2,
+                )
+            });
+            serde_json::json!({
+                "symbol": p.symbol,
+                "side": p.side.as_str(),
+                "quantity": p.quantity,
+                "entry_price": p.entry_price,
+                "take_profit": p.take_profit,
+                "stop_loss": p.stop_loss,
+                "opened_at": store::fmt_ts(p.opened_at_ms),
+                "last_price": last,
+                "unrealized_pnl": upnl,
+                "mode": p.mode,
+                "log_id": p.decision_id,
+            })
+        })
+        .collect())
+}
+
+pub fn positions(ctx: &Context, json: bool) -> Result<u8> {
+    let rows = positions_json(ctx)?;
+    if json {
+        for r in &rows {
+            print_json_line(r)?;
+        }
+        return Ok(EXIT_OK);
+    }
+    if rows.is_empty() {
+        println!("no open positions");
+    }
+    for r in &rows {
+        let f = |k: &str| r[k].as_f64();
+        println!(
+            "{:<10} {:<4} {:>12}  entry {}  TP {}  SL {}  last {}  P&L {}  since {}",
+            r["symbol"].as_str().unwrap_or(""),
+            r["side"].as_str().unwrap_or(""),
+            fmt_qty(f("quantity").unwrap_or(0.0)),
+            fmt_price(f("entry_price").unwrap_or(0.0)),
+            fmt_price(f("take_profit").unwrap_or(0.0)),
+            fmt_price(f("stop_loss").unwrap_or(0.0)),
+            f("last_price").map(fmt_price).unwrap_or_else(|| "—".into()),
+            f("unrealized_pnl")
+                .map(crate::money::fmt_signed)
+                .unwrap_or_else(|| "—".into()),
+            r["opened_at"].as_str().unwrap_or("")
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub async fn close(ctx: &Context, symbol: &str) -> Result<u8> {
+    if !crate::config::valid_symbol(symbol) {
+        eprintln!(
+            "error: symbol {symbol:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD)"
+        );
+        return Ok(EXIT_USAGE);
+    }
+    if ctx
+        .store
+        .open_positions()?
+        .iter()
+        .all(|p| p.symbol != symbol)
+    {
+        eprintln!("refused: no open position on {symbol}");
+        return Ok(EXIT_REFUSED);
+    }
+    // Bring the price up to date first; it may itself cross the take-profit or stop-loss.
+    let _ = market_context(ctx, symbol).await?;
+    match ctx.store.close_position(symbol, "closed by trader") {
+        Ok(p) => {
+            println!(
+                "closed {} {} {} @ {}, realized P&L {}",
+                p.side,
+                fmt_qty(p.quantity),
+                p.symbol,
+                p.exit_price.map(fmt_price).unwrap_or_default(),
+                crate::money::fmt_signed(p.realized_pnl.unwrap_or(0.0))
+            );
+            Ok(EXIT_OK)
+        }
+        Err(StoreError::Refused(_)) => {
+            match ctx
+                .store
+                .closed_positions(1)?
+                .into_iter()
+                .find(|p| p.symbol == symbol)
+            {
+                Some(p) => eprintln!(
+                    "refused: {symbol} was just closed by its {} at {}",
+                    p.close_reason.unwrap_or_default(),
+                    p.exit_price.map(fmt_price).unwrap_or_default()
+                ),
+                None => eprintln!("refused: no open position on {symbol}"),
+            }
+            Ok(EXIT_REFUSED)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod lock;
 pub mod logging;
 pub mod ml_engine;
 pub mod money;

@@ -89,5 +89,27 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         Some(Command::Enable) => commands::enable(&ctx),
         Some(Command::Disable) => commands::disable(&ctx),
         Some(Command::Kill) => commands::kill(&ctx),
+        Some(Command::Trade {
+            symbol,
+            side,
+            size,
+            tp,
+            sl,
+            yes,
+            json,
+        }) => rt.block_on(commands::trade(
+            &ctx,
+            &autotrade_tui::domain::manual::ManualOrder {
+                symbol,
+                side: side.action(),
+                size,
+                take_profit: tp,
+                stop_loss: sl,
+            },
+            yes,
+            json,
+        )),
+        Some(Command::Positions { json }) => commands::positions(&ctx, json),
+        Some(Command::Close { symbol }) => rt.block_on(commands::close(&ctx, &symbol)),
     }
 }

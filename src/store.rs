@@ -574,6 +574,43 @@ impl Store {
         Ok(())
     }
 
+    // ---------- meta ----------
+
+    /// A small named value kept with the store (e.g. the simulated market's origin).
+    pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Set `key` unless it is set already; returns the value in force.
+    pub fn meta_get_or_init(&self, key: &str, value: &str) -> Result<String> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+            Ok(
+                tx.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+    }
+
+    pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            Ok(())
+        })
+    }
+
     // ---------- events ----------
 
     pub fn add_event(&self, level: &str, message: &str) -> Result<()> {
@@ -698,6 +735,104 @@ impl Store {
                 closed,
                 executed,
             })
+        })
+    }
+
+    /// Store a decision that a person or an agent asked for, after the gates, in one
+    /// transaction: pending, or executed at once when `execute` is set. A refusal stores
+    /// nothing actionable (an event records it).
+    pub fn record_manual(
+        &self,
+        decision: &Decision,
+        origin: Origin,
+        execute: bool,
+        limits: &Limits,
+    ) -> Result<(DecisionLog, Option<Position>)> {
+        let outcome = self.write(|tx| {
+            let now = now_ms();
+            let gates = read_gates(
+                tx,
+                &self.user_id,
+                &decision.symbol,
+                limits.max_open_positions,
+            )?;
+            if let Some(g) = gates.blocked_by(&decision.symbol) {
+                let msg = format!("{} {} refused: {g}", decision.action, decision.symbol);
+                add_event(
+                    tx,
+                    &self.user_id,
+                    "warn",
+                    &format!("{} trade {msg}", origin.as_str()),
+                )?;
+                return Ok(Err(msg));
+            }
+            let amd_input = serde_json::json!({ "phase": decision.amd_phase.map(|p| p.as_str()) });
+            let log = insert_decision(
+                tx,
+                &self.user_id,
+                decision,
+                Status::Pending,
+                origin,
+                limits.mode,
+                &amd_input,
+                now,
+            )?;
+            add_event(
+                tx,
+                &self.user_id,
+                "info",
+                &format!(
+                    "{} {} {} {} proposed ({})",
+                    origin.as_str(),
+                    decision.action,
+                    crate::money::fmt_qty(decision.position_size),
+                    decision.symbol,
+                    log.log_id
+                ),
+            )?;
+            if execute {
+                let (pos, updated) = execute_pending(tx, &self.user_id, &log, limits, now)?;
+                return Ok(Ok((updated, Some(pos))));
+            }
+            Ok(Ok((log, None)))
+        })?;
+        outcome.map_err(StoreError::Refused)
+    }
+
+    /// Change the size of a pending decision (already validated against the cap).
+    pub fn resize_pending(
+        &self,
+        log_id: &str,
+        size: f64,
+        risk_reward: &RiskReward,
+    ) -> Result<DecisionLog> {
+        self.write(|tx| {
+            let log = read_decision(tx, &self.user_id, log_id)?
+                .ok_or_else(|| StoreError::UnknownDecision(log_id.to_string()))?;
+            if log.status != Status::Pending {
+                return Err(StoreError::Refused(format!(
+                    "{log_id} is {}, not pending: only a pending decision can be resized",
+                    log.status.as_str()
+                )));
+            }
+            let rr = serde_json::to_string(risk_reward).map_err(|e| StoreError::Other(e.to_string()))?;
+            tx.execute(
+                "UPDATE decisions SET position_size = ?3, risk_reward = ?4, updated_at = ?5 WHERE user_id = ?1 AND log_id = ?2",
+                params![self.user_id, log_id, size, rr, now_ms()],
+            )?;
+            add_event(
+                tx,
+                &self.user_id,
+                "info",
+                &format!(
+                    "resized {} {} from {} to {} ({log_id})",
+                    log.decision.action,
+                    log.decision.symbol,
+                    crate::money::fmt_qty(log.decision.position_size),
+                    crate::money::fmt_qty(size)
+                ),
+            )?;
+            read_decision(tx, &self.user_id, log_id)?.ok_or_else(|| StoreError::UnknownDecision(log_id.to_string()))
         })
     }
 

@@ -1,0 +1,261 @@
+//! The seed's execute_trade: a trader names a symbol and a side; take-profit and stop-loss
+//! come from the ML signal unless given, the size from the risk rules unless given, and the
+//! same validation and cap apply as for automatic decisions.
+
+use super::rules::{self, Decision, RiskSettings};
+use super::types::{Action, MlSignal, Phase};
+use serde_json::Value;
+
+/// What the trader asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManualOrder {
+    pub symbol: String,
+    pub side: Action,
+    pub size: Option<f64>,
+    pub take_profit: Option<f64>,
+    pub stop_loss: Option<f64>,
+}
+
+/// What the market says at the time of the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketContext {
+    /// The latest known price: the entry.
+    pub price: Option<f64>,
+    /// The symbol's ML signal, when it could be had and was valid.
+    pub signal: Option<MlSignal>,
+    /// The raw signal as received (stored with the decision).
+    pub raw_signal: Value,
+    pub phase: Option<Phase>,
+}
+
+fn positive(name: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(format!("{name} {} must be a number > 0", rules::fmt_num(v)))
+    }
+}
+
+/// Build the decision for a manual order, or say why it is refused.
+pub fn manual_decision(
+    order: &ManualOrder,
+    market: &MarketContext,
+    risk: &RiskSettings,
+) -> Result<Decision, String> {
+    if !order.side.is_actionable() {
+        return Err("side must be buy or sell".into());
+    }
+    let entry = market
+        .price
+        .filter(|p| p.is_finite() && *p > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "no price available for {}: cannot size or place the trade",
+                order.symbol
+            )
+        })?;
+    let from_signal = |what: &str, v: Option<f64>| -> Result<(f64, &'static str), String> {
+        match v {
+            Some(x) => Ok((x, "signal")),
+            None => Err(format!(
+                "no {what} given and no valid ML signal for {} to take it from: pass --{}",
+                order.symbol,
+                if what == "take_profit" { "tp" } else { "sl" }
+            )),
+        }
+    };
+    let (take_profit, tp_from) = match order.take_profit {
+        Some(tp) => (positive("take_profit", tp)?, "given"),
+        None => from_signal("take_profit", market.signal.as_ref().map(|s| s.take_profit))?,
+    };
+    let (stop_loss, sl_from) = match order.stop_loss {
+        Some(sl) => (positive("stop_loss", sl)?, "given"),
+        None => from_signal("stop_loss", market.signal.as_ref().map(|s| s.stop_loss))?,
+    };
+    rules::check_levels(order.side, entry, take_profit, stop_loss).map_err(|e| {
+        if tp_from == "signal" || sl_from == "signal" {
+            format!("{e} (levels from the ML signal; give --tp/--sl to override)")
+        } else {
+            e
+        }
+    })?;
+    let cap = rules::max_quantity(risk, entry);
+    let (quantity, size_note) = match order.size {
+        Some(q) => {
+            let q = positive("size", q)?;
+            if q > cap {
+                return Err(format!(
+                    "size {} is over the cap of {} {} (max_position_percent {}% of account {} at price {})",
+                    rules::fmt_num(q),
+                    rules::fmt_num(cap),
+                    order.symbol,
+                    rules::fmt_num(risk.max_position_percent),
+                    rules::fmt_num(risk.account_size),
+                    rules::fmt_num(entry)
+                ));
+            }
+            (q, "size given".to_string())
+        }
+        None => {
+            let s = rules::size_position(risk, entry, stop_loss);
+            if s.quantity <= 0.0 {
+                return Err(format!(
+                    "the risk rules size this trade at 0 {}",
+                    order.symbol
+                ));
+            }
+            let note = if s.capped {
+                format!(
+                    "size from risk rules, capped at {}% of account",
+                    rules::fmt_num(risk.max_position_percent)
+                )
+            } else {
+                format!(
+                    "size from risk rules ({}% risk)",
+                    rules::fmt_num(risk.max_risk_percent)
+                )
+            };
+            (s.quantity, note)
+        }
+    };
+    let rr = rules::risk_reward(quantity, entry, take_profit, stop_loss);
+    Ok(Decision {
+        symbol: order.symbol.clone(),
+        action: order.side,
+        confidence: market
+            .signal
+            .as_ref()
+            .map(|s| rules::round_dp(s.confidence, 4))
+            .unwrap_or(0.0),
+        reasoning: format!(
+            "manual trade: {} {} at {}; take_profit {} ({tp_from}), stop_loss {} ({sl_from}); {size_note}",
+            order.side,
+            order.symbol,
+            rules::fmt_num(entry),
+            rules::fmt_num(take_profit),
+            rules::fmt_num(stop_loss)
+        ),
+        entry_price: Some(entry),
+        take_profit: Some(take_profit),
+        stop_loss: Some(stop_loss),
+        position_size: quantity,
+        ml_signal: market.raw_signal.clone(),
+        amd_phase: market.phase,
+        risk_reward: Some(rr),
+    })
+}
+
+/// A new size for a pending decision: validated against the cap, with its new risk/reward.
+pub fn resize(decision: &Decision, size: f64, risk: &RiskSettings) -> Result<Decision, String> {
+    let size = positive("size", size)?;
+    let (Some(entry), Some(tp), Some(sl)) = (
+        decision.entry_price,
+        decision.take_profit,
+        decision.stop_loss,
+    ) else {
+        return Err("this decision has no entry, take-profit or stop-loss".into());
+    };
+    let cap = rules::max_quantity(risk, entry);
+    if size > cap {
+        return Err(format!(
+            "size {} is over the cap of {} (max_position_percent {}% of account {})",
+            rules::fmt_num(size),
+            rules::fmt_num(cap),
+            rules::fmt_num(risk.max_position_percent),
+            rules::fmt_num(risk.account_size)
+        ));
+    }
+    let mut d = decision.clone();
+    d.position_size = size;
+    d.risk_reward = Some(rules::risk_reward(size, entry, tp, sl));
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Direction;
+
+    fn risk() -> RiskSettings {
+        RiskSettings {
+            account_size: 10_000.0,
+            max_risk_percent: 1.5,
+            max_position_percent: 20.0,
+            min_confidence: 0.75,
+        }
+    }
+
+    fn market(price: f64) -> MarketContext {
+        MarketContext {
+            price: Some(price),
+            signal: Some(MlSignal {
+                direction: Direction::Bullish,
+                confidence: 0.87,
+                entry_price: price,
+                take_profit: 47_500.0,
+                stop_loss: 44_000.0,
+                risk_reward_ratio: 2.5,
+            }),
+            raw_signal: Value::Null,
+            phase: Some(Phase::Accumulation),
+        }
+    }
+
+    fn order(side: Action) -> ManualOrder {
+        ManualOrder {
+            symbol: "BTC/USD".into(),
+            side,
+            size: None,
+            take_profit: None,
+            stop_loss: None,
+        }
+    }
+
+    #[test]
+    fn levels_from_signal_and_capped_risk_size() {
+        let d = manual_decision(&order(Action::Buy), &market(45_000.0), &risk()).unwrap();
+        assert_eq!(d.take_profit, Some(47_500.0));
+        assert_eq!(d.stop_loss, Some(44_000.0));
+        assert_eq!(d.position_size, 0.04444444);
+        let rr = d.risk_reward.unwrap();
+        assert_eq!(rr.risk_amount, 44.44);
+        assert_eq!(rr.reward_amount, 111.11);
+        assert_eq!(rr.risk_reward_ratio, 2.5);
+        assert!(d.reasoning.starts_with("manual trade"));
+    }
+
+    #[test]
+    fn overrides_win_and_wrong_side_or_over_cap_is_refused() {
+        let mut o = order(Action::Buy);
+        o.size = Some(0.01);
+        o.take_profit = Some(46_000.0);
+        o.stop_loss = Some(44_500.0);
+        let d = manual_decision(&o, &market(45_000.0), &risk()).unwrap();
+        assert_eq!(
+            (d.position_size, d.take_profit, d.stop_loss),
+            (0.01, Some(46_000.0), Some(44_500.0))
+        );
+        o.size = Some(0.05);
+        let e = manual_decision(&o, &market(45_000.0), &risk()).unwrap_err();
+        assert!(e.contains("cap of 0.04444444"), "{e}");
+        // A SELL with the bullish signal's levels is on the wrong side.
+        let e = manual_decision(&order(Action::Sell), &market(45_000.0), &risk()).unwrap_err();
+        assert!(e.contains("SELL needs stop_loss > entry_price"), "{e}");
+        let mut none = market(45_000.0);
+        none.price = None;
+        assert!(
+            manual_decision(&order(Action::Buy), &none, &risk())
+                .unwrap_err()
+                .contains("no price")
+        );
+    }
+
+    #[test]
+    fn resize_checks_the_cap_and_recomputes_risk() {
+        let d = manual_decision(&order(Action::Buy), &market(45_000.0), &risk()).unwrap();
+        let r = resize(&d, 0.02, &risk()).unwrap();
+        assert_eq!(r.risk_reward.unwrap().risk_amount, 20.0);
+        assert!(resize(&d, 0.5, &risk()).is_err());
+        assert!(resize(&d, -1.0, &risk()).is_err());
+    }
+}
