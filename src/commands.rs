@@ -63,10 +63,9 @@ pub fn make_source(config: &Config, store: &Store) -> Result<Arc<dyn MarketSourc
             .map_err(|e| eyre!(e))?;
             Ok(Arc::new(client))
         }
-        None => {
-            let _ = store;
-            Err(eyre!("the simulated market is not wired yet"))
-        }
+        None => Ok(Arc::new(crate::simulated::SimulatedSource::for_store(
+            config, store,
+        )?)),
     }
 }
 

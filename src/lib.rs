@@ -10,6 +10,7 @@ pub mod lock;
 pub mod logging;
 pub mod ml_engine;
 pub mod money;
+pub mod simulated;
 pub mod source;
 pub mod store;
 pub mod tui;

@@ -121,7 +121,8 @@ impl Decision {
 /// Round to `dp` decimal places, half away from zero.
 pub fn round_dp(x: f64, dp: i32) -> f64 {
     let m = 10f64.powi(dp);
-    (x * m).round() / m
+    // `+ 0.0` turns -0.0 into 0.0, so nothing prints as "-0".
+    (x * m).round() / m + 0.0
 }
 
 /// Quantities are kept to 8 decimal places, rounded down so a cap is never exceeded.
