@@ -87,6 +87,17 @@ pub enum Command {
     },
     /// Close the open position on SYMBOL at the latest price.
     Close { symbol: String },
+    /// Replay a CSV of candles through the analyzer, the rules and the paper broker.
+    Backtest {
+        /// CSV with header timestamp,open,high,low,close,volume.
+        #[arg(long, value_name = "FILE.csv")]
+        candles: PathBuf,
+        /// The symbol the candles are for (labels the report; default BTC/USD).
+        #[arg(long)]
+        symbol: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,5 +1,6 @@
 //! autotrade-tui: ML signals and AMD phases turned into sized, confirmable trading decisions.
 
+pub mod backtest;
 pub mod broker;
 pub mod cli;
 pub mod commands;

@@ -69,6 +69,15 @@ fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
 }
 
 fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Result<u8> {
+    // The backtest needs no store, no source and no runtime: history in, report out.
+    if let Some(Command::Backtest {
+        candles,
+        symbol,
+        json,
+    }) = &cli.command
+    {
+        return autotrade_tui::backtest::run_cli(&config, candles, symbol.as_deref(), *json);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -111,5 +120,6 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         )),
         Some(Command::Positions { json }) => commands::positions(&ctx, json),
         Some(Command::Close { symbol }) => rt.block_on(commands::close(&ctx, &symbol)),
+        Some(Command::Backtest { .. }) => Ok(EXIT_USAGE),
     }
 }
