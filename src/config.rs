@@ -333,7 +333,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
                     "must be > 0 and <= 600",
                 ));
             }
-            let max_concurrent_requests = max_concurrent_requests.unwrap_or(64);
+            let max_concurrent_requests = max_concurrent_requests.unwrap_or(512);
             if !(1..=4096).contains(&max_concurrent_requests) {
                 return Err(bad(
                     "ml_engine.max_concurrent_requests",

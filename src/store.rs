@@ -690,51 +690,23 @@ impl Store {
     /// positions it crosses, read the gates, decide, store, and execute at once when
     /// confirmation is not required.
     pub fn record_cycle(&self, input: &CycleInput<'_>, limits: &Limits) -> Result<CycleOutcome> {
+        self.write(|tx| cycle_symbol(tx, &self.user_id, input, limits, now_ms()))
+    }
+
+    /// A whole cycle in one transaction (one disk sync instead of one per symbol); the
+    /// symbols are decided in order, so earlier ones count against the gates of later ones.
+    pub fn record_cycle_batch(
+        &self,
+        inputs: &[CycleInput<'_>],
+        limits: &Limits,
+    ) -> Result<Vec<CycleOutcome>> {
         self.write(|tx| {
             let now = now_ms();
-            let mut closed = Vec::new();
-            if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0) {
-                closed = price_tick(tx, &self.user_id, input.symbol, p, now)?;
-            }
             expire_stale(tx, &self.user_id, limits.pending_expiry, now)?;
-            let gates = read_gates(tx, &self.user_id, input.symbol, limits.max_open_positions)?;
-            let decision = rules::decide(&rules::DecisionInput {
-                symbol: input.symbol,
-                signal: input.signal,
-                phase: input.phase,
-                risk: &limits.risk,
-                gates: &gates,
-            });
-            let status = if decision.action.is_actionable() {
-                Status::Pending
-            } else {
-                Status::Hold
-            };
-            let amd_input = match input.phase {
-                Ok(v) => v.clone(),
-                Err(e) => serde_json::json!({ "error": e }),
-            };
-            let mut log = insert_decision(
-                tx,
-                &self.user_id,
-                &decision,
-                status,
-                Origin::Auto,
-                limits.mode,
-                &amd_input,
-                now,
-            )?;
-            let mut executed = None;
-            if status == Status::Pending && !limits.require_confirmation {
-                let (pos, updated) = execute_pending(tx, &self.user_id, &log, limits, now)?;
-                executed = Some(pos);
-                log = updated;
-            }
-            Ok(CycleOutcome {
-                log,
-                closed,
-                executed,
-            })
+            inputs
+                .iter()
+                .map(|input| cycle_symbol(tx, &self.user_id, input, limits, now))
+                .collect()
         })
     }
 
@@ -1067,6 +1039,60 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }
+}
+
+/// One symbol of a cycle: record the price, close positions it crosses, read the gates,
+/// decide, store, and execute at once when confirmation is not required.
+fn cycle_symbol(
+    tx: &Connection,
+    user_id: &str,
+    input: &CycleInput<'_>,
+    limits: &Limits,
+    now: i64,
+) -> Result<CycleOutcome> {
+    let mut closed = Vec::new();
+    if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0) {
+        closed = price_tick(tx, user_id, input.symbol, p, now)?;
+    }
+    expire_stale(tx, user_id, limits.pending_expiry, now)?;
+    let gates = read_gates(tx, user_id, input.symbol, limits.max_open_positions)?;
+    let decision = rules::decide(&rules::DecisionInput {
+        symbol: input.symbol,
+        signal: input.signal,
+        phase: input.phase,
+        risk: &limits.risk,
+        gates: &gates,
+    });
+    let status = if decision.action.is_actionable() {
+        Status::Pending
+    } else {
+        Status::Hold
+    };
+    let amd_input = match input.phase {
+        Ok(v) => v.clone(),
+        Err(e) => serde_json::json!({ "error": e }),
+    };
+    let mut log = insert_decision(
+        tx,
+        user_id,
+        &decision,
+        status,
+        Origin::Auto,
+        limits.mode,
+        &amd_input,
+        now,
+    )?;
+    let mut executed = None;
+    if status == Status::Pending && !limits.require_confirmation {
+        let (pos, updated) = execute_pending(tx, user_id, &log, limits, now)?;
+        executed = Some(pos);
+        log = updated;
+    }
+    Ok(CycleOutcome {
+        log,
+        closed,
+        executed,
+    })
 }
 
 fn read_state(conn: &Connection, user_id: &str) -> Result<RuntimeState> {

@@ -106,8 +106,7 @@ impl Engine {
         let store = self.store.clone();
         let limits = self.limits();
         let joined = tokio::task::spawn_blocking(move || {
-            let views: Vec<SymbolView> =
-                reports.iter().map(|r| record(&store, r, &limits)).collect();
+            let views = record_all(&store, &reports, &limits);
             let _ = store.set_last_cycle(started_ms);
             (views, reports)
         })
@@ -229,31 +228,50 @@ impl Engine {
     }
 }
 
-/// Store one symbol's decision; a store failure becomes an error the UI can show.
-fn record(store: &Store, r: &SymbolReport, limits: &Limits) -> SymbolView {
-    let signal_in = r.signal_input();
-    let phase_in = r.phase_input();
-    let outcome = store
-        .record_cycle(
-            &CycleInput {
-                symbol: &r.symbol,
-                signal: &signal_in,
-                phase: &phase_in,
-                price: r.price,
-            },
-            limits,
-        )
-        .map_err(|e| {
-            tracing::error!(symbol = r.symbol, "storing the decision failed: {e}");
-            format!("storing the decision for {} failed: {e}", r.symbol)
-        });
-    SymbolView {
-        symbol: r.symbol.clone(),
-        price: r.price,
-        signal: signal_in.and_then(|v| rules::parse_signal(&v)),
-        phase: phase_in.and_then(|v| rules::parse_phase(&v)),
-        outcome,
+/// Store the cycle's decisions in one transaction; a store failure becomes an error the UI
+/// can show on every symbol of the cycle.
+fn record_all(store: &Store, reports: &[SymbolReport], limits: &Limits) -> Vec<SymbolView> {
+    let inputs: Vec<(
+        Result<serde_json::Value, String>,
+        Result<serde_json::Value, String>,
+    )> = reports
+        .iter()
+        .map(|r| (r.signal_input(), r.phase_input()))
+        .collect();
+    let cycle: Vec<CycleInput<'_>> = reports
+        .iter()
+        .zip(&inputs)
+        .map(|(r, (signal, phase))| CycleInput {
+            symbol: &r.symbol,
+            signal,
+            phase,
+            price: r.price,
+        })
+        .collect();
+    let mut outcomes = match store.record_cycle_batch(&cycle, limits) {
+        Ok(o) => o.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::error!("storing the cycle failed: {e}");
+            reports
+                .iter()
+                .map(|r| Err(format!("storing the decision for {} failed: {e}", r.symbol)))
+                .collect()
+        }
     }
+    .into_iter();
+    reports
+        .iter()
+        .zip(inputs)
+        .map(|(r, (signal_in, phase_in))| SymbolView {
+            symbol: r.symbol.clone(),
+            price: r.price,
+            signal: signal_in.and_then(|v| rules::parse_signal(&v)),
+            phase: phase_in.and_then(|v| rules::parse_phase(&v)),
+            outcome: outcomes
+                .next()
+                .unwrap_or_else(|| Err(format!("no outcome stored for {}", r.symbol))),
+        })
+        .collect()
 }
 
 pub fn limits_for(config: &Config) -> Limits {
