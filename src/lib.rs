@@ -1,5 +1,6 @@
 //! autotrade-tui: ML signals and AMD phases turned into sized, confirmable trading decisions.
 
+pub mod app;
 pub mod backtest;
 pub mod broker;
 pub mod cli;
@@ -7,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod keymap;
 pub mod lock;
 pub mod logging;
 pub mod ml_engine;
@@ -15,3 +17,4 @@ pub mod simulated;
 pub mod source;
 pub mod store;
 pub mod tui;
+pub mod ui;

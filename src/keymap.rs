@@ -1,0 +1,289 @@
+//! The one key table. It feeds the key handler, the footer hints and the `?` help screen,
+//! so the three never disagree.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// What a key asks the dashboard to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    SwitchFocus,
+    Up,
+    Down,
+    Confirm,
+    Cancel,
+    ToggleEnabled,
+    KillSwitch,
+    CheckNow,
+    Help,
+    Quit,
+    /// In a y/n popup.
+    Yes,
+    No,
+    /// Close the help screen.
+    Close,
+}
+
+/// Which table is in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Popup,
+    Help,
+}
+
+/// One key, as the terminal reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn key(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const fn ch(c: char) -> Key {
+    key(KeyCode::Char(c))
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+/// A row of the key table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    pub keys: &'static [Key],
+    pub command: Command,
+    /// The help screen's sentence.
+    pub help: &'static str,
+    /// The footer's hint: key label and one word. `None`: help screen only.
+    pub footer: Option<(&'static str, &'static str)>,
+}
+
+/// The dashboard's keys (SPEC "Dashboard").
+pub const NORMAL: &[Binding] = &[
+    Binding {
+        keys: &[ch('y'), key(KeyCode::Enter)],
+        command: Command::Confirm,
+        help: "confirm (execute) the selected pending decision",
+        footer: Some(("y", "confirm")),
+    },
+    Binding {
+        keys: &[ch('n'), ch('x'), key(KeyCode::Delete)],
+        command: Command::Cancel,
+        help: "cancel the selected pending decision",
+        footer: Some(("n", "cancel")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Up), ch('k')],
+        command: Command::Up,
+        help: "select the previous item in the focused pane",
+        footer: Some(("↑↓", "select")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Down), ch('j')],
+        command: Command::Down,
+        help: "select the next item in the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::Tab), key(KeyCode::BackTab)],
+        command: Command::SwitchFocus,
+        help: "focus pending decisions / open positions",
+        footer: Some(("Tab", "pane")),
+    },
+    Binding {
+        keys: &[ch('e')],
+        command: Command::ToggleEnabled,
+        help: "enable/disable auto-trading; enabling clears the kill switch",
+        footer: Some(("e", "on/off")),
+    },
+    Binding {
+        keys: &[ch('K')],
+        command: Command::KillSwitch,
+        help: "kill switch: disable and cancel all pending (asks y/n)",
+        footer: Some(("K", "kill")),
+    },
+    Binding {
+        keys: &[ch('r')],
+        command: Command::CheckNow,
+        help: "check every symbol now",
+        footer: Some(("r", "check")),
+    },
+    Binding {
+        keys: &[ch('?')],
+        command: Command::Help,
+        help: "show or hide this help",
+        footer: Some(("?", "help")),
+    },
+    Binding {
+        keys: &[ch('q'), ctrl('c')],
+        command: Command::Quit,
+        help: "quit (the store keeps everything)",
+        footer: Some(("q", "quit")),
+    },
+];
+
+/// Keys of a y/n confirmation popup.
+pub const POPUP: &[Binding] = &[
+    Binding {
+        keys: &[ch('y'), key(KeyCode::Enter)],
+        command: Command::Yes,
+        help: "yes: do it",
+        footer: Some(("y", "yes")),
+    },
+    Binding {
+        keys: &[ch('n'), key(KeyCode::Esc), ch('q')],
+        command: Command::No,
+        help: "no: dismiss",
+        footer: Some(("n/Esc", "no")),
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        command: Command::Quit,
+        help: "quit the dashboard",
+        footer: None,
+    },
+];
+
+/// Keys of the help screen.
+pub const HELP: &[Binding] = &[
+    Binding {
+        keys: &[key(KeyCode::Esc), ch('?'), ch('q')],
+        command: Command::Close,
+        help: "close the help",
+        footer: Some(("Esc", "close help")),
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        command: Command::Quit,
+        help: "quit the dashboard",
+        footer: None,
+    },
+];
+
+pub fn table(mode: Mode) -> &'static [Binding] {
+    match mode {
+        Mode::Normal => NORMAL,
+        Mode::Popup => POPUP,
+        Mode::Help => HELP,
+    }
+}
+
+fn matches(k: &Key, ev: &KeyEvent) -> bool {
+    let ev_ctrl = ev.modifiers.contains(KeyModifiers::CONTROL);
+    if k.ctrl != ev_ctrl {
+        return false;
+    }
+    match (k.code, ev.code) {
+        // Shift is part of the character itself ('K'); some terminals also report the modifier.
+        (KeyCode::Char(a), KeyCode::Char(b)) => a == b,
+        (a, b) => a == b,
+    }
+}
+
+/// The command a key press means in `mode`. Releases and repeats of other kinds are ignored.
+pub fn command_for(mode: Mode, ev: &KeyEvent) -> Option<Command> {
+    if ev.kind != KeyEventKind::Press {
+        return None;
+    }
+    table(mode)
+        .iter()
+        .find(|b| b.keys.iter().any(|k| matches(k, ev)))
+        .map(|b| b.command)
+}
+
+/// A key as the help screen names it.
+pub fn key_name(k: &Key) -> String {
+    let base = match k.code {
+        KeyCode::Char(' ') => "Space".to_string(),
+        KeyCode::Char(c) => c.to_string(),
+        KeyCode::Enter => "Enter".into(),
+        KeyCode::Delete => "Delete".into(),
+        KeyCode::Up => "↑".into(),
+        KeyCode::Down => "↓".into(),
+        KeyCode::Tab => "Tab".into(),
+        KeyCode::BackTab => "Shift-Tab".into(),
+        KeyCode::Esc => "Esc".into(),
+        other => format!("{other:?}"),
+    };
+    if k.ctrl {
+        format!("Ctrl-{}", base.to_uppercase())
+    } else {
+        base
+    }
+}
+
+/// All the keys of a binding, for the help screen: `y, Enter`.
+pub fn keys_label(b: &Binding) -> String {
+    b.keys.iter().map(key_name).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, modifiers)
+    }
+
+    #[test]
+    fn every_command_of_the_spec_has_a_key() {
+        for (code, mods, cmd) in [
+            (KeyCode::Tab, KeyModifiers::NONE, Command::SwitchFocus),
+            (KeyCode::Up, KeyModifiers::NONE, Command::Up),
+            (KeyCode::Char('k'), KeyModifiers::NONE, Command::Up),
+            (KeyCode::Down, KeyModifiers::NONE, Command::Down),
+            (KeyCode::Char('j'), KeyModifiers::NONE, Command::Down),
+            (KeyCode::Char('y'), KeyModifiers::NONE, Command::Confirm),
+            (KeyCode::Enter, KeyModifiers::NONE, Command::Confirm),
+            (KeyCode::Char('n'), KeyModifiers::NONE, Command::Cancel),
+            (KeyCode::Char('x'), KeyModifiers::NONE, Command::Cancel),
+            (KeyCode::Delete, KeyModifiers::NONE, Command::Cancel),
+            (
+                KeyCode::Char('e'),
+                KeyModifiers::NONE,
+                Command::ToggleEnabled,
+            ),
+            (KeyCode::Char('K'), KeyModifiers::SHIFT, Command::KillSwitch),
+            (KeyCode::Char('K'), KeyModifiers::NONE, Command::KillSwitch),
+            (KeyCode::Char('r'), KeyModifiers::NONE, Command::CheckNow),
+            (KeyCode::Char('?'), KeyModifiers::SHIFT, Command::Help),
+            (KeyCode::Char('q'), KeyModifiers::NONE, Command::Quit),
+            (KeyCode::Char('c'), KeyModifiers::CONTROL, Command::Quit),
+        ] {
+            assert_eq!(
+                command_for(Mode::Normal, &press(code, mods)),
+                Some(cmd),
+                "{code:?} {mods:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn plain_c_and_releases_do_nothing() {
+        assert_eq!(
+            command_for(Mode::Normal, &press(KeyCode::Char('c'), KeyModifiers::NONE)),
+            None
+        );
+        let mut release = press(KeyCode::Char('q'), KeyModifiers::NONE);
+        release.kind = KeyEventKind::Release;
+        assert_eq!(command_for(Mode::Normal, &release), None);
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_table() {
+        for mode in [Mode::Normal, Mode::Popup, Mode::Help] {
+            let keys: Vec<&Key> = table(mode).iter().flat_map(|b| b.keys.iter()).collect();
+            for (i, a) in keys.iter().enumerate() {
+                for b in &keys[i + 1..] {
+                    assert_ne!(a, b, "{mode:?}: {a:?} bound twice");
+                }
+            }
+        }
+    }
+}
