@@ -4,6 +4,7 @@
 //! the gates as the store sees them. Output: a [`Decision`]. Nothing here does I/O.
 
 use super::types::{Action, AmdAnalysis, Direction, MlSignal, Phase};
+use rust_decimal::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -118,20 +119,81 @@ impl Decision {
     }
 }
 
-/// Round to `dp` decimal places, half away from zero.
+/// `x` as the decimal a trader would write: its shortest round-trip form (0.1 is 0.1).
+fn dec(x: f64) -> Option<Decimal> {
+    if !x.is_finite() {
+        return None;
+    }
+    Decimal::from_str(&format!("{x}")).ok()
+}
+
+/// The f64 nearest to a decimal.
+fn from_dec(d: Decimal) -> Option<f64> {
+    d.to_string().parse::<f64>().ok()
+}
+
+/// Round to `dp` decimal places, half away from zero, on the decimal the number reads as
+/// (so 1.005 rounds to 1.01, although the f64 nearest 1.005 is a hair below it).
 pub fn round_dp(x: f64, dp: i32) -> f64 {
+    if let (Ok(places), Some(d)) = (u32::try_from(dp), dec(x))
+        && let Some(r) =
+            from_dec(d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero))
+    {
+        // `+ 0.0` turns -0.0 into 0.0, so nothing prints as "-0".
+        return r + 0.0;
+    }
     let m = 10f64.powi(dp);
-    // `+ 0.0` turns -0.0 into 0.0, so nothing prints as "-0".
     (x * m).round() / m + 0.0
 }
 
 /// Quantities are kept to 8 decimal places, rounded down so a cap is never exceeded.
 pub const QTY_DP: i32 = 8;
 
-fn floor_qty(q: f64) -> f64 {
+/// Decision confidences are kept to 10 decimal places: the exact product of rule 1 for any
+/// ML confidence a model reports, without binary noise (0.87 × 0.95 is 0.8265).
+pub const CONFIDENCE_DP: i32 = 10;
+
+/// `amount / per_unit` rounded down to [`QTY_DP`] places, computed in decimal so that
+/// 150 / 1000 is 0.15 and 2000 / 50794.27 is 0.03937451, never 0.03937452.
+fn floor_qty_div(amount: f64, per_unit: f64) -> f64 {
+    if let (Some(a), Some(u)) = (dec(amount), dec(per_unit))
+        && !u.is_zero()
+        && let Some(q) = a.checked_div(u)
+        && let Some(f) = from_dec(q.round_dp_with_strategy(QTY_DP as u32, RoundingStrategy::ToZero))
+    {
+        return f;
+    }
+    // Out of decimal range: a conservative floor in binary.
     let m = 10f64.powi(QTY_DP);
-    // The small epsilon keeps 0.15 from flooring to 0.14999999.
-    ((q * m) + 1e-6).floor() / m
+    ((amount / per_unit) * m * (1.0 - 4.0 * f64::EPSILON)).floor() / m
+}
+
+/// `a × b / 100` in decimal (an amount from a percent of the account).
+fn percent_of(a: f64, percent: f64) -> f64 {
+    dec(a)
+        .zip(dec(percent))
+        .and_then(|(a, p)| a.checked_mul(p))
+        .and_then(|x| from_dec(x / Decimal::ONE_HUNDRED))
+        .unwrap_or(a * percent / 100.0)
+}
+
+/// `|a − b|` in decimal (a price distance: 45000 − 44999.9 is 0.1).
+fn distance(a: f64, b: f64) -> f64 {
+    dec(a)
+        .zip(dec(b))
+        .and_then(|(a, b)| a.checked_sub(b))
+        .and_then(|d| from_dec(d.abs()))
+        .unwrap_or((a - b).abs())
+}
+
+/// A confidence for the reasoning: four places, or every place it has when it has more.
+fn fmt_confidence(c: f64) -> String {
+    let four = format!("{c:.4}");
+    if four.parse::<f64>().ok() == Some(c) {
+        four
+    } else {
+        format!("{c}")
+    }
 }
 
 fn field_f64(obj: &serde_json::Map<String, Value>, key: &str, what: &str) -> Result<f64, String> {
@@ -309,9 +371,9 @@ pub struct Sizing {
 }
 
 pub fn size_position(risk: &RiskSettings, entry: f64, stop_loss: f64) -> Sizing {
-    let risk_amount = risk.account_size * risk.max_risk_percent / 100.0;
-    let risk_per_unit = (entry - stop_loss).abs();
-    let risk_quantity = floor_qty(risk_amount / risk_per_unit);
+    let risk_amount = percent_of(risk.account_size, risk.max_risk_percent);
+    let risk_per_unit = distance(entry, stop_loss);
+    let risk_quantity = floor_qty_div(risk_amount, risk_per_unit);
     let cap_quantity = max_quantity(risk, entry);
     let capped = risk_quantity > cap_quantity;
     Sizing {
@@ -324,13 +386,16 @@ pub fn size_position(risk: &RiskSettings, entry: f64, stop_loss: f64) -> Sizing 
 
 /// The position cap in units: quantity × entry ≤ account × max_position_percent / 100.
 pub fn max_quantity(risk: &RiskSettings, entry: f64) -> f64 {
-    floor_qty(risk.account_size * risk.max_position_percent / 100.0 / entry)
+    floor_qty_div(
+        percent_of(risk.account_size, risk.max_position_percent),
+        entry,
+    )
 }
 
 /// Rule 5.
 pub fn risk_reward(quantity: f64, entry: f64, take_profit: f64, stop_loss: f64) -> RiskReward {
-    let risk_per_unit = (entry - stop_loss).abs();
-    let reward_per_unit = (take_profit - entry).abs();
+    let risk_per_unit = distance(entry, stop_loss);
+    let reward_per_unit = distance(take_profit, entry);
     let risk_amount = quantity * risk_per_unit;
     let reward_amount = quantity * reward_per_unit;
     RiskReward {
@@ -407,7 +472,7 @@ pub fn decide_validated(
     gates: &Gates,
 ) -> Decision {
     let (action, conf) = matrix(signal.direction, amd.phase, signal.confidence);
-    let confidence = round_dp(conf, 4);
+    let confidence = round_dp(conf, CONFIDENCE_DP);
     let mut d = Decision {
         symbol: symbol.to_string(),
         action: Action::Hold,
@@ -442,8 +507,9 @@ pub fn decide_validated(
     }
     if confidence < risk.min_confidence {
         d.reasoning = format!(
-            "HOLD: {action} confidence {confidence:.4} is below min_confidence {:.4} ({situation})",
-            risk.min_confidence
+            "HOLD: {action} confidence {} is below min_confidence {} ({situation})",
+            fmt_confidence(confidence),
+            fmt_confidence(risk.min_confidence)
         );
         return d;
     }
@@ -476,6 +542,9 @@ pub fn decide_validated(
     } else {
         String::new()
     };
-    d.reasoning = format!("{action}: {situation}, confidence {confidence:.4}{cap_note}");
+    d.reasoning = format!(
+        "{action}: {situation}, confidence {}{cap_note}",
+        fmt_confidence(confidence)
+    );
     d
 }

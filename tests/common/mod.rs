@@ -246,3 +246,56 @@ pub fn json_lines(stdout: &str) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect()
 }
+
+/// Like [`write_config`], with the ML engine's `timeout_seconds` chosen by the test.
+pub fn write_config_timeout(
+    dir: &Path,
+    url: &str,
+    timeout_seconds: f64,
+    auto_trade: &str,
+    rest: &str,
+) -> PathBuf {
+    let text = format!(
+        "[auto_trade]\n{auto_trade}\n\n[ml_engine]\nurl = \"{url}\"\ntimeout_seconds = {timeout_seconds}\n{rest}"
+    );
+    let p = dir.join("config.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Run the binary with exactly `args` (no `--config`/`--data-dir` added) and extra
+/// environment; `AUTOTRADE_CONFIG`/`AUTOTRADE_DATA_DIR` are cleared unless `env` sets them.
+pub fn run_with_env(
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(args)
+        .env_remove("AUTOTRADE_CONFIG")
+        .env_remove("AUTOTRADE_DATA_DIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `decisions --json` (newest first) for the config and data dir in `dir`.
+pub fn decisions_json(dir: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["decisions", "--json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run(dir, &args);
+    assert_eq!(code, 0, "decisions failed: {err}");
+    json_lines(&out)
+}
+
+/// `once --json` for the config and data dir in `dir`; asserts exit 0.
+pub fn once_json(dir: &Path) -> Vec<Value> {
+    let (code, out, err) = run(dir, &["once", "--json"]);
+    assert_eq!(code, 0, "once failed: {err}");
+    json_lines(&out)
+}
