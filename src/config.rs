@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 pub const SIM_CHECK_INTERVAL_MINUTES: f64 = 0.25;
 /// Default check interval against an ML engine, in minutes (the seed's).
 pub const ML_CHECK_INTERVAL_MINUTES: f64 = 5.0;
+/// Longest a decision may stay pending: 30 days (at least two of the longest check intervals).
+pub const MAX_PENDING_EXPIRY_MINUTES: f64 = 43_200.0;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -263,7 +265,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         return Err(bad(
             "auto_trade.max_open_positions",
             max_open_positions.to_string(),
-            "must be >= 1",
+            "must be between 1 and 10000",
         ));
     }
     let simulated = file
@@ -290,11 +292,12 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let pending_expiry_minutes = at
         .pending_expiry_minutes
         .unwrap_or(2.0 * check_interval_minutes);
-    if !(pending_expiry_minutes > 0.0 && pending_expiry_minutes.is_finite()) {
+    // Bounded so that it is a valid duration: 1e300 minutes used to panic at start.
+    if !(pending_expiry_minutes > 0.0 && pending_expiry_minutes <= MAX_PENDING_EXPIRY_MINUTES) {
         return Err(bad(
             "auto_trade.pending_expiry_minutes",
             pending_expiry_minutes.to_string(),
-            "must be > 0",
+            "must be > 0 and at most 43200 (30 days)",
         ));
     }
 
