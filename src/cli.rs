@@ -87,6 +87,14 @@ pub enum Command {
     },
     /// Close the open position on SYMBOL at the latest price.
     Close { symbol: String },
+    /// The engine headless, with the seed's REST API.
+    Serve {
+        /// Address to listen on; anything but loopback needs AUTOTRADE_API_TOKEN.
+        #[arg(long, default_value = "127.0.0.1:8003", value_name = "ADDR")]
+        listen: String,
+    },
+    /// The seed's agent tools over MCP (JSON-RPC on stdio).
+    Mcp,
     /// Replay a CSV of candles through the analyzer, the rules and the paper broker.
     Backtest {
         /// CSV with header timestamp,open,high,low,close,volume.

@@ -1,5 +1,6 @@
 //! autotrade-tui: ML signals and AMD phases turned into sized, confirmable trading decisions.
 
+pub mod api;
 pub mod app;
 pub mod backtest;
 pub mod broker;
@@ -11,6 +12,7 @@ pub mod engine;
 pub mod keymap;
 pub mod lock;
 pub mod logging;
+pub mod mcp;
 pub mod ml_engine;
 pub mod money;
 pub mod simulated;

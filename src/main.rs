@@ -120,6 +120,8 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         )),
         Some(Command::Positions { json }) => commands::positions(&ctx, json),
         Some(Command::Close { symbol }) => rt.block_on(commands::close(&ctx, &symbol)),
+        Some(Command::Serve { listen }) => rt.block_on(autotrade_tui::api::serve(ctx, &listen)),
+        Some(Command::Mcp) => rt.block_on(autotrade_tui::mcp::run(ctx)),
         Some(Command::Backtest { .. }) => Ok(EXIT_USAGE),
     }
 }
