@@ -734,3 +734,36 @@ fn every_invalid_config_fixture_fails_naming_its_key() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn two_confirms_at_once_execute_exactly_one_position() {
+    let ml = three_actionable();
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let id = id_of(&once_json(dir.path()), "BTC/USD").to_string();
+    let spawn = || {
+        std::process::Command::new(bin())
+            .args(["confirm", &id, "--config"])
+            .arg(dir.path().join("config.toml"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_remove("AUTOTRADE_CONFIG")
+            .env_remove("AUTOTRADE_DATA_DIR")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let children: Vec<_> = (0..4).map(|_| spawn()).collect();
+    let mut codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        [0, 1, 1, 1],
+        "one confirm wins, the others are refused"
+    );
+    assert_eq!(status_json(dir.path())["open_positions"], 1);
+    assert_eq!(decisions_json(dir.path(), &["--executed-only"]).len(), 1);
+}

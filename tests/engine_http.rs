@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -564,9 +565,9 @@ fn a_body_just_under_one_mib_is_accepted() {
     assert_eq!(log["decision"]["action"], "BUY", "{}", reasoning(&log));
 }
 
-/// A bare HTTP/1.1 server that answers the signal with a chunked body (no Content-Length)
-/// of `signal_bytes` bytes and the phase with a normal one; one request per connection.
-fn chunked_server(signal_bytes: usize) -> String {
+/// A bare HTTP/1.1 server (one request per connection) that answers the phase normally
+/// and hands the signal's connection to `signal`, to misbehave in ways axum would not.
+fn raw_server(signal: fn(&mut TcpStream)) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -581,42 +582,59 @@ fn chunked_server(signal_bytes: usize) -> String {
                         Ok(n) => req.extend_from_slice(&buf[..n]),
                     }
                 }
-                let head = String::from_utf8_lossy(&req).to_string();
-                if head.contains("/amd/phase/") {
+                if String::from_utf8_lossy(&req).contains("/amd/phase/") {
                     let body = phase("accumulation", 0.8).to_string();
                     let _ = write!(
                         stream,
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                         body.len()
                     );
-                    return;
+                } else {
+                    signal(&mut stream);
                 }
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
-                );
-                let chunk = vec![b' '; 64 * 1024];
-                let mut sent = 0;
-                while sent < signal_bytes {
-                    let n = chunk.len().min(signal_bytes - sent);
-                    if write!(stream, "{n:x}\r\n").is_err()
-                        || stream.write_all(&chunk[..n]).is_err()
-                        || stream.write_all(b"\r\n").is_err()
-                    {
-                        return;
-                    }
-                    sent += n;
-                }
-                let _ = stream.write_all(b"0\r\n\r\n");
             });
         }
     });
     format!("http://{addr}")
 }
 
+/// A chunked body (no Content-Length) of 4 MiB.
+fn chunked_4_mib(stream: &mut TcpStream) {
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    let chunk = vec![b' '; 64 * 1024];
+    for _ in 0..64 {
+        if write!(stream, "{:x}\r\n", chunk.len()).is_err()
+            || stream.write_all(&chunk).is_err()
+            || stream.write_all(b"\r\n").is_err()
+        {
+            return;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n");
+}
+
+/// Headers at once, then a body that stops halfway and never finishes.
+fn body_stalls(stream: &mut TcpStream) {
+    let body = signal("bullish", 0.87, 45000.0).to_string();
+    let _ = write!(
+        stream,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..body.len() / 2]
+    );
+    let _ = stream.flush();
+    // Hold the connection open until the client gives up and closes it.
+    let mut buf = [0u8; 64];
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+}
+
 #[test]
 fn a_chunked_body_over_one_mib_is_refused_while_streaming() {
-    let url = chunked_server(4 * 1024 * 1024);
+    let url = raw_server(chunked_4_mib);
     let dir = tempfile::tempdir().unwrap();
     write_config(
         dir.path(),
@@ -795,4 +813,208 @@ async fn engine_run_cycle_asks_both_endpoints_of_a_symbol_at_once() {
         "the requests were not concurrent: {elapsed:?}"
     );
     assert_eq!(store.count_decisions(None).unwrap(), 3);
+}
+
+#[test]
+fn a_body_that_stalls_after_the_headers_times_out() {
+    let url = raw_server(body_stalls);
+    let dir = tempfile::tempdir().unwrap();
+    write_config_timeout(dir.path(), &url, 0.5, &format!("symbols = [\"{BTC}\"]"), "");
+    let started = Instant::now();
+    let log = only(dir.path());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_untrusted(&log, &["ML signal", "timed out after 0.5s"]);
+}
+
+// ---------------------------------------------------------------- rule 8: paper execution
+
+#[test]
+fn a_later_price_through_take_profit_closes_the_position_with_its_pnl() {
+    let ml = MlServer::start();
+    ml.set_signal(BTC, levels("bullish", 0.87, 45000.0, 44000.0, 47500.0));
+    bullish_phase(&ml);
+    let dir = setup(&ml, "require_confirmation = false", ACCOUNT);
+    let first = only(dir.path());
+    assert_eq!(first["status"], "executed", "{first}");
+    // The next cycle's signal says the price is 48000: through the 47500 take-profit.
+    ml.set_signal(BTC, levels("bullish", 0.87, 48000.0, 47000.0, 50000.0));
+    let (code, out, err) = run(dir.path(), &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_lines(&out)[0]["open_positions"], 1);
+    once_json(dir.path());
+    let (_, out, _) = run(dir.path(), &["status", "--json"]);
+    let st = &json_lines(&out)[0];
+    // 0.04444444 × (47500 − 45000) = 111.1111: the take-profit fills at its own price.
+    assert_eq!(st["realized_pnl"].as_f64(), Some(111.11), "{st}");
+}
+
+#[test]
+fn a_later_price_through_the_stop_closes_the_position_at_a_loss() {
+    let ml = MlServer::start();
+    ml.set_signal(BTC, levels("bullish", 0.87, 45000.0, 44000.0, 47500.0));
+    bullish_phase(&ml);
+    let dir = setup(&ml, "require_confirmation = false", ACCOUNT);
+    assert_eq!(only(dir.path())["status"], "executed");
+    // A neutral signal at 43000: the stop is crossed, and nothing new is opened.
+    ml.set_signal(BTC, levels("neutral", 0.5, 43000.0, 42000.0, 44000.0));
+    assert_eq!(only(dir.path())["decision"]["action"], "HOLD");
+    let (_, out, _) = run(dir.path(), &["status", "--json"]);
+    let st = &json_lines(&out)[0];
+    assert_eq!(st["open_positions"], 0, "{st}");
+    // The stop fills at the price that crossed it: 0.04444444 × (43000 − 45000).
+    assert_eq!(st["realized_pnl"].as_f64(), Some(-88.89), "{st}");
+    assert_eq!(st["equity"].as_f64(), Some(10000.0 - 88.89), "{st}");
+}
+
+// ---------------------------------------------------------------- the monitoring loop
+
+mod monitoring_loop {
+    use super::*;
+    use autotrade_tui::engine::{Engine, EngineCommand, EngineEvent, Health};
+    use autotrade_tui::ml_engine::MlEngineClient;
+    use autotrade_tui::store::{Status, Store};
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    fn engine(url: &str, interval_minutes: f64) -> (Engine, Arc<Store>) {
+        let config = autotrade_tui::config::parse_str(
+            &format!(
+                "[auto_trade]\nsymbols = [\"BTC/USD\"]\ncheck_interval_minutes = {interval_minutes}\n\
+                 [ml_engine]\nurl = \"{url}\"\ntimeout_seconds = 2\n"
+            ),
+            "test",
+        )
+        .unwrap();
+        let store = Arc::new(Store::open_in_memory("default", true).unwrap());
+        let client = MlEngineClient::new(url, Duration::from_secs(2), 8).unwrap();
+        (
+            Engine::new(Arc::new(config), store.clone(), Arc::new(client)),
+            store,
+        )
+    }
+
+    /// Events up to and including the next CycleFinished and NextCheck.
+    async fn next_cycle(rx: &mut mpsc::Receiver<EngineEvent>) -> Vec<EngineEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+                .await
+                .expect("the loop went quiet")
+                .expect("the loop ended");
+            let done = matches!(ev, EngineEvent::NextCheck { .. });
+            seen.push(ev);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn publishes_each_cycle_after_storing_it_and_obeys_check_now_and_stop() {
+        let ml = MlServer::start();
+        ml.set_symbol(BTC, "bullish", 0.87, 45000.0, "accumulation");
+        let (engine, store) = engine(&ml.url, 60.0);
+        let (tx, mut rx) = mpsc::channel(64);
+        let (commands, handle) = engine.spawn(tx);
+
+        let first = next_cycle(&mut rx).await;
+        assert!(matches!(first[0], EngineEvent::CycleStarted), "{first:?}");
+        let view = first
+            .iter()
+            .find_map(|e| match e {
+                EngineEvent::Symbol(v) => Some(v.clone()),
+                _ => None,
+            })
+            .expect("a Symbol event");
+        let outcome = view.outcome.as_ref().expect("stored");
+        assert_eq!(outcome.log.status, Status::Pending);
+        // Stored before anyone heard of it.
+        assert!(store.decision(&outcome.log.log_id).unwrap().is_some());
+        assert!(
+            first
+                .iter()
+                .any(|e| matches!(e, EngineEvent::Health(Health::Ok)))
+        );
+        let summary = first
+            .iter()
+            .find_map(|e| match e {
+                EngineEvent::CycleFinished(s) => Some(s.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!((summary.symbols, summary.actionable), (1, 1));
+        let EngineEvent::NextCheck { at_ms } = first.last().unwrap() else {
+            unreachable!()
+        };
+        let in_ms = at_ms - autotrade_tui::store::now_ms();
+        assert!(
+            (3_500_000..=3_600_000).contains(&in_ms),
+            "next check in {in_ms} ms"
+        );
+
+        // `r` on the dashboard: a cycle now, not in an hour.
+        commands.send(EngineCommand::CheckNow).await.unwrap();
+        let second = next_cycle(&mut rx).await;
+        let held = second.iter().any(|e| {
+            matches!(e, EngineEvent::Symbol(v)
+                if v.outcome.as_ref().is_ok_and(|o| o.log.decision.reasoning.contains("pending")))
+        });
+        assert!(
+            held,
+            "the second cycle sees the pending decision: {second:?}"
+        );
+        assert_eq!(store.count_decisions(None).unwrap(), 2);
+
+        commands.send(EngineCommand::Stop).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .expect("the loop stops")
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reports_an_unreachable_source_and_backs_off() {
+        let url = MlServer::start().url.clone();
+        let (engine, store) = engine(&url, 0.01);
+        let (tx, mut rx) = mpsc::channel(64);
+        let (commands, handle) = engine.spawn(tx);
+        let events = next_cycle(&mut rx).await;
+        let health = events
+            .iter()
+            .find_map(|e| match e {
+                EngineEvent::Health(h) => Some(h.clone()),
+                _ => None,
+            })
+            .unwrap();
+        match health {
+            Health::Unreachable { message, failures } => {
+                assert_eq!(failures, 1);
+                assert!(message.contains("cannot connect"), "{message}");
+            }
+            Health::Ok => panic!("a dead source is not healthy"),
+        }
+        // Back-off: not the 0.6 s interval but about 2 s (± 20 %) after the first failure.
+        let EngineEvent::NextCheck { at_ms } = events.last().unwrap() else {
+            unreachable!()
+        };
+        assert!(at_ms - autotrade_tui::store::now_ms() >= 1_000, "backs off");
+        let recent = store.recent_events(20).unwrap();
+        assert!(
+            recent.iter().any(|e| e.message.contains("unreachable")),
+            "{recent:?}"
+        );
+        // The failed symbol is still a stored HOLD with its reason.
+        let logs = store.decisions(10, None).unwrap();
+        assert_eq!(logs.len(), 1);
+        assert!(logs[0].decision.reasoning.contains("cannot connect"));
+        commands.send(EngineCommand::Stop).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), handle)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }
