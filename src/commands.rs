@@ -31,6 +31,9 @@ impl Context {
             config.auto_trade.enabled,
         )
         .wrap_err_with(|| format!("opening the store in {}", data_dir.display()))?;
+        for problem in store.recover_on_start()? {
+            eprintln!("warning: {problem}");
+        }
         Ok(Context {
             config: Arc::new(config),
             data_dir,

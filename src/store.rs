@@ -906,6 +906,41 @@ impl Store {
         })
     }
 
+    /// After a crash: every execution is one transaction, so a decision is either executed
+    /// with its position and fill, or not executed at all. This checks that it is so and
+    /// resolves anything that is not: an `executed` decision with no position is marked
+    /// `failed` (never executed silently). Returns what it found, for the trader to see.
+    pub fn recover_on_start(&self) -> Result<Vec<String>> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT d.log_id, d.symbol, d.action FROM decisions d
+                 WHERE d.user_id = ?1 AND d.status = 'executed'
+                   AND NOT EXISTS (SELECT 1 FROM positions p WHERE p.user_id = d.user_id AND p.decision_id = d.log_id)",
+            )?;
+            let broken = stmt
+                .query_map(params![self.user_id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let now = now_ms();
+            let mut found = Vec::new();
+            for (log_id, symbol, action) in broken {
+                let reason = "found executed without a position after a restart: marked failed, not executed";
+                set_status(tx, &self.user_id, &log_id, Status::Failed, reason, now)?;
+                let msg = format!("{action} {symbol} ({log_id}) {reason}");
+                add_event(tx, &self.user_id, "error", &msg)?;
+                found.push(msg);
+            }
+            Ok(found)
+        })
+    }
+
+    /// `PRAGMA quick_check`: "ok" when the database file is sound.
+    pub fn quick_check(&self) -> Result<String> {
+        let conn = self.lock();
+        Ok(conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+    }
+
     /// Expire pending decisions older than `expiry`; returns how many.
     pub fn expire_stale(&self, expiry: Duration) -> Result<usize> {
         self.write(|tx| expire_stale(tx, &self.user_id, expiry, now_ms()))
@@ -1631,5 +1666,33 @@ mod tests {
         assert_eq!(j["decision"]["amd_phase"], "accumulation");
         assert!(j["risk_reward"]["risk_amount"].is_number());
         assert!(j["created_at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn recovery_marks_an_executed_decision_without_a_position_failed() {
+        let s = Store::open_in_memory("u", true).unwrap();
+        let l = limits(true, 3);
+        let ok = cycle(&s, "BTC/USD", 100.0, &l);
+        s.confirm(&ok.log.log_id, &l).unwrap();
+        let broken = cycle(&s, "ETH/USD", 100.0, &l);
+        s.lock()
+            .execute(
+                "UPDATE decisions SET status = 'executed' WHERE log_id = ?1",
+                params![broken.log.log_id],
+            )
+            .unwrap();
+        let found = s.recover_on_start().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains(&broken.log.log_id));
+        assert_eq!(
+            s.decision(&broken.log.log_id).unwrap().unwrap().status,
+            Status::Failed
+        );
+        assert_eq!(
+            s.decision(&ok.log.log_id).unwrap().unwrap().status,
+            Status::Executed
+        );
+        assert!(s.recover_on_start().unwrap().is_empty());
+        assert_eq!(s.quick_check().unwrap(), "ok");
     }
 }
