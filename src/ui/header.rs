@@ -28,26 +28,29 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         first.push(Span::styled(" KILL SWITCH ", theme.badge(Color::Red)));
     }
     first.push(Span::raw("  "));
-    first.push(Span::styled(
-        if app.settings.simulated {
-            "SIMULATED"
-        } else {
-            "ML ENGINE"
-        },
-        theme.bold(),
-    ));
+    // When the source is down, its badge replaces its name: the mark must fit at 80 columns.
+    let unreachable = match &app.health {
+        Health::Unreachable { message, failures } => Some((message, failures)),
+        Health::Ok => None,
+    };
+    let source = if app.settings.simulated {
+        "SIMULATED"
+    } else {
+        "ML ENGINE"
+    };
+    if unreachable.is_some() {
+        first.push(Span::styled(
+            format!(" {source} UNREACHABLE "),
+            theme.badge(Color::Red),
+        ));
+    } else {
+        first.push(Span::styled(source, theme.bold()));
+    }
     first.push(Span::raw("  user "));
     first.push(Span::styled(app.settings.user_id.clone(), theme.bold()));
-    if let Health::Unreachable { message, failures } = &app.health {
-        first.push(Span::raw("  "));
-        let what = if app.settings.simulated {
-            " SOURCE UNREACHABLE "
-        } else {
-            " ML ENGINE UNREACHABLE "
-        };
-        first.push(Span::styled(what, theme.badge(Color::Red)));
+    if let Some((message, failures)) = unreachable {
         first.push(Span::styled(
-            format!(" ×{failures}: {message}"),
+            format!("  ×{failures}: {message}"),
             theme.bad(),
         ));
     }

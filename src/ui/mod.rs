@@ -184,6 +184,37 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
+/// The first text that fits `width` cells; `#`s when none does (never a number cut short).
+pub fn fit(width: usize, candidates: impl IntoIterator<Item = String>) -> String {
+    candidates
+        .into_iter()
+        .find(|c| c.chars().count() <= width)
+        .unwrap_or_else(|| "#".repeat(width))
+}
+
+/// A price in `width` cells: its usual precision, else fewer decimals.
+pub fn price_cell(x: f64, width: usize) -> String {
+    use crate::money::{fmt_fixed, fmt_price};
+    fit(
+        width,
+        [
+            fmt_price(x),
+            fmt_fixed(x, 2),
+            fmt_fixed(x, 0),
+            format!("{x:.0}"),
+        ],
+    )
+}
+
+/// A quantity in `width` cells: exact when it fits, else rounded to fewer decimals.
+pub fn qty_cell(x: f64, width: usize) -> String {
+    fit(
+        width,
+        std::iter::once(crate::money::fmt_qty(x))
+            .chain((0..8).rev().map(|dp| crate::money::fmt_fixed(x, dp))),
+    )
+}
+
 /// A percentage with two decimals: `2.35%`.
 pub fn fmt_pct(x: f64) -> String {
     format!("{}%", crate::money::fmt_fixed(x, 2))

@@ -1,9 +1,9 @@
 //! Pending decisions, and the selected one's reasoning and risk/reward.
 
 use super::signals::action_style;
-use super::{Theme, fmt_conf, fmt_pct};
+use super::{Theme, fmt_conf, fmt_pct, price_cell, qty_cell};
 use crate::app::{App, Focus, fmt_age};
-use crate::money::{fmt_money, fmt_price, fmt_qty};
+use crate::money::{fmt_money, fmt_qty};
 use crate::store::DecisionLog;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -16,7 +16,7 @@ use ratatui::widgets::{
 pub const TABLE_WIDTH: u16 = 78;
 
 fn price(x: Option<f64>) -> String {
-    x.map(fmt_price).unwrap_or_else(|| "—".into())
+    x.map(|p| price_cell(p, 10)).unwrap_or_else(|| "—".into())
 }
 
 fn row(app: &App, theme: Theme, d: &DecisionLog) -> Row<'static> {
@@ -32,7 +32,7 @@ fn row(app: &App, theme: Theme, d: &DecisionLog) -> Row<'static> {
         right(price(dec.entry_price)),
         right(price(dec.take_profit)),
         right(price(dec.stop_loss)),
-        right(fmt_qty(dec.position_size)),
+        right(qty_cell(dec.position_size, 10)),
         right(
             dec.risk_reward
                 .map(|r| fmt_conf(r.risk_reward_ratio))
@@ -148,20 +148,26 @@ pub fn render_detail(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     ];
     if let Some(rr) = dec.risk_reward {
         lines.push(Line::from(vec![
-            Span::raw("risk "),
+            Span::raw("risk   "),
             Span::styled(fmt_money(rr.risk_amount), theme.bad()),
-            Span::raw(format!(" ({})  reward ", fmt_pct(rr.risk_percent))),
+            Span::raw(format!(
+                " ({})  R:R {}",
+                fmt_pct(rr.risk_percent),
+                fmt_conf(rr.risk_reward_ratio)
+            )),
+        ]));
+        lines.push(Line::from(vec![
+            Span::raw("reward "),
             Span::styled(fmt_money(rr.reward_amount), theme.good()),
             Span::raw(format!(" ({})", fmt_pct(rr.reward_percent))),
         ]));
-        let value = dec.entry_price.map(|e| e * dec.position_size);
-        lines.push(Line::from(format!(
-            "R:R {} · size {} · value {}",
-            fmt_conf(rr.risk_reward_ratio),
-            fmt_qty(dec.position_size),
-            value.map(fmt_money).unwrap_or_else(|| "—".into())
-        )));
     }
+    let value = dec.entry_price.map(|e| e * dec.position_size);
+    lines.push(Line::from(format!(
+        "size {} · value {}",
+        fmt_qty(dec.position_size),
+        value.map(fmt_money).unwrap_or_else(|| "—".into())
+    )));
     lines.push(Line::from(""));
     lines.push(Line::from(dec.reasoning.clone()));
     Paragraph::new(lines)

@@ -1,10 +1,10 @@
 //! Open positions with unrealized P&L and the distance to take-profit and stop-loss.
 
 use super::signals::action_style;
-use super::{Theme, fmt_pct};
+use super::{Theme, fmt_pct, price_cell, qty_cell};
 use crate::app::{App, Focus, fmt_age};
 use crate::broker::paper;
-use crate::money::{fmt_price, fmt_qty, fmt_signed};
+use crate::money::fmt_signed;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -31,15 +31,22 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             let mut cells = vec![
                 Cell::from(Span::styled(p.side.as_str(), action_style(theme, p.side))),
                 Cell::from(p.symbol.clone()),
-                right(fmt_qty(p.quantity)),
-                right(fmt_price(p.entry_price)),
-                right(last.map(fmt_price).unwrap_or_else(|| "—".into())),
+                right(qty_cell(p.quantity, 10)),
+                right(price_cell(p.entry_price, 10)),
+                right(
+                    last.map(|l| price_cell(l, 10))
+                        .unwrap_or_else(|| "—".into()),
+                ),
             ];
             match last {
                 Some(l) if l > 0.0 => {
                     let pnl = paper::pnl(p.side, p.quantity, p.entry_price, l);
                     cells.push(Cell::from(
-                        Line::from(Span::styled(fmt_signed(pnl), theme.pnl(pnl))).right_aligned(),
+                        Line::from(Span::styled(
+                            super::fit(10, [fmt_signed(pnl), format!("{pnl:+.0}")]),
+                            theme.pnl(pnl),
+                        ))
+                        .right_aligned(),
                     ));
                     cells.push(right(fmt_pct((p.take_profit - l).abs() / l * 100.0)));
                     cells.push(right(fmt_pct((p.stop_loss - l).abs() / l * 100.0)));
@@ -47,8 +54,8 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                 _ => cells.extend([right("—".into()), right("—".into()), right("—".into())]),
             }
             if wide {
-                cells.push(right(fmt_price(p.take_profit)));
-                cells.push(right(fmt_price(p.stop_loss)));
+                cells.push(right(price_cell(p.take_profit, 10)));
+                cells.push(right(price_cell(p.stop_loss, 10)));
                 cells.push(right(fmt_age(app.now_ms, p.opened_at_ms)));
             }
             Row::new(cells)

@@ -3,7 +3,6 @@
 use super::{Theme, fmt_conf};
 use crate::app::{App, Reading, fmt_age};
 use crate::domain::{Action, Direction};
-use crate::money::fmt_price;
 use crate::store::Status;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -54,8 +53,12 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             let mut cells = vec![
                 Cell::from(Span::styled(r.symbol.clone(), theme.bold())),
                 Cell::from(
-                    Line::from(r.price.map(fmt_price).unwrap_or_else(|| "—".into()))
-                        .right_aligned(),
+                    Line::from(
+                        r.price
+                            .map(|p| super::price_cell(p, 12))
+                            .unwrap_or_else(|| "—".into()),
+                    )
+                    .right_aligned(),
                 ),
                 reading(&r.ml, |d| direction_style(theme, *d), theme),
                 reading(&r.amd, |_| Style::new(), theme),

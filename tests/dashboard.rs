@@ -1,0 +1,784 @@
+//! The dashboard without a terminal: `App::update` for every key, and every pane rendered on
+//! a `TestBackend` at 80×24 and 120×40 from plain data with fixed times (text snapshots).
+
+use autotrade_tui::app::{Action, App, Effect, Focus, Outcome, Settings, Snapshot};
+use autotrade_tui::domain::rules::{self, Decision, RiskSettings};
+use autotrade_tui::domain::{Action as Side, AmdAnalysis, Direction, MlSignal, Phase};
+use autotrade_tui::engine::{EngineEvent, Health, SymbolView};
+use autotrade_tui::store::{
+    CycleOutcome, DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
+};
+use autotrade_tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::style::Color;
+use serde_json::json;
+
+/// 2026-11-25T11:00:00Z.
+const NOW: i64 = 1_795_604_400_000;
+const SEC: i64 = 1000;
+
+fn settings(live: bool, color: bool) -> Settings {
+    Settings {
+        user_id: "default".into(),
+        live,
+        simulated: false,
+        symbols: vec!["BTC/USD".into(), "ETH/USD".into(), "SOL/USD".into()],
+        max_open_positions: 3,
+        account_size: 10_000.0,
+        color,
+    }
+}
+
+fn risk() -> RiskSettings {
+    RiskSettings {
+        account_size: 10_000.0,
+        max_risk_percent: 1.5,
+        max_position_percent: 20.0,
+        min_confidence: 0.75,
+    }
+}
+
+fn signal_json(direction: &str, entry: f64) -> serde_json::Value {
+    let (tp, sl) = if direction == "bearish" {
+        (entry * 0.95, entry * 1.02)
+    } else {
+        (entry * 1.05, entry * 0.98)
+    };
+    json!({"direction": direction, "confidence": 0.9, "entry_price": entry,
+           "take_profit": tp, "stop_loss": sl, "risk_reward_ratio": 2.5})
+}
+
+/// An actionable decision as the rules would size it.
+fn actionable(
+    log_id: &str,
+    symbol: &str,
+    side: Side,
+    entry: f64,
+    status: Status,
+    age_s: i64,
+) -> DecisionLog {
+    let (direction, phase, tp, sl) = match side {
+        Side::Sell => ("bearish", Phase::Distribution, entry * 0.95, entry * 1.02),
+        _ => ("bullish", Phase::Accumulation, entry * 1.05, entry * 0.98),
+    };
+    let qty = rules::size_position(&risk(), entry, sl).quantity;
+    DecisionLog {
+        log_id: log_id.into(),
+        user_id: "default".into(),
+        created_at_ms: NOW - age_s * SEC,
+        status,
+        status_reason: None,
+        executed_at_ms: None,
+        mode: "paper".into(),
+        origin: Origin::Auto,
+        decision: Decision {
+            symbol: symbol.into(),
+            action: side,
+            confidence: 0.855,
+            reasoning: format!(
+                "{side}: {direction} signal (0.90) during {phase} (0.80), confidence 0.8550"
+            ),
+            entry_price: Some(entry),
+            take_profit: Some(tp),
+            stop_loss: Some(sl),
+            position_size: qty,
+            ml_signal: signal_json(direction, entry),
+            amd_phase: Some(phase),
+            risk_reward: Some(rules::risk_reward(qty, entry, tp, sl)),
+        },
+        amd_input: json!({"phase": phase.as_str(), "confidence": 0.8, "indicators": {}}),
+    }
+}
+
+fn hold(log_id: &str, symbol: &str, reasoning: &str, age_s: i64) -> DecisionLog {
+    DecisionLog {
+        log_id: log_id.into(),
+        user_id: "default".into(),
+        created_at_ms: NOW - age_s * SEC,
+        status: Status::Hold,
+        status_reason: None,
+        executed_at_ms: None,
+        mode: "paper".into(),
+        origin: Origin::Auto,
+        decision: Decision {
+            symbol: symbol.into(),
+            action: Side::Hold,
+            confidence: 0.0,
+            reasoning: reasoning.into(),
+            entry_price: None,
+            take_profit: None,
+            stop_loss: None,
+            position_size: 0.0,
+            ml_signal: json!({"direction": "neutral", "confidence": 0.6, "entry_price": 150.0,
+                              "take_profit": 157.5, "stop_loss": 147.0, "risk_reward_ratio": 2.5}),
+            amd_phase: Some(Phase::Manipulation),
+            risk_reward: None,
+        },
+        amd_input: json!({"phase": "manipulation", "confidence": 0.55}),
+    }
+}
+
+fn position(id: i64, symbol: &str, side: Side, qty: f64, entry: f64, age_s: i64) -> Position {
+    let (tp, sl) = match side {
+        Side::Sell => (entry * 0.95, entry * 1.02),
+        _ => (entry * 1.05, entry * 0.98),
+    };
+    Position {
+        id,
+        decision_id: format!("decision_00000000000{id}"),
+        symbol: symbol.into(),
+        side,
+        quantity: qty,
+        entry_price: entry,
+        take_profit: tp,
+        stop_loss: sl,
+        opened_at_ms: NOW - age_s * SEC,
+        mode: "paper".into(),
+        closed_at_ms: None,
+        exit_price: None,
+        realized_pnl: None,
+        close_reason: None,
+    }
+}
+
+fn event(id: i64, age_s: i64, level: &str, message: &str) -> Event {
+    Event {
+        id,
+        at_ms: NOW - age_s * SEC,
+        level: level.into(),
+        message: message.into(),
+    }
+}
+
+const BTC_ID: &str = "decision_1f3a9c0b7d2e";
+const ETH_ID: &str = "decision_9b0c4d5e6f70";
+
+/// Two pending decisions (ETH newest), a HOLD on SOL which has an open position.
+fn snapshot() -> Snapshot {
+    let btc = actionable(BTC_ID, "BTC/USD", Side::Buy, 45_000.0, Status::Pending, 42);
+    let eth = actionable(ETH_ID, "ETH/USD", Side::Sell, 2_500.0, Status::Pending, 41);
+    let sol = hold(
+        "decision_5a5a5a5a5a5a",
+        "SOL/USD",
+        "HOLD: neutral ML signal during manipulation; SOL/USD already has an open position",
+        40,
+    );
+    let mut prices = std::collections::BTreeMap::new();
+    for (s, p) in [
+        ("BTC/USD", 45_120.5),
+        ("ETH/USD", 2_488.25),
+        ("SOL/USD", 152.4),
+    ] {
+        prices.insert(
+            s.to_string(),
+            PricePoint {
+                price: p,
+                at_ms: NOW - 40 * SEC,
+            },
+        );
+    }
+    let sol_pos = position(1, "SOL/USD", Side::Buy, 13.157_894_73, 150.0, 3_700);
+    let unrealized = (152.4 - 150.0) * sol_pos.quantity;
+    Snapshot {
+        taken_at_ms: NOW,
+        state: RuntimeState {
+            enabled: true,
+            kill_switch: false,
+            last_cycle_at_ms: Some(NOW - 42 * SEC),
+        },
+        pending: vec![eth.clone(), btc.clone()],
+        latest: vec![sol, eth, btc],
+        positions: vec![sol_pos],
+        prices,
+        events: vec![
+            event(
+                3,
+                3_700,
+                "info",
+                "executed BUY 13.15789473 SOL/USD @ 150 (paper, decision_000000000001)",
+            ),
+            event(2, 7_200, "info", "auto-trading enabled"),
+        ],
+        equity: 10_000.0 + 12.5 + unrealized,
+        realized_pnl: 12.5,
+        unrealized_pnl: unrealized,
+    }
+}
+
+fn view(symbol: &str, direction: Direction, phase: Phase, price: f64) -> SymbolView {
+    let log = snapshot()
+        .latest
+        .into_iter()
+        .find(|l| l.decision.symbol == symbol)
+        .unwrap();
+    SymbolView {
+        symbol: symbol.into(),
+        price: Some(price),
+        signal: Ok(MlSignal {
+            direction,
+            confidence: 0.9,
+            entry_price: price,
+            take_profit: price * 1.05,
+            stop_loss: price * 0.98,
+            risk_reward_ratio: 2.5,
+        }),
+        phase: Ok(AmdAnalysis {
+            phase,
+            confidence: 0.8,
+            indicators: json!({}),
+        }),
+        outcome: Ok(CycleOutcome {
+            log,
+            closed: vec![],
+            executed: None,
+        }),
+    }
+}
+
+/// A dashboard that has seen one snapshot and one engine cycle.
+fn app_with(live: bool, color: bool) -> App {
+    let mut app = App::new(settings(live, color), NOW);
+    app.update(Action::Snapshot(Box::new(snapshot())));
+    for v in [
+        view("BTC/USD", Direction::Bullish, Phase::Accumulation, 45_120.5),
+        view("ETH/USD", Direction::Bearish, Phase::Distribution, 2_488.25),
+        view("SOL/USD", Direction::Neutral, Phase::Manipulation, 152.4),
+    ] {
+        app.update(Action::Engine(EngineEvent::Symbol(Box::new(v))));
+    }
+    app.update(Action::Engine(EngineEvent::Health(Health::Ok)));
+    app.update(Action::Engine(EngineEvent::NextCheck {
+        at_ms: NOW + 258 * SEC,
+    }));
+    app
+}
+
+fn app() -> App {
+    app_with(false, true)
+}
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ch(c: char) -> Action {
+    key(KeyCode::Char(c))
+}
+
+fn render_buffer(app: &App, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| ui::draw(f, app)).unwrap();
+    t.backend().buffer().clone()
+}
+
+/// The screen as text, one line per row, trailing spaces trimmed.
+fn render(app: &App, w: u16, h: u16) -> String {
+    let buf = render_buffer(app, w, h);
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+// ---------------------------------------------------------------- update: keys
+
+#[test]
+fn first_pending_is_selected_and_j_k_arrows_move_within_bounds() {
+    let mut app = app();
+    assert_eq!(app.focus, Focus::Pending);
+    assert_eq!(app.selected_pending.as_deref(), Some(ETH_ID));
+    app.update(ch('j'));
+    assert_eq!(app.selected_pending.as_deref(), Some(BTC_ID));
+    app.update(key(KeyCode::Down));
+    assert_eq!(
+        app.selected_pending.as_deref(),
+        Some(BTC_ID),
+        "stays on the last"
+    );
+    app.update(ch('k'));
+    assert_eq!(app.selected_pending.as_deref(), Some(ETH_ID));
+    app.update(key(KeyCode::Up));
+    assert_eq!(
+        app.selected_pending.as_deref(),
+        Some(ETH_ID),
+        "stays on the first"
+    );
+}
+
+#[test]
+fn selection_follows_the_same_log_id_across_refreshes() {
+    let mut app = app();
+    app.update(ch('j'));
+    assert_eq!(app.selected_pending.as_deref(), Some(BTC_ID));
+    // A newer decision arrives at the top: the selection stays on BTC.
+    let mut s = snapshot();
+    s.pending.insert(
+        0,
+        actionable(
+            "decision_aaaaaaaaaaaa",
+            "ADA/USD",
+            Side::Buy,
+            0.5,
+            Status::Pending,
+            1,
+        ),
+    );
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    assert_eq!(app.selected_pending.as_deref(), Some(BTC_ID));
+    assert_eq!(app.selected_pending_index(), Some(2));
+    // BTC confirmed elsewhere: the item now at its place (the last) is selected.
+    s.pending.retain(|d| d.log_id != BTC_ID);
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    assert_eq!(app.selected_pending.as_deref(), Some(ETH_ID));
+    // Nothing pending: nothing selected; then a new one is selected at once.
+    s.pending.clear();
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    assert_eq!(app.selected_pending, None);
+    s.pending.push(actionable(
+        BTC_ID,
+        "BTC/USD",
+        Side::Buy,
+        45_000.0,
+        Status::Pending,
+        0,
+    ));
+    app.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(app.selected_pending.as_deref(), Some(BTC_ID));
+}
+
+#[test]
+fn tab_switches_focus_and_arrows_then_move_in_positions() {
+    let mut app = app();
+    let mut s = snapshot();
+    s.positions
+        .push(position(2, "BTC/USD", Side::Buy, 0.1, 44_000.0, 60));
+    app.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(app.selected_position, Some(1));
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Positions);
+    app.update(ch('j'));
+    assert_eq!(app.selected_position, Some(2));
+    assert_eq!(
+        app.selected_pending.as_deref(),
+        Some(ETH_ID),
+        "pending selection untouched"
+    );
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Pending);
+}
+
+#[test]
+fn y_and_enter_confirm_exactly_the_selected_decision() {
+    let mut app = app();
+    let effects = app.update(ch('y'));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Confirm { log_id, .. }] if log_id == ETH_ID),
+        "{effects:?}"
+    );
+    app.update(ch('j'));
+    let effects = app.update(key(KeyCode::Enter));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Confirm { log_id, .. }] if log_id == BTC_ID),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn n_x_delete_cancel_the_selected_decision() {
+    for k in [ch('n'), ch('x'), key(KeyCode::Delete)] {
+        let mut app = app();
+        app.update(ch('j'));
+        let effects = app.update(k.clone());
+        assert!(
+            matches!(effects.as_slice(), [Effect::Cancel { log_id, .. }] if log_id == BTC_ID),
+            "{k:?}: {effects:?}"
+        );
+    }
+}
+
+#[test]
+fn confirm_needs_the_pending_pane_and_a_selection() {
+    let mut app = app();
+    app.update(key(KeyCode::Tab));
+    assert!(app.update(ch('y')).is_empty(), "focus is on positions");
+    assert!(app.event_lines()[0].message.contains("Tab"));
+    let mut empty = App::new(settings(false, true), NOW);
+    let mut s = snapshot();
+    s.pending.clear();
+    empty.update(Action::Snapshot(Box::new(s)));
+    assert!(empty.update(ch('y')).is_empty());
+    assert!(empty.update(ch('n')).is_empty());
+    assert!(
+        empty.event_lines()[0]
+            .message
+            .contains("no pending decision")
+    );
+}
+
+#[test]
+fn kill_switch_asks_first_then_y_kills_and_n_or_esc_dismiss() {
+    let mut app = app();
+    assert!(app.update(ch('K')).is_empty());
+    assert!(app.popup.is_some());
+    assert_eq!(app.popup.as_ref().unwrap().on_yes, Effect::Kill);
+    // While the popup is up, keys mean yes/no only: j does not move the selection.
+    app.update(ch('j'));
+    assert_eq!(app.selected_pending.as_deref(), Some(ETH_ID));
+    assert_eq!(app.update(ch('y')), vec![Effect::Kill]);
+    assert!(app.popup.is_none());
+
+    for dismiss in [ch('n'), key(KeyCode::Esc)] {
+        let mut app = self::app();
+        app.update(ch('K'));
+        assert!(app.update(dismiss.clone()).is_empty(), "{dismiss:?}");
+        assert!(app.popup.is_none());
+        assert!(!app.should_quit());
+    }
+}
+
+#[test]
+fn shift_k_as_some_terminals_report_it_also_opens_the_popup() {
+    let mut app = app();
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('K'),
+        KeyModifiers::SHIFT,
+    )));
+    assert!(app.popup.is_some());
+}
+
+#[test]
+fn e_toggles_enabled_and_enables_after_a_kill() {
+    let mut app = app();
+    assert_eq!(app.update(ch('e')), vec![Effect::SetEnabled(false)]);
+    let mut s = snapshot();
+    s.state.enabled = false;
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    assert_eq!(app.update(ch('e')), vec![Effect::SetEnabled(true)]);
+    s.state.kill_switch = true;
+    app.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(app.update(ch('e')), vec![Effect::SetEnabled(true)]);
+    // Before the store has loaded there is nothing to toggle.
+    let mut fresh = App::new(settings(false, true), NOW);
+    assert!(fresh.update(ch('e')).is_empty());
+}
+
+#[test]
+fn r_asks_the_engine_to_check_now() {
+    let mut app = app();
+    assert_eq!(app.update(ch('r')), vec![Effect::CheckNow]);
+}
+
+#[test]
+fn question_mark_toggles_help_and_help_swallows_other_keys() {
+    let mut app = app();
+    app.update(ch('?'));
+    assert!(app.show_help);
+    assert!(app.update(ch('y')).is_empty(), "no confirm behind the help");
+    app.update(ch('?'));
+    assert!(!app.show_help);
+    app.update(ch('?'));
+    app.update(key(KeyCode::Esc));
+    assert!(!app.show_help);
+    app.update(ch('?'));
+    app.update(ch('q'));
+    assert!(!app.show_help);
+    assert!(!app.should_quit(), "q closes the help first");
+}
+
+#[test]
+fn q_ctrl_c_and_signals_quit() {
+    let mut a = app();
+    a.update(ch('q'));
+    assert!(a.should_quit());
+    let mut b = app();
+    b.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(b.should_quit());
+    let mut c = app();
+    c.update(Action::Quit);
+    assert!(c.should_quit());
+}
+
+#[test]
+fn key_releases_are_ignored() {
+    let mut app = app();
+    let mut ev = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
+    ev.kind = KeyEventKind::Release;
+    app.update(Action::Key(ev));
+    assert!(!app.should_quit());
+}
+
+#[test]
+fn live_confirm_goes_through_a_popup_that_holds_the_order() {
+    let mut app = app_with(true, true);
+    assert!(app.update(ch('y')).is_empty());
+    let effects = app.update(ch('y'));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Confirm { log_id, .. }] if log_id == ETH_ID),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn refusals_and_failures_show_in_the_events_pane() {
+    let mut app = app();
+    app.update(Action::Done {
+        what: "confirm BUY 0.1 BTC/USD".into(),
+        outcome: Outcome::Refused("decision_x is executed, not pending".into()),
+    });
+    let top = &app.event_lines()[0];
+    assert_eq!(top.level, "warn");
+    assert!(
+        top.message
+            .contains("confirm BUY 0.1 BTC/USD refused: decision_x is executed"),
+        "{top:?}"
+    );
+    app.update(Action::Done {
+        what: "kill switch".into(),
+        outcome: Outcome::Failed("store: disk I/O error".into()),
+    });
+    assert_eq!(app.event_lines()[0].level, "error");
+}
+
+#[test]
+fn new_pending_decisions_and_symbol_errors_become_events_once_each() {
+    let mut app = app();
+    let mut s = snapshot();
+    s.pending.insert(
+        0,
+        actionable(
+            "decision_bbbbbbbbbbbb",
+            "ADA/USD",
+            Side::Buy,
+            0.5,
+            Status::Pending,
+            0,
+        ),
+    );
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    app.update(Action::Snapshot(Box::new(s)));
+    let news: Vec<_> = app
+        .event_lines()
+        .into_iter()
+        .filter(|e| e.message.contains("new pending"))
+        .collect();
+    assert_eq!(news.len(), 1, "{news:?}");
+    assert!(news[0].message.contains("ADA/USD"));
+
+    let mut failed = view("BTC/USD", Direction::Bullish, Phase::Accumulation, 1.0);
+    failed.signal = Err("GET /api/v1/signals/BTC%2FUSD timed out after 2s".into());
+    for _ in 0..3 {
+        app.update(Action::Engine(EngineEvent::Symbol(Box::new(
+            failed.clone(),
+        ))));
+    }
+    let errs: Vec<_> = app
+        .event_lines()
+        .into_iter()
+        .filter(|e| e.message.contains("timed out"))
+        .collect();
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].message.ends_with("(×3)"), "{errs:?}");
+}
+
+#[test]
+fn ticks_redraw_once_a_second_not_more() {
+    let mut app = app();
+    app.take_dirty();
+    app.update(Action::Tick { now_ms: NOW + 200 });
+    assert!(!app.take_dirty());
+    app.update(Action::Tick {
+        now_ms: NOW + 1_000,
+    });
+    assert!(app.take_dirty());
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('z'),
+        KeyModifiers::NONE,
+    )));
+    assert!(!app.take_dirty(), "an unbound key changes nothing");
+}
+
+// ---------------------------------------------------------------- rendering
+
+#[test]
+fn dashboard_120x40() {
+    insta::assert_snapshot!(render(&app(), 120, 40));
+}
+
+#[test]
+fn dashboard_80x24() {
+    let text = render(&app(), 80, 24);
+    // The symbols stay readable when the panes collapse.
+    for s in ["BTC/USD", "ETH/USD", "SOL/USD", "bullish", "accumulation"] {
+        assert!(text.contains(s), "{s} missing:\n{text}");
+    }
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn positions_focused_80x24() {
+    let mut app = app();
+    app.update(key(KeyCode::Tab));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn loading_before_the_first_snapshot_80x24() {
+    let app = App::new(settings(false, true), NOW);
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn loading_before_the_first_snapshot_120x40() {
+    let app = App::new(settings(false, true), NOW);
+    insta::assert_snapshot!(render(&app, 120, 40));
+}
+
+#[test]
+fn help_80x24() {
+    let mut app = app();
+    app.update(ch('?'));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn help_120x40() {
+    let mut app = app();
+    app.update(ch('?'));
+    insta::assert_snapshot!(render(&app, 120, 40));
+}
+
+#[test]
+fn kill_popup_80x24() {
+    let mut app = app();
+    app.update(ch('K'));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn kill_popup_120x40() {
+    let mut app = app();
+    app.update(ch('K'));
+    insta::assert_snapshot!(render(&app, 120, 40));
+}
+
+/// LIVE, the kill switch on, the ML engine down and a symbol that timed out.
+fn troubled() -> App {
+    let mut app = app_with(true, true);
+    let mut s = snapshot();
+    s.state.enabled = false;
+    s.state.kill_switch = true;
+    s.pending.clear();
+    s.events.insert(
+        0,
+        event(
+            4,
+            5,
+            "warn",
+            "KILL SWITCH: auto-trading disabled, 2 pending decision(s) cancelled",
+        ),
+    );
+    app.update(Action::Snapshot(Box::new(s)));
+    let mut failed = view("BTC/USD", Direction::Bullish, Phase::Accumulation, 1.0);
+    failed.price = None;
+    failed.signal = Err("GET /api/v1/signals/BTC%2FUSD timed out after 2s".into());
+    failed.phase = Err("GET /api/v1/amd/phase/BTC%2FUSD timed out after 2s".into());
+    app.update(Action::Engine(EngineEvent::Symbol(Box::new(failed))));
+    app.update(Action::Engine(EngineEvent::Health(Health::Unreachable {
+        message: "connection refused".into(),
+        failures: 3,
+    })));
+    app.update(Action::Engine(EngineEvent::CycleStarted));
+    app
+}
+
+#[test]
+fn live_killed_unreachable_120x40() {
+    let text = render(&troubled(), 120, 40);
+    assert!(text.contains("LIVE"));
+    assert!(text.contains("ML ENGINE UNREACHABLE"));
+    assert!(text.contains("KILL SWITCH"));
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn live_killed_unreachable_80x24() {
+    let text = render(&troubled(), 80, 24);
+    assert!(text.contains("ML ENGINE UNREACHABLE"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn footer_hints_come_from_the_key_table_and_help_and_quit_always_fit() {
+    use autotrade_tui::keymap::{self, Mode};
+    let wide = ui::footer::hints(Mode::Normal, 200);
+    let table: Vec<_> = keymap::NORMAL.iter().filter_map(|b| b.footer).collect();
+    assert_eq!(wide, table);
+    let narrow = ui::footer::hints(Mode::Normal, 60);
+    assert!(narrow.contains(&("?", "help")) && narrow.contains(&("q", "quit")));
+    assert!(narrow.len() < table.len());
+    // The help screen lists every binding of the table.
+    let help = render(
+        &{
+            let mut a = app();
+            a.update(ch('?'));
+            a
+        },
+        120,
+        40,
+    );
+    for b in keymap::NORMAL {
+        assert!(help.contains(b.help), "help lacks {:?}", b.help);
+        assert!(help.contains(&keymap::keys_label(b)));
+    }
+}
+
+// ---------------------------------------------------------------- colour
+
+#[test]
+fn no_color_means_no_colour_at_all() {
+    for app in [app_with(true, false), {
+        let mut a = troubled();
+        a.settings.color = false;
+        a.update(ch('K'));
+        a
+    }] {
+        let buf = render_buffer(&app, 120, 40);
+        for cell in buf.content() {
+            assert_eq!(cell.fg, Color::Reset, "{cell:?}");
+            assert_eq!(cell.bg, Color::Reset, "{cell:?}");
+        }
+    }
+}
+
+#[test]
+fn live_is_red_and_directions_are_coloured() {
+    let buf = render_buffer(&app_with(true, true), 120, 40);
+    let find = |needle: &str| -> (u16, u16) {
+        for y in 0..40 {
+            let line: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            if let Some(i) = line.find(needle) {
+                // Column index in cells (the line is ASCII up to the needle on these rows).
+                let x = line[..i].chars().count() as u16;
+                return (x, y);
+            }
+        }
+        panic!("{needle} not on screen");
+    };
+    let (x, y) = find("LIVE");
+    assert_eq!(buf[(x, y)].bg, Color::Red);
+    let (x, y) = find("bullish");
+    assert_eq!(buf[(x, y)].fg, Color::Green);
+    let (x, y) = find("bearish");
+    assert_eq!(buf[(x, y)].fg, Color::Red);
+}
