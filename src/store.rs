@@ -1494,6 +1494,57 @@ fn close_position(
     )?)
 }
 
+// ---------- per-user settings (the REST API's POSTed AutoTradeConfig) ----------
+
+const USER_SETTINGS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS user_settings (
+    user_id TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+)";
+
+impl Store {
+    /// Create or replace `user_id`'s auto-trade settings (a JSON object); returns true when
+    /// the user had none before. Store-wide: any user, not only this store's.
+    pub fn put_user_settings(&self, user_id: &str, settings: &Value) -> Result<bool> {
+        self.write(|tx| {
+            tx.execute_batch(USER_SETTINGS_SCHEMA)?;
+            let existed: bool = tx
+                .query_row(
+                    "SELECT 1 FROM user_settings WHERE user_id = ?1",
+                    params![user_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            tx.execute(
+                "INSERT INTO user_settings (user_id, settings, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(user_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                params![user_id, settings.to_string(), now_ms()],
+            )?;
+            Ok(!existed)
+        })
+    }
+
+    /// Every user's stored settings, by user id.
+    pub fn all_user_settings(&self) -> Result<Vec<(String, Value)>> {
+        self.write(|tx| {
+            tx.execute_batch(USER_SETTINGS_SCHEMA)?;
+            let mut stmt =
+                tx.prepare("SELECT user_id, settings FROM user_settings ORDER BY user_id")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter()
+                .map(|(u, s)| {
+                    serde_json::from_str(&s)
+                        .map(|v| (u.clone(), v))
+                        .map_err(|e| StoreError::Other(format!("settings of {u}: {e}")))
+                })
+                .collect()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
