@@ -53,6 +53,11 @@ pub trait MarketSource: Send + Sync {
     fn name(&self) -> &'static str;
     /// The signal and the AMD phase for one symbol.
     async fn fetch(&self, symbol: &str) -> SymbolReport;
+    /// The market price now, when the source has one at no cost (no request). The loop
+    /// uses it between checks; sources that would have to ask a server return `None`.
+    fn latest_price(&self, _symbol: &str) -> Option<f64> {
+        None
+    }
 }
 
 /// The price a valid signal implies (its entry), when the source has no other.

@@ -661,6 +661,20 @@ impl Store {
         self.write(|tx| price_tick(tx, &self.user_id, symbol, price, now_ms()))
     }
 
+    /// Record several prices in one transaction; returns the positions they closed.
+    pub fn update_prices(&self, prices: &[(String, f64)]) -> Result<Vec<Position>> {
+        self.write(|tx| {
+            let now = now_ms();
+            let mut closed = Vec::new();
+            for (symbol, price) in prices {
+                if price.is_finite() && *price > 0.0 {
+                    closed.extend(price_tick(tx, &self.user_id, symbol, *price, now)?);
+                }
+            }
+            Ok(closed)
+        })
+    }
+
     // ---------- decisions ----------
 
     /// Store a decision with a status, in its own transaction.
@@ -769,6 +783,44 @@ impl Store {
             Ok(Ok((log, None)))
         })?;
         outcome.map_err(StoreError::Refused)
+    }
+
+    /// A decision an agent asked for (MCP `auto_trade_decision`): the cycle's rules and
+    /// gates in one transaction, stored with origin agent. An actionable decision always
+    /// stays pending, whatever `require_confirmation` says: agents propose, people confirm.
+    pub fn record_agent_decision(
+        &self,
+        input: &CycleInput<'_>,
+        limits: &Limits,
+    ) -> Result<CycleOutcome> {
+        let limits = Limits {
+            require_confirmation: true,
+            ..*limits
+        };
+        self.write(|tx| {
+            let mut outcome = cycle_symbol(tx, &self.user_id, input, &limits, now_ms())?;
+            tx.execute(
+                "UPDATE decisions SET origin = ?3 WHERE user_id = ?1 AND log_id = ?2",
+                params![self.user_id, outcome.log.log_id, Origin::Agent.as_str()],
+            )?;
+            outcome.log.origin = Origin::Agent;
+            let d = &outcome.log.decision;
+            if outcome.log.status == Status::Pending {
+                add_event(
+                    tx,
+                    &self.user_id,
+                    "info",
+                    &format!(
+                        "agent {} {} {} proposed ({})",
+                        d.action,
+                        crate::money::fmt_qty(d.position_size),
+                        d.symbol,
+                        outcome.log.log_id
+                    ),
+                )?;
+            }
+            Ok(outcome)
+        })
     }
 
     /// Change the size of a pending decision (already validated against the cap).

@@ -170,6 +170,8 @@ impl Engine {
     ) {
         let mut failures: u32 = 0;
         let mut backoff = Backoff::new(self.config.check_interval());
+        let mut last_prices: std::collections::HashMap<String, f64> =
+            std::collections::HashMap::new();
         loop {
             let _ = events.send(EngineEvent::CycleStarted).await;
             let (views, summary) = self.run_cycle().await;
@@ -216,7 +218,27 @@ impl Engine {
                     _ = expiry_tick.tick() => {
                         let store = self.store.clone();
                         let expiry = self.config.pending_expiry();
-                        let _ = tokio::task::spawn_blocking(move || store.expire_stale(expiry)).await;
+                        // Sources with a live price (the simulated market) tick between checks,
+                        // so prices move and take-profits and stop-losses fire in real time.
+                        let ticks: Vec<(String, f64)> = self
+                            .config
+                            .auto_trade
+                            .symbols
+                            .iter()
+                            .filter_map(|s| self.source.latest_price(s).map(|p| (s.clone(), p)))
+                            .filter(|(s, p)| last_prices.get(s) != Some(p))
+                            .collect();
+                        for (s, p) in &ticks {
+                            last_prices.insert(s.clone(), *p);
+                        }
+                        let _ = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
+                            store.expire_stale(expiry)?;
+                            if !ticks.is_empty() {
+                                store.update_prices(&ticks)?;
+                            }
+                            Ok(())
+                        })
+                        .await;
                     }
                     cmd = commands.recv() => match cmd {
                         Some(EngineCommand::CheckNow) => break,

@@ -109,6 +109,27 @@ impl SimulatedSource {
         WARMUP_CANDLES + 1 + Self::candles_between(self.origin_ms, now_ms, self.seconds_per_candle)
     }
 
+    /// The last close of `symbol` at wall time `now_ms`, at its tick.
+    pub fn price_at(&self, symbol: &str, now_ms: i64) -> Option<f64> {
+        let mut m = match self.markets.get(symbol)?.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let target = self.candles_at(now_ms);
+        Self::advance(&mut m, target);
+        m.last
+            .map(|c| rules::round_dp(c.close, crate::money::price_dp(c.close) as i32))
+    }
+
+    fn advance(m: &mut SymbolMarket, target: u64) {
+        while m.made < target {
+            let (c, _) = m.generator.next_candle();
+            m.analyzer.push(&c);
+            m.last = Some(c);
+            m.made += 1;
+        }
+    }
+
     /// The report for `symbol` at wall time `now_ms`.
     pub fn report_at(&self, symbol: &str, now_ms: i64) -> SymbolReport {
         let unknown = |what: &str| FetchError {
@@ -129,12 +150,7 @@ impl SimulatedSource {
             Err(p) => p.into_inner(),
         };
         let target = self.candles_at(now_ms);
-        while m.made < target {
-            let (c, _) = m.generator.next_candle();
-            m.analyzer.push(&c);
-            m.last = Some(c);
-            m.made += 1;
-        }
+        Self::advance(&mut m, target);
         let tick = |x: f64| rules::round_dp(x, crate::money::price_dp(x) as i32);
         let signal = m
             .analyzer
@@ -170,6 +186,10 @@ impl MarketSource for SimulatedSource {
 
     async fn fetch(&self, symbol: &str) -> SymbolReport {
         self.report_at(symbol, crate::store::now_ms())
+    }
+
+    fn latest_price(&self, symbol: &str) -> Option<f64> {
+        self.price_at(symbol, crate::store::now_ms())
     }
 }
 
