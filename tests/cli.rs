@@ -767,3 +767,63 @@ fn two_confirms_at_once_execute_exactly_one_position() {
     assert_eq!(status_json(dir.path())["open_positions"], 1);
     assert_eq!(decisions_json(dir.path(), &["--executed-only"]).len(), 1);
 }
+
+#[test]
+fn users_sharing_a_data_dir_see_only_their_own_decisions() {
+    let ml = three_actionable();
+    let a = setup(&ml, "symbols = [\"BTC/USD\"]\nuser_id = \"alice\"");
+    let id = id_of(&once_json(a.path()), "BTC/USD").to_string();
+    // Bob: same data dir, his own config.
+    let b = tempfile::tempdir().unwrap();
+    let bob = write_config(
+        b.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\"]\nuser_id = \"bob\"",
+        "",
+    );
+    let data = a.path().join("data");
+    let bob_run = |args: &[&str]| {
+        let mut v: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        v.extend([
+            OsStr::new("--config"),
+            bob.as_os_str(),
+            OsStr::new("--data-dir"),
+            data.as_os_str(),
+        ]);
+        run_with_env(&v, &[])
+    };
+    let (code, out, _) = bob_run(&["decisions", "--json"]);
+    assert_eq!(code, 0);
+    assert!(json_lines(&out).is_empty(), "bob sees alice's log: {out}");
+    let (code, _, err) = bob_run(&["confirm", &id]);
+    assert_eq!(code, 1, "bob cannot confirm alice's decision");
+    assert!(err.contains(&id), "{err}");
+    let (code, _, _) = bob_run(&["kill"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        find(&decisions_json(a.path(), &[]), &id)["status"],
+        "pending",
+        "bob's kill is bob's"
+    );
+    assert_eq!(status_json(a.path())["enabled"], true);
+}
+
+#[test]
+fn the_config_seeds_enabled_once_and_the_store_keeps_it() {
+    let ml = three_actionable();
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\nenabled = false");
+    assert_eq!(status_json(dir.path())["enabled"], false);
+    assert_eq!(run(dir.path(), &["enable"]).0, 0);
+    // The file still says false; `enable` wins until `disable` or `kill`.
+    assert_eq!(once_json(dir.path())[0]["status"], "pending");
+    assert!(
+        std::fs::read_dir(dir.path().join("data"))
+            .unwrap()
+            .any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("autotrade-tui.log")),
+        "the data dir holds the log file"
+    );
+}
