@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::engine::{EngineCommand, EngineEvent, limits_for};
 use crate::store::{self, Store, StoreError};
 use color_eyre::eyre::{Result, WrapErr, eyre};
-use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -172,7 +172,8 @@ pub async fn run(ctx: Context) -> Result<u8> {
     ratatui::restore();
     // The engine stops between store writes; give an in-flight cycle a moment, not forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), engine_task).await;
-    let _ = input.join();
+    // The input thread sees `stop` within its poll timeout; never wait on it unboundedly.
+    drop(input);
     match failure {
         Some(e) => {
             tracing::warn!("{e}");
@@ -293,89 +294,280 @@ fn spawn_signal_task(tx: mpsc::UnboundedSender<Action>) {
     });
 }
 
-/// What the terminal's input has for us.
-enum Input {
-    Ready,
-    Idle,
-    /// End of input or a hang-up: the session is gone.
-    Gone,
+/// Keys from the terminal's bytes: the sequences a terminal sends for the keys the dashboard
+/// binds (printable characters, Enter, Tab, Shift-Tab, Esc, Delete, arrows, Ctrl-letters).
+/// Anything else (function keys, modified arrows) is consumed and ignored.
+#[derive(Debug, Default)]
+pub struct KeyDecoder {
+    buf: Vec<u8>,
 }
 
-/// Wait up to `timeout` for input on stdin, telling end of input apart from data.
-/// crossterm itself loops on a zero-byte read (crossterm issue 793), so look first.
-fn wait_for_input(timeout: Duration) -> Input {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let stdin = std::io::stdin();
-    if !rustix::termios::isatty(&stdin) {
-        // crossterm reads /dev/tty then; let it wait.
-        return match event::poll(timeout) {
-            Ok(true) => Input::Ready,
-            Ok(false) => Input::Idle,
-            Err(_) => Input::Gone,
-        };
-    }
-    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as _,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    match poll(&mut fds, Some(&ts)) {
-        Ok(0) => Input::Idle,
-        Ok(_) => {
-            let rev = fds[0].revents();
-            if rev.intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL) {
-                return Input::Gone;
-            }
-            // Readable with nothing to read is end of input.
-            match rustix::io::ioctl_fionread(&stdin) {
-                Ok(0) => Input::Gone,
-                Ok(_) => Input::Ready,
-                Err(_) => Input::Gone,
+fn plain(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+enum Step {
+    Key(KeyEvent, usize),
+    Skip(usize),
+    Incomplete,
+}
+
+impl KeyDecoder {
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<KeyEvent> {
+        self.buf.extend_from_slice(bytes);
+        let mut keys = Vec::new();
+        loop {
+            match Self::step(&self.buf) {
+                Step::Key(k, n) => {
+                    keys.push(k);
+                    self.buf.drain(..n);
+                }
+                Step::Skip(n) => {
+                    self.buf.drain(..n);
+                }
+                Step::Incomplete => break,
             }
         }
-        Err(rustix::io::Errno::INTR) => Input::Idle,
-        Err(_) => Input::Gone,
+        // A runaway sequence is noise, not a key.
+        if self.buf.len() > 64 {
+            self.buf.clear();
+        }
+        keys
+    }
+
+    /// Whether an escape sequence has started and waits for its rest.
+    pub fn waiting(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    /// Nothing more came: a lone ESC was the Esc key; a cut sequence is dropped.
+    pub fn flush(&mut self) -> Vec<KeyEvent> {
+        let lone_esc = self.buf == [0x1b];
+        self.buf.clear();
+        if lone_esc {
+            vec![plain(KeyCode::Esc)]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn step(b: &[u8]) -> Step {
+        let Some(&first) = b.first() else {
+            return Step::Incomplete;
+        };
+        match first {
+            0x1b => match b.get(1) {
+                None => Step::Incomplete,
+                Some(b'[') => Self::csi(b),
+                Some(b'O') => match b.get(2) {
+                    None => Step::Incomplete,
+                    Some(b'A') => Step::Key(plain(KeyCode::Up), 3),
+                    Some(b'B') => Step::Key(plain(KeyCode::Down), 3),
+                    Some(_) => Step::Skip(3),
+                },
+                // Esc pressed, then another key in the same read.
+                Some(_) => Step::Key(plain(KeyCode::Esc), 1),
+            },
+            b'\r' | b'\n' => Step::Key(plain(KeyCode::Enter), 1),
+            b'\t' => Step::Key(plain(KeyCode::Tab), 1),
+            0x7f | 0x08 => Step::Key(plain(KeyCode::Backspace), 1),
+            0x01..=0x1a => Step::Key(
+                KeyEvent::new(
+                    KeyCode::Char((b'a' + first - 1) as char),
+                    KeyModifiers::CONTROL,
+                ),
+                1,
+            ),
+            0x20..=0x7e => {
+                let c = first as char;
+                let mods = if c.is_ascii_uppercase() {
+                    KeyModifiers::SHIFT
+                } else {
+                    KeyModifiers::NONE
+                };
+                Step::Key(KeyEvent::new(KeyCode::Char(c), mods), 1)
+            }
+            0xc0..=0xff => {
+                let len = match first {
+                    0xc0..=0xdf => 2,
+                    0xe0..=0xef => 3,
+                    _ => 4,
+                };
+                if b.len() < len {
+                    return Step::Incomplete;
+                }
+                match std::str::from_utf8(&b[..len])
+                    .ok()
+                    .and_then(|s| s.chars().next())
+                {
+                    Some(c) => Step::Key(plain(KeyCode::Char(c)), len),
+                    None => Step::Skip(1),
+                }
+            }
+            _ => Step::Skip(1),
+        }
+    }
+
+    /// `ESC [ params final`.
+    fn csi(b: &[u8]) -> Step {
+        let Some(end) = b[2..].iter().position(|c| (0x40..=0x7e).contains(c)) else {
+            return Step::Incomplete;
+        };
+        let end = end + 2;
+        let params = &b[2..end];
+        let key = match (b[end], params) {
+            (b'A', []) => Some(KeyCode::Up),
+            (b'B', []) => Some(KeyCode::Down),
+            (b'Z', []) => Some(KeyCode::BackTab),
+            (b'~', b"3") => Some(KeyCode::Delete),
+            _ => None,
+        };
+        match key {
+            Some(KeyCode::BackTab) => Step::Key(
+                KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT),
+                end + 1,
+            ),
+            Some(k) => Step::Key(plain(k), end + 1),
+            None => Step::Skip(end + 1),
+        }
     }
 }
 
-/// A plain thread for the terminal's input: it stops when told, and on end of input.
+/// The terminal to read keys from: stdin when it is one, else the controlling terminal.
+fn open_tty() -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    if rustix::termios::isatty(&stdin) {
+        return stdin.as_fd().try_clone_to_owned();
+    }
+    Ok(std::fs::File::open("/dev/tty")?.into())
+}
+
+/// A plain thread reading the terminal: level-triggered `poll`, so it can stop when told,
+/// never misses a key that arrives with a resize, and takes end of input or a hang-up (a
+/// dropped SSH session) as Quit instead of spinning. crossterm 0.29's own reader does
+/// neither (it loops on a zero-byte read, crossterm issue 793, and is edge-triggered).
 fn spawn_input_thread(
     tx: mpsc::UnboundedSender<Action>,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
     std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match wait_for_input(Duration::from_millis(200)) {
-                Input::Idle => continue,
-                Input::Gone => {
-                    let _ = tx.send(Action::Quit);
-                    return;
-                }
-                Input::Ready => {}
+        let quit = |tx: &mpsc::UnboundedSender<Action>| {
+            let _ = tx.send(Action::Quit);
+        };
+        let tty = match open_tty() {
+            Ok(fd) => fd,
+            Err(e) => {
+                tracing::error!("cannot read the terminal: {e}");
+                return quit(&tx);
             }
-            // Take every complete event now waiting; a partial sequence waits for its rest.
-            loop {
-                match event::poll(Duration::ZERO) {
-                    Ok(true) => {}
-                    Ok(false) => break,
-                    Err(_) => {
-                        let _ = tx.send(Action::Quit);
-                        return;
+        };
+        let mut decoder = KeyDecoder::default();
+        let mut buf = [0u8; 1024];
+        while !stop.load(Ordering::Relaxed) {
+            // An ESC waits a little for the rest of its sequence; otherwise wake to check `stop`.
+            let wait = if decoder.waiting() {
+                Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 30_000_000,
+                }
+            } else {
+                Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 200_000_000,
+                }
+            };
+            let mut fds = [PollFd::new(&tty, PollFlags::IN)];
+            let keys = match poll(&mut fds, Some(&wait)) {
+                Ok(0) => decoder.flush(),
+                Ok(_) => {
+                    let rev = fds[0].revents();
+                    if !rev.contains(PollFlags::IN) {
+                        // HUP, ERR or NVAL with nothing to read: the terminal is gone.
+                        return quit(&tx);
+                    }
+                    match rustix::io::read(&tty, &mut buf) {
+                        Ok(0) => return quit(&tx),
+                        Ok(n) => decoder.push(&buf[..n]),
+                        Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                        Err(_) => return quit(&tx),
                     }
                 }
-                let action = match event::read() {
-                    Ok(Event::Key(k)) => Action::Key(k),
-                    Ok(Event::Resize(..)) => Action::Resize,
-                    Ok(_) => continue,
-                    Err(_) => {
-                        let _ = tx.send(Action::Quit);
-                        return;
-                    }
-                };
-                if tx.send(action).is_err() {
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return quit(&tx),
+            };
+            for k in keys {
+                if tx.send(Action::Key(k)).is_err() {
                     return;
                 }
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(keys: Vec<KeyEvent>) -> Vec<(KeyCode, KeyModifiers)> {
+        keys.into_iter().map(|k| (k.code, k.modifiers)).collect()
+    }
+
+    #[test]
+    fn decodes_the_bound_keys() {
+        let mut d = KeyDecoder::default();
+        let keys = d.push(b"yq\r\tjkK\x03\x1b[A\x1b[B\x1bOA\x1b[3~\x1b[Z?");
+        assert_eq!(
+            codes(keys),
+            vec![
+                (KeyCode::Char('y'), KeyModifiers::NONE),
+                (KeyCode::Char('q'), KeyModifiers::NONE),
+                (KeyCode::Enter, KeyModifiers::NONE),
+                (KeyCode::Tab, KeyModifiers::NONE),
+                (KeyCode::Char('j'), KeyModifiers::NONE),
+                (KeyCode::Char('k'), KeyModifiers::NONE),
+                (KeyCode::Char('K'), KeyModifiers::SHIFT),
+                (KeyCode::Char('c'), KeyModifiers::CONTROL),
+                (KeyCode::Up, KeyModifiers::NONE),
+                (KeyCode::Down, KeyModifiers::NONE),
+                (KeyCode::Up, KeyModifiers::NONE),
+                (KeyCode::Delete, KeyModifiers::NONE),
+                (KeyCode::BackTab, KeyModifiers::SHIFT),
+                (KeyCode::Char('?'), KeyModifiers::NONE),
+            ]
+        );
+        assert!(!d.waiting());
+    }
+
+    #[test]
+    fn a_sequence_cut_across_reads_waits_for_its_rest() {
+        let mut d = KeyDecoder::default();
+        assert!(d.push(b"\x1b").is_empty());
+        assert!(d.waiting());
+        assert!(d.push(b"[").is_empty());
+        assert_eq!(
+            codes(d.push(b"B")),
+            vec![(KeyCode::Down, KeyModifiers::NONE)]
+        );
+    }
+
+    #[test]
+    fn a_lone_esc_is_the_esc_key_and_unknown_sequences_are_ignored() {
+        let mut d = KeyDecoder::default();
+        assert!(d.push(b"\x1b").is_empty());
+        assert_eq!(codes(d.flush()), vec![(KeyCode::Esc, KeyModifiers::NONE)]);
+        // F5, Ctrl-Up, then n.
+        let keys = d.push(b"\x1b[15~\x1b[1;5An");
+        assert_eq!(codes(keys), vec![(KeyCode::Char('n'), KeyModifiers::NONE)]);
+        // Esc then q in one read: both keys.
+        let keys = d.push(b"\x1bq");
+        assert_eq!(
+            codes(keys),
+            vec![
+                (KeyCode::Esc, KeyModifiers::NONE),
+                (KeyCode::Char('q'), KeyModifiers::NONE)
+            ]
+        );
+    }
 }

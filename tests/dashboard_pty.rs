@@ -278,16 +278,66 @@ fn command_line_cancel_shows_and_n_cancels_the_next_one() {
 }
 
 #[test]
-fn sigterm_quits_through_the_normal_path() {
+fn sigterm_and_sighup_quit_through_the_normal_path() {
+    let (_ml, dir) = setup();
+    for signal in ["-TERM", "-HUP"] {
+        let mut d = Dashboard::start(dir.path());
+        d.wait_screen("the dashboard", |t| t.contains("Signals"));
+        let pid = d.child.process_id().expect("pid");
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert_eq!(d.wait_exit(), 0, "{signal}");
+        d.assert_terminal_restored();
+    }
+}
+
+#[test]
+fn after_a_resize_to_80x24_symbols_stay_readable_and_the_next_key_counts() {
     let (_ml, dir) = setup();
     let mut d = Dashboard::start(dir.path());
-    d.wait_screen("the dashboard", |t| t.contains("Signals"));
-    let pid = d.child.process_id().expect("pid");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
+    d.wait_screen("the first cycle", pending_btc_on_screen);
+    // A key first, so that any lazily started reader is already listening when the resize comes.
+    d.press("?");
+    d.wait_screen("the help", |t| t.contains("kill switch"));
+    d.press("?");
+    d.wait_screen("the help closed", |t| !t.contains("kill switch"));
+    d.master
+        .resize(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
         .unwrap();
-    assert!(status.success());
+    d.screen.lock().unwrap().set_size(
+        std::num::NonZeroU16::new(24).unwrap(),
+        std::num::NonZeroU16::new(80).unwrap(),
+    );
+    // Redrawn for 80 columns (the resize was seen), then the next key must count at once,
+    // not wait for another key (an edge-triggered reader loses it behind the resize).
+    d.wait_screen("the redraw at 80 columns", |t| {
+        t.lines()
+            .any(|l| l.starts_with("┌ Signals") && l.ends_with('┐') && l.chars().count() == 80)
+    });
+    d.press("?");
+    d.wait_screen("the help", |t| {
+        t.contains("Keys") && t.contains("kill switch")
+    });
+    d.press("\u{1b}");
+    let screen = d.wait_screen("the dashboard at 80x24", |t| {
+        !t.contains("kill switch")
+            && t.contains("bullish 0.90")
+            && t.contains("Open positions")
+            && t.lines().count() <= 24
+    });
+    for s in ["BTC/USD", "ETH/USD", "neutral", "manipulation", "PAPER"] {
+        assert!(screen.contains(s), "{s} missing:\n{screen}");
+    }
+    assert!(screen.lines().all(|l| l.chars().count() <= 80));
+    d.press("q");
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }
