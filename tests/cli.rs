@@ -827,3 +827,40 @@ fn the_config_seeds_enabled_once_and_the_store_keeps_it() {
         "the data dir holds the log file"
     );
 }
+
+#[test]
+fn confirm_fills_at_the_latest_known_price() {
+    let ml = three_actionable();
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let id = id_of(&once_json(dir.path()), "BTC/USD").to_string();
+    // The next cycle sees 45500: inside SL 44100 .. TP 47250, and BTC stays pending.
+    ml.set_signal("BTC/USD", signal("bullish", 0.87, 45500.0));
+    assert_eq!(once_json(dir.path())[0]["status"], "hold");
+    let (code, out, err) = run(dir.path(), &["confirm", &id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("45,500") || out.contains("45500"), "{out}");
+    let (code, out, err) = run(dir.path(), &["positions", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let pos = json_lines(&out);
+    assert_eq!(pos.len(), 1, "{out}");
+    assert_eq!(pos[0]["entry_price"].as_f64(), Some(45500.0));
+    assert_eq!(pos[0]["take_profit"].as_f64(), Some(45000.0 * 1.05));
+    assert_eq!(pos[0]["log_id"], id.as_str());
+}
+
+#[test]
+fn confirm_is_refused_once_the_price_moved_past_the_take_profit() {
+    let ml = three_actionable();
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let id = id_of(&once_json(dir.path()), "BTC/USD").to_string();
+    // 48000 is beyond the 47250 take-profit: buying now would not be the trade proposed.
+    ml.set_signal("BTC/USD", signal("bullish", 0.87, 48000.0));
+    once_json(dir.path());
+    let (code, _, err) = run(dir.path(), &["confirm", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("48000") || err.contains("48,000"), "{err}");
+    let log = find(&decisions_json(dir.path(), &[]), &id).clone();
+    assert_ne!(log["status"], "executed", "{log}");
+    assert_ne!(log["status"], "pending", "{log}");
+    assert_eq!(status_json(dir.path())["open_positions"], 0);
+}
