@@ -130,8 +130,9 @@ pub const NORMAL: &[Binding] = &[
 
 /// Keys of a y/n confirmation popup.
 pub const POPUP: &[Binding] = &[
+    // Only `y`: a second Enter after `Enter` must not answer a dangerous question.
     Binding {
-        keys: &[ch('y'), key(KeyCode::Enter)],
+        keys: &[ch('y')],
         command: Command::Yes,
         help: "yes: do it",
         footer: Some(("y", "yes")),

@@ -170,8 +170,9 @@ pub async fn run(ctx: Context) -> Result<u8> {
     let _ = engine_cmd.try_send(EngineCommand::Stop);
     watcher.abort();
     ratatui::restore();
-    // The engine stops between store writes; give an in-flight cycle a moment, not forever.
-    let _ = tokio::time::timeout(Duration::from_secs(2), engine_task).await;
+    // The loop stops at once between cycles. A cycle in flight is only waited on briefly:
+    // each symbol's decision is its own transaction, so dropping the rest loses nothing stored.
+    let _ = tokio::time::timeout(Duration::from_millis(500), engine_task).await;
     // The input thread sees `stop` within its poll timeout; never wait on it unboundedly.
     drop(input);
     match failure {

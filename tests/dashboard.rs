@@ -521,7 +521,10 @@ fn key_releases_are_ignored() {
 #[test]
 fn live_confirm_goes_through_a_popup_that_holds_the_order() {
     let mut app = app_with(true, true);
-    assert!(app.update(ch('y')).is_empty());
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    // A second Enter does not answer the question: only `y` does.
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(app.popup.is_some());
     let effects = app.update(ch('y'));
     assert!(
         matches!(effects.as_slice(), [Effect::Confirm { log_id, .. }] if log_id == ETH_ID),
@@ -740,6 +743,27 @@ fn footer_hints_come_from_the_key_table_and_help_and_quit_always_fit() {
     for b in keymap::NORMAL {
         assert!(help.contains(b.help), "help lacks {:?}", b.help);
         assert!(help.contains(&keymap::keys_label(b)));
+    }
+}
+
+#[test]
+fn tiny_terminals_draw_without_panicking() {
+    let mut with_popup = app();
+    with_popup.update(ch('K'));
+    let mut with_help = app();
+    with_help.update(ch('?'));
+    for a in [app(), with_popup, with_help, troubled()] {
+        for (w, h) in [
+            (1, 1),
+            (10, 3),
+            (20, 5),
+            (40, 10),
+            (60, 15),
+            (79, 23),
+            (200, 60),
+        ] {
+            render(&a, w, h);
+        }
     }
 }
 
