@@ -700,6 +700,24 @@ impl Store {
         })
     }
 
+    /// Store many decisions in one transaction (imports and benchmarks).
+    pub fn insert_decisions_bulk(
+        &self,
+        decisions: &[Decision],
+        status: Status,
+        origin: Origin,
+        mode: &str,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            let now = now_ms();
+            for d in decisions {
+                let amd = serde_json::json!({ "phase": d.amd_phase.map(|p| p.as_str()) });
+                insert_decision(tx, &self.user_id, d, status, origin, mode, &amd, now)?;
+            }
+            Ok(decisions.len())
+        })
+    }
+
     /// One symbol of a monitoring cycle, in one transaction: record the price, close
     /// positions it crosses, read the gates, decide, store, and execute at once when
     /// confirmation is not required.
@@ -1030,9 +1048,18 @@ impl Store {
     pub fn latest_per_symbol(&self) -> Result<Vec<DecisionLog>> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT d.* FROM decisions d
-             JOIN (SELECT symbol, MAX(seq) AS seq FROM decisions WHERE user_id = ?1 GROUP BY symbol) m
-               ON d.seq = m.seq
+            // A skip-scan over the (user_id, symbol, seq) index: one seek per symbol, so the
+            // cost grows with the number of symbols, not with the length of the log.
+            "WITH RECURSIVE syms(s) AS (
+                 SELECT MIN(symbol) FROM decisions WHERE user_id = ?1
+                 UNION ALL
+                 SELECT (SELECT MIN(symbol) FROM decisions WHERE user_id = ?1 AND symbol > syms.s)
+                 FROM syms WHERE syms.s IS NOT NULL
+             )
+             SELECT d.* FROM syms
+             JOIN decisions d ON d.seq = (
+                 SELECT MAX(seq) FROM decisions WHERE user_id = ?1 AND symbol = syms.s
+             )
              ORDER BY d.seq DESC",
         )?;
         let rows = stmt
@@ -1797,5 +1824,24 @@ mod tests {
         );
         assert!(s.recover_on_start().unwrap().is_empty());
         assert_eq!(s.quick_check().unwrap(), "ok");
+    }
+
+    #[test]
+    fn latest_per_symbol_returns_each_symbols_newest_decision() {
+        let s = Store::open_in_memory("u", true).unwrap();
+        let l = limits(true, 3);
+        let mut newest = std::collections::BTreeMap::new();
+        for round in 0..3 {
+            for sym in ["BTC/USD", "ETH/USD", "SOL/USD"] {
+                let out = cycle(&s, sym, 100.0 + round as f64, &l);
+                newest.insert(sym.to_string(), out.log.log_id);
+            }
+        }
+        let latest = s.latest_per_symbol().unwrap();
+        assert_eq!(latest.len(), 3);
+        for log in &latest {
+            assert_eq!(newest[&log.decision.symbol], log.log_id);
+        }
+        assert_eq!(latest[0].decision.symbol, "SOL/USD", "newest first");
     }
 }
