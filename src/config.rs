@@ -279,14 +279,12 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
         ML_CHECK_INTERVAL_MINUTES
     };
     let check_interval_minutes = at.check_interval_minutes.unwrap_or(default_interval);
-    if !(check_interval_minutes > 0.0
-        && check_interval_minutes.is_finite()
-        && check_interval_minutes <= 1440.0 * 7.0)
-    {
+    // At least 0.001 min (60 ms): a smaller value would be a loop that never rests.
+    if !(0.001..=1440.0 * 7.0).contains(&check_interval_minutes) {
         return Err(bad(
             "auto_trade.check_interval_minutes",
             check_interval_minutes.to_string(),
-            "must be > 0 (fractions allowed, 0.05 = 3 s) and at most a week",
+            "must be between 0.001 (60 ms; fractions allowed, 0.05 = 3 s) and 10080 (a week)",
         ));
     }
     let pending_expiry_minutes = at
@@ -302,8 +300,13 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     }
 
     let size = file.account.size.unwrap_or(10_000.0);
-    if !(size > 0.0 && size.is_finite()) {
-        return Err(bad("account.size", size.to_string(), "must be > 0"));
+    // Bounded so that sizes and P&L stay exact to the cent in f64.
+    if !(size > 0.0 && size <= 1e12) {
+        return Err(bad(
+            "account.size",
+            size.to_string(),
+            "must be > 0 and at most 1e12",
+        ));
     }
     let max_position_percent = file.account.max_position_percent.unwrap_or(20.0);
     if !(max_position_percent > 0.0 && max_position_percent <= 100.0) {
@@ -329,11 +332,11 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
                 )));
             }
             let timeout_seconds = timeout_seconds.unwrap_or(10.0);
-            if !(timeout_seconds > 0.0 && timeout_seconds <= 600.0) {
+            if !(0.01..=600.0).contains(&timeout_seconds) {
                 return Err(bad(
                     "ml_engine.timeout_seconds",
                     timeout_seconds.to_string(),
-                    "must be > 0 and <= 600",
+                    "must be between 0.01 and 600",
                 ));
             }
             let max_concurrent_requests = max_concurrent_requests.unwrap_or(512);
