@@ -1,0 +1,380 @@
+//! What each tool does, on the same engine code and store as the dashboard and the
+//! command line. A tool answers with the command line's `--json` shapes, or refuses with
+//! a reason; it never confirms, cancels or executes.
+
+use super::tools::{self, DecisionsArgs, NoArgs, SymbolArgs, TradeArgs};
+use crate::commands::{self, Context};
+use crate::domain::manual::{ManualOrder, manual_decision};
+use crate::domain::rules::{self, Gates, RiskSettings};
+use crate::engine::limits_for;
+use crate::source::MarketSource;
+use crate::store::{CycleInput, DecisionLog, Origin, Status, StoreError};
+use rmcp::model::JsonObject;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// A tool's answer before it becomes an MCP result.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The result, as the command line's `--json` prints it.
+    Done(Value),
+    /// Refused or failed: why, and what was logged, if anything.
+    Refused {
+        reason: String,
+        logged: Option<Value>,
+    },
+}
+
+impl Reply {
+    fn refused(reason: impl Into<String>) -> Reply {
+        Reply::Refused {
+            reason: reason.into(),
+            logged: None,
+        }
+    }
+}
+
+/// The tools, bound to one config, store and source.
+pub struct Tools {
+    ctx: Arc<Context>,
+    source: Arc<dyn MarketSource>,
+}
+
+/// Run store work off the async workers; a failure is a reason, not a panic.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> color_eyre::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(e) => Err(format!("the store task failed: {e}")),
+    }
+}
+
+/// `{"count": n, "decisions": [...]}`: each entry is a line of `decisions --json`.
+fn decision_list(logs: &[DecisionLog]) -> Value {
+    json!({
+        "count": logs.len(),
+        "decisions": logs.iter().map(DecisionLog::to_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The source's answer with the symbol it is about in front.
+fn with_symbol(symbol: &str, raw: Value) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("symbol".into(), Value::String(symbol.to_string()));
+    match raw {
+        Value::Object(m) => out.extend(m.into_iter().filter(|(k, _)| k != "symbol")),
+        other => {
+            out.insert("value".into(), other);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The manual-trade rules speak of the command line's flags; an agent knows the arguments.
+fn in_tool_terms(msg: &str) -> String {
+    msg.replace("--tp/--sl", "take_profit/stop_loss")
+        .replace("--tp", "take_profit")
+        .replace("--sl", "stop_loss")
+}
+
+/// Why a stored decision is not a proposal, when that is a refusal rather than the rules' HOLD.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Proposal,
+    Hold,
+    Blocked,
+    Untrusted,
+}
+
+fn verdict(
+    log: &DecisionLog,
+    signal: &Result<Value, String>,
+    phase: &Result<Value, String>,
+    risk: &RiskSettings,
+) -> Verdict {
+    if log.status == Status::Pending {
+        return Verdict::Proposal;
+    }
+    let (Ok(s), Ok(p)) = (signal, phase) else {
+        return Verdict::Untrusted;
+    };
+    let (Ok(signal), Ok(amd)) = (rules::parse_signal(s), rules::parse_phase(p)) else {
+        return Verdict::Untrusted;
+    };
+    let (action, _) = rules::matrix(signal.direction, amd.phase, signal.confidence);
+    if action.is_actionable()
+        && rules::check_levels(
+            action,
+            signal.entry_price,
+            signal.take_profit,
+            signal.stop_loss,
+        )
+        .is_err()
+    {
+        return Verdict::Untrusted;
+    }
+    // With every gate open, would the same inputs have traded? Then a gate is why not.
+    let open = Gates {
+        enabled: true,
+        max_open_positions: usize::MAX,
+        ..Gates::default()
+    };
+    let unblocked =
+        rules::decide_validated(&log.decision.symbol, &signal, &amd, s.clone(), risk, &open);
+    if unblocked.action.is_actionable() {
+        Verdict::Blocked
+    } else {
+        Verdict::Hold
+    }
+}
+
+impl Tools {
+    pub fn new(ctx: Arc<Context>, source: Arc<dyn MarketSource>) -> Tools {
+        Tools { ctx, source }
+    }
+
+    /// Call a tool by name. Unknown tools and bad arguments are refusals, so an agent can correct itself.
+    pub async fn call(&self, name: &str, args: Option<JsonObject>) -> Reply {
+        let reply = match name {
+            tools::GET_AMD_PHASE => match self.symbol_arg(name, args) {
+                Ok(s) => self.amd_phase(&s).await,
+                Err(e) => Reply::refused(e),
+            },
+            tools::GET_ML_SIGNAL => match self.symbol_arg(name, args) {
+                Ok(s) => self.ml_signal(&s).await,
+                Err(e) => Reply::refused(e),
+            },
+            tools::AUTO_TRADE_DECISION => match self.symbol_arg(name, args) {
+                Ok(s) => self.auto_trade_decision(&s).await,
+                Err(e) => Reply::refused(e),
+            },
+            tools::EXECUTE_TRADE => match self.trade_arg(args) {
+                Ok(order) => self.execute_trade(order).await,
+                Err(e) => Reply::refused(e),
+            },
+            tools::LIST_PENDING => match tools::parse::<NoArgs>(name, args) {
+                Ok(_) => self.list_pending().await,
+                Err(e) => Reply::refused(e),
+            },
+            tools::GET_STATUS => match tools::parse::<NoArgs>(name, args) {
+                Ok(_) => self.status().await,
+                Err(e) => Reply::refused(e),
+            },
+            tools::GET_DECISIONS => match tools::parse::<DecisionsArgs>(name, args) {
+                Ok(a) => self.decisions(a).await,
+                Err(e) => Reply::refused(e),
+            },
+            other => Reply::refused(format!(
+                "unknown tool {other:?}: the tools are {}",
+                tools::NAMES.join(", ")
+            )),
+        };
+        match &reply {
+            Reply::Done(_) => tracing::info!(tool = name, "mcp tool answered"),
+            Reply::Refused { reason, .. } => {
+                tracing::warn!(tool = name, "mcp tool refused: {reason}")
+            }
+        }
+        reply
+    }
+
+    /// A symbol as configured when it names one (any case), else as given when well-formed.
+    fn symbol(&self, tool: &str, raw: &str) -> Result<String, String> {
+        let s = raw.trim();
+        if let Some(c) = self
+            .ctx
+            .config
+            .auto_trade
+            .symbols
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(s))
+        {
+            return Ok(c.clone());
+        }
+        if crate::config::valid_symbol(s) {
+            return Ok(s.to_string());
+        }
+        Err(format!(
+            "bad arguments for {tool}: symbol {raw:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD); configured symbols: {}",
+            self.ctx.config.auto_trade.symbols.join(", ")
+        ))
+    }
+
+    fn symbol_arg(&self, tool: &str, args: Option<JsonObject>) -> Result<String, String> {
+        let a: SymbolArgs = tools::parse(tool, args)?;
+        self.symbol(tool, &a.symbol)
+    }
+
+    fn trade_arg(&self, args: Option<JsonObject>) -> Result<ManualOrder, String> {
+        let tool = tools::EXECUTE_TRADE;
+        let a: TradeArgs = tools::parse(tool, args)?;
+        Ok(ManualOrder {
+            symbol: self.symbol(tool, &a.symbol)?,
+            side: a.side.action(),
+            size: tools::positive(tool, "size", a.size)?,
+            take_profit: tools::positive(tool, "take_profit", a.take_profit)?,
+            stop_loss: tools::positive(tool, "stop_loss", a.stop_loss)?,
+        })
+    }
+
+    async fn amd_phase(&self, symbol: &str) -> Reply {
+        let report = self.source.fetch(symbol).await;
+        match report.phase {
+            Err(e) => Reply::refused(format!("AMD phase for {symbol} unavailable: {e}")),
+            Ok(raw) => match rules::parse_phase(&raw) {
+                Ok(_) => Reply::Done(with_symbol(symbol, raw)),
+                Err(e) => Reply::Refused {
+                    reason: format!("AMD phase for {symbol} cannot be trusted: {e}"),
+                    logged: None,
+                },
+            },
+        }
+    }
+
+    async fn ml_signal(&self, symbol: &str) -> Reply {
+        let report = self.source.fetch(symbol).await;
+        match report.signal {
+            Err(e) => Reply::refused(format!("ML signal for {symbol} unavailable: {e}")),
+            Ok(raw) => match rules::parse_signal(&raw) {
+                Ok(_) => Reply::Done(with_symbol(symbol, raw)),
+                Err(e) => Reply::refused(format!("ML signal for {symbol} cannot be trusted: {e}")),
+            },
+        }
+    }
+
+    async fn auto_trade_decision(&self, symbol: &str) -> Reply {
+        let report = self.source.fetch(symbol).await;
+        let signal = report.signal_input();
+        let phase = report.phase_input();
+        let price = report.price;
+        let limits = limits_for(&self.ctx.config);
+        let store = self.ctx.store.clone();
+        let sym = symbol.to_string();
+        let (sig, ph) = (signal.clone(), phase.clone());
+        let outcome = blocking(move || {
+            let input = CycleInput {
+                symbol: &sym,
+                signal: &sig,
+                phase: &ph,
+                price,
+            };
+            Ok(store.record_agent_decision(&input, &limits)?)
+        })
+        .await;
+        let log = match outcome {
+            Ok(o) => o.log,
+            Err(e) => return Reply::refused(format!("storing the decision failed: {e}")),
+        };
+        let json = log.to_json();
+        let reason = &log.decision.reasoning;
+        match verdict(&log, &signal, &phase, &limits.risk) {
+            Verdict::Proposal | Verdict::Hold => Reply::Done(json),
+            Verdict::Blocked => {
+                let msg = format!("agent decision on {symbol} refused: {reason}");
+                let store = self.ctx.store.clone();
+                let event = msg.clone();
+                // The refusal is in the decision log already; the event only tells the dashboard.
+                let _ = blocking(move || Ok(store.add_event("warn", &event)?)).await;
+                Reply::Refused {
+                    reason: format!(
+                        "refused: {reason}. Nothing was proposed; the HOLD is logged as {}",
+                        log.log_id
+                    ),
+                    logged: Some(json),
+                }
+            }
+            Verdict::Untrusted => Reply::Refused {
+                reason: format!(
+                    "no decision can be trusted for {symbol}: {reason}. Nothing was proposed; the HOLD is logged as {}",
+                    log.log_id
+                ),
+                logged: Some(json),
+            },
+        }
+    }
+
+    async fn execute_trade(&self, order: ManualOrder) -> Reply {
+        let market = match commands::market_context(&self.ctx, &order.symbol).await {
+            Ok(m) => m,
+            Err(e) => {
+                return Reply::refused(format!("no market data for {}: {e:#}", order.symbol));
+            }
+        };
+        let limits = limits_for(&self.ctx.config);
+        let decision = match manual_decision(&order, &market, &limits.risk) {
+            Ok(d) => d,
+            Err(e) => {
+                let store = self.ctx.store.clone();
+                let event = format!("agent trade refused: {e}");
+                let _ = blocking(move || Ok(store.add_event("warn", &event)?)).await;
+                return Reply::refused(format!("refused: {}", in_tool_terms(&e)));
+            }
+        };
+        let store = self.ctx.store.clone();
+        let stored = tokio::task::spawn_blocking(move || {
+            store.record_manual(&decision, Origin::Agent, false, &limits)
+        })
+        .await;
+        match stored {
+            Ok(Ok((log, _))) => Reply::Done(log.to_json()),
+            Ok(Err(StoreError::Refused(m))) => Reply::refused(format!("refused: {m}")),
+            Ok(Err(e)) => Reply::refused(format!("storing the trade failed: {e}")),
+            Err(e) => Reply::refused(format!("the store task failed: {e}")),
+        }
+    }
+
+    async fn list_pending(&self) -> Reply {
+        let ctx = self.ctx.clone();
+        match blocking(move || {
+            ctx.store.expire_stale(ctx.config.pending_expiry())?;
+            Ok(ctx
+                .store
+                .decisions(tools::MAX_LIMIT as usize, Some(Status::Pending))?)
+        })
+        .await
+        {
+            Ok(logs) => Reply::Done(decision_list(&logs)),
+            Err(e) => Reply::refused(format!("reading the pending decisions failed: {e}")),
+        }
+    }
+
+    async fn status(&self) -> Reply {
+        let ctx = self.ctx.clone();
+        match blocking(move || {
+            ctx.store.expire_stale(ctx.config.pending_expiry())?;
+            commands::status_json(&ctx)
+        })
+        .await
+        {
+            Ok(v) => Reply::Done(v),
+            Err(e) => Reply::refused(format!("reading the status failed: {e}")),
+        }
+    }
+
+    async fn decisions(&self, args: DecisionsArgs) -> Reply {
+        let limit = args.limit.unwrap_or(tools::DEFAULT_LIMIT);
+        if !(1..=tools::MAX_LIMIT).contains(&limit) {
+            return Reply::refused(format!(
+                "bad arguments for {}: limit must be 1 to {}, got {limit}",
+                tools::GET_DECISIONS,
+                tools::MAX_LIMIT
+            ));
+        }
+        let status = args
+            .executed_only
+            .unwrap_or(false)
+            .then_some(Status::Executed);
+        let ctx = self.ctx.clone();
+        match blocking(move || {
+            ctx.store.expire_stale(ctx.config.pending_expiry())?;
+            Ok(ctx.store.decisions(limit as usize, status)?)
+        })
+        .await
+        {
+            Ok(logs) => Reply::Done(decision_list(&logs)),
+            Err(e) => Reply::refused(format!("reading the decision log failed: {e}")),
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! `autotrade-tui mcp`: the seed's agent tools over the Model Context Protocol, on stdio
+//! (JSON-RPC 2.0, one message per line), with the official Rust SDK (`rmcp`).
+//!
+//! An agent analyses and proposes; every proposal lands in the store as a pending
+//! decision with origin agent, where the dashboard and the command line see it. stdout is
+//! the protocol: logs go to the log file only.
+
+mod calls;
+pub mod tools;
+
+use crate::commands::{Context, EXIT_OK, make_source};
+use calls::{Reply, Tools};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
+    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, ServerHandler, ServiceExt};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The MCP server: the tool catalog and the tools behind it.
+#[derive(Clone)]
+pub struct AgentServer {
+    tools: Arc<Tools>,
+}
+
+impl AgentServer {
+    pub fn new(ctx: Context) -> color_eyre::Result<AgentServer> {
+        let source = make_source(&ctx.config, &ctx.store)?;
+        Ok(AgentServer {
+            tools: Arc::new(Tools::new(Arc::new(ctx), source)),
+        })
+    }
+}
+
+/// A tool's answer as MCP puts it: the JSON as text and as structured content, or a tool
+/// error (`isError: true`) whose text is the reason.
+fn to_result(reply: Reply) -> CallToolResult {
+    match reply {
+        Reply::Done(value) => CallToolResult::structured(value),
+        Reply::Refused { reason, logged } => {
+            let mut content = vec![ContentBlock::text(reason.clone())];
+            let mut structured = json!({ "error": reason });
+            if let Some(log) = logged {
+                content.push(ContentBlock::text(log.to_string()));
+                structured["decision"] = log;
+            }
+            let mut result = CallToolResult::error(content);
+            result.structured_content = Some(structured);
+            result
+        }
+    }
+}
+
+impl ServerHandler for AgentServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("autotrade-tui", env!("CARGO_PKG_VERSION"))
+                    .with_title("autotrade-tui agent tools"),
+            )
+            .with_instructions(tools::INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools::catalog()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools::catalog().into_iter().find(|t| t.name == name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let reply = self.tools.call(&request.name, request.arguments).await;
+        Ok(to_result(reply).into())
+    }
+}
+
+/// Serve the tools on stdin/stdout until the client closes stdin.
+pub async fn run(ctx: Context) -> color_eyre::Result<u8> {
+    tracing::info!(data_dir = %ctx.data_dir.display(), "mcp server starting on stdio");
+    let server = AgentServer::new(ctx)?;
+    let running = server
+        .serve(rmcp::transport::stdio_pipes())
+        .await
+        .map_err(|e| color_eyre::eyre::eyre!("starting the MCP session: {e}"))?;
+    let reason = running.waiting().await?;
+    tracing::info!("mcp server stopped: {reason:?}");
+    Ok(EXIT_OK)
+}
