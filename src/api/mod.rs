@@ -1,8 +1,185 @@
 //! `autotrade-tui serve`: the engine headless, with the seed's REST API.
+//!
+//! One monitoring loop per enabled user (see [`users`]), the seed's endpoints (see [`routes`]),
+//! and in front of them a per-client rate limit, a bearer token when one is set (required
+//! off loopback), no CORS, and a 64 KiB body limit ([`guard`]). SIGTERM or SIGINT stops the
+//! server and the loops, and exits 0.
 
-use crate::commands::Context;
+pub mod error;
+pub mod guard;
+pub mod routes;
+pub mod settings;
+pub mod users;
 
-pub async fn serve(_ctx: Context, listen: &str) -> color_eyre::Result<u8> {
-    eprintln!("error: serve on {listen} is not available in this build");
-    Ok(crate::commands::EXIT_USAGE)
+use crate::commands::{Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use color_eyre::eyre::{Result, WrapErr};
+use guard::{Guard, RateLimiter};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use users::Users;
+
+/// Requests a second per client, unless `AUTOTRADE_API_RATE_LIMIT` says otherwise.
+pub const DEFAULT_RATE_PER_SECOND: f64 = 50.0;
+/// How long in-flight requests may take to finish after a stop signal.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+pub async fn serve(ctx: Context, listen: &str) -> Result<u8> {
+    let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(listen).await {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            eprintln!(
+                "error: --listen {listen:?} is not an address to listen on (e.g. 127.0.0.1:8003): {e}"
+            );
+            return Ok(EXIT_USAGE);
+        }
+    };
+    if addrs.is_empty() {
+        eprintln!("error: --listen {listen:?} resolves to no address");
+        return Ok(EXIT_USAGE);
+    }
+    let token = std::env::var("AUTOTRADE_API_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let loopback = addrs.iter().all(|a| a.ip().is_loopback());
+    if !loopback && token.is_none() {
+        eprintln!(
+            "error: refusing to serve on {listen}: it is not a loopback address, so anyone who can \
+             reach it could confirm trades, and AUTOTRADE_API_TOKEN is not set. Set \
+             AUTOTRADE_API_TOKEN to a long random secret (clients send `Authorization: Bearer <token>`), \
+             or listen on 127.0.0.1."
+        );
+        return Ok(EXIT_USAGE);
+    }
+    if let Some(t) = &token
+        && t.len() < 16
+    {
+        eprintln!(
+            "warning: AUTOTRADE_API_TOKEN is short ({} characters): use 16 or more random ones",
+            t.len()
+        );
+    }
+    let limiter = match rate_limit_from_env() {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    // One engine per data dir: the dashboard runs the same loop for the file's user.
+    let _lock = match crate::lock::DashboardLock::acquire(&ctx.data_dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: serve runs the monitoring loop, and so does the dashboard: {e}");
+            return Ok(EXIT_REFUSED);
+        }
+    };
+    let source = ctx.config.ml_engine.as_ref().map(|m| m.url.clone());
+    let users = Arc::new(
+        tokio::task::spawn_blocking(move || Users::load(ctx))
+            .await?
+            .wrap_err("loading the users")?,
+    );
+    let listener = match tokio::net::TcpListener::bind(&addrs[..]).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return Ok(EXIT_REFUSED);
+        }
+    };
+    let local = listener.local_addr()?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "listening on http://{local} — {} user(s), {}, {}",
+            users.len(),
+            source
+                .map(|u| format!("ML engine {u}"))
+                .unwrap_or_else(|| "simulated market".into()),
+            if token.is_some() {
+                "bearer token required"
+            } else {
+                "loopback only, no token"
+            }
+        )?;
+        out.flush()?;
+    }
+    tracing::info!("serve: listening on {local}");
+
+    let guard = Arc::new(Guard {
+        loopback_hosts_only: token.is_none(),
+        token,
+        limiter,
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let supervisor = tokio::spawn(users::supervise(users.clone(), stop_rx.clone()));
+    let app = routes::router(users, guard).into_make_service_with_connect_info::<SocketAddr>();
+    let mut server_stop = stop_rx.clone();
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+
+    let why = tokio::select! {
+        s = stop_signal() => s?,
+        r = &mut server => {
+            let _ = stop_tx.send(true);
+            let _ = supervisor.await;
+            return match r {
+                Ok(Ok(())) => Ok(EXIT_OK),
+                Ok(Err(e)) => Err(e).wrap_err("serving"),
+                Err(e) => Err(e).wrap_err("serving"),
+            };
+        }
+    };
+    eprintln!("{why}: stopping");
+    tracing::info!("serve: {why}, stopping");
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(DRAIN_GRACE, &mut server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("serve: requests still open after {DRAIN_GRACE:?}, closing them");
+        server.abort();
+    }
+    let _ = supervisor.await;
+    eprintln!("stopped");
+    Ok(EXIT_OK)
+}
+
+/// SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C).
+async fn stop_signal() -> Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("Ctrl-C")
+    }
+}
+
+/// `AUTOTRADE_API_RATE_LIMIT`: requests a second per client (bursts of twice that); 0 turns
+/// the limit off (e.g. behind a proxy that limits, where every client has the proxy's address).
+fn rate_limit_from_env() -> std::result::Result<Option<RateLimiter>, String> {
+    let per_second = match std::env::var("AUTOTRADE_API_RATE_LIMIT") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0).ok_or_else(
+            || format!("AUTOTRADE_API_RATE_LIMIT = {v:?} is not a number of requests a second (0 turns the limit off)"),
+        )?,
+        _ => DEFAULT_RATE_PER_SECOND,
+    };
+    Ok((per_second > 0.0).then(|| RateLimiter::new(per_second, (2.0 * per_second).ceil())))
 }

@@ -1,0 +1,235 @@
+//! What every request passes before a handler sees it: the per-client rate limit, the
+//! cross-origin and Host checks, the bearer token and the body size.
+
+use super::error::ApiError;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest request body taken (413 above).
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub struct Guard {
+    /// `AUTOTRADE_API_TOKEN`: when set, every request carries it as `Authorization: Bearer`.
+    pub token: Option<String>,
+    /// Without a token, only loopback `Host` names are served, so that a web page cannot
+    /// reach the API through a DNS name rebound to 127.0.0.1.
+    pub loopback_hosts_only: bool,
+    pub limiter: Option<RateLimiter>,
+}
+
+pub async fn check(
+    State(guard): State<Arc<Guard>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match admit(&guard, peer.ip(), req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(limiter) = &guard.limiter
+        && let Err(wait) = limiter.take(ip)
+    {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many requests from {ip}: at most {} a second (bursts of {}); retry in {} ms",
+                limiter.per_second,
+                limiter.burst,
+                wait.as_millis().max(1)
+            ),
+        );
+        e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+        return Err(e);
+    }
+    // Browsers send Origin on every cross-origin request that could change something; CORS
+    // is off, so no web page may drive this API (e.g. POST enable from a malicious site).
+    if headers.contains_key(header::ORIGIN) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross-origin requests are refused: this API serves no web pages and CORS is off",
+        ));
+    }
+    if guard.loopback_hosts_only
+        && let Some(host) = headers.get(header::HOST)
+        && !host.to_str().is_ok_and(is_loopback_host)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the Host header must name this machine (localhost, 127.0.0.1 or [::1]) when no \
+             AUTOTRADE_API_TOKEN is set",
+        ));
+    }
+    if let Some(token) = &guard.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            });
+        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+        if !ok {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                if given.is_some() {
+                    "wrong bearer token"
+                } else {
+                    "this API needs `Authorization: Bearer <AUTOTRADE_API_TOKEN>`"
+                },
+            ));
+        }
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(body_too_large());
+    }
+    Ok(())
+}
+
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("the request body is over {} KiB", MAX_BODY / 1024),
+    )
+}
+
+/// Equal, in a time that depends only on the expected token's length, not on where the
+/// given one first differs.
+pub fn constant_time_eq(given: &[u8], expected: &[u8]) -> bool {
+    let mut diff = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(g ^ e);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        match host.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            _ => host,
+        }
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A token bucket per client address.
+pub struct RateLimiter {
+    pub per_second: f64,
+    pub burst: f64,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Clients remembered before the idle ones (whose buckets are full again) are forgotten.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+impl RateLimiter {
+    pub fn new(per_second: f64, burst: f64) -> RateLimiter {
+        RateLimiter {
+            per_second,
+            burst: burst.max(1.0),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Take one token for `ip`, or say how long until one is there.
+    pub fn take(&self, ip: IpAddr) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_TRACKED_CLIENTS {
+            let refill = Duration::from_secs_f64(self.burst / self.per_second);
+            buckets.retain(|_, b| now.duration_since(b.at) < refill);
+        }
+        let b = buckets.entry(ip).or_insert(Bucket {
+            tokens: self.burst,
+            at: now,
+        });
+        b.tokens =
+            (b.tokens + now.duration_since(b.at).as_secs_f64() * self.per_second).min(self.burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / self.per_second))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"s3cret-token", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret-tokeN", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cret-token"));
+        assert!(!constant_time_eq(b"s3cret-token-and-more", b"s3cret-token"));
+        assert!(!constant_time_eq(b"", b"s3cret-token"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:8003",
+            "127.0.0.1:8003",
+            "127.0.0.2",
+            "[::1]:8003",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example:8003",
+            "10.0.0.1:8003",
+            "0.0.0.0:8003",
+            "[::]:1",
+            "localhost.evil",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn bucket_allows_a_burst_then_refuses_then_refills() {
+        let l = RateLimiter::new(1000.0, 5.0);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for _ in 0..5 {
+            assert!(l.take(ip).is_ok());
+        }
+        let wait = l.take(ip).unwrap_err();
+        assert!(wait <= Duration::from_millis(1), "{wait:?}");
+        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        assert!(l.take(other).is_ok(), "buckets are per client");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while l.take(ip).is_err() {
+            assert!(Instant::now() < deadline, "never refilled");
+            std::thread::yield_now();
+        }
+    }
+}

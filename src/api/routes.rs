@@ -1,0 +1,401 @@
+//! The seed's endpoints under `/api/v1/auto-trade/`.
+
+use super::error::{ApiError, from_json_error};
+use super::guard::{self, Guard, MAX_BODY};
+use super::settings::{ConfigRequest, settings_json};
+use super::users::{User, Users};
+use crate::commands::status_json;
+use crate::engine::limits_for;
+use crate::store::{Status, StoreError};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Most decisions one `GET decisions` returns.
+pub const MAX_LIMIT: usize = 1000;
+
+type Reply = Result<Json<Value>, ApiError>;
+
+pub fn router(users: Arc<Users>, guard: Arc<Guard>) -> Router {
+    Router::new()
+        .route("/api/v1/auto-trade/config", post(post_config))
+        .route("/api/v1/auto-trade/config/{user_id}", get(get_config))
+        .route("/api/v1/auto-trade/status/{user_id}", get(get_status))
+        .route("/api/v1/auto-trade/enable/{user_id}", post(enable))
+        .route("/api/v1/auto-trade/disable/{user_id}", post(disable))
+        .route("/api/v1/auto-trade/decisions/{user_id}", get(decisions))
+        .route("/api/v1/auto-trade/pending/{user_id}", get(pending))
+        .route(
+            "/api/v1/auto-trade/decisions/{user_id}/confirm",
+            post(confirm),
+        )
+        .route(
+            "/api/v1/auto-trade/decisions/{user_id}/cancel",
+            post(cancel),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(guard, guard::check))
+        .with_state(users)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint: the API is under /api/v1/auto-trade/")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
+}
+
+/// Run store work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::UnknownDecision(id) => {
+            ApiError::not_found(format!("no decision {id:?} for this user")).field("log_id")
+        }
+        StoreError::Refused(msg) => ApiError::conflict(msg),
+        other => ApiError::internal(other),
+    }
+}
+
+fn user_of(
+    users: &Users,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Arc<User>, ApiError> {
+    let Path(user_id) = path.map_err(|e| ApiError::bad_request(e.body_text()).field("user_id"))?;
+    users.get(&user_id)
+}
+
+/// A JSON body: 415 without a JSON content type (which also keeps browsers' simple
+/// cross-site posts out), 413 over the limit, 400 when it is not JSON, 422 naming the field
+/// when it has the wrong shape.
+fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            guard::body_too_large()
+        } else {
+            ApiError::new(e.status(), e.body_text())
+        }
+    })?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "the request body is empty: expected a JSON object",
+        ));
+    }
+    let value: Value = serde_json::from_slice(&body).map_err(|e| from_json_error(".", &e))?;
+    // serde would take a struct from an array too; the seed's bodies are objects.
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "body: expected a JSON object"));
+    }
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| from_json_error(&e.path().to_string(), e.inner()))
+}
+
+async fn post_config(
+    State(users): State<Arc<Users>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let req: Value = json_body(&headers, body)?;
+    if req.get("config").is_some_and(|c| !c.is_object()) {
+        return Err(ApiError::invalid(
+            "config",
+            "config: expected a JSON object of AutoTradeConfig fields",
+        ));
+    }
+    let req: ConfigRequest = serde_path_to_error::deserialize(req)
+        .map_err(|e| from_json_error(&e.path().to_string(), e.inner()))?;
+    let (user, created) = users.put(req.config).await?;
+    let at = &user.ctx.config.auto_trade;
+    Ok(Json(json!({
+        "user_id": at.user_id,
+        "created": created,
+        "config": settings_json(at, at.enabled),
+    })))
+}
+
+async fn get_config(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    blocking(move || {
+        let st = user.ctx.store.state().map_err(store_error)?;
+        Ok(Json(settings_json(&user.ctx.config.auto_trade, st.enabled)))
+    })
+    .await
+}
+
+async fn get_status(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let monitoring = users.is_monitoring(&user.ctx.config.auto_trade.user_id);
+    blocking(move || {
+        let ctx = &user.ctx;
+        ctx.store
+            .expire_stale(ctx.config.pending_expiry())
+            .map_err(store_error)?;
+        let mut s = status_json(ctx).map_err(ApiError::internal)?;
+        s["monitoring"] = json!(monitoring);
+        s["check_interval_minutes"] = json!(ctx.config.auto_trade.check_interval_minutes);
+        s["require_confirmation"] = json!(ctx.config.auto_trade.require_confirmation);
+        Ok(Json(s))
+    })
+    .await
+}
+
+async fn set_enabled(users: Arc<Users>, user: Arc<User>, on: bool) -> Reply {
+    let id = user.ctx.config.auto_trade.user_id.clone();
+    let reply = blocking(move || {
+        if on {
+            user.ctx.store.enable().map_err(store_error)?;
+        } else {
+            user.ctx.store.disable().map_err(store_error)?;
+        }
+        Ok(Json(json!({
+            "user_id": id,
+            "enabled": on,
+            "detail": if on { "auto-trading enabled" } else { "auto-trading disabled" },
+        })))
+    })
+    .await;
+    users.wake.notify_one();
+    reply
+}
+
+async fn enable(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    set_enabled(users, user, true).await
+}
+
+async fn disable(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    set_enabled(users, user, false).await
+}
+
+/// `?limit=50&executed_only=false`, strictly: anything else is named and refused.
+struct DecisionsQuery {
+    limit: usize,
+    executed_only: bool,
+}
+
+fn parse_query(raw: Option<&str>) -> Result<DecisionsQuery, ApiError> {
+    let mut q = DecisionsQuery {
+        limit: 50,
+        executed_only: false,
+    };
+    for pair in raw.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let (k, v) = (decode(k), decode(v));
+        match k.as_str() {
+            "limit" => {
+                let n: i64 = v.trim().parse().map_err(|_| {
+                    ApiError::invalid("limit", format!("limit: {v:?} is not a whole number"))
+                })?;
+                if !(1..=MAX_LIMIT as i64).contains(&n) {
+                    return Err(ApiError::invalid(
+                        "limit",
+                        format!("limit = {n} is out of range: must be between 1 and {MAX_LIMIT}"),
+                    ));
+                }
+                q.limit = n as usize;
+            }
+            "executed_only" => {
+                q.executed_only = match v.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "on" => true,
+                    "false" | "0" | "no" | "off" => false,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "executed_only",
+                            format!("executed_only: {v:?} is not true or false"),
+                        ));
+                    }
+                }
+            }
+            other => {
+                return Err(ApiError::invalid(
+                    other.to_string(),
+                    format!("unknown query parameter {other:?}: expected limit or executed_only"),
+                ));
+            }
+        }
+    }
+    Ok(q)
+}
+
+fn logs_json(logs: &[crate::store::DecisionLog]) -> Json<Value> {
+    Json(Value::Array(logs.iter().map(|l| l.to_json()).collect()))
+}
+
+async fn decisions(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let q = parse_query(raw.as_deref())?;
+    blocking(move || {
+        let ctx = &user.ctx;
+        ctx.store
+            .expire_stale(ctx.config.pending_expiry())
+            .map_err(store_error)?;
+        let status = q.executed_only.then_some(Status::Executed);
+        let logs = ctx.store.decisions(q.limit, status).map_err(store_error)?;
+        Ok(logs_json(&logs))
+    })
+    .await
+}
+
+async fn pending(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    blocking(move || {
+        let ctx = &user.ctx;
+        ctx.store
+            .expire_stale(ctx.config.pending_expiry())
+            .map_err(store_error)?;
+        let logs = ctx
+            .store
+            .decisions(MAX_LIMIT, Some(Status::Pending))
+            .map_err(store_error)?;
+        Ok(logs_json(&logs))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogIdRequest {
+    log_id: String,
+}
+
+/// Confirm or cancel: 404 for an unknown user or log id, 409 (with the decision's status)
+/// when it is not pending or a gate refuses it.
+async fn decide(
+    users: Arc<Users>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    confirm: bool,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let req: LogIdRequest = json_body(&headers, body)?;
+    blocking(move || {
+        let ctx = &user.ctx;
+        let done = if confirm {
+            ctx.store
+                .confirm(&req.log_id, &limits_for(&ctx.config))
+                .map(|(log, _)| log)
+        } else {
+            ctx.store.cancel(&req.log_id, "cancelled through the API")
+        };
+        match done {
+            Ok(log) => Ok(Json(log.to_json())),
+            Err(e) => {
+                let mut err = store_error(e);
+                if err.status == StatusCode::CONFLICT
+                    && let Ok(Some(now)) = ctx.store.decision(&req.log_id)
+                {
+                    err = err
+                        .with("log_id", json!(now.log_id))
+                        .with("status", json!(now.status.as_str()));
+                }
+                Err(err)
+            }
+        }
+    })
+    .await
+}
+
+async fn confirm(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    decide(users, path, headers, body, true).await
+}
+
+async fn cancel(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    decide(users, path, headers, body, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_defaults_and_refusals() {
+        let q = parse_query(None).unwrap();
+        assert_eq!((q.limit, q.executed_only), (50, false));
+        let q = parse_query(Some("limit=5&executed_only=true")).unwrap();
+        assert_eq!((q.limit, q.executed_only), (5, true));
+        for (raw, field) in [
+            ("limit=0", "limit"),
+            ("limit=abc", "limit"),
+            ("limit=1001", "limit"),
+            ("executed_only=maybe", "executed_only"),
+            ("limt=5", "limt"),
+        ] {
+            let e = parse_query(Some(raw)).err().unwrap();
+            assert_eq!(e.field.as_deref(), Some(field), "{raw}");
+            assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY, "{raw}");
+        }
+    }
+}

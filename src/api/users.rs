@@ -1,0 +1,364 @@
+//! The users `serve` trades for, and the supervisor that keeps one monitoring loop running
+//! for each enabled user, with that user's settings.
+//!
+//! The config file's user comes first, with the file's settings (a POST can change them until
+//! the next start). Every other user was created by `POST config`, and its settings are kept
+//! in the store, so they survive a restart. Whether a user is enabled is the store's state,
+//! so `enable`/`disable`/`kill` on the command line steer the file's user here too.
+
+use super::error::ApiError;
+use super::settings::{self, API_SOURCE, AutoTradeConfig};
+use crate::commands::{Context, make_source};
+use crate::config::Config;
+use crate::engine::{Engine, EngineCommand, EngineEvent};
+use crate::source::MarketSource;
+use crate::store::Store;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc, watch};
+
+/// Most users one server trades for: each one holds a SQLite connection and, when enabled, a loop.
+pub const MAX_USERS: usize = 256;
+/// How often the supervisor looks at the store for users enabled or disabled elsewhere.
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// How long a loop may take to finish its cycle on shutdown before it is aborted.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// One user: its config (file's ML engine and account, its own auto-trade settings) and store.
+pub struct User {
+    pub ctx: Context,
+    /// Changes whenever the settings are replaced, so that the loop is restarted with them.
+    pub generation: u64,
+}
+
+pub struct Users {
+    pub file_user: String,
+    base: Arc<Config>,
+    data_dir: PathBuf,
+    map: RwLock<BTreeMap<String, Arc<User>>>,
+    generation: AtomicU64,
+    /// Serializes settings changes (two POSTs for one new user open one store).
+    changing: tokio::sync::Mutex<()>,
+    /// Wakes the supervisor at once after a change through the API.
+    pub wake: Notify,
+    /// Users whose loop runs now.
+    monitoring: Mutex<HashSet<String>>,
+    /// The ML engine client, shared by every user's loop (one pool, one concurrency cap).
+    ml_source: Option<Arc<dyn MarketSource>>,
+}
+
+impl Users {
+    /// The file's user, then every user the store has settings for.
+    pub fn load(ctx: Context) -> color_eyre::Result<Users> {
+        let ml_source = match &ctx.config.ml_engine {
+            Some(_) => Some(ctx.source()?),
+            None => None,
+        };
+        let file_user = ctx.config.auto_trade.user_id.clone();
+        let base = ctx.config.clone();
+        let data_dir = ctx.data_dir.clone();
+        let stored = ctx.store.all_user_settings()?;
+        let users = Users {
+            file_user: file_user.clone(),
+            base,
+            data_dir,
+            map: RwLock::new(BTreeMap::new()),
+            generation: AtomicU64::new(1),
+            changing: tokio::sync::Mutex::new(()),
+            wake: Notify::new(),
+            monitoring: Mutex::new(HashSet::new()),
+            ml_source,
+        };
+        users.insert(ctx);
+        for (user_id, value) in stored {
+            if user_id == file_user {
+                tracing::info!(
+                    "user {user_id}: settings from {}, not the ones posted before",
+                    users.base.source
+                );
+                continue;
+            }
+            if users.len() >= MAX_USERS {
+                tracing::warn!("user {user_id} not loaded: more than {MAX_USERS} users");
+                continue;
+            }
+            let loaded = serde_json::from_value::<AutoTradeConfig>(value)
+                .map_err(|e| e.to_string())
+                .and_then(|s| settings::user_config(&users.base, &s).map_err(|e| e.detail));
+            match loaded {
+                Ok(mut config) => {
+                    config.source = API_SOURCE.to_string();
+                    let enabled = config.auto_trade.enabled;
+                    let store = Store::open(&users.data_dir, &user_id, enabled)?;
+                    users.insert(Context {
+                        config: Arc::new(config),
+                        data_dir: users.data_dir.clone(),
+                        store: Arc::new(store),
+                    });
+                }
+                Err(e) => {
+                    tracing::error!("user {user_id}: stored settings refused, not monitored: {e}");
+                    eprintln!(
+                        "warning: user {user_id}: stored settings refused, not monitored: {e}"
+                    );
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    fn insert(&self, ctx: Context) -> Arc<User> {
+        let user = Arc::new(User {
+            ctx,
+            generation: self.generation.fetch_add(1, Ordering::Relaxed),
+        });
+        let id = user.ctx.config.auto_trade.user_id.clone();
+        self.write().insert(id, user.clone());
+        user
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Arc<User>>> {
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<User>>> {
+        self.map.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, user_id: &str) -> Result<Arc<User>, ApiError> {
+        self.read()
+            .get(user_id)
+            .cloned()
+            .ok_or_else(|| ApiError::unknown_user(user_id))
+    }
+
+    pub fn all(&self) -> Vec<Arc<User>> {
+        self.read().values().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    pub fn is_monitoring(&self, user_id: &str) -> bool {
+        self.monitoring
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(user_id)
+    }
+
+    fn set_monitoring(&self, ids: HashSet<String>) {
+        *self.monitoring.lock().unwrap_or_else(|p| p.into_inner()) = ids;
+    }
+
+    /// Create or replace one user's settings: validated, stored, its enabled switch set, and
+    /// its loop (re)started by the supervisor. Returns the user and whether it is new.
+    pub async fn put(&self, settings: AutoTradeConfig) -> Result<(Arc<User>, bool), ApiError> {
+        let mut config = settings::user_config(&self.base, &settings)?;
+        let _guard = self.changing.lock().await;
+        let user_id = config.auto_trade.user_id.clone();
+        let existing = self.read().get(&user_id).cloned();
+        if existing.is_none() && self.len() >= MAX_USERS {
+            return Err(ApiError::conflict(format!(
+                "this server already trades for {MAX_USERS} users, the most it takes"
+            ))
+            .field("config.user_id"));
+        }
+        config.source = if user_id == self.file_user {
+            format!("{API_SOURCE} (until restart; then {})", self.base.source)
+        } else {
+            API_SOURCE.to_string()
+        };
+        let enabled = config.auto_trade.enabled;
+        let stored = settings::settings_json(&config.auto_trade, enabled);
+        let data_dir = self.data_dir.clone();
+        let old_store = existing.as_ref().map(|u| u.ctx.store.clone());
+        let id = user_id.clone();
+        let store = tokio::task::spawn_blocking(move || -> Result<Arc<Store>, ApiError> {
+            let store = match old_store {
+                Some(s) => s,
+                None => Arc::new(Store::open(&data_dir, &id, enabled).map_err(ApiError::internal)?),
+            };
+            store
+                .put_user_settings(&id, &stored)
+                .map_err(ApiError::internal)?;
+            let state = store.state().map_err(ApiError::internal)?;
+            // The posted switch wins (enabling also clears a kill switch, as `enable` does).
+            if enabled && (!state.enabled || state.kill_switch) {
+                store.enable().map_err(ApiError::internal)?;
+            } else if !enabled && state.enabled {
+                store.disable().map_err(ApiError::internal)?;
+            }
+            store
+                .add_event(
+                    "info",
+                    &format!("auto-trade settings replaced through {API_SOURCE}"),
+                )
+                .map_err(ApiError::internal)?;
+            Ok(store)
+        })
+        .await
+        .map_err(ApiError::internal)??;
+        let user = self.insert(Context {
+            config: Arc::new(config),
+            data_dir: self.data_dir.clone(),
+            store,
+        });
+        self.wake.notify_one();
+        Ok((user, existing.is_none()))
+    }
+
+    /// The source a user's loop reads: the shared ML engine client, or a simulated market
+    /// over that user's symbols (which reads its origin from the store).
+    async fn source_for(&self, user: &User) -> color_eyre::Result<Arc<dyn MarketSource>> {
+        if let Some(s) = &self.ml_source {
+            return Ok(s.clone());
+        }
+        let config = user.ctx.config.clone();
+        let store = user.ctx.store.clone();
+        tokio::task::spawn_blocking(move || make_source(&config, &store)).await?
+    }
+}
+
+struct Running {
+    generation: u64,
+    commands: mpsc::Sender<EngineCommand>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// Keep one loop per enabled user, with that user's current settings, until `shutdown`; then
+/// stop every loop (each finishes the cycle it is in, or is aborted after a grace period).
+pub async fn supervise(users: Arc<Users>, mut shutdown: watch::Receiver<bool>) {
+    let (events_tx, mut events_rx) = mpsc::channel::<EngineEvent>(1024);
+    // The loops report to the dashboard; headless, their errors go to the log.
+    let drain = tokio::spawn(async move {
+        while let Some(ev) = events_rx.recv().await {
+            if let EngineEvent::Error(e) = ev {
+                tracing::error!("monitoring loop: {e}");
+            }
+        }
+    });
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut tick = tokio::time::interval(RECONCILE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = users.wake.notified() => {}
+            _ = shutdown.changed() => break,
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        reconcile(&users, &mut running, &events_tx).await;
+    }
+    let stopping: Vec<(String, Running)> = running.drain().collect();
+    for (_, r) in &stopping {
+        let _ = r.commands.try_send(EngineCommand::Stop);
+    }
+    for (user_id, r) in stopping {
+        let abort = r.handle.abort_handle();
+        if tokio::time::timeout(STOP_GRACE, r.handle).await.is_err() {
+            tracing::warn!("user {user_id}: loop did not stop in time, aborted");
+            abort.abort();
+        }
+    }
+    users.set_monitoring(HashSet::new());
+    drop(events_tx);
+    let _ = drain.await;
+}
+
+async fn reconcile(
+    users: &Users,
+    running: &mut HashMap<String, Running>,
+    events: &mpsc::Sender<EngineEvent>,
+) {
+    let all = users.all();
+    let stores: Vec<(String, Arc<Store>)> = all
+        .iter()
+        .map(|u| (u.ctx.config.auto_trade.user_id.clone(), u.ctx.store.clone()))
+        .collect();
+    let enabled: HashMap<String, bool> = match tokio::task::spawn_blocking(move || {
+        stores
+            .into_iter()
+            .filter_map(|(id, s)| match s.state() {
+                Ok(st) => Some((id, st.enabled)),
+                Err(e) => {
+                    tracing::error!("user {id}: reading the state failed: {e}");
+                    None
+                }
+            })
+            .collect()
+    })
+    .await
+    {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!("supervisor: {e}");
+            return;
+        }
+    };
+    for user in &all {
+        let id = &user.ctx.config.auto_trade.user_id;
+        let Some(&want) = enabled.get(id) else {
+            continue;
+        };
+        let current = running.get(id);
+        let healthy =
+            current.is_some_and(|r| r.generation == user.generation && !r.handle.is_finished());
+        if want && healthy {
+            continue;
+        }
+        if let Some(old) = running.remove(id) {
+            // Every store change is one transaction, so a loop stopped mid-cycle leaves no half.
+            let _ = old.commands.try_send(EngineCommand::Stop);
+            old.handle.abort();
+            tracing::info!("user {id}: monitoring loop stopped");
+        }
+        if !want {
+            continue;
+        }
+        let source = match users.source_for(user).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("user {id}: no market source: {e:#}");
+                continue;
+            }
+        };
+        let engine = Engine::new(user.ctx.config.clone(), user.ctx.store.clone(), source);
+        let (commands, handle) = engine.spawn(events.clone());
+        tracing::info!(
+            "user {id}: monitoring {} every {} min",
+            user.ctx.config.auto_trade.symbols.join(", "),
+            user.ctx.config.auto_trade.check_interval_minutes
+        );
+        running.insert(
+            id.clone(),
+            Running {
+                generation: user.generation,
+                commands,
+                handle,
+            },
+        );
+    }
+    // Users no longer known (none today: users are never removed) lose their loop too.
+    let known: HashSet<&String> = all
+        .iter()
+        .map(|u| &u.ctx.config.auto_trade.user_id)
+        .collect();
+    running.retain(|id, r| {
+        let keep = known.contains(id);
+        if !keep {
+            r.handle.abort();
+        }
+        keep
+    });
+    users.set_monitoring(running.keys().cloned().collect());
+}
