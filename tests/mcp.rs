@@ -441,6 +441,33 @@ fn auto_trade_decision_on_inputs_that_cannot_be_trusted_is_a_tool_error() {
     assert_eq!(logs[0]["status"], "hold");
     assert_eq!(logs[0]["origin"], "agent");
     assert!(e.contains(logs[0]["log_id"].as_str().unwrap()), "{e}");
+
+    // Levels on the wrong side for the direction cannot be trusted either.
+    ml.set_signal(
+        "ETH/USD",
+        json!({"direction": "bearish", "confidence": 0.9, "entry_price": 2500.0,
+               "take_profit": 2600.0, "stop_loss": 2550.0, "risk_reward_ratio": 2.0}),
+    );
+    ml.set_phase("ETH/USD", phase("distribution", 0.8));
+    let e = c
+        .call("auto_trade_decision", json!({"symbol": "ETH/USD"}))
+        .refused();
+    assert!(e.contains("SELL needs"), "{e}");
+
+    // A confidence under min_confidence is the rules' HOLD: an answer, not an error.
+    ml.set_symbol("BTC/USD", "bullish", 0.5, 45000.0, "accumulation");
+    let hold = c
+        .call("auto_trade_decision", json!({"symbol": "BTC/USD"}))
+        .ok();
+    assert_eq!(hold["status"], "hold");
+    assert!(
+        hold["decision"]["reasoning"]
+            .as_str()
+            .unwrap()
+            .contains("below min_confidence"),
+        "{hold}"
+    );
+    assert!(decisions_json(dir.path(), &["--pending"]).is_empty());
     assert_eq!(c.finish(), 0);
 }
 
@@ -514,9 +541,18 @@ fn an_execute_trade_proposal_is_pending_and_is_confirmed_from_the_command_line()
 fn proposals_during_the_kill_switch_are_refused_with_the_reason() {
     let ml = ml_engine();
     let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+
+    // Disabled from the command line while the server runs: read at each proposal.
+    let (code, _, err) = run(dir.path(), &["disable"]);
+    assert_eq!(code, 0, "{err}");
+    let e = c
+        .call("execute_trade", json!({"symbol": "BTC/USD", "side": "buy"}))
+        .refused();
+    assert!(e.contains("auto-trading is disabled"), "{e}");
+
     let (code, _, err) = run(dir.path(), &["kill"]);
     assert_eq!(code, 0, "{err}");
-    let (mut c, _) = McpClient::ready(dir.path());
 
     let e = c
         .call("execute_trade", json!({"symbol": "BTC/USD", "side": "buy"}))
