@@ -127,12 +127,13 @@ impl Dashboard {
 
     fn assert_terminal_restored(&self) {
         assert!(self.cooked(), "the terminal is still in raw mode");
-        let raw = self.raw.lock().unwrap();
-        let tail = String::from_utf8_lossy(&raw);
-        assert!(
-            tail.contains("\u{1b}[?1049l"),
-            "the alternate screen was not left"
-        );
+        // The child has exited; its last bytes may still be on their way through the pty.
+        wait_for("the alternate screen to be left", || {
+            let raw = self.raw.lock().unwrap();
+            String::from_utf8_lossy(&raw)
+                .contains("\u{1b}[?1049l")
+                .then_some(())
+        });
     }
 }
 
