@@ -304,7 +304,11 @@ impl Tools {
         };
         let limits = limits_for(&self.ctx.config);
         let decision = match manual_decision(&order, &market, &limits.risk) {
-            Ok(d) => d,
+            Ok(mut d) => {
+                // Say in the audit trail whose idea it was.
+                d.reasoning = d.reasoning.replacen("manual trade:", "agent proposal:", 1);
+                d
+            }
             Err(e) => {
                 let store = self.ctx.store.clone();
                 let event = format!("agent trade refused: {e}");
