@@ -321,7 +321,7 @@ fn after_a_resize_to_80x24_symbols_stay_readable_and_the_next_key_counts() {
     // not wait for another key (an edge-triggered reader loses it behind the resize).
     d.wait_screen("the redraw at 80 columns", |t| {
         t.lines()
-            .any(|l| l.starts_with("┌ Signals") && l.ends_with('┐') && l.chars().count() == 80)
+            .any(|l| l.starts_with("┌ Signals (2)") && l.ends_with('┐') && l.chars().count() == 80)
     });
     d.press("?");
     d.wait_screen("the help", |t| {

@@ -111,6 +111,6 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let header = Row::new(header.into_iter().map(Cell::from)).style(theme.header_row());
     Table::new(rows, widths)
         .header(header)
-        .block(theme.block("Signals".into(), false))
+        .block(theme.block(format!("Signals ({})", app.settings.symbols.len()), false))
         .render(area, buf);
 }
