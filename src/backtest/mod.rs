@@ -1,18 +1,165 @@
 //! Backtest: replay candles through the analyzer, the decision rules and the paper broker.
+//!
+//! One code path with the live loop: the same [`Analyzer`](crate::simulated::Analyzer), the same
+//! [`rules::decide_validated`](crate::domain::rules::decide_validated) (matrix, min_confidence,
+//! gates, sizing, risk/reward) and the same paper broker rules ([`paper::exit_in_bar`](crate::broker::paper::exit_in_bar),
+//! [`paper::exit_reason`](crate::broker::paper::exit_reason), [`paper::pnl`](crate::broker::paper::pnl)). What differs: the clock is
+//! bar time, and every actionable decision is taken (no confirmation; the backtest's own broker
+//! is enabled with no kill switch, whatever the data dir's live state).
+//!
+//! No look-ahead: the decision at bar t sees bars ≤ t and fills at bar t+1's open (plus
+//! slippage against the trader); the take-profit and stop-loss are checked on the high and low
+//! of every bar from the fill bar on, stop-loss first when one bar touches both. A fill whose
+//! price is already past the take-profit or stop-loss is not made (the decision expires, as a
+//! live confirm would refuse it). Fees are `[backtest] fee_percent` of the traded value on each
+//! side; slippage is `[backtest] slippage_percent` of the price on every fill. A position still
+//! open after the last bar closes at the last close, `exit_reason` "end".
+//!
+//! ## Bad rows: refused, with their line numbers
+//! A file with any bad row is refused (exit 1) and nothing is replayed: skipping a row would
+//! quietly change every indicator after it. The error names the file and lists the first
+//! [`csv::MAX_LISTED`] bad rows as `FILE:LINE: what is wrong`, then how many more there are.
+//! Bad rows: a wrong number of fields; a timestamp that does not parse, or is of another kind
+//! (ISO, epoch s, epoch ms) than the first row's; a price or volume that is not a finite
+//! number; a price ≤ 0 or a negative volume; high < low, or an open or close outside
+//! high..low; a duplicate timestamp (both lines are named). A bad header is refused the same way.
+//! Blank lines are ignored. Rows in descending (or any) order are sorted, not refused.
+//! **Gaps in time** (a bar more than 1.5 typical intervals after the one before) are not rows
+//! and cannot be skipped: they are reported on stderr with the line after each gap and counted in
+//! the report, and the bars either side are replayed as consecutive.
 
+pub mod csv;
+pub mod progress;
+pub mod replay;
+pub mod report;
+pub mod terminal;
+
+pub use csv::{CandleSeries, CsvError, parse_csv, read_csv, write_simulated_csv};
+pub use replay::{
+    AnalyzerDecider, BarDecision, Decider, Outcome, Settings, Trade, decide_on_analysis, replay,
+};
+pub use report::Report;
+
+use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use crate::config::Config;
+use progress::Progress;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+
+/// The symbol a report is labelled with when `--symbol` is not given.
+pub const DEFAULT_SYMBOL: &str = "BTC/USD";
+
+/// Replay a series with the built-in analyzer and the live rules, and build the report.
+pub fn run_series(
+    series: &CandleSeries,
+    settings: &Settings,
+    progress: &mut dyn FnMut(usize, usize),
+) -> (Outcome, Report) {
+    let mut decider = AnalyzerDecider::new(settings);
+    let outcome = replay(&series.candles, settings, &mut decider, progress);
+    let report = report::build(series, settings, &outcome);
+    (outcome, report)
+}
+
+/// Read `path` and backtest it with `config`'s rules: parse to report.
+pub fn run_file(
+    config: &Config,
+    path: &Path,
+    symbol: &str,
+) -> Result<(CandleSeries, Settings, Outcome, Report), CsvError> {
+    let series = read_csv(path, &mut |_, _| {})?;
+    let settings = Settings::from_config(config, symbol);
+    let (outcome, report) = run_series(&series, &settings, &mut |_, _| {});
+    Ok((series, settings, outcome, report))
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
 
 /// `autotrade-tui backtest`: returns the exit code.
 pub fn run_cli(
-    _config: &Config,
+    config: &Config,
     candles: &Path,
-    _symbol: Option<&str>,
-    _json: bool,
+    symbol: Option<&str>,
+    json: bool,
 ) -> color_eyre::Result<u8> {
-    eprintln!(
-        "error: backtest of {} is not available in this build",
-        candles.display()
-    );
-    Ok(crate::commands::EXIT_USAGE)
+    let symbol = symbol.unwrap_or(DEFAULT_SYMBOL);
+    if !crate::config::valid_symbol(symbol) {
+        eprintln!(
+            "error: --symbol {symbol:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
+        );
+        return Ok(EXIT_USAGE);
+    }
+    let mut bar = Progress::stderr();
+    let series = match read_csv(candles, &mut |done, total| {
+        bar.update("reading", done, total)
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            bar.finish();
+            eprintln!("error: {e}");
+            return Ok(EXIT_REFUSED);
+        }
+    };
+    let settings = Settings::from_config(config, symbol);
+    let (outcome, report) = run_series(&series, &settings, &mut |done, total| {
+        bar.update("replaying", done, total)
+    });
+    bar.finish();
+
+    if !series.gaps.is_empty() {
+        let shown: Vec<String> = series
+            .gaps
+            .iter()
+            .take(5)
+            .map(|g| {
+                format!(
+                    "line {} ({} bars missing after {})",
+                    g.line,
+                    g.missing,
+                    csv::format_time_ms(g.from_ms)
+                )
+            })
+            .collect();
+        eprintln!(
+            "warning: {}: {} gaps in time, replayed as consecutive bars: {}{}",
+            candles.display(),
+            series.gaps.len(),
+            shown.join(", "),
+            if series.gaps.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        );
+    }
+
+    let text = if json {
+        let mut s = serde_json::to_string(&report)?;
+        s.push('\n');
+        s
+    } else {
+        let width = if std::io::stdout().is_terminal() {
+            ratatui::crossterm::terminal::size().map_or(100, |(w, _)| w)
+        } else {
+            100
+        };
+        terminal::render(
+            &candles.display().to_string(),
+            &series,
+            &settings,
+            &outcome,
+            &report,
+            width.clamp(60, 160),
+        )
+    };
+    match write_stdout(&text) {
+        Ok(()) => Ok(EXIT_OK),
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(e) => Err(e.into()),
+    }
 }

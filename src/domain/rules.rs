@@ -462,6 +462,24 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
     decide_validated(symbol, &signal, &amd, raw_signal, input.risk, input.gates)
 }
 
+/// A cheap necessary condition for [`decide_validated`] to return BUY or SELL: rule 1 gives an
+/// action, its confidence is not below `min_confidence` by more than rule 3's rounding can
+/// move it, and no gate blocks (rule 6). When false the decision is a HOLD, so a hot loop
+/// (the backtest, every bar) may skip writing out that HOLD's reasoning.
+pub fn may_act(
+    symbol: &str,
+    direction: Direction,
+    phase: Phase,
+    ml_confidence: f64,
+    risk: &RiskSettings,
+    gates: &Gates,
+) -> bool {
+    let (action, confidence) = matrix(direction, phase, ml_confidence);
+    action.is_actionable()
+        && confidence >= risk.min_confidence - 1e-9
+        && gates.blocked_by(symbol).is_none()
+}
+
 /// Rules 1 and 3 to 6 on inputs that passed validation.
 pub fn decide_validated(
     symbol: &str,

@@ -1,0 +1,378 @@
+//! The replay: bar by bar, the paper broker's exits, then a decision from bars ≤ t by the live
+//! rules, filled at bar t+1's open.
+//!
+//! Order of events in bar i: (1) the decision of bar i−1 fills at bar i's open (plus slippage);
+//! (2) an open position exits if bar i touches its stop-loss or take-profit
+//! ([`paper::exit_in_bar`], stop-loss first); (3) bar i closes, the analyzer takes it and the
+//! rules decide with the gates as the backtest's own broker stands; (4) equity is marked at the
+//! close.
+
+use crate::broker::paper;
+use crate::config::Config;
+use crate::domain::rules::{self, Decision, Gates, RiskSettings};
+use crate::domain::{Action, AmdAnalysis, Direction, MlSignal, Phase};
+use crate::simulated::{Analyzer, Candle};
+
+/// What the replay needs from the config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub symbol: String,
+    pub risk: RiskSettings,
+    pub max_open_positions: usize,
+    /// Percent of traded value, charged on entry and on exit.
+    pub fee_percent: f64,
+    /// Percent of price, against the trader on every fill.
+    pub slippage_percent: f64,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config, symbol: &str) -> Settings {
+        let limits = crate::engine::limits_for(config);
+        Settings {
+            symbol: symbol.to_string(),
+            risk: limits.risk,
+            max_open_positions: limits.max_open_positions,
+            fee_percent: config.backtest.fee_percent,
+            slippage_percent: config.backtest.slippage_percent,
+        }
+    }
+}
+
+/// One bar's readings as the matrix sees them, and the decision of the rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarDecision {
+    pub direction: Direction,
+    pub phase: Phase,
+    /// Rule 1's decision confidence for the cell (before rounding and min_confidence).
+    pub confidence: f64,
+    /// What [`rules::decide_validated`] decided. `None` when [`rules::may_act`] says it can only
+    /// be a HOLD, so the rules were not asked to write out that HOLD's reasoning.
+    pub decision: Option<Decision>,
+}
+
+impl BarDecision {
+    /// A decision with its cell read back from it (for decisions made by hand in tests).
+    pub fn from_decision(direction: Direction, decision: Decision) -> Self {
+        BarDecision {
+            direction,
+            phase: decision.amd_phase.unwrap_or(Phase::Accumulation),
+            confidence: decision.confidence,
+            decision: Some(decision),
+        }
+    }
+}
+
+/// Where the decisions come from. The real one is [`AnalyzerDecider`]; tests inject their own.
+pub trait Decider {
+    /// Called once per bar, oldest first, when bar `index` has closed. `None`: no decision
+    /// (the analyzer is still warming up).
+    fn decide(&mut self, index: usize, bar: &Candle, gates: &Gates) -> Option<BarDecision>;
+}
+
+impl<F> Decider for F
+where
+    F: FnMut(usize, &Candle, &Gates) -> Option<BarDecision>,
+{
+    fn decide(&mut self, index: usize, bar: &Candle, gates: &Gates) -> Option<BarDecision> {
+        self(index, bar, gates)
+    }
+}
+
+/// The built-in analyzer and the live decision rules: the backtest's one source of decisions.
+pub struct AnalyzerDecider {
+    pub analyzer: Analyzer,
+    symbol: String,
+    risk: RiskSettings,
+}
+
+impl AnalyzerDecider {
+    pub fn new(settings: &Settings) -> Self {
+        AnalyzerDecider {
+            analyzer: Analyzer::new(),
+            symbol: settings.symbol.clone(),
+            risk: settings.risk,
+        }
+    }
+}
+
+impl Decider for AnalyzerDecider {
+    fn decide(&mut self, _index: usize, bar: &Candle, gates: &Gates) -> Option<BarDecision> {
+        self.analyzer.push(bar);
+        let signal = self.analyzer.signal()?;
+        let (phase, phase_confidence) = self.analyzer.phase_and_confidence()?;
+        let (_, confidence) = rules::matrix(signal.direction, phase, signal.confidence);
+        // The rules decide every bar that may act; the rest are HOLDs whose reasoning text
+        // would cost more than everything else in the bar.
+        let may_act = rules::may_act(
+            &self.symbol,
+            signal.direction,
+            phase,
+            signal.confidence,
+            &self.risk,
+            gates,
+        );
+        let decision = may_act.then(|| {
+            decide_on_analysis(
+                &self.symbol,
+                &signal,
+                phase,
+                phase_confidence,
+                &self.risk,
+                gates,
+            )
+        });
+        Some(BarDecision {
+            direction: signal.direction,
+            phase,
+            confidence,
+            decision,
+        })
+    }
+}
+
+/// The live rules ([`rules::decide_validated`]) on the analyzer's readings. The live loop gets
+/// the same readings as JSON and validates them first; the analyzer's are valid by construction,
+/// and the indicators object (which no rule reads) is left out because building it is slow.
+pub fn decide_on_analysis(
+    symbol: &str,
+    signal: &MlSignal,
+    phase: Phase,
+    phase_confidence: f64,
+    risk: &RiskSettings,
+    gates: &Gates,
+) -> Decision {
+    let amd = AmdAnalysis {
+        phase,
+        confidence: phase_confidence,
+        indicators: serde_json::Value::Null,
+    };
+    rules::decide_validated(symbol, signal, &amd, serde_json::Value::Null, risk, gates)
+}
+
+/// A closed trade. Money is in the account currency, rounded to cents as the live broker does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trade {
+    pub side: Action,
+    /// The bar whose open filled the trade, and the bar it closed in.
+    pub entry_bar: usize,
+    pub exit_bar: usize,
+    pub entry_price: f64,
+    pub exit_price: f64,
+    pub quantity: f64,
+    pub take_profit: f64,
+    pub stop_loss: f64,
+    /// After fees.
+    pub pnl: f64,
+    pub fees: f64,
+    /// `take_profit`, `stop_loss` or `end`.
+    pub exit_reason: &'static str,
+    pub confidence: f64,
+    pub phase: Phase,
+    pub direction: Direction,
+}
+
+/// Bars and trades of one matrix cell (ML direction × AMD phase).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CellStats {
+    /// Bars whose readings fell in this cell.
+    pub bars: usize,
+    /// Sum of the decision confidences of those bars.
+    pub confidence_sum: f64,
+    /// Actionable decisions (they passed every rule and gate).
+    pub actionable: usize,
+}
+
+/// What became of the decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DecisionCounts {
+    /// Bars with a decision (after the analyzer's warm-up).
+    pub decided: usize,
+    pub actionable: usize,
+    /// Filled into a trade.
+    pub filled: usize,
+    /// Not filled: the next open was already past the take-profit or stop-loss, which the live
+    /// broker's confirm also refuses.
+    pub expired: usize,
+    /// Not filled: the decision came on the last bar.
+    pub unfilled_at_end: usize,
+}
+
+/// Everything the replay produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub start_equity: f64,
+    pub trades: Vec<Trade>,
+    /// Equity marked to market at each bar's close: realized P&L, plus the open position's
+    /// unrealized P&L less its entry fee.
+    pub equity: Vec<f64>,
+    /// `cells[direction][phase]`, both in declaration order.
+    pub cells: [[CellStats; 3]; 3],
+    pub decisions: DecisionCounts,
+}
+
+struct Pending {
+    decision: Decision,
+    direction: Direction,
+}
+
+struct Open {
+    side: Action,
+    entry_bar: usize,
+    entry_price: f64,
+    quantity: f64,
+    take_profit: f64,
+    stop_loss: f64,
+    entry_fee: f64,
+    confidence: f64,
+    phase: Phase,
+    direction: Direction,
+}
+
+/// Percent of `price` against a trader who buys (`buying`) or sells.
+fn slipped(price: f64, buying: bool, slippage_percent: f64) -> f64 {
+    let s = slippage_percent / 100.0;
+    if buying {
+        price * (1.0 + s)
+    } else {
+        price * (1.0 - s)
+    }
+}
+
+fn fee(quantity: f64, price: f64, fee_percent: f64) -> f64 {
+    quantity * price * fee_percent / 100.0
+}
+
+fn close(o: &Open, exit_bar: usize, level: f64, reason: &'static str, s: &Settings) -> Trade {
+    let exit_price = slipped(level, o.side == Action::Sell, s.slippage_percent);
+    let exit_fee = fee(o.quantity, exit_price, s.fee_percent);
+    let fees = o.entry_fee + exit_fee;
+    let gross = paper::pnl(o.side, o.quantity, o.entry_price, exit_price);
+    Trade {
+        side: o.side,
+        entry_bar: o.entry_bar,
+        exit_bar,
+        entry_price: o.entry_price,
+        exit_price,
+        quantity: o.quantity,
+        take_profit: o.take_profit,
+        stop_loss: o.stop_loss,
+        pnl: rules::round_dp(gross - fees, 2),
+        fees: rules::round_dp(fees, 2),
+        exit_reason: reason,
+        confidence: o.confidence,
+        phase: o.phase,
+        direction: o.direction,
+    }
+}
+
+/// Replay `candles` (oldest first) with decisions from `decider`; `progress` hears the bars done.
+pub fn replay(
+    candles: &[Candle],
+    settings: &Settings,
+    decider: &mut dyn Decider,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Outcome {
+    let n = candles.len();
+    let start_equity = settings.risk.account_size;
+    let mut trades = Vec::new();
+    let mut equity = Vec::with_capacity(n);
+    let mut cells = [[CellStats::default(); 3]; 3];
+    let mut counts = DecisionCounts::default();
+    let mut realized = 0.0;
+    let mut pending: Option<Pending> = None;
+    let mut open: Option<Open> = None;
+
+    for (i, bar) in candles.iter().enumerate() {
+        if i & 0xFFFF == 0 {
+            progress(i, n);
+        }
+        if let Some(p) = pending.take() {
+            let d = &p.decision;
+            let (tp, sl) = (
+                d.take_profit.unwrap_or(f64::NAN),
+                d.stop_loss.unwrap_or(f64::NAN),
+            );
+            let fill = slipped(bar.open, d.action == Action::Buy, settings.slippage_percent);
+            if paper::exit_reason(d.action, fill, tp, sl).is_some()
+                || !(tp.is_finite() && sl.is_finite())
+            {
+                counts.expired += 1;
+            } else {
+                counts.filled += 1;
+                open = Some(Open {
+                    side: d.action,
+                    entry_bar: i,
+                    entry_price: fill,
+                    quantity: d.position_size,
+                    take_profit: tp,
+                    stop_loss: sl,
+                    entry_fee: fee(d.position_size, fill, settings.fee_percent),
+                    confidence: d.confidence,
+                    phase: d.amd_phase.unwrap_or(Phase::Accumulation),
+                    direction: p.direction,
+                });
+            }
+        }
+        if let Some(o) = &open
+            && let Some((reason, level)) = paper::exit_in_bar(
+                o.side,
+                bar.open,
+                bar.high,
+                bar.low,
+                o.take_profit,
+                o.stop_loss,
+            )
+        {
+            let t = close(o, i, level, reason, settings);
+            realized += t.pnl;
+            trades.push(t);
+            open = None;
+        }
+        let gates = Gates {
+            enabled: true,
+            kill_switch: false,
+            symbol_has_open_position: open.is_some(),
+            symbol_has_pending: false,
+            open_positions: usize::from(open.is_some()),
+            max_open_positions: settings.max_open_positions,
+        };
+        if let Some(bd) = decider.decide(i, bar, &gates) {
+            counts.decided += 1;
+            let cell = &mut cells[bd.direction as usize][bd.phase as usize];
+            cell.bars += 1;
+            cell.confidence_sum += bd.confidence;
+            if let Some(d) = bd.decision.filter(|d| d.action.is_actionable()) {
+                cell.actionable += 1;
+                counts.actionable += 1;
+                if i + 1 < n {
+                    pending = Some(Pending {
+                        decision: d,
+                        direction: bd.direction,
+                    });
+                } else {
+                    counts.unfilled_at_end += 1;
+                }
+            }
+        }
+        let unrealized = open.as_ref().map_or(0.0, |o| {
+            paper::pnl(o.side, o.quantity, o.entry_price, bar.close) - o.entry_fee
+        });
+        equity.push(start_equity + realized + unrealized);
+    }
+    if let (Some(o), Some(last)) = (&open, candles.last()) {
+        let t = close(o, n - 1, last.close, "end", settings);
+        realized += t.pnl;
+        trades.push(t);
+        if let Some(e) = equity.last_mut() {
+            *e = start_equity + realized;
+        }
+    }
+    progress(n, n);
+    Outcome {
+        start_equity,
+        trades,
+        equity,
+        cells,
+        decisions: counts,
+    }
+}
