@@ -3,7 +3,7 @@
 
 use super::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
@@ -31,8 +31,23 @@ pub async fn check(
 ) -> Response {
     match admit(&guard, peer.ip(), req.headers()) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let mut resp = e.into_response();
+            // The body was not read: the connection cannot carry another request.
+            if has_body(req.headers()) {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
     }
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {

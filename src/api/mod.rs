@@ -61,6 +61,12 @@ pub async fn serve(ctx: Context, listen: &str) -> Result<u8> {
             t.len()
         );
     }
+    if !loopback {
+        eprintln!(
+            "warning: {listen} is reachable from other machines over plain HTTP: put a TLS proxy \
+             in front, or the token travels in the clear"
+        );
+    }
     let limiter = match rate_limit_from_env() {
         Ok(l) => l,
         Err(msg) => {

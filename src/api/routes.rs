@@ -381,6 +381,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc = include_str!("../../assets/openapi.yaml");
+        let described: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("  /api/"))
+            .map(|l| l.trim_end_matches(':'))
+            .collect();
+        let served = [
+            "v1/auto-trade/config",
+            "v1/auto-trade/config/{user_id}",
+            "v1/auto-trade/status/{user_id}",
+            "v1/auto-trade/enable/{user_id}",
+            "v1/auto-trade/disable/{user_id}",
+            "v1/auto-trade/decisions/{user_id}",
+            "v1/auto-trade/pending/{user_id}",
+            "v1/auto-trade/decisions/{user_id}/confirm",
+            "v1/auto-trade/decisions/{user_id}/cancel",
+        ];
+        assert_eq!(described, served);
+        let source = include_str!("routes.rs");
+        for path in served {
+            assert!(source.contains(&format!("\"/api/{path}\"")), "{path}");
+        }
+    }
+
+    #[test]
     fn query_defaults_and_refusals() {
         let q = parse_query(None).unwrap();
         assert_eq!((q.limit, q.executed_only), (50, false));
