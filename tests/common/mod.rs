@@ -2,6 +2,8 @@
 //! config files, and the path of the real binary.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use axum::body::Body;
 use axum::http::{Response, StatusCode, Uri};
 use serde_json::{Value, json};
