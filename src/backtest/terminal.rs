@@ -32,7 +32,7 @@ fn win_rate(r: f64, trades: usize) -> String {
     }
 }
 
-/// The whole report, `width` columns wide (the charts use it; the tables fit in 80).
+/// The whole report, `width` columns wide (the charts use it; the text fits in 100).
 pub fn render(
     path: &str,
     series: &CandleSeries,
@@ -64,11 +64,15 @@ pub fn render(
     );
     let _ = writeln!(
         o,
-        "  rules: min_confidence {}, risk {} % of {} a trade, position cap {} %, fee {} % a side, slippage {} %",
+        "  rules: min_confidence {}, risk {} % of {} a trade, position cap {} %,",
         fmt_num(settings.risk.min_confidence),
         fmt_num(settings.risk.max_risk_percent),
         fmt_money(settings.risk.account_size),
         fmt_num(settings.risk.max_position_percent),
+    );
+    let _ = writeln!(
+        o,
+        "         fee {} % a side, slippage {} % a fill; every actionable decision is taken",
         fmt_num(settings.fee_percent),
         fmt_num(settings.slippage_percent)
     );
@@ -121,10 +125,16 @@ pub fn render(
         (
             "Decisions",
             format!(
-                "{} bars decided, {} actionable: {} filled, {} expired (next open past TP/SL), {} on the last bar",
+                "{} bars decided, {} actionable: {} filled,",
                 count(outcome.decisions.decided),
                 count(outcome.decisions.actionable),
                 count(outcome.decisions.filled),
+            ),
+        ),
+        (
+            "",
+            format!(
+                "{} expired (the next open was past TP/SL), {} on the last bar",
                 count(outcome.decisions.expired),
                 count(outcome.decisions.unfilled_at_end)
             ),
@@ -158,14 +168,18 @@ pub fn render(
             p.as_str(),
             count(g.trades),
             win_rate(g.win_rate, g.trades),
-            fmt_signed(g.pnl)
+            if g.trades == 0 {
+                "—".into()
+            } else {
+                fmt_signed(g.pnl)
+            }
         );
     }
 
     let _ = writeln!(o, "\nBy matrix cell (ML direction × AMD phase)");
     let _ = writeln!(
         o,
-        "  {:<9} {:<13} {:<10} {:>9} {:>6} {:>7} {:>7} {:>9} {:>11}",
+        "  {:<9} {:<12} {:<10} {:>9} {:>5} {:>7} {:>7} {:>8} {:>12}",
         "direction", "phase", "rule", "bars", "conf", "action", "trades", "win rate", "P&L"
     );
     for d in DIRECTIONS {
@@ -192,7 +206,7 @@ pub fn render(
             };
             let _ = writeln!(
                 o,
-                "  {:<9} {:<13} {:<10} {:>9} {:>6} {:>7} {:>7} {:>9} {:>11}",
+                "  {:<9} {:<12} {:<10} {:>9} {:>5} {:>7} {:>7} {:>8} {:>12}",
                 d.as_str(),
                 p.as_str(),
                 rule,
