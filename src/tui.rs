@@ -170,8 +170,9 @@ pub async fn run(ctx: Context) -> Result<u8> {
     let _ = engine_cmd.try_send(EngineCommand::Stop);
     watcher.abort();
     ratatui::restore();
-    // The loop stops at once between cycles. A cycle in flight is only waited on briefly:
-    // each symbol's decision is its own transaction, so dropping the rest loses nothing stored.
+    // The loop stops at once between cycles. A cycle in flight is only waited on briefly: its
+    // decisions are stored in one transaction that runs on a blocking thread, which the
+    // runtime lets finish before the process exits, so nothing is half-stored.
     let _ = tokio::time::timeout(Duration::from_millis(500), engine_task).await;
     // The input thread sees `stop` within its poll timeout; never wait on it unboundedly.
     drop(input);
