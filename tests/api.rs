@@ -1123,6 +1123,41 @@ fn posted_users_survive_a_restart_and_the_file_user_keeps_the_files_settings() {
     );
 }
 
+/// One server takes at most 100 users (each holds a store connection); replacing one still works.
+#[test]
+fn the_hundred_and_first_user_is_refused() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_RATE_LIMIT", "0")],
+    );
+    let post = |u: &str| {
+        srv.post_json(
+            &format!("{API}/config"),
+            &json!({"config": {"user_id": u, "enabled": false, "symbols": ["BTC/USD"]}}),
+        )
+    };
+    // The file's user is the first.
+    for i in 1..100 {
+        let r = post(&format!("user_{i:03}"));
+        assert_eq!(r.status, 200, "user {i}: {r:?}");
+    }
+    let r = post("one_too_many");
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(r.body["field"], "config.user_id");
+    assert!(detail(&r).contains("100 users"), "{r:?}");
+    assert_eq!(srv.get(&format!("{API}/config/one_too_many")).status, 404);
+    let r = post("user_050");
+    assert_eq!((r.status, r.body["created"].clone()), (200, json!(false)));
+    // The file descriptors that cost stay far from the usual limit of 1024.
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", srv.pid())) {
+        let n = fds.count();
+        assert!(n < 600, "{n} open files for 100 users");
+    }
+}
+
 // ---------------------------------------------------------------- races
 
 /// A confirm through the API races a `cancel` on the command line, on eight decisions: each

@@ -20,8 +20,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
-/// Most users one server trades for: each one holds a SQLite connection and, when enabled, a loop.
-pub const MAX_USERS: usize = 256;
+/// Most users one server trades for: each one holds a SQLite connection (three file
+/// descriptors in WAL mode) and, when enabled, a loop; 100 stays well inside the usual
+/// 1024 open files beside the ML engine client's connections.
+pub const MAX_USERS: usize = 100;
 /// How often the supervisor looks at the store for users enabled or disabled elsewhere.
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// How long a loop may take to finish its cycle on shutdown before it is aborted.
