@@ -39,8 +39,8 @@ impl DashboardLock {
                     match holder {
                         Some(pid) if pid != std::process::id() && process_alive(pid) => {
                             return Err(format!(
-                                "another dashboard (pid {pid}) is running on {}; the command line works beside it \
-                                 (e.g. `autotrade-tui status`). If that process is gone, remove {}",
+                                "another dashboard or `autotrade-tui serve` (pid {pid}) runs the engine on {}; the command \
+                                 line works beside it (e.g. `autotrade-tui status`). If that process is gone, remove {}",
                                 data_dir.display(),
                                 path.display()
                             ));
