@@ -202,11 +202,25 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and validate a TOML document; `origin` names it in messages.
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let file: FileConfig = toml::from_str(text).map_err(|e| {
+    let syntax = |e: toml::de::Error| {
         ConfigError(format!(
             "invalid config in {origin}: {}",
             e.to_string().trim_end()
         ))
+    };
+    // serde_path_to_error names the key of a wrong type ("auto_trade.max_risk_percent").
+    let de = toml::Deserializer::parse(text).map_err(syntax)?;
+    let file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path.is_empty() || path == "." {
+            syntax(inner)
+        } else {
+            ConfigError(format!(
+                "invalid config in {origin}: {path}: {}",
+                inner.to_string().trim_end()
+            ))
+        }
     })?;
     let bad = |key: &str, value: String, rule: &str| {
         ConfigError(format!(
@@ -489,6 +503,13 @@ mod tests {
     fn unknown_key_is_refused() {
         let e = parse_str("[auto_trade]\nmax_risk_percnt = 1.0\n", "c.toml").unwrap_err();
         assert!(e.0.contains("max_risk_percnt"), "{e}");
+        assert!(e.0.contains("c.toml"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = parse_str("[auto_trade]\nmax_risk_percent = \"lots\"\n", "c.toml").unwrap_err();
+        assert!(e.0.contains("auto_trade.max_risk_percent"), "{e}");
         assert!(e.0.contains("c.toml"), "{e}");
     }
 
