@@ -2,6 +2,7 @@ use autotrade_tui::cli::{Cli, Command};
 use autotrade_tui::commands::{self, Context, EXIT_USAGE};
 use autotrade_tui::config::{self, Config};
 use clap::Parser;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -38,7 +39,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("error: {e:#}");
+            // `eprintln!` would panic if the terminal is gone (a dropped SSH session).
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(commands::EXIT_REFUSED)
         }
     }

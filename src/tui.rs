@@ -166,10 +166,20 @@ pub async fn run(ctx: Context) -> Result<u8> {
         last_draw = Some(Instant::now());
     }
 
+    tracing::info!("dashboard quitting");
     stop.store(true, Ordering::Relaxed);
     let _ = engine_cmd.try_send(EngineCommand::Stop);
     watcher.abort();
-    ratatui::restore();
+    // Not `ratatui::restore()` nor dropping the `Terminal`: after a hang-up both `eprintln!`
+    // on the dead terminal, which panics twice and aborts the process, skipping the lock's
+    // clean-up. Show the cursor ourselves and let the `Terminal` go without its drop.
+    if let Err(e) = terminal.show_cursor() {
+        tracing::warn!("showing the cursor: {e}");
+    }
+    std::mem::forget(terminal);
+    if let Err(e) = ratatui::try_restore() {
+        tracing::warn!("restoring the terminal: {e}");
+    }
     // The loop stops at once between cycles. A cycle in flight is only waited on briefly: its
     // decisions are stored in one transaction that runs on a blocking thread, which the
     // runtime lets finish before the process exits, so nothing is half-stored.
