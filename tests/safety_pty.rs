@@ -99,3 +99,58 @@ fn y_pressed_twice_executes_once() {
     d.press("?q");
     assert_eq!(d.wait_exit(), 0);
 }
+
+#[test]
+fn a_dropped_ssh_session_quits_cleanly_and_frees_the_data_dir() {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+    use std::io::Read;
+    let (_ml, dir) = setup();
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 80,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(common::bin());
+    cmd.arg("--config");
+    cmd.arg(dir.path().join("config.toml"));
+    cmd.arg("--data-dir");
+    cmd.arg(dir.path().join("data"));
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pair.slave.spawn_command(cmd).unwrap();
+    drop(pair.slave);
+    // Read until the dashboard is up, then let go of every handle on the terminal: the
+    // session is gone, as when an SSH connection drops.
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains("PAPER") {
+                let _ = tx.send(());
+                return;
+            }
+        }
+    });
+    rx.recv_timeout(common::pty::DEADLINE)
+        .expect("the dashboard came up");
+    let writer = pair.master.take_writer().unwrap();
+    drop(writer);
+    drop(pair.master);
+    let lock = dir.path().join("data").join("dashboard.lock");
+    let status = wait_for("the dashboard to quit after the hang-up", || {
+        child.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+    assert!(!lock.exists(), "the lock is released");
+    // The data dir is free for the next dashboard.
+    let (code, _, err) = run(dir.path(), &["status"]);
+    assert_eq!(code, 0, "{err}");
+}
