@@ -1,10 +1,12 @@
-//! The store as it grows: 100,000 stored decisions, then the queries the dashboard and
-//! `decisions` run, and the real binary's `decisions --limit 50` end to end.
+//! The store as it grows: 100,000 stored decisions (with a trading history: 5,000 executed and
+//! closed positions, see `common::fill_store`), then the queries the dashboard and `decisions`
+//! run, and the real binary's `decisions --limit 50` end to end.
 //! `cargo bench --bench store -- [decisions]` (default 100000).
 
-use autotrade_tui::domain::rules::{Decision, RiskReward};
-use autotrade_tui::domain::{Action, Phase};
-use autotrade_tui::store::{Origin, Status, Store};
+mod common;
+
+use autotrade_tui::store::{Status, Store};
+use common::fill_store;
 use std::time::{Duration, Instant};
 
 fn time<T>(label: &str, runs: usize, mut f: impl FnMut() -> T) -> Duration {
@@ -30,48 +32,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), "default", true).expect("store");
     let symbols: Vec<String> = (0..30).map(|i| format!("S{i}/USD")).collect();
     let t = Instant::now();
-    // Bulk-load through the store's own insert path (one transaction per decision would take
-    // minutes at synchronous=FULL; the bench measures reads, so load in batches).
-    let batch = 1000;
-    for chunk in 0..n.div_ceil(batch) {
-        let decisions: Vec<Decision> = (0..batch.min(n - chunk * batch))
-            .map(|i| {
-                let k = chunk * batch + i;
-                let actionable = k % 10 == 0;
-                Decision {
-                    symbol: symbols[k % symbols.len()].clone(),
-                    action: if actionable {
-                        Action::Buy
-                    } else {
-                        Action::Hold
-                    },
-                    confidence: 0.8,
-                    reasoning: "bench".into(),
-                    entry_price: Some(100.0),
-                    take_profit: Some(105.0),
-                    stop_loss: Some(98.0),
-                    position_size: if actionable { 1.0 } else { 0.0 },
-                    ml_signal: serde_json::json!({"direction": "bullish", "confidence": 0.84}),
-                    amd_phase: Some(Phase::Accumulation),
-                    risk_reward: actionable.then_some(RiskReward {
-                        risk_amount: 2.0,
-                        reward_amount: 5.0,
-                        risk_reward_ratio: 2.5,
-                        risk_percent: 2.0,
-                        reward_percent: 5.0,
-                    }),
-                }
-            })
-            .collect();
-        store
-            .insert_decisions_bulk(&decisions, Status::Hold, Origin::Auto, "paper")
-            .expect("bulk insert");
-    }
+    fill_store(dir.path(), &symbols, n);
     println!("loaded {n} decisions in {:.1} s", t.elapsed().as_secs_f64());
-    drop(store);
 
     time("Store::open (migrate + recovery check)", 20, || {
         let s = Store::open(dir.path(), "default", true).expect("open");
@@ -99,6 +63,17 @@ fn main() {
     });
     time("count pending", 50, || {
         store.count_decisions(Some(Status::Pending)).expect("q")
+    });
+    time("realized P&L (closed positions)", 50, || {
+        store.realized_pnl().expect("q")
+    });
+    let config = autotrade_tui::config::parse_str(
+        &format!("[auto_trade]\nsymbols = {symbols:?}\n"),
+        "bench",
+    )
+    .expect("config");
+    time("the dashboard's snapshot (load_snapshot)", 50, || {
+        autotrade_tui::tui::load_snapshot(&config, &store).expect("snapshot")
     });
 
     let bin = env!("CARGO_BIN_EXE_autotrade-tui");

@@ -315,6 +315,10 @@ CREATE TABLE IF NOT EXISTS positions (
     close_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS positions_by_status ON positions(user_id, status, symbol);
+-- The recovery check at every start reads these two indexes only: every executed decision
+-- and its position.
+CREATE INDEX IF NOT EXISTS positions_by_decision ON positions(decision_id, user_id);
+CREATE INDEX IF NOT EXISTS decisions_executed ON decisions(user_id, log_id) WHERE status = 'executed';
 CREATE TABLE IF NOT EXISTS fills (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     user_id TEXT NOT NULL,
@@ -983,7 +987,7 @@ impl Store {
     pub fn recover_on_start(&self) -> Result<Vec<String>> {
         self.write(|tx| {
             let mut stmt = tx.prepare(
-                "SELECT d.log_id, d.symbol, d.action FROM decisions d
+                "SELECT d.log_id, d.symbol, d.action FROM decisions d INDEXED BY decisions_executed
                  WHERE d.user_id = ?1 AND d.status = 'executed'
                    AND NOT EXISTS (SELECT 1 FROM positions p WHERE p.user_id = d.user_id AND p.decision_id = d.log_id)",
             )?;
