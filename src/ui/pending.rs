@@ -11,6 +11,26 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap,
 };
+use std::ops::Range;
+
+/// The rows a table of one-line rows shows in `height` lines, keeping `selected` in view, the
+/// way ratatui's `Table` picks them from offset 0. A frame builds only these rows, so a table of
+/// hundreds costs what the screen shows.
+pub fn visible_rows(len: usize, selected: Option<usize>, height: usize) -> Range<usize> {
+    if len == 0 {
+        return 0..0;
+    }
+    let end = match selected {
+        Some(sel) => height.max(sel.min(len - 1) + 1),
+        None => height,
+    }
+    .min(len);
+    let start = match selected {
+        Some(sel) if sel.min(len - 1) >= height => end - height.max(1),
+        _ => 0,
+    };
+    start..end
+}
 
 /// The width the table needs; the detail box takes the rest of a wide terminal.
 pub const TABLE_WIDTH: u16 = 78;
@@ -97,8 +117,18 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
         Constraint::Length(4),
         Constraint::Length(4),
     ];
-    let rows: Vec<Row> = pending.iter().map(|d| row(app, theme, d)).collect();
-    let mut state = TableState::default().with_selected(app.selected_pending_index());
+    // Below the header: build only the rows on screen (there may be hundreds).
+    let selected = app.selected_pending_index();
+    let shown = visible_rows(
+        pending.len(),
+        selected,
+        table_area.height.saturating_sub(1) as usize,
+    );
+    let rows: Vec<Row> = pending[shown.clone()]
+        .iter()
+        .map(|d| row(app, theme, d))
+        .collect();
+    let mut state = TableState::default().with_selected(selected.map(|i| i - shown.start));
     StatefulWidget::render(
         Table::new(rows, widths)
             .header(header)
@@ -174,4 +204,43 @@ pub fn render_detail(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         .wrap(Wrap { trim: true })
         .block(block)
         .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible_rows;
+    use ratatui::buffer::Buffer;
+    use ratatui::layout::{Constraint, Rect};
+    use ratatui::widgets::{HighlightSpacing, Row, StatefulWidget, Table, TableState};
+
+    fn table(rows: impl Iterator<Item = usize>) -> Table<'static> {
+        Table::new(
+            rows.map(|i| Row::new(vec![format!("row {i}")])),
+            [Constraint::Length(8)],
+        )
+        .header(Row::new(vec!["head"]))
+        .highlight_symbol("> ")
+        .highlight_spacing(HighlightSpacing::Always)
+    }
+
+    #[test]
+    fn only_the_visible_rows_render_the_same_as_all_of_them() {
+        for len in 0..8 {
+            for height in 0..6u16 {
+                for selected in std::iter::once(None).chain((0..len + 2).map(Some)) {
+                    let area = Rect::new(0, 0, 10, height);
+                    let mut all = Buffer::empty(area);
+                    let mut state = TableState::default().with_selected(selected);
+                    StatefulWidget::render(table(0..len), area, &mut all, &mut state);
+
+                    let window = visible_rows(len, selected, height.saturating_sub(1) as usize);
+                    let mut some = Buffer::empty(area);
+                    let mut state =
+                        TableState::default().with_selected(selected.map(|s| s - window.start));
+                    StatefulWidget::render(table(window.clone()), area, &mut some, &mut state);
+                    assert_eq!(all, some, "len {len} height {height} selected {selected:?}");
+                }
+            }
+        }
+    }
 }

@@ -46,9 +46,12 @@ fn reading<T: std::fmt::Display>(
 
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let wide = area.width >= super::WIDE;
+    // Inside the frame, below the header: build only the rows on screen.
+    let shown = area.height.saturating_sub(3) as usize;
     let rows: Vec<Row> = app
         .signal_rows()
         .into_iter()
+        .take(shown)
         .map(|r| {
             let mut cells = vec![
                 Cell::from(Span::styled(r.symbol.clone(), theme.bold())),
