@@ -5,13 +5,15 @@
 //! the UI thread and sends their results back as `Action::Done`. Drawing only reads `App`.
 
 use crate::config::Config;
-use crate::domain::rules;
-use crate::domain::{Action as TradeAction, Direction, Phase};
+use crate::domain::manual::ManualOrder;
+use crate::domain::rules::{self, Gates, RiskSettings};
+use crate::domain::{Action as TradeAction, Direction, MlSignal, Phase};
 use crate::engine::{CycleSummary, EngineEvent, Health, SymbolView};
+use crate::form::{Form, Known, SizeForm, TradeForm};
 use crate::keymap::{self, Command, Mode};
-use crate::money::fmt_qty;
+use crate::money::{fmt_price, fmt_qty, fmt_signed};
 use crate::store::{DecisionLog, Event, Position, PricePoint, RuntimeState, Status};
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 
 /// How many dashboard-side events (refusals, engine errors) are kept.
@@ -90,16 +92,42 @@ pub enum Outcome {
     Refused(String),
     /// Something broke (the store, a closed channel).
     Failed(String),
+    /// Refused, and the store has already recorded why as an event (a manual trade the
+    /// rules or the gates refused): the events pane shows that, nothing to add.
+    Recorded,
 }
 
 /// A side effect `update` asks the runner to perform.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Confirm { log_id: String, label: String },
-    Cancel { log_id: String, label: String },
+    Confirm {
+        log_id: String,
+        label: String,
+    },
+    Cancel {
+        log_id: String,
+        label: String,
+    },
     SetEnabled(bool),
     Kill,
     CheckNow,
+    /// A manual trade, placed like `trade` without `--yes`: fresh market, the rules, the gates.
+    Trade {
+        order: ManualOrder,
+        label: String,
+    },
+    /// A new size for a pending decision.
+    Resize {
+        log_id: String,
+        size: f64,
+        label: String,
+    },
+    /// Close an open position at the latest price, like `close`.
+    ClosePosition {
+        position_id: i64,
+        symbol: String,
+        label: String,
+    },
 }
 
 impl Effect {
@@ -112,12 +140,15 @@ impl Effect {
             Effect::SetEnabled(false) => "disable".into(),
             Effect::Kill => "kill switch".into(),
             Effect::CheckNow => "check now".into(),
+            Effect::Trade { label, .. } => format!("manual trade {label}"),
+            Effect::Resize { label, size, .. } => format!("resize {label} to {}", fmt_qty(*size)),
+            Effect::ClosePosition { label, .. } => format!("close {label}"),
         }
     }
 }
 
 /// A y/n question that holds the effect it will perform.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Popup {
     pub title: String,
     pub question: String,
@@ -191,6 +222,10 @@ pub struct App {
     pub selected_pending: Option<String>,
     pub selected_position: Option<i64>,
     pub popup: Option<Popup>,
+    /// The manual trade form or the new-size form, when one is open.
+    pub form: Option<Form>,
+    /// Sizing limits for the forms' previews (the store applies the same ones).
+    pub risk: RiskSettings,
     pub show_help: bool,
     pub local_events: Vec<LocalEvent>,
     quit: bool,
@@ -198,7 +233,14 @@ pub struct App {
 }
 
 impl App {
+    /// A dashboard with the default risk percentages; see [`App::with_risk`].
     pub fn new(settings: Settings, now_ms: i64) -> App {
+        let risk = RiskSettings {
+            account_size: settings.account_size,
+            max_risk_percent: 1.5,
+            max_position_percent: 20.0,
+            min_confidence: 0.75,
+        };
         App {
             settings,
             now_ms,
@@ -212,11 +254,19 @@ impl App {
             selected_pending: None,
             selected_position: None,
             popup: None,
+            form: None,
+            risk,
             show_help: false,
             local_events: Vec::new(),
             quit: false,
             dirty: true,
         }
+    }
+
+    /// The configured sizing limits, for the forms' previews.
+    pub fn with_risk(mut self, risk: RiskSettings) -> App {
+        self.risk = risk;
+        self
     }
 
     pub fn should_quit(&self) -> bool {
@@ -231,6 +281,11 @@ impl App {
     pub fn mode(&self) -> Mode {
         if self.popup.is_some() {
             Mode::Popup
+        } else if let Some(form) = &self.form {
+            match form {
+                Form::Trade(_) => Mode::TradeForm,
+                Form::Size(_) => Mode::SizeForm,
+            }
         } else if self.show_help {
             Mode::Help
         } else {
@@ -285,9 +340,14 @@ impl App {
             Action::Key(ev) => match keymap::command_for(self.mode(), &ev) {
                 Some(cmd) => {
                     self.dirty = true;
-                    self.command(cmd)
+                    let effects = self.command(cmd);
+                    self.refresh_form();
+                    effects
                 }
-                None => Vec::new(),
+                None => {
+                    self.type_into_form(&ev);
+                    Vec::new()
+                }
             },
             Action::Tick { now_ms } => {
                 // Ages and the countdown show whole seconds.
@@ -303,17 +363,19 @@ impl App {
             }
             Action::Snapshot(s) => {
                 self.apply_snapshot(*s);
+                self.refresh_form();
                 self.dirty = true;
                 Vec::new()
             }
             Action::Engine(ev) => {
                 self.engine_event(ev);
+                self.refresh_form();
                 self.dirty = true;
                 Vec::new()
             }
             Action::Done { what, outcome } => {
                 match outcome {
-                    Outcome::Ok => {}
+                    Outcome::Ok | Outcome::Recorded => {}
                     Outcome::Refused(why) => self.note("warn", format!("{what} refused: {why}")),
                     Outcome::Failed(why) => self.note("error", format!("{what} failed: {why}")),
                 }
@@ -390,7 +452,231 @@ impl App {
                 self.note("info", "check requested".into());
                 vec![Effect::CheckNow]
             }
+            Command::NewTrade => {
+                self.open_trade_form();
+                vec![]
+            }
+            Command::Resize => {
+                self.open_size_form();
+                vec![]
+            }
+            Command::ClosePosition => {
+                self.ask_close_selected();
+                vec![]
+            }
+            Command::NextField | Command::PrevField => {
+                let delta = if cmd == Command::NextField { 1 } else { -1 };
+                if let Some(Form::Trade(f)) = &mut self.form {
+                    f.next_field(delta);
+                }
+                vec![]
+            }
+            Command::NextChoice | Command::PrevChoice => {
+                let delta = if cmd == Command::NextChoice { 1 } else { -1 };
+                if let Some(Form::Trade(f)) = &mut self.form {
+                    f.next_choice(delta);
+                }
+                vec![]
+            }
+            Command::DeleteChar => {
+                match &mut self.form {
+                    Some(Form::Trade(f)) => f.delete_char(),
+                    Some(Form::Size(f)) => {
+                        f.size.text.pop();
+                    }
+                    None => {}
+                }
+                vec![]
+            }
+            Command::ClearField => {
+                match &mut self.form {
+                    Some(Form::Trade(f)) => f.clear_field(),
+                    Some(Form::Size(f)) => f.size.text.clear(),
+                    None => {}
+                }
+                vec![]
+            }
+            Command::Submit => self.submit_form(),
+            Command::CancelForm => {
+                self.form = None;
+                vec![]
+            }
         }
+    }
+
+    /// A character no binding took, typed into the open form.
+    fn type_into_form(&mut self, ev: &KeyEvent) {
+        let KeyCode::Char(c) = ev.code else {
+            return;
+        };
+        if ev.kind != ratatui::crossterm::event::KeyEventKind::Press
+            || ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return;
+        }
+        match &mut self.form {
+            Some(Form::Trade(f)) => f.type_char(c),
+            Some(Form::Size(f)) => {
+                f.size.push(c);
+            }
+            None => return,
+        }
+        self.refresh_form();
+        self.dirty = true;
+    }
+
+    /// The latest valid ML signal of a symbol: the engine's, else the one stored with its
+    /// latest decision. None when the engine's latest fetch failed.
+    pub fn signal(&self, symbol: &str) -> Option<MlSignal> {
+        match self.views.get(symbol).map(|v| &v.signal) {
+            Some(Ok(s)) => Some(s.clone()),
+            Some(Err(_)) => None,
+            None => self
+                .snapshot
+                .as_ref()?
+                .latest
+                .iter()
+                .find(|d| d.decision.symbol == symbol)
+                .and_then(|d| rules::parse_signal(&d.decision.ml_signal).ok()),
+        }
+    }
+
+    /// The gates a new trade on `symbol` meets, as the last snapshot saw them.
+    pub fn gates(&self, symbol: &str) -> Option<Gates> {
+        let s = self.snapshot.as_ref()?;
+        Some(Gates {
+            enabled: s.state.enabled,
+            kill_switch: s.state.kill_switch,
+            symbol_has_open_position: s.positions.iter().any(|p| p.symbol == symbol),
+            symbol_has_pending: s.pending.iter().any(|d| d.decision.symbol == symbol),
+            open_positions: s.positions.len(),
+            max_open_positions: self.settings.max_open_positions,
+        })
+    }
+
+    fn known(&self, symbol: &str) -> Known {
+        Known {
+            price: self.price(symbol),
+            signal: self.signal(symbol),
+            blocked: self.gates(symbol).and_then(|g| g.blocked_by(symbol)),
+        }
+    }
+
+    /// Recompute the open form's preview from what the dashboard knows now.
+    fn refresh_form(&mut self) {
+        let known = match &self.form {
+            Some(Form::Trade(f)) => Some(self.known(f.symbol())),
+            _ => None,
+        };
+        let risk = self.risk;
+        match &mut self.form {
+            Some(Form::Trade(f)) => f.refresh(known.unwrap_or_default(), &risk),
+            Some(Form::Size(f)) => f.refresh(&risk),
+            None => {}
+        }
+    }
+
+    /// `t`: the form starts on the first configured symbol that is free to trade (no open
+    /// position, no pending decision), else the first one.
+    fn open_trade_form(&mut self) {
+        let symbols = self.settings.symbols.clone();
+        if symbols.is_empty() {
+            self.note("info", "no symbols configured to trade".into());
+            return;
+        }
+        let free = symbols.iter().position(|sym| {
+            self.gates(sym)
+                .is_none_or(|g| !g.symbol_has_open_position && !g.symbol_has_pending)
+        });
+        self.form = Some(Form::Trade(TradeForm::new(symbols, free.unwrap_or(0))));
+        self.show_help = false;
+    }
+
+    /// `s`: a new size for the selected pending decision.
+    fn open_size_form(&mut self) {
+        let Some(log) = self.target("change its size") else {
+            return;
+        };
+        if log.decision.entry_price.is_none() {
+            self.note(
+                "info",
+                format!("{} has no entry price to size against", log.log_id),
+            );
+            return;
+        }
+        self.form = Some(Form::Size(SizeForm::new(&log, &self.risk)));
+    }
+
+    /// Enter in a form: the effect when the preview is valid; otherwise the form stays open
+    /// with its message.
+    fn submit_form(&mut self) -> Vec<Effect> {
+        match &self.form {
+            Some(Form::Trade(f)) => {
+                let (Ok(order), Ok(_)) = (f.order(), &f.preview) else {
+                    return vec![];
+                };
+                let label = f.label();
+                self.form = None;
+                self.note(
+                    "info",
+                    format!("placing manual trade {label} at the latest price…"),
+                );
+                vec![Effect::Trade { order, label }]
+            }
+            Some(Form::Size(f)) => {
+                let Ok(d) = &f.preview else {
+                    return vec![];
+                };
+                let effect = Effect::Resize {
+                    log_id: f.log_id.clone(),
+                    size: d.position_size,
+                    label: f.label(),
+                };
+                self.form = None;
+                vec![effect]
+            }
+            None => vec![],
+        }
+    }
+
+    /// `c`: a y/n question that holds the close of the selected position.
+    fn ask_close_selected(&mut self) {
+        let Some(p) = self
+            .selected_position_index()
+            .map(|i| self.positions()[i].clone())
+        else {
+            self.note("info", "no open position to close".into());
+            return;
+        };
+        let label = format!("{} {} {}", p.side, fmt_qty(p.quantity), p.symbol);
+        let now = match self.price(&p.symbol) {
+            Some(l) => format!(
+                " (now {}, P&L {})",
+                fmt_price(l),
+                fmt_signed(crate::broker::paper::pnl(
+                    p.side,
+                    p.quantity,
+                    p.entry_price,
+                    l
+                ))
+            ),
+            None => String::new(),
+        };
+        self.popup = Some(Popup {
+            title: if self.settings.live {
+                "Close LIVE position".into()
+            } else {
+                "Close position".into()
+            },
+            question: format!("Close {label} at the latest price{now}?"),
+            on_yes: Effect::ClosePosition {
+                position_id: p.id,
+                symbol: p.symbol.clone(),
+                label,
+            },
+        });
     }
 
     fn label(log: &DecisionLog) -> String {
@@ -509,6 +795,13 @@ impl App {
             self.local_events.truncate(LOCAL_EVENTS);
         }
         self.snapshot = Some(snap);
+        if let Some(Form::Size(f)) = &self.form
+            && !self.pending().iter().any(|d| d.log_id == f.log_id)
+        {
+            let msg = format!("{} is no longer pending: resize dropped", f.log_id);
+            self.form = None;
+            self.note("info", msg);
+        }
         self.selected_pending = reselect(
             self.pending(),
             self.selected_pending.as_deref(),

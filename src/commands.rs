@@ -17,6 +17,7 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 /// What every command needs.
+#[derive(Clone)]
 pub struct Context {
     pub config: Arc<Config>,
     pub data_dir: PathBuf,
@@ -375,6 +376,37 @@ pub async fn market_context(
     })
 }
 
+/// A manual order placed the way `trade` places it (the dashboard's `t` uses it too): a fresh
+/// market context, the manual rules, then the store's gates. `Ok(Err(why))` is a refusal that
+/// is already recorded as an event; nothing actionable was stored.
+pub async fn place_manual(
+    ctx: &Context,
+    order: &crate::domain::manual::ManualOrder,
+    origin: store::Origin,
+    execute: bool,
+) -> Result<std::result::Result<(DecisionLog, Option<store::Position>), String>> {
+    let market = market_context(ctx, &order.symbol).await?;
+    let limits = limits_for(&ctx.config);
+    let decision = crate::domain::manual::manual_decision(order, &market, &limits.risk);
+    let store = ctx.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let decision = match decision {
+            Ok(d) => d,
+            Err(e) => {
+                store.add_event("warn", &format!("{} trade refused: {e}", origin.as_str()))?;
+                return Ok(Err(e));
+            }
+        };
+        match store.record_manual(&decision, origin, execute, &limits) {
+            Ok(placed) => Ok(Ok(placed)),
+            // The store recorded the gate that refused it.
+            Err(StoreError::Refused(e)) => Ok(Err(e)),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?
+}
+
 pub async fn trade(
     ctx: &Context,
     order: &crate::domain::manual::ManualOrder,
@@ -388,21 +420,7 @@ pub async fn trade(
         );
         return Ok(EXIT_USAGE);
     }
-    let market = market_context(ctx, &order.symbol).await?;
-    let limits = limits_for(&ctx.config);
-    let decision = match crate::domain::manual::manual_decision(order, &market, &limits.risk) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("refused: {e}");
-            ctx.store
-                .add_event("warn", &format!("manual trade refused: {e}"))?;
-            return Ok(EXIT_REFUSED);
-        }
-    };
-    match ctx
-        .store
-        .record_manual(&decision, store::Origin::Manual, yes, &limits)
-    {
+    match place_manual(ctx, order, store::Origin::Manual, yes).await? {
         Ok((log, pos)) => {
             if json {
                 print_json_line(&log.to_json())?;
@@ -425,7 +443,10 @@ pub async fn trade(
             }
             Ok(EXIT_OK)
         }
-        Err(e) => refused(e),
+        Err(e) => {
+            eprintln!("refused: {e}");
+            Ok(EXIT_REFUSED)
+        }
     }
 }
 
@@ -492,6 +513,45 @@ pub fn positions(ctx: &Context, json: bool) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// Close the open position on `symbol` the way `close` does (the dashboard's `c` uses it
+/// too): bring the price up to date first, then close at it. `Ok(Err(why))` is a refusal.
+pub async fn close_symbol(
+    ctx: &Context,
+    symbol: &str,
+    reason: &str,
+) -> Result<std::result::Result<store::Position, String>> {
+    let open = {
+        let store = ctx.store.clone();
+        tokio::task::spawn_blocking(move || store.open_positions()).await??
+    };
+    if open.iter().all(|p| p.symbol != symbol) {
+        return Ok(Err(format!("no open position on {symbol}")));
+    }
+    // Bring the price up to date first; it may itself cross the take-profit or stop-loss.
+    let _ = market_context(ctx, symbol).await?;
+    let store = ctx.store.clone();
+    let (symbol, reason) = (symbol.to_string(), reason.to_string());
+    tokio::task::spawn_blocking(move || match store.close_position(&symbol, &reason) {
+        Ok(p) => Ok(Ok(p)),
+        Err(StoreError::Refused(_)) => Ok(Err(
+            match store
+                .closed_positions(1)?
+                .into_iter()
+                .find(|p| p.symbol == symbol)
+            {
+                Some(p) => format!(
+                    "{symbol} was just closed by its {} at {}",
+                    p.close_reason.unwrap_or_default(),
+                    p.exit_price.map(fmt_price).unwrap_or_default()
+                ),
+                None => format!("no open position on {symbol}"),
+            },
+        )),
+        Err(e) => Err(e.into()),
+    })
+    .await?
+}
+
 pub async fn close(ctx: &Context, symbol: &str) -> Result<u8> {
     if !crate::config::valid_symbol(symbol) {
         eprintln!(
@@ -499,18 +559,7 @@ pub async fn close(ctx: &Context, symbol: &str) -> Result<u8> {
         );
         return Ok(EXIT_USAGE);
     }
-    if ctx
-        .store
-        .open_positions()?
-        .iter()
-        .all(|p| p.symbol != symbol)
-    {
-        eprintln!("refused: no open position on {symbol}");
-        return Ok(EXIT_REFUSED);
-    }
-    // Bring the price up to date first; it may itself cross the take-profit or stop-loss.
-    let _ = market_context(ctx, symbol).await?;
-    match ctx.store.close_position(symbol, "closed by trader") {
+    match close_symbol(ctx, symbol, "closed by trader").await? {
         Ok(p) => {
             println!(
                 "closed {} {} {} @ {}, realized P&L {}",
@@ -522,22 +571,9 @@ pub async fn close(ctx: &Context, symbol: &str) -> Result<u8> {
             );
             Ok(EXIT_OK)
         }
-        Err(StoreError::Refused(_)) => {
-            match ctx
-                .store
-                .closed_positions(1)?
-                .into_iter()
-                .find(|p| p.symbol == symbol)
-            {
-                Some(p) => eprintln!(
-                    "refused: {symbol} was just closed by its {} at {}",
-                    p.close_reason.unwrap_or_default(),
-                    p.exit_price.map(fmt_price).unwrap_or_default()
-                ),
-                None => eprintln!("refused: no open position on {symbol}"),
-            }
+        Err(e) => {
+            eprintln!("refused: {e}");
             Ok(EXIT_REFUSED)
         }
-        Err(e) => Err(e.into()),
     }
 }

@@ -14,8 +14,23 @@ pub enum Command {
     ToggleEnabled,
     KillSwitch,
     CheckNow,
+    /// Open the manual trade form.
+    NewTrade,
+    /// Open the size form for the selected pending decision.
+    Resize,
+    /// Close the selected position (asks y/n).
+    ClosePosition,
     Help,
     Quit,
+    /// In a form.
+    NextField,
+    PrevField,
+    NextChoice,
+    PrevChoice,
+    DeleteChar,
+    ClearField,
+    Submit,
+    CancelForm,
     /// In a y/n popup.
     Yes,
     No,
@@ -28,6 +43,10 @@ pub enum Command {
 pub enum Mode {
     Normal,
     Popup,
+    /// The manual trade form: unbound characters are typed into it.
+    TradeForm,
+    /// The new-size form of a pending decision.
+    SizeForm,
     Help,
 }
 
@@ -66,6 +85,7 @@ pub struct Binding {
 
 /// The dashboard's keys (SPEC "Dashboard").
 pub const NORMAL: &[Binding] = &[
+    // Table order is the footer's priority: at 80 columns the later hints drop out first.
     Binding {
         keys: &[ch('y'), key(KeyCode::Enter)],
         command: Command::Confirm,
@@ -77,6 +97,12 @@ pub const NORMAL: &[Binding] = &[
         command: Command::Cancel,
         help: "cancel the selected pending decision",
         footer: Some(("n", "cancel")),
+    },
+    Binding {
+        keys: &[ch('t')],
+        command: Command::NewTrade,
+        help: "new manual trade (a form: symbol, side, size, TP, SL)",
+        footer: Some(("t", "trade")),
     },
     Binding {
         keys: &[key(KeyCode::Up), ch('k')],
@@ -97,16 +123,28 @@ pub const NORMAL: &[Binding] = &[
         footer: Some(("Tab", "pane")),
     },
     Binding {
-        keys: &[ch('e')],
-        command: Command::ToggleEnabled,
-        help: "enable/disable auto-trading; enabling clears the kill switch",
-        footer: Some(("e", "on/off")),
-    },
-    Binding {
         keys: &[ch('K')],
         command: Command::KillSwitch,
         help: "kill switch: disable and cancel all pending (asks y/n)",
         footer: Some(("K", "kill")),
+    },
+    Binding {
+        keys: &[ch('c')],
+        command: Command::ClosePosition,
+        help: "close the selected position at the latest price (asks y/n)",
+        footer: Some(("c", "close")),
+    },
+    Binding {
+        keys: &[ch('s')],
+        command: Command::Resize,
+        help: "change the size of the selected pending decision",
+        footer: Some(("s", "size")),
+    },
+    Binding {
+        keys: &[ch('e')],
+        command: Command::ToggleEnabled,
+        help: "enable/disable auto-trading; enabling clears the kill switch",
+        footer: Some(("e", "on/off")),
     },
     Binding {
         keys: &[ch('r')],
@@ -134,14 +172,106 @@ pub const POPUP: &[Binding] = &[
     Binding {
         keys: &[ch('y')],
         command: Command::Yes,
-        help: "yes: do it",
+        help: "yes, do it",
         footer: Some(("y", "yes")),
     },
     Binding {
         keys: &[ch('n'), key(KeyCode::Esc), ch('q')],
         command: Command::No,
-        help: "no: dismiss",
+        help: "no, dismiss",
         footer: Some(("n/Esc", "no")),
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        command: Command::Quit,
+        help: "quit the dashboard",
+        footer: None,
+    },
+];
+
+/// Keys of the manual trade form. Characters no binding takes are typed into the focused field.
+pub const TRADE_FORM: &[Binding] = &[
+    Binding {
+        keys: &[key(KeyCode::Tab), key(KeyCode::Down)],
+        command: Command::NextField,
+        help: "next field",
+        footer: Some(("Tab", "field")),
+    },
+    Binding {
+        keys: &[key(KeyCode::BackTab), key(KeyCode::Up)],
+        command: Command::PrevField,
+        help: "previous field",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::Right), ch(' ')],
+        command: Command::NextChoice,
+        help: "next symbol/side",
+        footer: Some(("←→", "symbol/side")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Left)],
+        command: Command::PrevChoice,
+        help: "previous",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::Backspace)],
+        command: Command::DeleteChar,
+        help: "delete",
+        footer: None,
+    },
+    Binding {
+        keys: &[ctrl('u')],
+        command: Command::ClearField,
+        help: "clear",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::Enter)],
+        command: Command::Submit,
+        help: "create (stays pending)",
+        footer: Some(("Enter", "create")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Esc)],
+        command: Command::CancelForm,
+        help: "cancel",
+        footer: Some(("Esc", "cancel")),
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        command: Command::Quit,
+        help: "quit the dashboard",
+        footer: None,
+    },
+];
+
+/// Keys of the new-size form. Digits and `.` are typed into the size.
+pub const SIZE_FORM: &[Binding] = &[
+    Binding {
+        keys: &[key(KeyCode::Backspace)],
+        command: Command::DeleteChar,
+        help: "delete",
+        footer: None,
+    },
+    Binding {
+        keys: &[ctrl('u')],
+        command: Command::ClearField,
+        help: "clear",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::Enter)],
+        command: Command::Submit,
+        help: "resize",
+        footer: Some(("Enter", "resize")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Esc)],
+        command: Command::CancelForm,
+        help: "cancel",
+        footer: Some(("Esc", "cancel")),
     },
     Binding {
         keys: &[ctrl('c')],
@@ -162,7 +292,7 @@ pub const HELP: &[Binding] = &[
     Binding {
         keys: &[ctrl('c')],
         command: Command::Quit,
-        help: "quit the dashboard",
+        help: "quit, from anywhere",
         footer: None,
     },
 ];
@@ -171,6 +301,8 @@ pub fn table(mode: Mode) -> &'static [Binding] {
     match mode {
         Mode::Normal => NORMAL,
         Mode::Popup => POPUP,
+        Mode::TradeForm => TRADE_FORM,
+        Mode::SizeForm => SIZE_FORM,
         Mode::Help => HELP,
     }
 }
@@ -207,6 +339,9 @@ pub fn key_name(k: &Key) -> String {
         KeyCode::Delete => "Delete".into(),
         KeyCode::Up => "↑".into(),
         KeyCode::Down => "↓".into(),
+        KeyCode::Left => "←".into(),
+        KeyCode::Right => "→".into(),
+        KeyCode::Backspace => "Backspace".into(),
         KeyCode::Tab => "Tab".into(),
         KeyCode::BackTab => "Shift-Tab".into(),
         KeyCode::Esc => "Esc".into(),
@@ -253,6 +388,13 @@ mod tests {
             (KeyCode::Char('K'), KeyModifiers::SHIFT, Command::KillSwitch),
             (KeyCode::Char('K'), KeyModifiers::NONE, Command::KillSwitch),
             (KeyCode::Char('r'), KeyModifiers::NONE, Command::CheckNow),
+            (KeyCode::Char('t'), KeyModifiers::NONE, Command::NewTrade),
+            (KeyCode::Char('s'), KeyModifiers::NONE, Command::Resize),
+            (
+                KeyCode::Char('c'),
+                KeyModifiers::NONE,
+                Command::ClosePosition,
+            ),
             (KeyCode::Char('?'), KeyModifiers::SHIFT, Command::Help),
             (KeyCode::Char('q'), KeyModifiers::NONE, Command::Quit),
             (KeyCode::Char('c'), KeyModifiers::CONTROL, Command::Quit),
@@ -266,10 +408,17 @@ mod tests {
     }
 
     #[test]
-    fn plain_c_and_releases_do_nothing() {
+    fn plain_c_closes_ctrl_c_quits_and_releases_do_nothing() {
         assert_eq!(
             command_for(Mode::Normal, &press(KeyCode::Char('c'), KeyModifiers::NONE)),
-            None
+            Some(Command::ClosePosition)
+        );
+        assert_eq!(
+            command_for(
+                Mode::TradeForm,
+                &press(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
+            Some(Command::Quit)
         );
         let mut release = press(KeyCode::Char('q'), KeyModifiers::NONE);
         release.kind = KeyEventKind::Release;
@@ -277,8 +426,32 @@ mod tests {
     }
 
     #[test]
+    fn a_form_leaves_letters_and_digits_to_the_fields() {
+        for c in ['0', '9', '.', 'b', 's', 'q', 'y', 'n', 'j', 'k', 't', 'c'] {
+            assert_eq!(
+                command_for(
+                    Mode::TradeForm,
+                    &press(KeyCode::Char(c), KeyModifiers::NONE)
+                ),
+                None,
+                "{c}"
+            );
+        }
+        assert_eq!(
+            command_for(Mode::TradeForm, &press(KeyCode::Esc, KeyModifiers::NONE)),
+            Some(Command::CancelForm)
+        );
+    }
+
+    #[test]
     fn no_key_is_bound_twice_in_one_table() {
-        for mode in [Mode::Normal, Mode::Popup, Mode::Help] {
+        for mode in [
+            Mode::Normal,
+            Mode::Popup,
+            Mode::TradeForm,
+            Mode::SizeForm,
+            Mode::Help,
+        ] {
             let keys: Vec<&Key> = table(mode).iter().flat_map(|b| b.keys.iter()).collect();
             for (i, a) in keys.iter().enumerate() {
                 for b in &keys[i + 1..] {

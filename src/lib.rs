@@ -9,6 +9,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod form;
 pub mod keymap;
 pub mod lock;
 pub mod logging;

@@ -57,7 +57,27 @@ pub fn perform_store_effect(config: &Config, store: &Store, effect: &Effect) -> 
         Effect::SetEnabled(true) => store.enable(),
         Effect::SetEnabled(false) => store.disable(),
         Effect::Kill => store.kill().map(|_| ()),
+        Effect::Resize { log_id, size, .. } => {
+            // Checked again here: the form checked the decision as the last snapshot had it.
+            let risk = limits_for(config).risk;
+            match store.decision(log_id) {
+                Ok(Some(log)) => match crate::domain::manual::resize(&log.decision, *size, &risk) {
+                    Ok(d) => match d.risk_reward {
+                        Some(rr) => store.resize_pending(log_id, *size, &rr).map(|_| ()),
+                        None => Err(StoreError::Refused(format!("{log_id} has no risk/reward"))),
+                    },
+                    Err(e) => Err(StoreError::Refused(e)),
+                },
+                Ok(None) => Err(StoreError::UnknownDecision(log_id.clone())),
+                Err(e) => Err(e),
+            }
+        }
         Effect::CheckNow => Ok(()),
+        // These ask the source for a fresh price first: `execute` performs them.
+        Effect::Trade { .. } | Effect::ClosePosition { .. } => Err(StoreError::Other(format!(
+            "{} needs the market source: perform it with tui::execute",
+            effect.describe()
+        ))),
     };
     match result {
         Ok(()) => Outcome::Ok,
@@ -65,6 +85,49 @@ pub fn perform_store_effect(config: &Config, store: &Store, effect: &Effect) -> 
             Outcome::Refused(e.to_string())
         }
         Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// Perform an effect that is not the engine's (everything but `CheckNow`) and say how it
+/// went. Store work runs on blocking threads; a manual trade and a close first ask the
+/// source for a fresh price, exactly as `trade` and `close` do.
+pub async fn execute(ctx: &Context, effect: Effect) -> Outcome {
+    let failed = |e: color_eyre::Report| Outcome::Failed(format!("{e:#}"));
+    match effect {
+        Effect::Trade { order, .. } => {
+            match commands::place_manual(ctx, &order, store::Origin::Manual, false).await {
+                Ok(Ok(_)) => Outcome::Ok,
+                Ok(Err(_)) => Outcome::Recorded,
+                Err(e) => failed(e),
+            }
+        }
+        Effect::ClosePosition {
+            position_id,
+            symbol,
+            ..
+        } => {
+            let store = ctx.store.clone();
+            let open = tokio::task::spawn_blocking(move || store.open_positions()).await;
+            match open {
+                Ok(Ok(open)) if open.iter().any(|p| p.id == position_id) => {}
+                Ok(Ok(_)) => {
+                    return Outcome::Refused(format!("that {symbol} position is no longer open"));
+                }
+                Ok(Err(e)) => return Outcome::Failed(e.to_string()),
+                Err(e) => return Outcome::Failed(format!("the store task failed: {e}")),
+            }
+            match commands::close_symbol(ctx, &symbol, "closed by trader on the dashboard").await {
+                Ok(Ok(_)) => Outcome::Ok,
+                Ok(Err(why)) => Outcome::Refused(why),
+                Err(e) => failed(e),
+            }
+        }
+        other => {
+            let (config, store) = (ctx.config.clone(), ctx.store.clone());
+            tokio::task::spawn_blocking(move || perform_store_effect(&config, &store, &other))
+                .await
+                .unwrap_or_else(|e| Outcome::Failed(format!("the store task failed: {e}")))
+        }
     }
 }
 
@@ -113,7 +176,8 @@ pub async fn run(ctx: Context) -> Result<u8> {
     let mut app = App::new(
         Settings::from_config(&ctx.config, colour_allowed()),
         store::now_ms(),
-    );
+    )
+    .with_risk(limits_for(&ctx.config).risk);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_draw: Option<Instant> = None;
@@ -217,15 +281,11 @@ fn perform(
         let _ = tx.send(Action::Done { what, outcome });
         return;
     }
-    let config = ctx.config.clone();
-    let store = ctx.store.clone();
+    let ctx = ctx.clone();
     let tx = tx.clone();
     let refresh = refresh.clone();
     tokio::spawn(async move {
-        let outcome =
-            tokio::task::spawn_blocking(move || perform_store_effect(&config, &store, &effect))
-                .await
-                .unwrap_or_else(|e| Outcome::Failed(format!("the store task failed: {e}")));
+        let outcome = execute(&ctx, effect).await;
         let _ = tx.send(Action::Done { what, outcome });
         refresh.notify_one();
     });
@@ -307,7 +367,8 @@ fn spawn_signal_task(tx: mpsc::UnboundedSender<Action>) {
 }
 
 /// Keys from the terminal's bytes: the sequences a terminal sends for the keys the dashboard
-/// binds (printable characters, Enter, Tab, Shift-Tab, Esc, Delete, arrows, Ctrl-letters).
+/// binds (printable characters, Enter, Tab, Shift-Tab, Esc, Backspace, Delete, arrows,
+/// Ctrl-letters).
 /// Anything else (function keys, modified arrows) is consumed and ignored.
 #[derive(Debug, Default)]
 pub struct KeyDecoder {
@@ -375,6 +436,8 @@ impl KeyDecoder {
                     None => Step::Incomplete,
                     Some(b'A') => Step::Key(plain(KeyCode::Up), 3),
                     Some(b'B') => Step::Key(plain(KeyCode::Down), 3),
+                    Some(b'C') => Step::Key(plain(KeyCode::Right), 3),
+                    Some(b'D') => Step::Key(plain(KeyCode::Left), 3),
                     Some(_) => Step::Skip(3),
                 },
                 // Esc pressed, then another key in the same read.
@@ -430,6 +493,8 @@ impl KeyDecoder {
         let key = match (b[end], params) {
             (b'A', []) => Some(KeyCode::Up),
             (b'B', []) => Some(KeyCode::Down),
+            (b'C', []) => Some(KeyCode::Right),
+            (b'D', []) => Some(KeyCode::Left),
             (b'Z', []) => Some(KeyCode::BackTab),
             (b'~', b"3") => Some(KeyCode::Delete),
             _ => None,
@@ -529,7 +594,7 @@ mod tests {
     #[test]
     fn decodes_the_bound_keys() {
         let mut d = KeyDecoder::default();
-        let keys = d.push(b"yq\r\tjkK\x03\x1b[A\x1b[B\x1bOA\x1b[3~\x1b[Z?");
+        let keys = d.push(b"yq\r\tjkK\x03\x1b[A\x1b[B\x1bOA\x1b[3~\x1b[Z?\x1b[C\x1b[D\x1bOC\x7f");
         assert_eq!(
             codes(keys),
             vec![
@@ -547,6 +612,10 @@ mod tests {
                 (KeyCode::Delete, KeyModifiers::NONE),
                 (KeyCode::BackTab, KeyModifiers::SHIFT),
                 (KeyCode::Char('?'), KeyModifiers::NONE),
+                (KeyCode::Right, KeyModifiers::NONE),
+                (KeyCode::Left, KeyModifiers::NONE),
+                (KeyCode::Right, KeyModifiers::NONE),
+                (KeyCode::Backspace, KeyModifiers::NONE),
             ]
         );
         assert!(!d.waiting());

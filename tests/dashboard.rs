@@ -2,9 +2,11 @@
 //! a `TestBackend` at 80×24 and 120×40 from plain data with fixed times (text snapshots).
 
 use autotrade_tui::app::{Action, App, Effect, Focus, Outcome, Settings, Snapshot};
+use autotrade_tui::domain::manual::ManualOrder;
 use autotrade_tui::domain::rules::{self, Decision, RiskSettings};
 use autotrade_tui::domain::{Action as Side, AmdAnalysis, Direction, MlSignal, Phase};
 use autotrade_tui::engine::{EngineEvent, Health, SymbolView};
+use autotrade_tui::form::{Form, TradeField};
 use autotrade_tui::store::{
     CycleOutcome, DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
 };
@@ -239,7 +241,7 @@ fn view(symbol: &str, direction: Direction, phase: Phase, price: f64) -> SymbolV
 
 /// A dashboard that has seen one snapshot and one engine cycle.
 fn app_with(live: bool, color: bool) -> App {
-    let mut app = App::new(settings(live, color), NOW);
+    let mut app = App::new(settings(live, color), NOW).with_risk(risk());
     app.update(Action::Snapshot(Box::new(snapshot())));
     for v in [
         view("BTC/USD", Direction::Bullish, Phase::Accumulation, 45_120.5),
@@ -752,7 +754,20 @@ fn tiny_terminals_draw_without_panicking() {
     with_popup.update(ch('K'));
     let mut with_help = app();
     with_help.update(ch('?'));
-    for a in [app(), with_popup, with_help, troubled()] {
+    let mut with_trade_form = free_app();
+    with_trade_form.update(ch('t'));
+    type_text(&mut with_trade_form, "\t\t0.05");
+    let mut with_size_form = app();
+    with_size_form.update(ch('s'));
+    type_text(&mut with_size_form, "0.5");
+    for a in [
+        app(),
+        with_popup,
+        with_help,
+        troubled(),
+        with_trade_form,
+        with_size_form,
+    ] {
         for (w, h) in [
             (1, 1),
             (10, 3),
@@ -771,12 +786,22 @@ fn tiny_terminals_draw_without_panicking() {
 
 #[test]
 fn no_color_means_no_colour_at_all() {
-    for app in [app_with(true, false), {
-        let mut a = troubled();
-        a.settings.color = false;
-        a.update(ch('K'));
-        a
-    }] {
+    for app in [
+        app_with(true, false),
+        {
+            let mut a = troubled();
+            a.settings.color = false;
+            a.update(ch('K'));
+            a
+        },
+        {
+            let mut a = free_app();
+            a.settings.color = false;
+            a.update(ch('t'));
+            type_text(&mut a, "\t\t0.05");
+            a
+        },
+    ] {
         let buf = render_buffer(&app, 120, 40);
         for cell in buf.content() {
             assert_eq!(cell.fg, Color::Reset, "{cell:?}");
@@ -805,4 +830,467 @@ fn live_is_red_and_directions_are_coloured() {
     assert_eq!(buf[(x, y)].fg, Color::Green);
     let (x, y) = find("bearish");
     assert_eq!(buf[(x, y)].fg, Color::Red);
+}
+
+// ---------------------------------------------------------------- manual trades: t, s, c
+
+/// The fixture with nothing pending: BTC/USD and ETH/USD are free to trade, SOL/USD has a
+/// position.
+fn free_app() -> App {
+    let mut app = app();
+    let mut s = snapshot();
+    s.pending.clear();
+    app.update(Action::Snapshot(Box::new(s)));
+    app
+}
+
+/// Keys as a trader types them: `\t` is Tab, `\x08` Backspace, `\n` Enter; the rest characters.
+fn type_text(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for c in text.chars() {
+        let k = match c {
+            '\t' => key(KeyCode::Tab),
+            '\x08' => key(KeyCode::Backspace),
+            '\n' => key(KeyCode::Enter),
+            c => ch(c),
+        };
+        effects.extend(app.update(k));
+    }
+    effects
+}
+
+fn trade_form(app: &App) -> &autotrade_tui::form::TradeForm {
+    match &app.form {
+        Some(Form::Trade(f)) => f,
+        other => panic!("no trade form: {other:?}"),
+    }
+}
+
+fn size_form(app: &App) -> &autotrade_tui::form::SizeForm {
+    match &app.form {
+        Some(Form::Size(f)) => f,
+        other => panic!("no size form: {other:?}"),
+    }
+}
+
+/// BTC/USD as the engine saw it in the fixture: price 45,120.50, TP ×1.05, SL ×0.98.
+const BTC_PRICE: f64 = 45_120.5;
+
+#[test]
+fn t_opens_the_form_on_a_free_symbol_with_levels_and_size_from_the_rules() {
+    let mut app = free_app();
+    assert!(app.update(ch('t')).is_empty());
+    let f = trade_form(&app);
+    assert_eq!(f.symbol(), "BTC/USD", "the first symbol free to trade");
+    assert_eq!(f.side, Side::Buy, "follows the bullish signal");
+    assert_eq!(f.field, TradeField::Symbol);
+    assert_eq!(f.known.price, Some(BTC_PRICE));
+    assert_eq!(f.known.blocked, None);
+    let d = f.preview.as_ref().expect("a valid preview");
+    let (tp, sl) = (BTC_PRICE * 1.05, BTC_PRICE * 0.98);
+    assert_eq!(d.entry_price, Some(BTC_PRICE));
+    assert_eq!((d.take_profit, d.stop_loss), (Some(tp), Some(sl)));
+    // 1.5 % of 10,000 over a 902.41 stop is 0.166: capped at 20 % of the account.
+    let cap = rules::max_quantity(&risk(), BTC_PRICE);
+    assert_eq!(d.position_size, cap);
+    assert_eq!(
+        d.risk_reward,
+        Some(rules::risk_reward(cap, BTC_PRICE, tp, sl))
+    );
+    assert!(d.reasoning.starts_with("manual trade"), "{}", d.reasoning);
+}
+
+#[test]
+fn the_form_starts_on_the_first_free_symbol_and_the_side_follows_its_signal() {
+    // BTC pending, SOL with a position: ETH/USD is the free one, and its signal is bearish.
+    let mut app = app();
+    let mut s = snapshot();
+    s.pending.retain(|d| d.decision.symbol == "BTC/USD");
+    app.update(Action::Snapshot(Box::new(s)));
+    app.update(ch('t'));
+    let f = trade_form(&app);
+    assert_eq!(f.symbol(), "ETH/USD");
+    assert_eq!(f.side, Side::Sell);
+    // Everything taken: the first symbol, with the gate that will refuse it shown.
+    let mut busy = self::app();
+    busy.update(ch('t'));
+    let f = trade_form(&busy);
+    assert_eq!(f.symbol(), "BTC/USD");
+    assert_eq!(
+        f.known.blocked.as_deref(),
+        Some("BTC/USD already has a pending decision")
+    );
+}
+
+#[test]
+fn typing_a_size_updates_the_risk_reward_live_and_enter_sends_the_order() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    // Tab twice to the size; letters are not numbers and are ignored.
+    assert!(type_text(&mut app, "\t\t0.0x2").is_empty());
+    let f = trade_form(&app);
+    assert_eq!(f.field, TradeField::Size);
+    assert_eq!(f.size.text, "0.02");
+    let d = f.preview.as_ref().unwrap();
+    assert_eq!(d.position_size, 0.02);
+    let rr = d.risk_reward.unwrap();
+    assert_eq!(rr.risk_amount, 18.05, "0.02 × 902.41");
+    assert_eq!(rr.reward_amount, 45.12, "0.02 × 2256.03");
+    assert_eq!(rr.risk_reward_ratio, 2.5);
+    // A new price arrives while the form is open: the preview follows it.
+    let mut s = snapshot();
+    s.pending.clear();
+    s.prices.get_mut("BTC/USD").unwrap().price = 45_500.0;
+    app.update(Action::Snapshot(Box::new(s)));
+    let d = trade_form(&app).preview.as_ref().unwrap();
+    assert_eq!(d.entry_price, Some(45_500.0));
+    assert_eq!(
+        d.risk_reward.unwrap().risk_amount,
+        rules::round_dp(0.02 * (45_500.0 - BTC_PRICE * 0.98), 2)
+    );
+
+    let effects = type_text(&mut app, "\n");
+    assert_eq!(
+        effects,
+        vec![Effect::Trade {
+            order: ManualOrder {
+                symbol: "BTC/USD".into(),
+                side: Side::Buy,
+                size: Some(0.02),
+                take_profit: None,
+                stop_loss: None,
+            },
+            label: "BUY BTC/USD".into(),
+        }]
+    );
+    assert!(app.form.is_none(), "Enter closes the form");
+    assert!(
+        app.event_lines()[0]
+            .message
+            .contains("placing manual trade BUY BTC/USD"),
+        "{:?}",
+        app.event_lines()[0]
+    );
+}
+
+#[test]
+fn tp_sl_and_side_typed_in_the_form_are_what_enter_sends() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    // Symbol → ETH/USD; side → SELL by hand; TP 2400, SL 2550.
+    app.update(key(KeyCode::Right));
+    assert_eq!(trade_form(&app).symbol(), "ETH/USD");
+    assert_eq!(trade_form(&app).side, Side::Sell, "ETH is bearish");
+    app.update(key(KeyCode::Tab));
+    app.update(ch('b'));
+    assert_eq!(trade_form(&app).side, Side::Buy);
+    app.update(ch(' '));
+    assert_eq!(trade_form(&app).side, Side::Sell);
+    assert!(trade_form(&app).side_chosen);
+    type_text(&mut app, "\t\t2400\t2550");
+    let f = trade_form(&app);
+    let d = f.preview.as_ref().unwrap();
+    assert_eq!((d.take_profit, d.stop_loss), (Some(2400.0), Some(2550.0)));
+    // Shift-Tab goes back; the SL field keeps its text.
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
+    assert_eq!(trade_form(&app).field, TradeField::TakeProfit);
+    let effects = app.update(key(KeyCode::Enter));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Trade { order, .. }]
+            if order.symbol == "ETH/USD" && order.side == Side::Sell
+                && order.take_profit == Some(2400.0) && order.stop_loss == Some(2550.0)
+                && order.size.is_none()),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn validation_messages_say_what_is_wrong_and_enter_does_nothing() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    // Over the cap: the message names the cap.
+    type_text(&mut app, "\t\t0.05");
+    let cap = rules::fmt_num(rules::max_quantity(&risk(), BTC_PRICE));
+    let e = trade_form(&app).preview.clone().unwrap_err();
+    assert!(e.contains(&format!("over the cap of {cap}")), "{e}");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(app.form.is_some(), "the form stays open");
+    assert!(render(&app, 120, 40).contains(&format!("over the cap of {cap}")));
+
+    // Backspace to 0.0: not a number > 0.
+    type_text(&mut app, "\x08");
+    assert!(
+        trade_form(&app)
+            .preview
+            .clone()
+            .unwrap_err()
+            .contains("size 0.0 is not a number > 0")
+    );
+    // Ctrl-U clears the field: the rules size it again.
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(trade_form(&app).preview.is_ok());
+
+    // A take-profit below the entry of a BUY.
+    type_text(&mut app, "\t44000");
+    let e = trade_form(&app).preview.clone().unwrap_err();
+    assert!(e.contains("BUY needs take_profit > entry_price"), "{e}");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    // Fixed; then a stop-loss above it.
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('u'),
+        KeyModifiers::CONTROL,
+    )));
+    type_text(&mut app, "\t46000");
+    let e = trade_form(&app).preview.clone().unwrap_err();
+    assert!(e.contains("BUY needs stop_loss < entry_price"), "{e}");
+
+    // SELL with the bullish signal's levels: wrong side, and the form says how to override.
+    let mut sell = free_app();
+    type_text(&mut sell, "t\ts");
+    let e = trade_form(&sell).preview.clone().unwrap_err();
+    assert!(e.contains("SELL needs stop_loss > entry_price"), "{e}");
+    assert!(e.contains("type TP/SL to override"), "{e}");
+}
+
+#[test]
+fn no_price_is_a_validation_message() {
+    // Before any engine cycle and with no stored price, nothing can be sized.
+    let mut app = App::new(settings(false, true), NOW).with_risk(risk());
+    let mut s = snapshot();
+    s.pending.clear();
+    s.prices.clear();
+    app.update(Action::Snapshot(Box::new(s)));
+    app.update(ch('t'));
+    let e = trade_form(&app).preview.clone().unwrap_err();
+    assert!(e.contains("no price available for BTC/USD"), "{e}");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    let text = render(&app, 80, 24);
+    assert!(text.contains("no price available"), "{text}");
+}
+
+#[test]
+fn keys_in_the_form_are_typed_not_commands_and_esc_cancels() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    for c in ['q', 'y', 'n', 'c', 'K', 'e', 'r', '?', 'j'] {
+        assert!(app.update(ch(c)).is_empty(), "{c}");
+    }
+    assert!(!app.should_quit());
+    assert!(app.popup.is_none() && !app.show_help);
+    assert!(app.update(key(KeyCode::Esc)).is_empty());
+    assert!(app.form.is_none());
+    // Ctrl-C still quits from the form.
+    app.update(ch('t'));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn s_resizes_the_selected_pending_decision_within_the_cap() {
+    let mut app = app();
+    app.update(ch('j'));
+    assert!(app.update(ch('s')).is_empty());
+    let f = size_form(&app);
+    assert_eq!(f.log_id, BTC_ID);
+    assert_eq!(f.cap, Some(0.04444444));
+    assert!(f.preview.is_err(), "nothing typed yet");
+    type_text(&mut app, "0.05");
+    let e = size_form(&app).preview.clone().unwrap_err();
+    assert!(e.contains("over the cap of 0.04444444"), "{e}");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    type_text(&mut app, "\x082");
+    assert_eq!(size_form(&app).size.text, "0.02");
+    // Entry 45000, SL 44100, TP 47250: risk 0.02 × 900, reward 0.02 × 2250.
+    let rr = size_form(&app)
+        .preview
+        .as_ref()
+        .unwrap()
+        .risk_reward
+        .unwrap();
+    assert_eq!((rr.risk_amount, rr.reward_amount), (18.0, 45.0));
+    let effects = app.update(key(KeyCode::Enter));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Resize { log_id, size, .. }]
+            if log_id == BTC_ID && *size == 0.02),
+        "{effects:?}"
+    );
+    assert!(app.form.is_none());
+}
+
+#[test]
+fn s_needs_the_pending_pane_and_the_form_closes_when_the_decision_goes() {
+    let mut app = app();
+    app.update(key(KeyCode::Tab));
+    app.update(ch('s'));
+    assert!(app.form.is_none());
+    assert!(app.event_lines()[0].message.contains("Tab"));
+    app.update(key(KeyCode::Tab));
+    app.update(ch('s'));
+    assert_eq!(size_form(&app).log_id, ETH_ID);
+    // Confirmed from the command line meanwhile: the form goes, with a word why.
+    let mut s = snapshot();
+    s.pending.retain(|d| d.log_id != ETH_ID);
+    app.update(Action::Snapshot(Box::new(s)));
+    assert!(app.form.is_none());
+    assert!(
+        app.event_lines()[0]
+            .message
+            .contains(&format!("{ETH_ID} is no longer pending"))
+    );
+}
+
+#[test]
+fn c_asks_before_closing_the_selected_position_and_the_popup_holds_it() {
+    let mut app = app();
+    assert!(app.update(ch('c')).is_empty());
+    let popup = app.popup.clone().expect("a y/n question");
+    assert!(
+        popup.question.contains(
+            "Close BUY 13.15789473 SOL/USD at the latest price (now 152.400, P&L +31.58)"
+        ),
+        "{}",
+        popup.question
+    );
+    assert_eq!(
+        popup.on_yes,
+        Effect::ClosePosition {
+            position_id: 1,
+            symbol: "SOL/USD".into(),
+            label: "BUY 13.15789473 SOL/USD".into(),
+        }
+    );
+    // Enter does not answer it; n dismisses it; y closes.
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(app.update(ch('n')).is_empty());
+    assert!(app.popup.is_none());
+    app.update(ch('c'));
+    assert_eq!(app.update(ch('y')), vec![popup.on_yes]);
+    // Nothing to close: a word, no question.
+    let mut s = snapshot();
+    s.positions.clear();
+    app.update(Action::Snapshot(Box::new(s)));
+    app.update(ch('c'));
+    assert!(app.popup.is_none());
+    assert!(app.event_lines()[0].message.contains("no open position"));
+}
+
+#[test]
+fn a_refusal_the_store_recorded_adds_no_second_line() {
+    let mut app = app();
+    let before = app.event_lines().len();
+    app.update(Action::Done {
+        what: "manual trade BUY BTC/USD".into(),
+        outcome: Outcome::Recorded,
+    });
+    assert_eq!(app.event_lines().len(), before);
+}
+
+#[test]
+fn footer_and_help_list_the_manual_trade_keys() {
+    let text = render(&app(), 120, 40);
+    for hint in ["t trade", "c close", "s size"] {
+        assert!(text.contains(hint), "{hint} missing from the footer");
+    }
+    let mut a = free_app();
+    a.update(ch('t'));
+    let footer = render(&a, 80, 24);
+    let last = footer.lines().last().unwrap();
+    assert!(
+        last.contains("Tab field") && last.contains("Enter create") && last.contains("Esc cancel"),
+        "{last}"
+    );
+}
+
+#[test]
+fn trade_form_120x40() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    type_text(&mut app, "\t\t0.02");
+    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    t.draw(|f| ui::draw(f, &app)).unwrap();
+    // The terminal's cursor sits after the typed size.
+    let text = render(&app, 120, 40);
+    let row = text
+        .lines()
+        .position(|l| l.contains("Size    [0.02"))
+        .unwrap();
+    let col = text
+        .lines()
+        .nth(row)
+        .unwrap()
+        .chars()
+        .position(|c| c == '[')
+        .unwrap()
+        + 5;
+    let _ = t.show_cursor();
+    assert_eq!(
+        t.get_cursor_position().unwrap(),
+        ratatui::layout::Position::new(col as u16, row as u16)
+    );
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn trade_form_80x24() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn trade_form_wrong_side_80x24() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    type_text(&mut app, "\t\t\t44000");
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn trade_form_blocked_120x40() {
+    let mut app = app();
+    app.update(ch('t'));
+    type_text(&mut app, "\t\t0.05");
+    insta::assert_snapshot!(render(&app, 120, 40));
+}
+
+#[test]
+fn size_form_80x24() {
+    let mut app = app();
+    app.update(ch('j'));
+    app.update(ch('s'));
+    type_text(&mut app, "0.02");
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn size_form_over_the_cap_120x40() {
+    let mut app = app();
+    app.update(ch('j'));
+    app.update(ch('s'));
+    type_text(&mut app, "0.05");
+    insta::assert_snapshot!(render(&app, 120, 40));
+}
+
+#[test]
+fn close_popup_80x24() {
+    let mut app = app();
+    app.update(key(KeyCode::Tab));
+    app.update(ch('c'));
+    insta::assert_snapshot!(render(&app, 80, 24));
+}
+
+#[test]
+fn close_popup_120x40() {
+    let mut app = app();
+    app.update(ch('c'));
+    insta::assert_snapshot!(render(&app, 120, 40));
 }

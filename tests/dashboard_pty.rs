@@ -197,3 +197,75 @@ fn after_a_resize_to_80x24_symbols_stay_readable_and_the_next_key_counts() {
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }
+
+#[test]
+fn t_places_a_manual_trade_s_resizes_and_c_closes_after_y() {
+    let (_ml, dir) = setup();
+    let mut d = Dashboard::start(dir.path());
+    d.wait_screen("the BTC decision", pending_btc_on_screen);
+    let store = d.store();
+    let btc = store.decisions(10, Some(Status::Pending)).unwrap()[0]
+        .log_id
+        .clone();
+
+    // `t`: BTC/USD has a pending decision, so the form starts on ETH/USD (neutral: BUY).
+    d.press("t");
+    d.wait_screen("the trade form on ETH/USD", |t| {
+        t.contains("New manual trade") && t.contains("◀ ETH/USD ▶") && t.contains("auto 0.8")
+    });
+    d.press("\t\t0.5");
+    d.wait_screen("the live preview of size 0.5", |t| {
+        t.contains("BUY 0.5 ETH/USD @ 2,500.00 · value 1,250.00")
+            && t.contains("risk 25.00 (2.00%) · reward 62.50 (5.00%) · R:R 2.50")
+    });
+    d.press("\r");
+    let manual = wait_for("the manual trade in the store", || {
+        store
+            .decisions(10, Some(Status::Pending))
+            .unwrap()
+            .into_iter()
+            .find(|l| l.decision.symbol == "ETH/USD")
+    });
+    assert_eq!(manual.origin, autotrade_tui::store::Origin::Manual);
+    assert_eq!(manual.decision.position_size, 0.5);
+    assert!(manual.decision.reasoning.starts_with("manual trade"));
+    d.wait_screen("the manual trade on the dashboard", |t| {
+        t.contains("Pending decisions (2)") && !t.contains("New manual trade")
+    });
+
+    // `s` on the selected BTC decision: a new size, shown with its risk/reward.
+    d.press("s");
+    d.wait_screen("the size form", |t| t.contains("New size"));
+    d.press("0.01");
+    d.wait_screen("the new risk/reward", |t| {
+        t.contains("R:R 2.50") && t.contains("0.01")
+    });
+    d.press("\r");
+    wait_for("the resize", || {
+        (store.decision(&btc).unwrap()?.decision.position_size == 0.01).then_some(())
+    });
+
+    // Confirm it, then `c` on the position and `y`: closed, its P&L recorded.
+    d.press("y");
+    wait_for("the BTC position", || {
+        store.open_positions().unwrap().into_iter().next()
+    });
+    d.wait_screen("the open position", |t| t.contains("Open positions (1)"));
+    d.press("\tc");
+    d.wait_screen("the close question", |t| {
+        t.contains("Close position") && t.contains("Close BUY 0.01 BTC/USD")
+    });
+    d.press("y");
+    let closed = wait_for("the close", || {
+        store.closed_positions(1).unwrap().into_iter().next()
+    });
+    assert_eq!(closed.symbol, "BTC/USD");
+    assert_eq!(closed.realized_pnl, Some(0.0), "closed at the entry price");
+    d.wait_screen("the close in the events", |t| {
+        t.contains("Open positions (0)") && t.contains("closed by trader on the dashboard")
+    });
+
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    d.assert_terminal_restored();
+}

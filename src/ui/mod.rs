@@ -3,6 +3,7 @@
 pub mod confirm;
 pub mod events;
 pub mod footer;
+pub mod form;
 pub mod header;
 pub mod help;
 pub mod pending;
@@ -179,8 +180,15 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if app.show_help {
         help::render(theme, screen, buf);
     }
+    let cursor = match &app.form {
+        Some(crate::form::Form::Trade(f)) => form::render_trade(app, f, theme, screen, buf),
+        Some(crate::form::Form::Size(f)) => form::render_size(app, f, theme, screen, buf),
+        None => None,
+    };
     if let Some(p) = &app.popup {
         confirm::render(p, theme, screen, buf);
+    } else if let Some(at) = cursor {
+        frame.set_cursor_position(at);
     }
 }
 
