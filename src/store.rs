@@ -902,17 +902,13 @@ impl Store {
                     age.as_secs(),
                     limits.pending_expiry.as_secs()
                 );
-                set_status(tx, &self.user_id, log_id, Status::Expired, &reason, now)?;
-                add_event(
+                return Ok(Err(refuse_as_expired(
                     tx,
                     &self.user_id,
-                    "warn",
-                    &format!(
-                        "{log_id} {} {}: {reason}",
-                        log.decision.action, log.decision.symbol
-                    ),
-                )?;
-                return Ok(Err(format!("{log_id} not confirmed: {reason}")));
+                    &log,
+                    &reason,
+                    now,
+                )?));
             }
             let gates = read_gates(
                 tx,
@@ -935,17 +931,13 @@ impl Store {
                     "price {} has moved past the take-profit or stop-loss since the decision",
                     rules::fmt_num(p.price)
                 );
-                set_status(tx, &self.user_id, log_id, Status::Expired, &reason, now)?;
-                add_event(
+                return Ok(Err(refuse_as_expired(
                     tx,
                     &self.user_id,
-                    "warn",
-                    &format!(
-                        "{log_id} {} {}: {reason}",
-                        log.decision.action, log.decision.symbol
-                    ),
-                )?;
-                return Ok(Err(format!("{log_id} not confirmed: {reason}")));
+                    &log,
+                    &reason,
+                    now,
+                )?));
             }
             let (pos, updated) = execute_pending(tx, &self.user_id, &log, limits, now)?;
             Ok(Ok((updated, pos)))
@@ -1412,6 +1404,29 @@ fn set_status(
         "status change: {reason}"
     );
     Ok(())
+}
+
+/// A confirm that finds its decision stale: mark it expired with the reason, record the
+/// event, and return the refusal message.
+fn refuse_as_expired(
+    tx: &Connection,
+    user_id: &str,
+    log: &DecisionLog,
+    reason: &str,
+    now: i64,
+) -> Result<String> {
+    let log_id = &log.log_id;
+    set_status(tx, user_id, log_id, Status::Expired, reason, now)?;
+    add_event(
+        tx,
+        user_id,
+        "warn",
+        &format!(
+            "{log_id} {} {}: {reason}",
+            log.decision.action, log.decision.symbol
+        ),
+    )?;
+    Ok(format!("{log_id} not confirmed: {reason}"))
 }
 
 fn expire_stale(tx: &Connection, user_id: &str, expiry: Duration, now: i64) -> Result<usize> {
