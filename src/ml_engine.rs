@@ -7,6 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
+/// The longest `Retry-After` honoured, in seconds.
+pub const MAX_RETRY_AFTER_SECS: u64 = 600;
+
 /// Largest response body accepted from the ML engine.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -97,7 +100,8 @@ impl MlEngineClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                // An engine cannot park trading for longer than this by asking.
+                .map(|s| Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS)));
             let overloaded = status.is_server_error() || status.as_u16() == 429;
             return Err(FetchError {
                 message: format!("GET {url}: HTTP {status}"),

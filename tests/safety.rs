@@ -250,3 +250,55 @@ fn kill_switch_persists_until_enable() {
     let logs = json_lines(&run(dir.path(), &["once", "--json"]).1);
     assert_eq!(logs[0]["status"], "pending");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_retry_after_neither_crashes_nor_parks_the_loop() {
+    let ml = MlServer::start();
+    let down = Reply::Raw {
+        status: 503,
+        body: "{}".into(),
+        headers: vec![("Retry-After".into(), u64::MAX.to_string())],
+    };
+    ml.set(&signal_path("BTC/USD"), down.clone());
+    ml.set(&phase_path("BTC/USD"), down);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config::parse_str(
+        &format!(
+            "[auto_trade]\nsymbols = [\"BTC/USD\"]\n[ml_engine]\nurl = \"{}\"\ntimeout_seconds = 2\n",
+            ml.url
+        ),
+        "test",
+    )
+    .unwrap();
+    let store = Arc::new(Store::open(dir.path(), "default", true).unwrap());
+    let cfg = Arc::new(cfg);
+    let source = autotrade_tui::commands::make_source(&cfg, &store).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (cmd, handle) = Engine::new(cfg, store.clone(), source).spawn(tx);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut next_at = None;
+    while next_at.is_none() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(EngineEvent::NextCheck { at_ms })) => next_at = Some(at_ms),
+            Ok(Some(_)) => {}
+            _ => panic!("no NextCheck from the loop"),
+        }
+    }
+    let wait_ms = next_at.unwrap() - autotrade_tui::store::now_ms();
+    // Capped at the 600 s most honoured (plus jitter), not 584 billion years.
+    assert!(wait_ms <= 720_000, "the loop parks for {wait_ms} ms");
+    // The loop is alive: a check on demand runs another cycle.
+    cmd.send(autotrade_tui::engine::EngineCommand::CheckNow)
+        .await
+        .unwrap();
+    let mut again = false;
+    while !again {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(EngineEvent::CycleStarted)) => again = true,
+            Ok(Some(_)) => {}
+            _ => panic!("the loop died"),
+        }
+    }
+    let _ = cmd.send(autotrade_tui::engine::EngineCommand::Stop).await;
+    let _ = handle.await;
+}

@@ -65,9 +65,11 @@ pub fn exit_in_bar(
 
 /// Profit or loss of `quantity` opened at `entry` and closed at `exit`.
 pub fn pnl(side: Action, quantity: f64, entry: f64, exit: f64) -> f64 {
+    use crate::domain::rules::{mul_exact, sub_exact};
+    // In decimal, so 0.5 × (100.02 − 100.01) is 0.005 and rounds to the cent as it should.
     match side {
-        Action::Sell => quantity * (entry - exit),
-        _ => quantity * (exit - entry),
+        Action::Sell => mul_exact(quantity, sub_exact(entry, exit)),
+        _ => mul_exact(quantity, sub_exact(exit, entry)),
     }
 }
 
@@ -140,5 +142,12 @@ mod tests {
         );
         assert_eq!(pnl(Action::Sell, 2.0, 100.0, 95.0), 10.0);
         assert_eq!(pnl(Action::Buy, 2.0, 100.0, 95.0), -10.0);
+    }
+
+    #[test]
+    fn pnl_is_exact_to_the_cent() {
+        use crate::domain::rules::round_dp;
+        assert_eq!(round_dp(pnl(Action::Buy, 0.5, 100.01, 100.02), 2), 0.01);
+        assert_eq!(round_dp(pnl(Action::Sell, 0.5, 100.02, 100.01), 2), 0.01);
     }
 }

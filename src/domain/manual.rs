@@ -36,6 +36,20 @@ fn positive(name: &str, v: f64) -> Result<f64, String> {
     }
 }
 
+/// A price the trader typed: > 0 and within the prices the rules trade.
+fn price(name: &str, v: f64) -> Result<f64, String> {
+    let v = positive(name, v)?;
+    if !(rules::MIN_PRICE..=rules::MAX_PRICE).contains(&v) {
+        return Err(format!(
+            "{name} {} is outside the prices this program trades ({:e} to {:e})",
+            rules::fmt_num(v),
+            rules::MIN_PRICE,
+            rules::MAX_PRICE
+        ));
+    }
+    Ok(v)
+}
+
 /// Build the decision for a manual order, or say why it is refused.
 pub fn manual_decision(
     order: &ManualOrder,
@@ -65,11 +79,11 @@ pub fn manual_decision(
         }
     };
     let (take_profit, tp_from) = match order.take_profit {
-        Some(tp) => (positive("take_profit", tp)?, "given"),
+        Some(tp) => (price("take_profit", tp)?, "given"),
         None => from_signal("take_profit", market.signal.as_ref().map(|s| s.take_profit))?,
     };
     let (stop_loss, sl_from) = match order.stop_loss {
-        Some(sl) => (positive("stop_loss", sl)?, "given"),
+        Some(sl) => (price("stop_loss", sl)?, "given"),
         None => from_signal("stop_loss", market.signal.as_ref().map(|s| s.stop_loss))?,
     };
     rules::check_levels(order.side, entry, take_profit, stop_loss).map_err(|e| {

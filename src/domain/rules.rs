@@ -163,9 +163,10 @@ fn floor_qty_div(amount: f64, per_unit: f64) -> f64 {
     {
         return f;
     }
-    // Out of decimal range: a conservative floor in binary.
+    // Out of decimal range: a conservative floor in binary, and never an infinite size.
     let m = 10f64.powi(QTY_DP);
-    ((amount / per_unit) * m * (1.0 - 4.0 * f64::EPSILON)).floor() / m
+    let q = ((amount / per_unit) * m * (1.0 - 4.0 * f64::EPSILON)).floor() / m;
+    if q.is_finite() { q } else { 0.0 }
 }
 
 /// `a × b / 100` in decimal (an amount from a percent of the account).
@@ -227,7 +228,35 @@ fn price_field(obj: &serde_json::Map<String, Value>, key: &str, what: &str) -> R
     if p <= 0.0 {
         return Err(format!("{what}: {key} {p} is not > 0"));
     }
+    // Beyond these, sizes and money stop being exact (or finite): not a price to trade on.
+    if !(MIN_PRICE..=MAX_PRICE).contains(&p) {
+        return Err(format!(
+            "{what}: {key} {p} is outside the prices this program trades ({MIN_PRICE:e} to {MAX_PRICE:e})"
+        ));
+    }
     Ok(p)
+}
+
+/// The smallest and largest prices a signal may carry.
+pub const MIN_PRICE: f64 = 1e-9;
+pub const MAX_PRICE: f64 = 1e12;
+
+/// `a × b` in decimal when both fit (money: 0.01095 × 300 is 3.285, not 3.2849999).
+pub fn mul_exact(a: f64, b: f64) -> f64 {
+    dec(a)
+        .zip(dec(b))
+        .and_then(|(a, b)| a.checked_mul(b))
+        .and_then(from_dec)
+        .unwrap_or(a * b)
+}
+
+/// `a − b` in decimal when both fit.
+pub fn sub_exact(a: f64, b: f64) -> f64 {
+    dec(a)
+        .zip(dec(b))
+        .and_then(|(a, b)| a.checked_sub(b))
+        .and_then(from_dec)
+        .unwrap_or(a - b)
 }
 
 /// Rule 2 for the ML signal: every field present, finite and in range.
@@ -396,8 +425,8 @@ pub fn max_quantity(risk: &RiskSettings, entry: f64) -> f64 {
 pub fn risk_reward(quantity: f64, entry: f64, take_profit: f64, stop_loss: f64) -> RiskReward {
     let risk_per_unit = distance(entry, stop_loss);
     let reward_per_unit = distance(take_profit, entry);
-    let risk_amount = quantity * risk_per_unit;
-    let reward_amount = quantity * reward_per_unit;
+    let risk_amount = mul_exact(quantity, risk_per_unit);
+    let reward_amount = mul_exact(quantity, reward_per_unit);
     RiskReward {
         risk_amount: round_dp(risk_amount, 2),
         reward_amount: round_dp(reward_amount, 2),
@@ -508,6 +537,19 @@ pub fn decide_validated(
         "{} signal ({:.2}) during {} ({:.2})",
         signal.direction, signal.confidence, amd.phase, amd.confidence
     );
+    // Rule 2 holds whatever the matrix says: a stop-loss at the entry is not a signal to trust.
+    if signal.stop_loss == signal.entry_price {
+        return Decision::untrusted(
+            symbol,
+            format!(
+                "stop_loss {} equals entry_price {}",
+                fmt_num(signal.stop_loss),
+                fmt_num(signal.entry_price)
+            ),
+            d.ml_signal,
+            Some(amd.phase),
+        );
+    }
     if !action.is_actionable() {
         d.reasoning = match signal.direction {
             Direction::Neutral => format!("HOLD: neutral ML signal during {}", amd.phase),
@@ -536,7 +578,7 @@ pub fn decide_validated(
         return d;
     }
     let sizing = size_position(risk, signal.entry_price, signal.stop_loss);
-    if sizing.quantity <= 0.0 {
+    if !(sizing.quantity > 0.0 && sizing.quantity.is_finite()) {
         d.reasoning = format!(
             "HOLD: {action} position size rounds to 0 (account {}, max_position_percent {})",
             fmt_num(risk.account_size),
@@ -565,4 +607,77 @@ pub fn decide_validated(
         fmt_confidence(confidence)
     );
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn risk() -> RiskSettings {
+        RiskSettings {
+            account_size: 10_000.0,
+            max_risk_percent: 1.5,
+            max_position_percent: 20.0,
+            min_confidence: 0.75,
+        }
+    }
+
+    fn decide_on(signal: Value, phase: &str) -> Decision {
+        let gates = Gates {
+            enabled: true,
+            max_open_positions: 3,
+            ..Gates::default()
+        };
+        decide(&DecisionInput {
+            symbol: "X/USD",
+            signal: &Ok(signal),
+            phase: &Ok(json!({"phase": phase, "confidence": 0.8})),
+            risk: &risk(),
+            gates: &gates,
+        })
+    }
+
+    #[test]
+    fn risk_amounts_are_exact_to_the_cent() {
+        // 0.01095 × 300 = 3.285 exactly: rounds up to 3.29 (binary gives 3.2849999…).
+        let rr = risk_reward(0.01095, 45_300.0, 46_200.0, 45_000.0);
+        assert_eq!(rr.risk_amount, 3.29);
+        assert_eq!(rr.reward_amount, 9.86);
+    }
+
+    #[test]
+    fn absurd_prices_are_untrusted_and_never_size_to_infinity() {
+        let d = decide_on(
+            json!({"direction": "bullish", "confidence": 0.9, "entry_price": 1e-300,
+                   "take_profit": 2e-300, "stop_loss": 5e-301, "risk_reward_ratio": 2.0}),
+            "accumulation",
+        );
+        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.confidence, 0.0);
+        assert!(
+            d.reasoning.contains("outside the prices"),
+            "{}",
+            d.reasoning
+        );
+        let d = decide_on(
+            json!({"direction": "bullish", "confidence": 0.9, "entry_price": 100.0,
+                   "take_profit": 1e308, "stop_loss": 99.0, "risk_reward_ratio": 2.0}),
+            "accumulation",
+        );
+        assert_eq!(d.action, Action::Hold);
+        assert!(d.reasoning.contains("take_profit"), "{}", d.reasoning);
+    }
+
+    #[test]
+    fn stop_loss_at_entry_is_untrusted_even_where_the_matrix_holds() {
+        let d = decide_on(
+            json!({"direction": "bullish", "confidence": 0.9, "entry_price": 50.0,
+                   "take_profit": 55.0, "stop_loss": 50.0, "risk_reward_ratio": 2.0}),
+            "distribution",
+        );
+        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.confidence, 0.0);
+        assert_eq!(d.reasoning, "stop_loss 50 equals entry_price 50");
+    }
 }

@@ -83,6 +83,12 @@ impl Engine {
         }
     }
 
+    /// Record an event without holding up the async workers on SQLite.
+    async fn event_off_thread(&self, level: &'static str, message: &'static str) {
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.add_event(level, message)).await;
+    }
+
     pub fn limits(&self) -> Limits {
         limits_for(&self.config)
     }
@@ -193,19 +199,21 @@ impl Engine {
                 backoff.next_delay(failures, retry_after)
             } else {
                 if failures > 0 {
-                    let _ = self.store.add_event("info", "ML engine reachable again");
+                    self.event_off_thread("info", "ML engine reachable again")
+                        .await;
                 }
                 failures = 0;
                 let _ = events.send(EngineEvent::Health(Health::Ok)).await;
                 self.config.check_interval()
             };
             if failures == 1 {
-                let _ = self
-                    .store
-                    .add_event("error", "ML engine unreachable: backing off");
+                self.event_off_thread("error", "ML engine unreachable: backing off")
+                    .await;
             }
             let _ = events.send(EngineEvent::CycleFinished(summary)).await;
-            let next_at_ms = store::now_ms() + delay.as_millis().min(i64::MAX as u128) as i64;
+            // Bounded whatever the source asked for, so no clock arithmetic can overflow.
+            let delay = delay.min(MAX_DELAY);
+            let next_at_ms = store::now_ms().saturating_add(delay.as_millis() as i64);
             let _ = events
                 .send(EngineEvent::NextCheck { at_ms: next_at_ms })
                 .await;
@@ -249,6 +257,9 @@ impl Engine {
         }
     }
 }
+
+/// The longest the loop ever waits between checks: the longest check interval (a week).
+const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Store the cycle's decisions in one transaction; a store failure becomes an error the UI
 /// can show on every symbol of the cycle.
