@@ -1255,6 +1255,23 @@ fn a_non_loopback_address_without_a_token_is_refused() {
 }
 
 #[test]
+fn a_rate_limit_too_small_to_represent_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), None, "", "");
+    let out = serve_command(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_RATE_LIMIT", "1e-300")],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("AUTOTRADE_API_RATE_LIMIT"), "{err}");
+    assert!(out.stdout.is_empty(), "it must not have listened");
+}
+
+#[test]
 fn a_token_is_required_on_every_request_when_set() {
     let ml = ml_with(&[]);
     let dir = setup(&ml, "symbols = [\"BTC/USD\"]");

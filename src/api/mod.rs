@@ -182,9 +182,19 @@ async fn stop_signal() -> Result<&'static str> {
 /// the limit off (e.g. behind a proxy that limits, where every client has the proxy's address).
 fn rate_limit_from_env() -> std::result::Result<Option<RateLimiter>, String> {
     let per_second = match std::env::var("AUTOTRADE_API_RATE_LIMIT") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r >= 0.0).ok_or_else(
-            || format!("AUTOTRADE_API_RATE_LIMIT = {v:?} is not a number of requests a second (0 turns the limit off)"),
-        )?,
+        // 0 (off) or 0.001..=1e6 requests a second: smaller rates would wait longer than a
+        // `Duration` holds.
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| *r == 0.0 || (0.001..=1e6).contains(r))
+            .ok_or_else(|| {
+                format!(
+                    "AUTOTRADE_API_RATE_LIMIT = {v:?} is not a number of requests a second \
+                     between 0.001 and 1000000 (0 turns the limit off)"
+                )
+            })?,
         _ => DEFAULT_RATE_PER_SECOND,
     };
     Ok((per_second > 0.0).then(|| RateLimiter::new(per_second, (2.0 * per_second).ceil())))
