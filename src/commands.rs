@@ -22,6 +22,9 @@ pub struct Context {
     pub config: Arc<Config>,
     pub data_dir: PathBuf,
     pub store: Arc<Store>,
+    /// The source, made once and shared by the loop and every manual action (the simulated
+    /// market regenerates its history when made, and the ML client keeps its connections).
+    source: Arc<std::sync::Mutex<Option<Arc<dyn MarketSource>>>>,
 }
 
 impl Context {
@@ -35,16 +38,30 @@ impl Context {
         for problem in store.recover_on_start()? {
             eprintln!("warning: {problem}");
         }
-        Ok(Context {
-            config: Arc::new(config),
+        Ok(Context::new(Arc::new(config), data_dir, Arc::new(store)))
+    }
+
+    pub fn new(config: Arc<Config>, data_dir: PathBuf, store: Arc<Store>) -> Context {
+        Context {
+            config,
             data_dir,
-            store: Arc::new(store),
-        })
+            store,
+            source: Arc::default(),
+        }
     }
 
     /// The configured source: the ML engine, or the built-in simulated market.
     pub fn source(&self) -> Result<Arc<dyn MarketSource>> {
-        make_source(&self.config, &self.store)
+        let mut cached = match self.source.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(s) = cached.as_ref() {
+            return Ok(s.clone());
+        }
+        let made = make_source(&self.config, &self.store)?;
+        *cached = Some(made.clone());
+        Ok(made)
     }
 
     pub fn engine(&self) -> Result<Engine> {

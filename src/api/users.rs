@@ -95,11 +95,11 @@ impl Users {
                     config.source = API_SOURCE.to_string();
                     let enabled = config.auto_trade.enabled;
                     let store = Store::open(&users.data_dir, &user_id, enabled)?;
-                    users.insert(Context {
-                        config: Arc::new(config),
-                        data_dir: users.data_dir.clone(),
-                        store: Arc::new(store),
-                    });
+                    users.insert(Context::new(
+                        Arc::new(config),
+                        users.data_dir.clone(),
+                        Arc::new(store),
+                    ));
                 }
                 Err(e) => {
                     tracing::error!("user {user_id}: stored settings refused, not monitored: {e}");
@@ -208,11 +208,7 @@ impl Users {
         })
         .await
         .map_err(ApiError::internal)??;
-        let user = self.insert(Context {
-            config: Arc::new(config),
-            data_dir: self.data_dir.clone(),
-            store,
-        });
+        let user = self.insert(Context::new(Arc::new(config), self.data_dir.clone(), store));
         self.wake.notify_one();
         Ok((user, existing.is_none()))
     }
