@@ -1493,7 +1493,22 @@ fn execute_pending(
             log.log_id
         )));
     };
-    let fill = read_price(tx, &d.symbol)?.map(|p| p.price).unwrap_or(entry);
+    let fill = match read_price(tx, &d.symbol)? {
+        // Never fill on a price older than a pending decision may live (an outage).
+        Some(p)
+            if now - p.at_ms > limits.pending_expiry.as_millis().min(i64::MAX as u128) as i64 =>
+        {
+            return Err(StoreError::Refused(format!(
+                "{} not executed: the latest {} price ({}) is {}s old; no fill on a stale price",
+                log.log_id,
+                d.symbol,
+                rules::fmt_num(p.price),
+                (now - p.at_ms) / 1000
+            )));
+        }
+        Some(p) => p.price,
+        None => entry,
+    };
     // The cap is a property of the decision: checked against its entry price.
     let max_qty = rules::max_quantity(&limits.risk, entry);
     if d.position_size > max_qty + 1e-12 {
@@ -1862,5 +1877,23 @@ mod tests {
             assert_eq!(newest[&log.decision.symbol], log.log_id);
         }
         assert_eq!(latest[0].decision.symbol, "SOL/USD", "newest first");
+    }
+
+    #[test]
+    fn no_fill_on_a_stale_price() {
+        let s = Store::open_in_memory("u", true).unwrap();
+        let l = limits(true, 3);
+        let out = cycle(&s, "BTC/USD", 100.0, &l);
+        // The price stopped updating long ago (an outage), though the decision is fresh.
+        s.lock()
+            .execute("UPDATE prices SET at = at - 3600000", [])
+            .unwrap();
+        let err = s.confirm(&out.log.log_id, &l).unwrap_err().to_string();
+        assert!(err.contains("stale price"), "{err}");
+        assert!(s.open_positions().unwrap().is_empty());
+        assert_eq!(
+            s.decision(&out.log.log_id).unwrap().unwrap().status,
+            Status::Pending
+        );
     }
 }
