@@ -1,17 +1,20 @@
-//! One dashboard per data dir: a lock file holding the owner's pid.
+//! One engine per data dir (the dashboard or `serve`): an exclusive `flock` on a lock file
+//! that also holds the owner's pid, for the message a second one gets.
 //!
-//! The file is created with `create_new`, so two dashboards starting together cannot both
-//! win. A lock left by a process that no longer exists (after `kill -9`) is taken over.
+//! The kernel releases the lock when its holder exits, however it exits (`kill -9`
+//! included), so there is never a stale lock to clean up, and two processes starting
+//! together cannot both win.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
 
 pub const LOCK_FILE: &str = "dashboard.lock";
 
-/// Held for the life of the dashboard; removes the file when dropped.
+/// Held for the life of the dashboard or the server.
 #[derive(Debug)]
 pub struct DashboardLock {
-    path: PathBuf,
+    _file: File,
 }
 
 impl DashboardLock {
@@ -20,63 +23,39 @@ impl DashboardLock {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join(LOCK_FILE);
-        for _ in 0..3 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    writeln!(f, "{}", std::process::id())
-                        .and_then(|_| f.sync_all())
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                    return Ok(DashboardLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    match holder {
-                        Some(pid) if pid != std::process::id() && process_alive(pid) => {
-                            return Err(format!(
-                                "another dashboard or `autotrade-tui serve` (pid {pid}) runs the engine on {}; the command \
-                                 line works beside it (e.g. `autotrade-tui status`). If that process is gone, remove {}",
-                                data_dir.display(),
-                                path.display()
-                            ));
-                        }
-                        _ => {
-                            // Stale: its owner is gone. Remove and try again.
-                            let _ = std::fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        use rustix::fs::{FlockOperation, flock};
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                let mut held = String::new();
+                let _ = file.read_to_string(&mut held);
+                let holder = held
+                    .trim()
+                    .parse::<u32>()
+                    .map(|pid| format!("pid {pid}"))
+                    .unwrap_or_else(|_| "pid unknown".into());
+                return Err(format!(
+                    "another dashboard or `autotrade-tui serve` ({holder}) runs the engine on {}; \
+                     the command line works beside it (e.g. `autotrade-tui status`)",
+                    data_dir.display()
+                ));
             }
+            Err(e) => return Err(format!("cannot lock {}: {e}", path.display())),
         }
-        Err(format!("cannot take the dashboard lock {}", path.display()))
+        file.set_len(0)
+            .and_then(|_| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| writeln!(file, "{}", std::process::id()))
+            .and_then(|_| file.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        Ok(DashboardLock { _file: file })
     }
-}
-
-impl Drop for DashboardLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-#[cfg(unix)]
-fn process_alive(pid: u32) -> bool {
-    // /proc exists on Linux; elsewhere assume the holder is alive.
-    let proc_root = Path::new("/proc");
-    if proc_root.is_dir() {
-        return proc_root.join(pid.to_string()).exists();
-    }
-    true
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    true
 }
 
 #[cfg(test)]
@@ -84,21 +63,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn second_lock_is_refused_and_stale_lock_is_taken_over() {
+    fn a_second_holder_is_refused_with_the_pid_and_the_lock_frees_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let first = DashboardLock::acquire(dir.path()).unwrap();
-        // Same pid holds it: a second acquire in this process sees its own pid and takes over,
-        // so simulate another live holder with pid 1 (init is always alive).
-        drop(first);
-        std::fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
         let err = DashboardLock::acquire(dir.path()).unwrap_err();
-        assert!(err.contains("pid 1"), "{err}");
-        // A pid that cannot exist is stale.
-        std::fs::write(dir.path().join(LOCK_FILE), "4294967\n").unwrap();
-        let lock = DashboardLock::acquire(dir.path()).unwrap();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(first);
+        let again = DashboardLock::acquire(dir.path()).unwrap();
         let held = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
         assert_eq!(held.trim(), std::process::id().to_string());
-        drop(lock);
-        assert!(!dir.path().join(LOCK_FILE).exists());
+        drop(again);
+    }
+
+    #[test]
+    fn a_left_over_lock_file_from_a_killed_process_is_not_a_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "1\n").unwrap();
+        assert!(DashboardLock::acquire(dir.path()).is_ok());
     }
 }

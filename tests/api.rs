@@ -1471,7 +1471,7 @@ fn sigterm_and_sigint_stop_the_loops_and_exit_0() {
         assert_eq!(code, 0, "SIG{sig}: {err}");
         assert!(err.contains(&format!("SIG{sig}")), "{err}");
         // The lock is given back: the next start (and the dashboard) can take it.
-        assert!(!dir.path().join("data").join("dashboard.lock").exists());
+        assert!(autotrade_tui::lock::DashboardLock::acquire(&dir.path().join("data")).is_ok());
     }
 }
 

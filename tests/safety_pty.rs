@@ -149,7 +149,11 @@ fn a_dropped_ssh_session_quits_cleanly_and_frees_the_data_dir() {
         child.try_wait().unwrap()
     });
     assert!(status.success(), "{status:?}");
-    assert!(!lock.exists(), "the lock is released");
+    drop(lock);
+    assert!(
+        autotrade_tui::lock::DashboardLock::acquire(&dir.path().join("data")).is_ok(),
+        "the lock is released"
+    );
     // The data dir is free for the next dashboard.
     let (code, _, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 0, "{err}");
