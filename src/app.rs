@@ -228,6 +228,9 @@ pub struct App {
     pub risk: RiskSettings,
     pub show_help: bool,
     pub local_events: Vec<LocalEvent>,
+    /// A refresh moved the selection off a decision that vanished, and the trader has not
+    /// seen the new one highlighted yet: `y`/`n` must not act on it until it is drawn.
+    selection_unseen: bool,
     quit: bool,
     dirty: bool,
 }
@@ -258,6 +261,7 @@ impl App {
             risk,
             show_help: false,
             local_events: Vec::new(),
+            selection_unseen: false,
             quit: false,
             dirty: true,
         }
@@ -301,6 +305,11 @@ impl App {
         self.snapshot
             .as_ref()
             .map_or(&[], |s| s.positions.as_slice())
+    }
+
+    /// The frame on screen now shows the current state (the runner calls this after a draw).
+    pub fn mark_drawn(&mut self) {
+        self.selection_unseen = false;
     }
 
     pub fn selected_pending_index(&self) -> Option<usize> {
@@ -698,6 +707,13 @@ impl App {
             );
             return None;
         }
+        if self.selection_unseen {
+            self.note(
+                "info",
+                format!("the selected decision is gone: look at the new selection, then {verb}"),
+            );
+            return None;
+        }
         match self.selected_pending_log() {
             Some(log) => Some(log.clone()),
             None => {
@@ -749,6 +765,8 @@ impl App {
         }
         match self.focus {
             Focus::Pending => {
+                // The trader chose it: what they move to is what they look at.
+                self.selection_unseen = false;
                 let i = step(self.selected_pending_index(), self.pending().len(), delta);
                 self.selected_pending = i.map(|i| self.pending()[i].log_id.clone());
             }
@@ -802,6 +820,7 @@ impl App {
             self.form = None;
             self.note("info", msg);
         }
+        let before = self.selected_pending.clone();
         self.selected_pending = reselect(
             self.pending(),
             self.selected_pending.as_deref(),
@@ -809,6 +828,9 @@ impl App {
             |d| d.log_id.as_str(),
         )
         .map(str::to_string);
+        if before.is_some() && self.selected_pending.is_some() && before != self.selected_pending {
+            self.selection_unseen = true;
+        }
         let positions = self.positions();
         self.selected_position = if let Some(id) = self.selected_position
             && positions.iter().any(|p| p.id == id)

@@ -227,6 +227,7 @@ pub async fn run(ctx: Context) -> Result<u8> {
             failure = Some(eyre!("drawing the dashboard: {e}"));
             break;
         }
+        app.mark_drawn();
         last_draw = Some(Instant::now());
     }
 

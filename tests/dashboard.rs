@@ -357,6 +357,32 @@ fn selection_follows_the_same_log_id_across_refreshes() {
 }
 
 #[test]
+fn y_never_acts_on_a_selection_the_trader_has_not_seen() {
+    let mut app = app();
+    app.update(ch('j'));
+    assert_eq!(app.selected_pending.as_deref(), Some(BTC_ID));
+    // BTC is confirmed elsewhere and, in the same batch before any draw, `y` arrives.
+    let mut s = snapshot();
+    s.pending.retain(|d| d.log_id != BTC_ID);
+    app.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(app.selected_pending.as_deref(), Some(ETH_ID));
+    assert!(
+        app.update(ch('y')).is_empty(),
+        "ETH was never shown selected"
+    );
+    assert!(app.update(ch('n')).is_empty());
+    let text = render(&app, 120, 40);
+    assert!(text.contains("selected decision is gone"), "{text}");
+    // Once drawn, the new selection is what the trader sees: `y` confirms it.
+    app.mark_drawn();
+    let effects = app.update(ch('y'));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Confirm { log_id, .. }] if log_id == ETH_ID),
+        "{effects:?}"
+    );
+}
+
+#[test]
 fn tab_switches_focus_and_arrows_then_move_in_positions() {
     let mut app = app();
     let mut s = snapshot();
