@@ -40,12 +40,12 @@ fi
 BIN="$PWD/target/release/autotrade-tui"
 
 TMP="$(mktemp -d)"
-SOCKET="autotrade-idle-$$"
+SOCKET="$TMP/tmux.sock"
 ENGINE_PID=""
 cleanup() {
-    tmux -L "$SOCKET" send-keys -t idle q 2>/dev/null || true
+    tmux -S "$SOCKET" send-keys -t idle q 2>/dev/null || true
     sleep 0.5
-    tmux -L "$SOCKET" kill-server 2>/dev/null || true
+    tmux -S "$SOCKET" kill-server 2>/dev/null || true
     if [ -n "$ENGINE_PID" ]; then kill "$ENGINE_PID" 2>/dev/null || true; fi
     rm -rf "$TMP"
 }
@@ -100,13 +100,13 @@ else
     SOURCE="simulated market"
 fi
 
-tmux -L "$SOCKET" -f /dev/null new-session -d -s idle -x 120 -y 40 \
+tmux -S "$SOCKET" -f /dev/null new-session -d -s idle -x 120 -y 40 \
     "exec env -u NO_COLOR TERM=xterm-256color '$BIN' --config '$TMP/config.toml' --data-dir '$TMP/data'"
-PID="$(tmux -L "$SOCKET" list-panes -t idle -F '#{pane_pid}')"
-tmux -L "$SOCKET" pipe-pane -t idle -o "cat > '$TMP/tty.out'"
+PID="$(tmux -S "$SOCKET" list-panes -t idle -F '#{pane_pid}')"
+tmux -S "$SOCKET" pipe-pane -t idle -o "cat > '$TMP/tty.out'"
 
 sleep "$WARMUP"
-screen="$(tmux -L "$SOCKET" capture-pane -t idle -p)"
+screen="$(tmux -S "$SOCKET" capture-pane -t idle -p)"
 if ! grep -q "PAPER" <<<"$screen" || ! grep -q "Signals ($SYMBOLS)" <<<"$screen"; then
     echo "the dashboard is not showing; screen:" >&2
     echo "$screen" >&2
