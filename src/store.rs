@@ -509,6 +509,23 @@ impl Store {
         Ok(out)
     }
 
+    /// Run `f`'s reads inside one read transaction, so that they all see the same committed
+    /// state (a position closing between two reads is counted once, not twice or never).
+    /// Only for a store that one thread uses at a time, such as the dashboard's watcher:
+    /// a write from another thread on this connection would fail inside the transaction.
+    pub fn read_consistent<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.lock()
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(|e| E::from(StoreError::from(e)))?;
+        let out = f();
+        // Nothing was written: ending the transaction cannot lose anything.
+        let _ = self.lock().execute_batch("COMMIT");
+        out
+    }
+
     /// A counter that changes when another connection commits (cheap change detection).
     pub fn data_version(&self) -> Result<i64> {
         let conn = self.lock();
@@ -1894,6 +1911,28 @@ mod tests {
         assert_eq!(
             s.decision(&out.log.log_id).unwrap().unwrap().status,
             Status::Pending
+        );
+    }
+
+    #[test]
+    fn reads_inside_read_consistent_see_one_moment() {
+        let dir = tempfile::tempdir().unwrap();
+        let reader = Store::open(dir.path(), "u", true).unwrap();
+        let writer = Store::open(dir.path(), "u", true).unwrap();
+        let l = limits(true, 3);
+        cycle(&writer, "BTC/USD", 100.0, &l);
+        let (before, during) = reader
+            .read_consistent(|| -> Result<(usize, usize)> {
+                let before = reader.count_decisions(None)?;
+                cycle(&writer, "ETH/USD", 100.0, &l);
+                Ok((before, reader.count_decisions(None)?))
+            })
+            .unwrap();
+        assert_eq!((before, during), (1, 1), "a commit in between is not seen");
+        assert_eq!(
+            reader.count_decisions(None).unwrap(),
+            2,
+            "and is seen afterwards"
         );
     }
 }

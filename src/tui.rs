@@ -30,20 +30,23 @@ pub fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Load everything the dashboard shows from the store (blocking: call off the UI thread).
+/// Load everything the dashboard shows from the store, as of one moment (blocking: call off
+/// the UI thread, on a store connection of its own).
 pub fn load_snapshot(config: &Config, store: &Store) -> Result<Snapshot> {
-    let (equity, realized_pnl, unrealized_pnl) = commands::equity(config, store)?;
-    Ok(Snapshot {
-        taken_at_ms: store::now_ms(),
-        state: store.state()?,
-        pending: store.decisions(PENDING, Some(store::Status::Pending))?,
-        latest: store.latest_per_symbol()?,
-        positions: store.open_positions()?,
-        prices: store.prices()?,
-        events: store.recent_events(EVENTS)?,
-        equity,
-        realized_pnl,
-        unrealized_pnl,
+    store.read_consistent(|| {
+        let (equity, realized_pnl, unrealized_pnl) = commands::equity(config, store)?;
+        Ok(Snapshot {
+            taken_at_ms: store::now_ms(),
+            state: store.state()?,
+            pending: store.decisions(PENDING, Some(store::Status::Pending))?,
+            latest: store.latest_per_symbol()?,
+            positions: store.open_positions()?,
+            prices: store.prices()?,
+            events: store.recent_events(EVENTS)?,
+            equity,
+            realized_pnl,
+            unrealized_pnl,
+        })
     })
 }
 
