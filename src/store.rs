@@ -1018,10 +1018,10 @@ impl Store {
         })
     }
 
-    /// `PRAGMA quick_check`: "ok" when the database file is sound.
-    pub fn quick_check(&self) -> Result<String> {
+    /// `PRAGMA integrity_check`: "ok" when the database file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
         let conn = self.lock();
-        Ok(conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?)
+        Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
     /// Expire pending decisions older than `expiry`; returns how many.
@@ -1874,7 +1874,7 @@ mod tests {
             Status::Executed
         );
         assert!(s.recover_on_start().unwrap().is_empty());
-        assert_eq!(s.quick_check().unwrap(), "ok");
+        assert_eq!(s.integrity_check().unwrap(), "ok");
     }
 
     #[test]

@@ -75,7 +75,7 @@ fn kill_dash_9_mid_cycle_loses_nothing_and_leaves_nothing_half_executed() {
         let _ = child.wait();
 
         let store = Store::open(&data, "default", true).unwrap();
-        assert_eq!(store.quick_check().unwrap(), "ok", "round {round}");
+        assert_eq!(store.integrity_check().unwrap(), "ok", "round {round}");
         let all = store.decisions(10_000, None).unwrap();
         assert_eq!(
             all.len() % syms.len(),
