@@ -671,3 +671,49 @@ fn malformed_arguments_are_tool_errors_and_the_server_keeps_serving() {
     assert_eq!(pending.len(), 1);
     assert_eq!(c.finish(), 0);
 }
+
+#[test]
+fn a_proposal_appears_on_a_running_dashboard_marked_as_the_agents() {
+    let ml = ml_engine();
+    let dir = setup(&ml, &format!("{TWO}\ncheck_interval_minutes = 5"));
+    let mut d = common::pty::Dashboard::start(dir.path());
+    // The dashboard's first cycle: BTC/USD pending (auto), ETH/USD a HOLD.
+    d.wait_screen("the dashboard's first cycle", |t| {
+        t.contains("Pending decisions (1)")
+    });
+    let (mut c, _) = McpClient::ready(dir.path());
+    let log = c
+        .call(
+            "execute_trade",
+            json!({"symbol": "ETH/USD", "side": "sell", "size": 0.1,
+                   "take_profit": 2400.0, "stop_loss": 2550.0}),
+        )
+        .ok();
+    assert_eq!(log["origin"], "agent");
+    // It arrives in the pending pane (newest first, at the top) and the events say whose it is.
+    d.wait_screen("the agent's proposal on the dashboard", |t| {
+        t.contains("Pending decisions (2)")
+            && t.lines().any(|l| l.contains("  SELL ETH/USD"))
+            && t.contains("agent SELL 0.1 ETH/USD proposed")
+    });
+    // The selection stays on what the trader was looking at; moving up to the proposal shows
+    // its origin in the detail box.
+    d.press("k");
+    let screen = d.wait_screen("the proposal selected", |t| t.contains("· agent ·"));
+    assert!(
+        screen.lines().any(|l| l.contains("▶ SELL ETH/USD")),
+        "{screen}"
+    );
+    // The trader disposes: `y` on the dashboard executes it.
+    d.press("y");
+    d.wait_screen("the agent's proposal executed", |t| {
+        t.contains("Open positions (1)")
+    });
+    let id = log["log_id"].as_str().unwrap();
+    let after = decisions_json(dir.path(), &[]);
+    let stored = after.iter().find(|l| l["log_id"] == id).unwrap();
+    assert_eq!(stored["status"], "executed");
+    d.press("q");
+    assert_eq!(d.wait_exit(), 0);
+    assert_eq!(c.finish(), 0);
+}
