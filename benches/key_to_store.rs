@@ -1,5 +1,5 @@
 //! Key to store: from `y` written to the dashboard's terminal to the decision stored as
-//! executed (issue 7 target: under 50 ms). The real release binary runs in a pty at 120×40
+//! executed (target: under 50 ms). The real release binary runs in a pty at 120×40
 //! against a loopback ML engine that makes every symbol an actionable BUY; the bench presses
 //! `y` once per pending decision and polls the SQLite store (read-only) for the execution.
 //! `cargo bench --bench key_to_store -- [runs]` (default 20).

@@ -1,6 +1,6 @@
 //! One full frame of the dashboard at 120×40: 300 symbols, 100 pending decisions, 10 open
 //! positions and 50 events, built from plain data (no store, no engine, no terminal).
-//! `cargo bench --bench render`. Target (issue 7): under 2 ms a frame.
+//! `cargo bench --bench render`. Target: under 2 ms a frame.
 //!
 //! - `frame_120x40`: `Terminal::draw` on a terminal that keeps its previous frame, with the
 //!   clock one second on (the once-a-second countdown redraw): widgets, diff and flush.

@@ -2,7 +2,7 @@
 //! header's "PAPER"), and to the first frame that shows the store (the "ENABLED" badge
 //! replaces "LOADING"), with an empty store and with 100,000 stored decisions (a history with
 //! 5,000 executed and closed positions, see `common::fill_store`), against a
-//! loopback ML engine and on the simulated market. Issue 7 target: first frame under 150 ms.
+//! loopback ML engine and on the simulated market. Target: first frame under 150 ms.
 //! `cargo bench --bench startup -- [runs] [decisions]` (defaults 10, 100000).
 
 mod common;

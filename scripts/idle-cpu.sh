@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idle cost of the dashboard (issue 7): N symbols on screen (default 30), nothing happening.
+# Idle cost of the dashboard: N symbols on screen (default 30), nothing happening.
 #
 # Starts a loopback ML engine (python3, 127.0.0.1 only) that answers every symbol with a
 # neutral signal (so every decision is a HOLD and nothing is queued), runs the release binary

@@ -1,5 +1,5 @@
 //! `autotrade-tui serve` over real HTTP on 127.0.0.1: the real binary, a loopback ML engine,
-//! every endpoint, status code and bad input of issue 8, the seed's five `curl` examples,
+//! every endpoint, status code and bad input of the API, the seed's five `curl` examples,
 //! many users, the security rules, a confirm racing the command line's cancel, and shutdown.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The decision rules of SPEC.md, one function per rule, checkable against the SPEC by eye.
+//! The decision rules of the product contract, one function per rule, checkable against it by eye.
 //!
 //! Input: the raw JSON the source answered (or why it could not), the risk settings and
 //! the gates as the store sees them. Output: a [`Decision`]. Nothing here does I/O.
