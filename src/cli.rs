@@ -60,7 +60,7 @@ pub enum Command {
     Disable,
     /// Kill switch: disable and cancel every pending decision.
     Kill,
-    /// A manual trade (the seed's execute_trade): pending until confirmed, or at once with --yes.
+    /// A manual trade: TP/SL from the ML signal and the size from the risk rules unless given; pending until confirmed, or at once with --yes.
     Trade {
         /// BASE/QUOTE, e.g. BTC/USD.
         symbol: String,
@@ -87,13 +87,13 @@ pub enum Command {
     },
     /// Close the open position on SYMBOL at the latest price.
     Close { symbol: String },
-    /// The engine headless, with the seed's REST API.
+    /// The engine headless, with the auto-trade REST API.
     Serve {
         /// Address to listen on; anything but loopback needs AUTOTRADE_API_TOKEN.
         #[arg(long, default_value = "127.0.0.1:8003", value_name = "ADDR")]
         listen: String,
     },
-    /// The seed's agent tools over MCP (JSON-RPC on stdio).
+    /// The agent tools over MCP (JSON-RPC on stdio): an LLM agent analyses and proposes.
     Mcp,
     /// Replay a CSV of candles through the analyzer, the rules and the paper broker.
     Backtest {
