@@ -1538,6 +1538,27 @@ fn execute_pending(
             rules::fmt_num(limits.risk.max_position_percent)
         )));
     }
+    // The price may have moved away from the stop since the decision: the position must not
+    // risk more at its fill than the risk limit (or than the trader chose for a manual size).
+    let risk_at_fill = rules::round_dp(rules::mul_exact(d.position_size, (fill - sl).abs()), 2);
+    let risk_limit = rules::round_dp(
+        limits.risk.account_size * limits.risk.max_risk_percent / 100.0,
+        2,
+    );
+    let allowed = d
+        .risk_reward
+        .map_or(risk_limit, |rr| rr.risk_amount.max(risk_limit));
+    if risk_at_fill > allowed {
+        return Err(StoreError::Refused(format!(
+            "{} not executed: at {} the position would risk {}, over the {} allowed \
+             (max_risk_percent {}%); resize it or cancel it",
+            log.log_id,
+            rules::fmt_num(fill),
+            crate::money::fmt_money(risk_at_fill),
+            crate::money::fmt_money(allowed),
+            rules::fmt_num(limits.risk.max_risk_percent)
+        )));
+    }
     tx.execute(
         "INSERT INTO positions (user_id, decision_id, symbol, side, quantity, entry_price, take_profit, stop_loss,
             opened_at, mode, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open')",
@@ -1934,5 +1955,30 @@ mod tests {
             2,
             "and is seen afterwards"
         );
+    }
+
+    #[test]
+    fn no_fill_that_would_risk_more_than_the_limit() {
+        let s = Store::open_in_memory("u", true).unwrap();
+        let mut l = limits(true, 3);
+        l.risk.max_position_percent = 100.0;
+        // BUY at 100, SL 98, TP 105: 1.5 % of 10,000 is 150 at risk, so 75 units.
+        let out = cycle(&s, "BTC/USD", 100.0, &l);
+        assert_eq!(out.log.decision.position_size, 75.0);
+        // Price runs up towards the TP: from 104.9 the stop is 6.9 away, 517.50 at risk.
+        s.update_price("BTC/USD", 104.9).unwrap();
+        let err = s.confirm(&out.log.log_id, &l).unwrap_err().to_string();
+        assert!(
+            err.contains("would risk 517.50, over the 150.00 allowed"),
+            "{err}"
+        );
+        assert!(s.open_positions().unwrap().is_empty());
+        assert_eq!(
+            s.decision(&out.log.log_id).unwrap().unwrap().status,
+            Status::Pending
+        );
+        // Back at the entry it fills.
+        s.update_price("BTC/USD", 100.0).unwrap();
+        s.confirm(&out.log.log_id, &l).unwrap();
     }
 }
