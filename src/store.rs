@@ -743,7 +743,11 @@ impl Store {
     /// positions it crosses, read the gates, decide, store, and execute at once when
     /// confirmation is not required.
     pub fn record_cycle(&self, input: &CycleInput<'_>, limits: &Limits) -> Result<CycleOutcome> {
-        self.write(|tx| cycle_symbol(tx, &self.user_id, input, limits, now_ms()))
+        self.write(|tx| {
+            let now = now_ms();
+            expire_stale(tx, &self.user_id, limits.pending_expiry, now)?;
+            cycle_symbol(tx, &self.user_id, input, limits, now)
+        })
     }
 
     /// A whole cycle in one transaction (one disk sync instead of one per symbol); the
@@ -837,7 +841,9 @@ impl Store {
             ..*limits
         };
         self.write(|tx| {
-            let mut outcome = cycle_symbol(tx, &self.user_id, input, &limits, now_ms())?;
+            let now = now_ms();
+            expire_stale(tx, &self.user_id, limits.pending_expiry, now)?;
+            let mut outcome = cycle_symbol(tx, &self.user_id, input, &limits, now)?;
             tx.execute(
                 "UPDATE decisions SET origin = ?3 WHERE user_id = ?1 AND log_id = ?2",
                 params![self.user_id, outcome.log.log_id, Origin::Agent.as_str()],
@@ -1169,7 +1175,8 @@ impl Store {
 }
 
 /// One symbol of a cycle: record the price, close positions it crosses, read the gates,
-/// decide, store, and execute at once when confirmation is not required.
+/// decide, store, and execute at once when confirmation is not required. The caller expires
+/// stale pending decisions first, once per transaction.
 fn cycle_symbol(
     tx: &Connection,
     user_id: &str,
@@ -1181,7 +1188,6 @@ fn cycle_symbol(
     if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0) {
         closed = price_tick(tx, user_id, input.symbol, p, now)?;
     }
-    expire_stale(tx, user_id, limits.pending_expiry, now)?;
     let gates = read_gates(tx, user_id, input.symbol, limits.max_open_positions)?;
     let decision = rules::decide(&rules::DecisionInput {
         symbol: input.symbol,
