@@ -102,20 +102,31 @@ fn kill_dash_9_mid_cycle_loses_nothing_and_leaves_nothing_half_executed() {
     assert_eq!(json_lines(&out).len(), syms.len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ml_engine_503_backs_off_trades_nothing_and_recovers() {
+/// A loop over BTC/USD against an ML engine that answers 503 with this `Retry-After`;
+/// `auto_trade` adds lines to the `[auto_trade]` table.
+fn engine_against_a_503(
+    retry_after: &str,
+    auto_trade: &str,
+) -> (
+    MlServer,
+    tempfile::TempDir,
+    Arc<Store>,
+    tokio::sync::mpsc::Sender<autotrade_tui::engine::EngineCommand>,
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::Receiver<EngineEvent>,
+) {
     let ml = MlServer::start();
     let down = Reply::Raw {
         status: 503,
         body: "{\"detail\":\"maintenance\"}".into(),
-        headers: vec![("Retry-After".into(), "1".into())],
+        headers: vec![("Retry-After".into(), retry_after.into())],
     };
     ml.set(&signal_path("BTC/USD"), down.clone());
     ml.set(&phase_path("BTC/USD"), down);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config::parse_str(
         &format!(
-            "[auto_trade]\nsymbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.01\n[ml_engine]\nurl = \"{}\"\ntimeout_seconds = 2\n",
+            "[auto_trade]\nsymbols = [\"BTC/USD\"]\n{auto_trade}\n[ml_engine]\nurl = \"{}\"\ntimeout_seconds = 2\n",
             ml.url
         ),
         "test",
@@ -124,8 +135,15 @@ async fn ml_engine_503_backs_off_trades_nothing_and_recovers() {
     let store = Arc::new(Store::open(dir.path(), "default", true).unwrap());
     let cfg = Arc::new(cfg);
     let source = autotrade_tui::commands::make_source(&cfg, &store).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
     let (cmd, handle) = Engine::new(cfg, store.clone(), source).spawn(tx);
+    (ml, dir, store, cmd, handle, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ml_engine_503_backs_off_trades_nothing_and_recovers() {
+    let (ml, _dir, store, cmd, handle, mut rx) =
+        engine_against_a_503("1", "check_interval_minutes = 0.01");
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut saw_unreachable = false;
@@ -253,28 +271,7 @@ fn kill_switch_persists_until_enable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_absurd_retry_after_neither_crashes_nor_parks_the_loop() {
-    let ml = MlServer::start();
-    let down = Reply::Raw {
-        status: 503,
-        body: "{}".into(),
-        headers: vec![("Retry-After".into(), u64::MAX.to_string())],
-    };
-    ml.set(&signal_path("BTC/USD"), down.clone());
-    ml.set(&phase_path("BTC/USD"), down);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config::parse_str(
-        &format!(
-            "[auto_trade]\nsymbols = [\"BTC/USD\"]\n[ml_engine]\nurl = \"{}\"\ntimeout_seconds = 2\n",
-            ml.url
-        ),
-        "test",
-    )
-    .unwrap();
-    let store = Arc::new(Store::open(dir.path(), "default", true).unwrap());
-    let cfg = Arc::new(cfg);
-    let source = autotrade_tui::commands::make_source(&cfg, &store).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let (cmd, handle) = Engine::new(cfg, store.clone(), source).spawn(tx);
+    let (_ml, _dir, _store, cmd, handle, mut rx) = engine_against_a_503(&u64::MAX.to_string(), "");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut next_at = None;
     while next_at.is_none() {
