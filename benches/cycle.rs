@@ -62,8 +62,8 @@ fn main() {
         .build()
         .expect("runtime");
     let cfg = Arc::new(cfg);
-    let source = autotrade_tui::commands::make_source(&cfg, &store).expect("source");
-    let engine = Engine::new(cfg.clone(), store, source);
+    let desk = autotrade_tui::desk::Desk::new(cfg.clone(), dir.path().into(), store);
+    let engine = Engine::new(desk.clone(), desk.source().expect("source"));
     println!(
         "cycle bench: {symbols} symbols, {} requests per cycle, engine delay {delay_ms} ms, max_concurrent_requests {}",
         symbols * 2,

@@ -8,11 +8,12 @@
 //! - `widgets_only_120x40`: `ui::draw` into a buffer, no diff, no backend.
 
 use autotrade_tui::app::{Action, App, Settings, Snapshot};
+use autotrade_tui::desk::CycleOutcome;
 use autotrade_tui::domain::rules::{self, Decision, RiskSettings};
-use autotrade_tui::domain::{Action as Side, AmdAnalysis, Direction, MlSignal, Phase};
+use autotrade_tui::domain::{AmdAnalysis, Direction, MlSignal, Phase, Side};
 use autotrade_tui::engine::{EngineEvent, Health, SymbolView};
 use autotrade_tui::store::{
-    CycleOutcome, DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
+    DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
 };
 use autotrade_tui::ui;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -80,7 +81,7 @@ fn decision(i: usize, status: Status, age_s: i64) -> DecisionLog {
         origin: Origin::Auto,
         decision: Decision {
             symbol: symbol(i),
-            action: side,
+            action: side.into(),
             confidence: 0.855,
             reasoning: format!(
                 "{side}: {direction} signal (0.90) during {phase} (0.80), confidence 0.8550"

@@ -5,6 +5,7 @@
 
 mod common;
 
+use autotrade_tui::desk::Desk;
 use autotrade_tui::store::{Status, Store};
 use common::fill_store;
 use std::time::{Duration, Instant};
@@ -37,11 +38,27 @@ fn main() {
     fill_store(dir.path(), &symbols, n);
     println!("loaded {n} decisions in {:.1} s", t.elapsed().as_secs_f64());
 
+    let config = autotrade_tui::config::parse_str(
+        &format!("[auto_trade]\nsymbols = {symbols:?}\n"),
+        "bench",
+    )
+    .expect("config");
+    let config = std::sync::Arc::new(config);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     time("Store::open (migrate + recovery check)", 20, || {
         let s = Store::open(dir.path(), "default", true).expect("open");
-        s.recover_on_start().expect("recover")
+        let desk = Desk::new(config.clone(), dir.path().into(), std::sync::Arc::new(s));
+        rt.block_on(desk.recover()).expect("recover")
     });
     let store = Store::open(dir.path(), "default", true).expect("store");
+    let desk = Desk::new(
+        config.clone(),
+        dir.path().into(),
+        std::sync::Arc::new(Store::open(dir.path(), "default", true).expect("store")),
+    );
     time("decisions(limit 50)", 50, || {
         store.decisions(50, None).expect("q")
     });
@@ -67,13 +84,8 @@ fn main() {
     time("realized P&L (closed positions)", 50, || {
         store.realized_pnl().expect("q")
     });
-    let config = autotrade_tui::config::parse_str(
-        &format!("[auto_trade]\nsymbols = {symbols:?}\n"),
-        "bench",
-    )
-    .expect("config");
-    time("the dashboard's snapshot (load_snapshot)", 50, || {
-        autotrade_tui::tui::load_snapshot(&config, &store).expect("snapshot")
+    time("the dashboard's snapshot (Desk::snapshot)", 50, || {
+        desk.snapshot(&store).expect("snapshot")
     });
 
     let bin = env!("CARGO_BIN_EXE_autotrade-tui");

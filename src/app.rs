@@ -5,37 +5,20 @@
 //! the UI thread and sends their results back as `Action::Done`. Drawing only reads `App`.
 
 use crate::config::Config;
+pub use crate::desk::Snapshot;
 use crate::domain::manual::ManualOrder;
+use crate::domain::money::{fmt_price, fmt_qty, fmt_signed};
 use crate::domain::rules::{self, Gates, RiskSettings};
-use crate::domain::{Action as TradeAction, Direction, MlSignal, Phase};
+use crate::domain::{Direction, MlSignal, Phase, Verdict};
 use crate::engine::{CycleSummary, EngineEvent, Health, SymbolView};
 use crate::form::{Form, Known, SizeForm, TradeForm};
 use crate::keymap::{self, Command, Mode};
-use crate::money::{fmt_price, fmt_qty, fmt_signed};
-use crate::store::{DecisionLog, Event, Position, PricePoint, RuntimeState, Status};
+use crate::store::{DecisionLog, Position, Status};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 
 /// How many dashboard-side events (refusals, engine errors) are kept.
 const LOCAL_EVENTS: usize = 50;
-
-/// Everything the dashboard shows from the store, loaded in one go off the UI thread.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
-    pub taken_at_ms: i64,
-    pub state: RuntimeState,
-    /// Pending decisions, newest first.
-    pub pending: Vec<DecisionLog>,
-    /// The latest decision of each symbol.
-    pub latest: Vec<DecisionLog>,
-    pub positions: Vec<Position>,
-    pub prices: BTreeMap<String, PricePoint>,
-    /// Newest first.
-    pub events: Vec<Event>,
-    pub equity: f64,
-    pub realized_pnl: f64,
-    pub unrealized_pnl: f64,
-}
 
 /// The settings the dashboard shows, taken from the config once.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,7 +182,7 @@ pub enum Reading<T> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LastDecision {
-    pub action: TradeAction,
+    pub action: Verdict,
     pub status: Status,
     pub confidence: f64,
     pub at_ms: i64,
@@ -664,12 +647,9 @@ impl App {
             Some(l) => format!(
                 " (now {}, P&L {})",
                 fmt_price(l),
-                fmt_signed(crate::broker::paper::pnl(
-                    p.side,
-                    p.quantity,
-                    p.entry_price,
-                    l
-                ))
+                p.unrealized_pnl(Some(l))
+                    .map(fmt_signed)
+                    .unwrap_or_default()
             ),
             None => String::new(),
         };
@@ -800,7 +780,7 @@ impl App {
                         d.decision.action,
                         fmt_qty(d.decision.position_size),
                         d.decision.symbol,
-                        crate::money::fmt_fixed(d.decision.confidence, 2),
+                        crate::domain::money::fmt_fixed(d.decision.confidence, 2),
                         d.log_id
                     ),
                     count: 1,

@@ -115,10 +115,10 @@ pub enum Side {
 }
 
 impl Side {
-    pub fn action(self) -> crate::domain::Action {
+    pub fn side(self) -> crate::domain::Side {
         match self {
-            Side::Buy => crate::domain::Action::Buy,
-            Side::Sell => crate::domain::Action::Sell,
+            Side::Buy => crate::domain::Side::Buy,
+            Side::Sell => crate::domain::Side::Sell,
         }
     }
 }

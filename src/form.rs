@@ -3,10 +3,10 @@
 //! market, and they keep a preview computed by the rules the store will apply
 //! (`domain::manual`). No I/O here; drawing only reads the preview.
 
-use crate::domain::manual::{self, ManualOrder, MarketContext};
+use crate::domain::manual::{self, Level, ManualOrder, ManualRefusal, MarketContext};
+use crate::domain::money::fmt_qty;
 use crate::domain::rules::{Decision, RiskSettings, max_quantity};
-use crate::domain::{Action as Side, Direction, MlSignal};
-use crate::money::fmt_qty;
+use crate::domain::{Direction, MlSignal, Side};
 use crate::store::DecisionLog;
 
 /// The longest text a number field takes.
@@ -143,10 +143,10 @@ impl TradeForm {
             raw_signal: serde_json::Value::Null,
             phase: None,
         };
-        self.preview = self
-            .order()
-            .and_then(|o| manual::manual_decision(&o, &market, risk))
-            .map_err(|e| in_form_words(&e));
+        self.preview = self.order().and_then(|o| {
+            manual::manual_decision(&o, &market, risk, crate::domain::lifecycle::Origin::Manual)
+                .map_err(|e| in_form_words(&e))
+        });
     }
 
     pub fn next_field(&mut self, delta: isize) {
@@ -163,7 +163,7 @@ impl TradeForm {
             TradeField::Side => {
                 self.side = match self.side {
                     Side::Buy => Side::Sell,
-                    _ => Side::Buy,
+                    Side::Sell => Side::Buy,
                 };
                 self.side_chosen = true;
             }
@@ -284,11 +284,15 @@ pub enum Form {
     Size(SizeForm),
 }
 
-/// The rules speak of command-line flags; the form has fields.
-fn in_form_words(msg: &str) -> String {
-    msg.replace("give --tp/--sl to override", "type TP/SL to override")
-        .replace("pass --tp", "type a TP")
-        .replace("pass --sl", "type an SL")
+/// A manual-order refusal in the form's words: it has fields, not flags.
+pub fn in_form_words(e: &ManualRefusal) -> String {
+    e.explain(
+        |level| match level {
+            Level::TakeProfit => "type a TP".into(),
+            Level::StopLoss => "type an SL".into(),
+        },
+        "type TP/SL",
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 use autotrade_tui::cli::{Cli, Command};
-use autotrade_tui::commands::{self, Context, EXIT_USAGE};
+use autotrade_tui::commands::{self, EXIT_USAGE};
 use autotrade_tui::config::{self, Config};
+use autotrade_tui::desk::Desk;
 use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
@@ -84,7 +85,11 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let ctx = Context::open(config, data_dir)?;
+    let ctx = Desk::open(config, data_dir)?;
+    // After a crash: executions half done are resolved, orders whose answer was lost looked up.
+    for problem in rt.block_on(ctx.recover())? {
+        let _ = writeln!(std::io::stderr(), "warning: {problem}");
+    }
     match cli.command {
         None => rt.block_on(autotrade_tui::tui::run(ctx)),
         Some(Command::Once { json }) => rt.block_on(commands::once(&ctx, json)),
@@ -94,7 +99,7 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
             pending,
             json,
         }) => commands::decisions(&ctx, limit, executed_only, pending, json),
-        Some(Command::Confirm { log_id }) => commands::confirm(&ctx, &log_id),
+        Some(Command::Confirm { log_id }) => rt.block_on(commands::confirm(&ctx, &log_id)),
         Some(Command::Cancel { log_id }) => commands::cancel(&ctx, &log_id),
         Some(Command::Status { json }) => commands::status(&ctx, json),
         Some(Command::Enable) => commands::enable(&ctx),
@@ -112,7 +117,7 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
             &ctx,
             &autotrade_tui::domain::manual::ManualOrder {
                 symbol,
-                side: side.action(),
+                side: side.side(),
                 size,
                 take_profit: tp,
                 stop_loss: sl,

@@ -5,11 +5,11 @@
 //! every waiting action, then draws at most once per frame and only when something changed;
 //! a one-second tick keeps the countdown and ages current, so an idle dashboard sleeps.
 
-use crate::app::{Action, App, Effect, Outcome, Settings, Snapshot};
-use crate::commands::{self, Context};
-use crate::config::Config;
-use crate::engine::{EngineCommand, EngineEvent, limits_for};
-use crate::store::{self, Store, StoreError};
+use crate::app::{Action, App, Effect, Outcome, Settings};
+use crate::commands;
+use crate::desk::{Desk, DeskError};
+use crate::engine::{Engine, EngineCommand, EngineEvent};
+use crate::store::{self, Origin, Store};
 use color_eyre::eyre::{Result, WrapErr, eyre};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::sync::Arc;
@@ -21,124 +21,82 @@ use tokio::sync::{Notify, mpsc};
 const FRAME: Duration = Duration::from_millis(16);
 /// How often the watcher looks for commits by other connections (the engine, the CLI).
 const WATCH_EVERY: Duration = Duration::from_millis(500);
-/// Events and pending decisions the dashboard loads.
-const EVENTS: usize = 50;
-const PENDING: usize = 100;
-
 /// Whether `NO_COLOR` asks for no colour (set and not empty).
 pub fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// Load everything the dashboard shows from the store, as of one moment (blocking: call off
-/// the UI thread, on a store connection of its own).
-pub fn load_snapshot(config: &Config, store: &Store) -> Result<Snapshot> {
-    store.read_consistent(|| {
-        let (equity, realized_pnl, unrealized_pnl) = commands::equity(config, store)?;
-        Ok(Snapshot {
-            taken_at_ms: store::now_ms(),
-            state: store.state()?,
-            pending: store.decisions(PENDING, Some(store::Status::Pending))?,
-            latest: store.latest_per_symbol()?,
-            positions: store.open_positions()?,
-            prices: store.prices()?,
-            events: store.recent_events(EVENTS)?,
-            equity,
-            realized_pnl,
-            unrealized_pnl,
-        })
-    })
-}
-
-/// Perform a store effect (blocking) and say how it went.
-pub fn perform_store_effect(config: &Config, store: &Store, effect: &Effect) -> Outcome {
-    let result: std::result::Result<(), StoreError> = match effect {
-        Effect::Confirm { log_id, .. } => store.confirm(log_id, &limits_for(config)).map(|_| ()),
-        Effect::Cancel { log_id, .. } => store
-            .cancel(log_id, "cancelled on the dashboard")
-            .map(|_| ()),
-        Effect::SetEnabled(true) => store.enable(),
-        Effect::SetEnabled(false) => store.disable(),
-        Effect::Kill => store.kill().map(|_| ()),
-        Effect::Resize { log_id, size, .. } => {
-            // Checked again here: the form checked the decision as the last snapshot had it.
-            let risk = limits_for(config).risk;
-            match store.decision(log_id) {
-                Ok(Some(log)) => match crate::domain::manual::resize(&log.decision, *size, &risk) {
-                    Ok(d) => match d.risk_reward {
-                        Some(rr) => store.resize_pending(log_id, *size, &rr).map(|_| ()),
-                        None => Err(StoreError::Refused(format!("{log_id} has no risk/reward"))),
-                    },
-                    Err(e) => Err(StoreError::Refused(e)),
-                },
-                Ok(None) => Err(StoreError::UnknownDecision(log_id.clone())),
-                Err(e) => Err(e),
-            }
-        }
-        Effect::CheckNow => Ok(()),
-        // These ask the source for a fresh price first: `execute` performs them.
-        Effect::Trade { .. } | Effect::ClosePosition { .. } => Err(StoreError::Other(format!(
-            "{} needs the market source: perform it with tui::execute",
-            effect.describe()
-        ))),
-    };
-    match result {
-        Ok(()) => Outcome::Ok,
-        Err(e @ (StoreError::Refused(_) | StoreError::UnknownDecision(_))) => {
-            Outcome::Refused(e.to_string())
-        }
+/// A refusal the desk gives, in the dashboard's words.
+fn outcome_of<T>(r: crate::desk::Result<T>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Ok,
+        Err(DeskError::Trade(t)) => Outcome::Refused(crate::form::in_form_words(&t)),
+        Err(e) if e.is_refusal() => Outcome::Refused(e.to_string()),
         Err(e) => Outcome::Failed(e.to_string()),
     }
 }
 
-/// Perform an effect that is not the engine's (everything but `CheckNow`) and say how it
-/// went. Store work runs on blocking threads; a manual trade and a close first ask the
-/// source for a fresh price, exactly as `trade` and `close` do.
-pub async fn execute(ctx: &Context, effect: Effect) -> Outcome {
-    let failed = |e: color_eyre::Report| Outcome::Failed(format!("{e:#}"));
-    match effect {
-        Effect::Trade { order, .. } => {
-            match commands::place_manual(ctx, &order, store::Origin::Manual, false).await {
-                Ok(Ok(_)) => Outcome::Ok,
-                Ok(Err(_)) => Outcome::Recorded,
-                Err(e) => failed(e),
-            }
+/// Perform an effect that is not the engine's (everything but `CheckNow`) through the desk
+/// and say how it went. Store work runs on blocking threads; a manual trade and a close
+/// first ask the source for a fresh price, exactly as `trade` and `close` do.
+pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
+    let blocking = |f: Box<dyn FnOnce(&Desk) -> Outcome + Send>| {
+        let desk = desk.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(&desk))
+                .await
+                .unwrap_or_else(|e| Outcome::Failed(format!("the store task failed: {e}")))
         }
+    };
+    match effect {
+        Effect::Trade { order, .. } => match desk.trade(&order, Origin::Manual, false).await {
+            // The desk recorded the refusal as an event: the events pane shows it.
+            Err(e) if e.is_refusal() => Outcome::Recorded,
+            other => outcome_of(other),
+        },
         Effect::ClosePosition {
             position_id,
             symbol,
             ..
         } => {
-            let store = ctx.store.clone();
-            let open = tokio::task::spawn_blocking(move || store.open_positions()).await;
-            match open {
-                Ok(Ok(open)) if open.iter().any(|p| p.id == position_id) => {}
-                Ok(Ok(_)) => {
-                    return Outcome::Refused(format!("that {symbol} position is no longer open"));
-                }
-                Ok(Err(e)) => return Outcome::Failed(e.to_string()),
-                Err(e) => return Outcome::Failed(format!("the store task failed: {e}")),
+            let sym = symbol.clone();
+            let still_open = blocking(Box::new(move |desk| match desk.store.open_positions() {
+                Ok(open) if open.iter().any(|p| p.id == position_id) => Outcome::Ok,
+                Ok(_) => Outcome::Refused(format!("that {sym} position is no longer open")),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }))
+            .await;
+            if still_open != Outcome::Ok {
+                return still_open;
             }
-            match commands::close_symbol(ctx, &symbol, "closed by trader on the dashboard").await {
-                Ok(Ok(_)) => Outcome::Ok,
-                Ok(Err(why)) => Outcome::Refused(why),
-                Err(e) => failed(e),
-            }
+            outcome_of(
+                desk.close(&symbol, "closed by trader on the dashboard")
+                    .await,
+            )
         }
-        other => {
-            let (config, store) = (ctx.config.clone(), ctx.store.clone());
-            tokio::task::spawn_blocking(move || perform_store_effect(&config, &store, &other))
-                .await
-                .unwrap_or_else(|e| Outcome::Failed(format!("the store task failed: {e}")))
+        Effect::Confirm { log_id, .. } => outcome_of(desk.confirm(&log_id).await),
+        Effect::Cancel { log_id, .. } => {
+            blocking(Box::new(move |desk| {
+                outcome_of(desk.cancel(&log_id, "cancelled on the dashboard"))
+            }))
+            .await
         }
+        Effect::SetEnabled(on) => {
+            blocking(Box::new(move |desk| outcome_of(desk.set_enabled(on)))).await
+        }
+        Effect::Kill => blocking(Box::new(|desk| outcome_of(desk.kill()))).await,
+        Effect::Resize { log_id, size, .. } => {
+            blocking(Box::new(move |desk| outcome_of(desk.resize(&log_id, size)))).await
+        }
+        Effect::CheckNow => Outcome::Ok,
     }
 }
 
-pub async fn run(ctx: Context) -> Result<u8> {
+pub async fn run(ctx: Desk) -> Result<u8> {
     // Everything that can fail before the terminal is taken fails with a plain message.
     // One dashboard (and so one monitoring loop) per data dir; the command line runs beside it.
     let _lock = crate::lock::DashboardLock::acquire(&ctx.data_dir).map_err(|e| eyre!(e))?;
-    let engine = ctx.engine()?;
+    let engine = Engine::new(ctx.clone(), ctx.source()?);
     let watcher_store = {
         let dir = ctx.data_dir.clone();
         let user = ctx.config.auto_trade.user_id.clone();
@@ -170,7 +128,7 @@ pub async fn run(ctx: Context) -> Result<u8> {
         });
     }
     let watcher = tokio::spawn(watch_store(
-        ctx.config.clone(),
+        ctx.clone(),
         Arc::new(watcher_store),
         tx.clone(),
         refresh.clone(),
@@ -180,7 +138,7 @@ pub async fn run(ctx: Context) -> Result<u8> {
         Settings::from_config(&ctx.config, colour_allowed()),
         store::now_ms(),
     )
-    .with_risk(limits_for(&ctx.config).risk);
+    .with_risk(ctx.limits().risk);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_draw: Option<Instant> = None;
@@ -265,7 +223,7 @@ pub async fn run(ctx: Context) -> Result<u8> {
 
 /// Start an effect; its result comes back as `Action::Done`.
 fn perform(
-    ctx: &Context,
+    ctx: &Desk,
     engine: &mpsc::Sender<EngineCommand>,
     tx: &mpsc::UnboundedSender<Action>,
     refresh: &Arc<Notify>,
@@ -297,7 +255,7 @@ fn perform(
 
 /// Reload the snapshot at start and whenever any other connection has committed.
 async fn watch_store(
-    config: Arc<Config>,
+    desk: Desk,
     store: Arc<Store>,
     tx: mpsc::UnboundedSender<Action>,
     refresh: Arc<Notify>,
@@ -305,14 +263,14 @@ async fn watch_store(
     let mut seen: Option<i64> = None;
     let mut failing = false;
     loop {
-        let (c, s) = (config.clone(), store.clone());
+        let (d, s) = (desk.clone(), store.clone());
         let loaded = tokio::task::spawn_blocking(move || {
             let version = s.data_version().map_err(|e| e.to_string())?;
             if seen == Some(version) {
                 return Ok((version, None));
             }
             // Read the version first: a commit during the load shows up on the next pass.
-            let snap = load_snapshot(&c, &s).map_err(|e| format!("{e:#}"))?;
+            let snap = d.snapshot(&s).map_err(|e| format!("{e:#}"))?;
             Ok::<_, String>((version, Some(snap)))
         })
         .await

@@ -7,7 +7,7 @@ use autotrade_tui::backtest::{
 };
 use autotrade_tui::config::Config;
 use autotrade_tui::domain::rules::{self, DecisionInput, Gates, RiskSettings};
-use autotrade_tui::domain::{Action, Direction, MlSignal, Phase};
+use autotrade_tui::domain::{Direction, MlSignal, Phase, Side, Verdict};
 use autotrade_tui::simulated::{Analyzer, Candle, MarketGenerator, SimulatedSource};
 use std::collections::HashMap;
 
@@ -95,7 +95,7 @@ fn buy_reaches_take_profit() {
     let o = run(&c, &s, &[(0, Direction::Bullish, 110.0, 95.0)]);
     assert_eq!(o.trades.len(), 1, "{o:?}");
     let t = &o.trades[0];
-    assert_eq!(t.side, Action::Buy);
+    assert_eq!(t.side, Side::Buy);
     assert_eq!((t.entry_bar, t.exit_bar), (1, 2));
     assert_eq!(t.exit_reason, "take_profit");
     // Risk 150 over 5 a unit: 30 units.
@@ -153,7 +153,7 @@ fn a_bar_touching_both_counts_as_the_stop_loss() {
     let o = run(&c, &s, &[(0, Direction::Bearish, 90.0, 105.0)]);
     assert_eq!(o.trades.len(), 1);
     let t = &o.trades[0];
-    assert_eq!(t.side, Action::Sell);
+    assert_eq!(t.side, Side::Sell);
     assert_eq!(t.exit_reason, "stop_loss");
     assert_eq!(t.exit_price, 105.0);
     assert!(close_to(t.pnl, -150.0 - (3.0 + 3.15)), "{t:?}");
@@ -493,7 +493,7 @@ fn backtest_and_live_rules_decide_the_same_on_every_bar() {
             Some(d) => same_decision(&theirs, d),
             None => {
                 skipped += 1;
-                assert_eq!(theirs.action, Action::Hold, "bar {i}: {theirs:?}");
+                assert_eq!(theirs.action, Verdict::Hold, "bar {i}: {theirs:?}");
             }
         }
         actionable += usize::from(theirs.action.is_actionable());

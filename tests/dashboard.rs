@@ -2,13 +2,14 @@
 //! a `TestBackend` at 80×24 and 120×40 from plain data with fixed times (text snapshots).
 
 use autotrade_tui::app::{Action, App, Effect, Focus, Outcome, Settings, Snapshot};
+use autotrade_tui::desk::CycleOutcome;
 use autotrade_tui::domain::manual::ManualOrder;
 use autotrade_tui::domain::rules::{self, Decision, RiskSettings};
-use autotrade_tui::domain::{Action as Side, AmdAnalysis, Direction, MlSignal, Phase};
+use autotrade_tui::domain::{AmdAnalysis, Direction, MlSignal, Phase, Side, Verdict};
 use autotrade_tui::engine::{EngineEvent, Health, SymbolView};
 use autotrade_tui::form::{Form, TradeField};
 use autotrade_tui::store::{
-    CycleOutcome, DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
+    DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
 };
 use autotrade_tui::ui;
 use ratatui::Terminal;
@@ -77,7 +78,7 @@ fn actionable(
         origin: Origin::Auto,
         decision: Decision {
             symbol: symbol.into(),
-            action: side,
+            action: side.into(),
             confidence: 0.855,
             reasoning: format!(
                 "{side}: {direction} signal (0.90) during {phase} (0.80), confidence 0.8550"
@@ -106,7 +107,7 @@ fn hold(log_id: &str, symbol: &str, reasoning: &str, age_s: i64) -> DecisionLog 
         origin: Origin::Auto,
         decision: Decision {
             symbol: symbol.into(),
-            action: Side::Hold,
+            action: Verdict::Hold,
             confidence: 0.0,
             reasoning: reasoning.into(),
             entry_price: None,

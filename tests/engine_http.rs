@@ -800,7 +800,8 @@ async fn engine_run_cycle_asks_both_endpoints_of_a_symbol_at_once() {
     .unwrap();
     let store = Arc::new(Store::open_in_memory("default", true).unwrap());
     let client = MlEngineClient::new(&ml.url, Duration::from_secs(5), 64).unwrap();
-    let engine = Engine::new(Arc::new(config), store.clone(), Arc::new(client));
+    let desk = autotrade_tui::desk::Desk::new(Arc::new(config), "unused".into(), store.clone());
+    let engine = Engine::new(desk, Arc::new(client));
     let started = Instant::now();
     let (views, summary) = engine.run_cycle().await;
     let elapsed = started.elapsed();
@@ -891,10 +892,8 @@ mod monitoring_loop {
         .unwrap();
         let store = Arc::new(Store::open_in_memory("default", true).unwrap());
         let client = MlEngineClient::new(url, Duration::from_secs(2), 8).unwrap();
-        (
-            Engine::new(Arc::new(config), store.clone(), Arc::new(client)),
-            store,
-        )
+        let desk = autotrade_tui::desk::Desk::new(Arc::new(config), "unused".into(), store.clone());
+        (Engine::new(desk, Arc::new(client)), store)
     }
 
     /// Events up to and including the next CycleFinished and NextCheck.

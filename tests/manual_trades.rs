@@ -5,8 +5,8 @@
 
 mod common;
 use autotrade_tui::app::{Effect, Outcome};
-use autotrade_tui::commands::Context;
-use autotrade_tui::domain::Action as Side;
+use autotrade_tui::desk::Desk;
+use autotrade_tui::domain::Side;
 use autotrade_tui::domain::manual::ManualOrder;
 use autotrade_tui::store::{Origin, Status};
 use common::*;
@@ -470,9 +470,9 @@ fn a_close_whose_refresh_crosses_the_stop_says_so() {
 
 // ---------------------------------------------------------------- the dashboard's effects
 
-fn context(dir: &Path) -> Context {
+fn context(dir: &Path) -> Desk {
     let config = autotrade_tui::config::load_file(&dir.join("config.toml")).unwrap();
-    Context::open(config, dir.join("data")).unwrap()
+    Desk::open(config, dir.join("data")).unwrap()
 }
 
 fn order(symbol: &str, side: Side) -> ManualOrder {
@@ -547,8 +547,7 @@ async fn t_s_and_c_on_the_dashboard_go_through_the_same_store() {
     );
 
     // Confirmed; then `c`, y: closed at the fresh price with its P&L recorded.
-    let limits = autotrade_tui::engine::limits_for(&ctx.config);
-    let (_, pos) = store.confirm(&id, &limits).unwrap();
+    let (_, pos) = ctx.confirm(&id).await.unwrap();
     ml.set_signal("BTC/USD", btc_signal(45500.0));
     let close = Effect::ClosePosition {
         position_id: pos.id,
@@ -594,7 +593,7 @@ async fn a_dashboard_trade_the_rules_or_gates_refuse_is_recorded_not_stored() {
         "{top:?}"
     );
     // The kill switch: refused by the store's gates, and recorded by it.
-    store.kill().unwrap();
+    ctx.kill().unwrap();
     let buy = Effect::Trade {
         order: order("BTC/USD", Side::Buy),
         label: "BUY BTC/USD".into(),

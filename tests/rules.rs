@@ -5,7 +5,7 @@ use autotrade_tui::domain::rules::{
     self, Decision, DecisionInput, Gates, RiskSettings, check_levels, decide, matrix, max_quantity,
     parse_phase, parse_signal, risk_reward, round_dp, size_position,
 };
-use autotrade_tui::domain::{Action, Direction, Phase};
+use autotrade_tui::domain::{Direction, Phase, Verdict};
 use serde_json::{Value, json};
 
 fn risk() -> RiskSettings {
@@ -53,15 +53,15 @@ fn the_matrix_is_the_seeds_table() {
     use Phase::*;
     let ml = 0.8;
     for (dir, phase, action, conf) in [
-        (Bullish, Accumulation, Action::Buy, ml * 0.95),
-        (Bullish, Manipulation, Action::Buy, ml * 0.70),
-        (Bullish, Distribution, Action::Hold, 0.30),
-        (Bearish, Distribution, Action::Sell, ml * 0.95),
-        (Bearish, Manipulation, Action::Sell, ml * 0.70),
-        (Bearish, Accumulation, Action::Hold, 0.30),
-        (Neutral, Accumulation, Action::Hold, 0.0),
-        (Neutral, Manipulation, Action::Hold, 0.0),
-        (Neutral, Distribution, Action::Hold, 0.0),
+        (Bullish, Accumulation, Verdict::Buy, ml * 0.95),
+        (Bullish, Manipulation, Verdict::Buy, ml * 0.70),
+        (Bullish, Distribution, Verdict::Hold, 0.30),
+        (Bearish, Distribution, Verdict::Sell, ml * 0.95),
+        (Bearish, Manipulation, Verdict::Sell, ml * 0.70),
+        (Bearish, Accumulation, Verdict::Hold, 0.30),
+        (Neutral, Accumulation, Verdict::Hold, 0.0),
+        (Neutral, Manipulation, Verdict::Hold, 0.0),
+        (Neutral, Distribution, Verdict::Hold, 0.0),
     ] {
         assert_eq!(matrix(dir, phase, ml), (action, conf), "{dir} × {phase}");
     }
@@ -76,7 +76,7 @@ fn decision_confidence_has_no_binary_noise() {
         &risk(),
         &open_gates(),
     );
-    assert_eq!(d.action, Action::Buy);
+    assert_eq!(d.action, Verdict::Buy);
     assert_eq!(d.confidence, 0.8265);
 }
 
@@ -89,7 +89,7 @@ fn a_confidence_a_hair_below_min_confidence_is_a_hold() {
         &risk(),
         &open_gates(),
     );
-    assert_eq!(d.action, Action::Hold, "{}", d.reasoning);
+    assert_eq!(d.action, Verdict::Hold, "{}", d.reasoning);
     assert!(d.reasoning.contains("0.7499585"), "{}", d.reasoning);
     assert!(
         d.reasoning.contains("min_confidence 0.75"),
@@ -112,7 +112,7 @@ fn a_confidence_exactly_at_min_confidence_trades() {
         &r,
         &open_gates(),
     );
-    assert_eq!(d.action, Action::Buy, "{}", d.reasoning);
+    assert_eq!(d.action, Verdict::Buy, "{}", d.reasoning);
     assert_eq!(d.confidence, 0.76);
 }
 
@@ -199,22 +199,22 @@ fn rounding_survives_extreme_values() {
 #[test]
 fn levels_are_checked_for_the_side() {
     assert_eq!(
-        check_levels(Action::Buy, 50.0, 55.0, 50.0).unwrap_err(),
+        check_levels(Verdict::Buy, 50.0, 55.0, 50.0).unwrap_err(),
         "stop_loss 50 equals entry_price 50"
     );
-    assert!(check_levels(Action::Buy, 100.0, 110.0, 95.0).is_ok());
-    assert!(check_levels(Action::Sell, 100.0, 90.0, 105.0).is_ok());
-    let e = check_levels(Action::Buy, 100.0, 99.5, 95.0).unwrap_err();
+    assert!(check_levels(Verdict::Buy, 100.0, 110.0, 95.0).is_ok());
+    assert!(check_levels(Verdict::Sell, 100.0, 90.0, 105.0).is_ok());
+    let e = check_levels(Verdict::Buy, 100.0, 99.5, 95.0).unwrap_err();
     assert!(
         e.contains("take_profit 99.5") && e.contains("entry_price 100"),
         "{e}"
     );
-    let e = check_levels(Action::Sell, 100.0, 90.0, 99.0).unwrap_err();
+    let e = check_levels(Verdict::Sell, 100.0, 90.0, 99.0).unwrap_err();
     assert!(
         e.contains("stop_loss 99") && e.contains("entry_price 100"),
         "{e}"
     );
-    let e = check_levels(Action::Sell, 100.0, 100.0, 105.0).unwrap_err();
+    let e = check_levels(Verdict::Sell, 100.0, 100.0, 105.0).unwrap_err();
     assert!(e.contains("take_profit 100"), "{e}");
 }
 
@@ -298,7 +298,7 @@ fn a_fetch_failure_is_an_untrusted_hold_naming_the_endpoint() {
         risk: &r,
         gates: &g,
     });
-    assert_eq!((d.action, d.confidence), (Action::Hold, 0.0));
+    assert_eq!((d.action, d.confidence), (Verdict::Hold, 0.0));
     assert_eq!(d.reasoning, "ML signal unavailable: GET x: HTTP 500");
     let d = decide(&DecisionInput {
         symbol: "BTC/USD",
@@ -307,7 +307,7 @@ fn a_fetch_failure_is_an_untrusted_hold_naming_the_endpoint() {
         risk: &r,
         gates: &g,
     });
-    assert_eq!((d.action, d.confidence), (Action::Hold, 0.0));
+    assert_eq!((d.action, d.confidence), (Verdict::Hold, 0.0));
     assert_eq!(
         d.reasoning,
         "AMD phase unavailable: GET y: timed out after 0.5s"
@@ -322,7 +322,7 @@ fn bad_levels_on_an_actionable_signal_zero_the_confidence() {
         &risk(),
         &open_gates(),
     );
-    assert_eq!((d.action, d.confidence), (Action::Hold, 0.0));
+    assert_eq!((d.action, d.confidence), (Verdict::Hold, 0.0));
     assert!(
         d.reasoning.contains("SELL needs take_profit < entry_price"),
         "{}",
@@ -382,7 +382,7 @@ fn gates_block_in_the_traders_words() {
             &risk(),
             &gates,
         );
-        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.action, Verdict::Hold);
         assert!(d.reasoning.contains("blocked"), "{}", d.reasoning);
         assert!(d.risk_reward.is_none());
         assert_eq!(d.position_size, 0.0);
@@ -397,7 +397,7 @@ fn an_actionable_decision_carries_its_size_and_analysis() {
         &risk(),
         &open_gates(),
     );
-    assert_eq!(d.action, Action::Buy);
+    assert_eq!(d.action, Verdict::Buy);
     assert_eq!(d.position_size, 0.04444444);
     assert_eq!(d.entry_price, Some(45000.0));
     assert_eq!(d.take_profit, Some(47500.0));

@@ -94,7 +94,12 @@ fn kill_dash_9_mid_cycle_loses_nothing_and_leaves_nothing_half_executed() {
             );
         }
         assert!(open.len() <= 5, "max_open_positions held across crashes");
-        assert!(store.recover_on_start().unwrap().is_empty());
+        let desk = autotrade_tui::desk::Desk::new(
+            Arc::new(config::parse_str("", "test").unwrap()),
+            data.clone(),
+            Arc::new(store),
+        );
+        assert!(desk.recover_executed().unwrap().is_empty());
     }
     // A normal run afterwards completes and stores a whole cycle.
     let (code, out, err) = run(dir.path(), &["once", "--json"]);
@@ -134,9 +139,10 @@ fn engine_against_a_503(
     .unwrap();
     let store = Arc::new(Store::open(dir.path(), "default", true).unwrap());
     let cfg = Arc::new(cfg);
-    let source = autotrade_tui::commands::make_source(&cfg, &store).unwrap();
+    let desk = autotrade_tui::desk::Desk::new(cfg, dir.path().into(), store.clone());
+    let source = desk.source().unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    let (cmd, handle) = Engine::new(cfg, store.clone(), source).spawn(tx);
+    let (cmd, handle) = Engine::new(desk, source).spawn(tx);
     (ml, dir, store, cmd, handle, rx)
 }
 

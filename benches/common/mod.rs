@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use autotrade_tui::domain::rules::{Decision, RiskReward};
-use autotrade_tui::domain::{Action, Phase};
+use autotrade_tui::domain::{Phase, Verdict};
 use autotrade_tui::store::{Origin, Status, Store};
 use axum::body::Body;
 use axum::http::{Response, Uri};
@@ -258,9 +258,9 @@ pub fn fill_store(data_dir: &Path, symbols: &[String], n: usize) {
                 Decision {
                     symbol: symbols[k % symbols.len()].clone(),
                     action: if actionable {
-                        Action::Buy
+                        Verdict::Buy
                     } else {
-                        Action::Hold
+                        Verdict::Hold
                     },
                     confidence: 0.8,
                     reasoning: "bench".into(),

@@ -11,7 +11,8 @@ pub mod routes;
 pub mod settings;
 pub mod users;
 
-use crate::commands::{Context, EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use crate::desk::Desk;
 use color_eyre::eyre::{Result, WrapErr};
 use guard::{Guard, RateLimiter};
 use std::io::Write;
@@ -25,7 +26,7 @@ pub const DEFAULT_RATE_PER_SECOND: f64 = 50.0;
 /// How long in-flight requests may take to finish after a stop signal.
 const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
-pub async fn serve(ctx: Context, listen: &str) -> Result<u8> {
+pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     let addrs: Vec<SocketAddr> = match tokio::net::lookup_host(listen).await {
         Ok(a) => a.collect(),
         Err(e) => {

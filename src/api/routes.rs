@@ -4,8 +4,7 @@ use super::error::{ApiError, from_json_error};
 use super::guard::{self, Guard, MAX_BODY};
 use super::settings::{ConfigRequest, settings_json};
 use super::users::{User, Users};
-use crate::commands::status_json;
-use crate::engine::limits_for;
+use crate::desk::DeskError;
 use crate::store::{Status, StoreError};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -68,11 +67,15 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn store_error(e: StoreError) -> ApiError {
+    ApiError::internal(e)
+}
+
+fn desk_error(e: DeskError) -> ApiError {
     match e {
-        StoreError::UnknownDecision(id) => {
+        DeskError::UnknownDecision(id) => {
             ApiError::not_found(format!("no decision {id:?} for this user")).field("log_id")
         }
-        StoreError::Refused(msg) => ApiError::conflict(msg),
+        e if e.is_refusal() => ApiError::conflict(e.to_string()),
         other => ApiError::internal(other),
     }
 }
@@ -170,10 +173,7 @@ async fn get_status(
     let monitoring = users.is_monitoring(&user.ctx.config.auto_trade.user_id);
     blocking(move || {
         let ctx = &user.ctx;
-        ctx.store
-            .expire_stale(ctx.config.pending_expiry())
-            .map_err(store_error)?;
-        let mut s = status_json(ctx).map_err(ApiError::internal)?;
+        let mut s = ctx.status_json().map_err(desk_error)?;
         s["monitoring"] = json!(monitoring);
         s["check_interval_minutes"] = json!(ctx.config.auto_trade.check_interval_minutes);
         s["require_confirmation"] = json!(ctx.config.auto_trade.require_confirmation);
@@ -185,11 +185,7 @@ async fn get_status(
 async fn set_enabled(users: Arc<Users>, user: Arc<User>, on: bool) -> Reply {
     let id = user.ctx.config.auto_trade.user_id.clone();
     let reply = blocking(move || {
-        if on {
-            user.ctx.store.enable().map_err(store_error)?;
-        } else {
-            user.ctx.store.disable().map_err(store_error)?;
-        }
+        user.ctx.set_enabled(on).map_err(desk_error)?;
         Ok(Json(json!({
             "user_id": id,
             "enabled": on,
@@ -284,12 +280,8 @@ async fn decisions(
     let user = user_of(&users, path)?;
     let q = parse_query(raw.as_deref())?;
     blocking(move || {
-        let ctx = &user.ctx;
-        ctx.store
-            .expire_stale(ctx.config.pending_expiry())
-            .map_err(store_error)?;
         let status = q.executed_only.then_some(Status::Executed);
-        let logs = ctx.store.decisions(q.limit, status).map_err(store_error)?;
+        let logs = user.ctx.decisions(q.limit, status).map_err(desk_error)?;
         Ok(logs_json(&logs))
     })
     .await
@@ -301,14 +293,10 @@ async fn pending(
 ) -> Reply {
     let user = user_of(&users, path)?;
     blocking(move || {
-        let ctx = &user.ctx;
-        ctx.store
-            .expire_stale(ctx.config.pending_expiry())
-            .map_err(store_error)?;
-        let logs = ctx
-            .store
+        let logs = user
+            .ctx
             .decisions(MAX_LIMIT, Some(Status::Pending))
-            .map_err(store_error)?;
+            .map_err(desk_error)?;
         Ok(logs_json(&logs))
     })
     .await
@@ -331,31 +319,32 @@ async fn decide(
 ) -> Reply {
     let user = user_of(&users, path)?;
     let req: LogIdRequest = json_body(&headers, body)?;
-    blocking(move || {
-        let ctx = &user.ctx;
-        let done = if confirm {
-            ctx.store
-                .confirm(&req.log_id, &limits_for(&ctx.config))
-                .map(|(log, _)| log)
-        } else {
-            ctx.store.cancel(&req.log_id, "cancelled through the API")
-        };
-        match done {
-            Ok(log) => Ok(Json(log.to_json())),
-            Err(e) => {
-                let mut err = store_error(e);
-                if err.status == StatusCode::CONFLICT
-                    && let Ok(Some(now)) = ctx.store.decision(&req.log_id)
+    let ctx = user.ctx.clone();
+    let done = if confirm {
+        ctx.confirm(&req.log_id).await.map(|(log, _)| log)
+    } else {
+        let (desk, id) = (ctx.clone(), req.log_id.clone());
+        tokio::task::spawn_blocking(move || desk.cancel(&id, "cancelled through the API"))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    match done {
+        Ok(log) => Ok(Json(log.to_json())),
+        Err(e) => {
+            let mut err = desk_error(e);
+            if err.status == StatusCode::CONFLICT {
+                let (store, id) = (ctx.store.clone(), req.log_id.clone());
+                if let Ok(Ok(Some(now))) =
+                    tokio::task::spawn_blocking(move || store.decision(&id)).await
                 {
                     err = err
                         .with("log_id", json!(now.log_id))
                         .with("status", json!(now.status.as_str()));
                 }
-                Err(err)
             }
+            Err(err)
         }
-    })
-    .await
+    }
 }
 
 async fn confirm(

@@ -8,8 +8,8 @@
 
 use super::error::ApiError;
 use super::settings::{self, API_SOURCE, AutoTradeConfig};
-use crate::commands::{Context, make_source};
 use crate::config::Config;
+use crate::desk::{Desk, make_source};
 use crate::engine::{Engine, EngineCommand, EngineEvent};
 use crate::source::MarketSource;
 use crate::store::Store;
@@ -31,7 +31,7 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// One user: its config (file's ML engine and account, its own auto-trade settings) and store.
 pub struct User {
-    pub ctx: Context,
+    pub ctx: Desk,
     /// Changes whenever the settings are replaced, so that the loop is restarted with them.
     pub generation: u64,
 }
@@ -54,7 +54,7 @@ pub struct Users {
 
 impl Users {
     /// The file's user, then every user the store has settings for.
-    pub fn load(ctx: Context) -> color_eyre::Result<Users> {
+    pub fn load(ctx: Desk) -> color_eyre::Result<Users> {
         let ml_source = match &ctx.config.ml_engine {
             Some(_) => Some(ctx.source()?),
             None => None,
@@ -95,7 +95,7 @@ impl Users {
                     config.source = API_SOURCE.to_string();
                     let enabled = config.auto_trade.enabled;
                     let store = Store::open(&users.data_dir, &user_id, enabled)?;
-                    users.insert(Context::new(
+                    users.insert(Desk::new(
                         Arc::new(config),
                         users.data_dir.clone(),
                         Arc::new(store),
@@ -112,7 +112,7 @@ impl Users {
         Ok(users)
     }
 
-    fn insert(&self, ctx: Context) -> Arc<User> {
+    fn insert(&self, ctx: Desk) -> Arc<User> {
         let user = Arc::new(User {
             ctx,
             generation: self.generation.fetch_add(1, Ordering::Relaxed),
@@ -183,20 +183,23 @@ impl Users {
         let data_dir = self.data_dir.clone();
         let old_store = existing.as_ref().map(|u| u.ctx.store.clone());
         let id = user_id.clone();
-        let store = tokio::task::spawn_blocking(move || -> Result<Arc<Store>, ApiError> {
+        let config = Arc::new(config);
+        let cfg = config.clone();
+        let desk = tokio::task::spawn_blocking(move || -> Result<Desk, ApiError> {
             let store = match old_store {
                 Some(s) => s,
                 None => Arc::new(Store::open(&data_dir, &id, enabled).map_err(ApiError::internal)?),
             };
+            let desk = Desk::new(cfg, data_dir, store.clone());
             store
                 .put_user_settings(&id, &stored)
                 .map_err(ApiError::internal)?;
             let state = store.state().map_err(ApiError::internal)?;
             // The posted switch wins (enabling also clears a kill switch, as `enable` does).
             if enabled && (!state.enabled || state.kill_switch) {
-                store.enable().map_err(ApiError::internal)?;
+                desk.set_enabled(true).map_err(ApiError::internal)?;
             } else if !enabled && state.enabled {
-                store.disable().map_err(ApiError::internal)?;
+                desk.set_enabled(false).map_err(ApiError::internal)?;
             }
             store
                 .add_event(
@@ -204,11 +207,11 @@ impl Users {
                     &format!("auto-trade settings replaced through {API_SOURCE}"),
                 )
                 .map_err(ApiError::internal)?;
-            Ok(store)
+            Ok(desk)
         })
         .await
         .map_err(ApiError::internal)??;
-        let user = self.insert(Context::new(Arc::new(config), self.data_dir.clone(), store));
+        let user = self.insert(desk);
         self.wake.notify_one();
         Ok((user, existing.is_none()))
     }
@@ -221,7 +224,7 @@ impl Users {
         }
         let config = user.ctx.config.clone();
         let store = user.ctx.store.clone();
-        tokio::task::spawn_blocking(move || make_source(&config, &store)).await?
+        Ok(tokio::task::spawn_blocking(move || make_source(&config, &store)).await??)
     }
 }
 
@@ -330,7 +333,7 @@ async fn reconcile(
                 continue;
             }
         };
-        let engine = Engine::new(user.ctx.config.clone(), user.ctx.store.clone(), source);
+        let engine = Engine::new(user.ctx.clone(), source);
         let (commands, handle) = engine.spawn(events.clone());
         tracing::info!(
             "user {id}: monitoring {} every {} min",

@@ -2,8 +2,10 @@
 //!
 //! One code path with the live loop: the same [`Analyzer`](crate::simulated::Analyzer), the same
 //! [`rules::decide_validated`](crate::domain::rules::decide_validated) (matrix, min_confidence,
-//! gates, sizing, risk/reward) and the same paper broker rules ([`paper::exit_in_bar`](crate::broker::paper::exit_in_bar),
-//! [`paper::exit_reason`](crate::broker::paper::exit_reason), [`paper::pnl`](crate::broker::paper::pnl)). What differs: the clock is
+//! gates, sizing, risk/reward), the same fill check as a live confirm
+//! ([`lifecycle::check_fill`](crate::domain::lifecycle::check_fill)) and the same paper exit rules
+//! ([`lifecycle::exit_in_bar`](crate::domain::lifecycle::exit_in_bar),
+//! [`lifecycle::pnl`](crate::domain::lifecycle::pnl)). What differs: the clock is
 //! bar time, and every actionable decision is taken (no confirmation; the backtest's own broker
 //! is enabled with no kill switch, whatever the data dir's live state).
 //!
@@ -11,7 +13,8 @@
 //! slippage against the trader); the take-profit and stop-loss are checked on the high and low
 //! of every bar from the fill bar on, stop-loss first when one bar touches both. A fill whose
 //! price is already past the take-profit or stop-loss is not made (the decision expires, as a
-//! live confirm would refuse it). Fees are `[backtest] fee_percent` of the traded value on each
+//! live confirm would refuse it); nor is one that at the open would be over the cap or risk
+//! more than the limit (refused, as a live confirm refuses it). Fees are `[backtest] fee_percent` of the traded value on each
 //! side; slippage is `[backtest] slippage_percent` of the price on every fill. A position still
 //! open after the last bar closes at the last close, `exit_reason` "end".
 //!

@@ -7,10 +7,10 @@
 //! rules decide with the gates as the backtest's own broker stands; (4) equity is marked at the
 //! close.
 
-use crate::broker::paper;
 use crate::config::Config;
+use crate::domain::lifecycle::{self, FillRefusal, Quote};
 use crate::domain::rules::{self, Decision, Gates, RiskSettings};
-use crate::domain::{Action, AmdAnalysis, Direction, MlSignal, Phase};
+use crate::domain::{AmdAnalysis, Direction, MlSignal, Phase, Side};
 use crate::simulated::{Analyzer, Candle};
 
 /// What the replay needs from the config.
@@ -27,7 +27,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn from_config(config: &Config, symbol: &str) -> Settings {
-        let limits = crate::engine::limits_for(config);
+        let limits = crate::desk::Limits::from_config(config);
         Settings {
             symbol: symbol.to_string(),
             risk: limits.risk,
@@ -152,7 +152,7 @@ pub fn decide_on_analysis(
 /// A closed trade. Money is in the account currency, rounded to cents as the live broker does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trade {
-    pub side: Action,
+    pub side: Side,
     /// The bar whose open filled the trade, and the bar it closed in.
     pub entry_bar: usize,
     pub exit_bar: usize,
@@ -193,6 +193,9 @@ pub struct DecisionCounts {
     /// Not filled: the next open was already past the take-profit or stop-loss, which the live
     /// broker's confirm also refuses.
     pub expired: usize,
+    /// Not filled: at the next open the position would be over the cap or risk more than the
+    /// limit, which the live confirm also refuses ([`lifecycle::check_fill`]).
+    pub refused: usize,
     /// Not filled: the decision came on the last bar.
     pub unfilled_at_end: usize,
 }
@@ -216,7 +219,7 @@ struct Pending {
 }
 
 struct Open {
-    side: Action,
+    side: Side,
     entry_bar: usize,
     entry_price: f64,
     quantity: f64,
@@ -243,10 +246,10 @@ fn fee(quantity: f64, price: f64, fee_percent: f64) -> f64 {
 }
 
 fn close(o: &Open, exit_bar: usize, level: f64, reason: &'static str, s: &Settings) -> Trade {
-    let exit_price = slipped(level, o.side == Action::Sell, s.slippage_percent);
+    let exit_price = slipped(level, o.side == Side::Sell, s.slippage_percent);
     let exit_fee = fee(o.quantity, exit_price, s.fee_percent);
     let fees = o.entry_fee + exit_fee;
-    let gross = paper::pnl(o.side, o.quantity, o.entry_price, exit_price);
+    let gross = lifecycle::pnl(o.side, o.quantity, o.entry_price, exit_price);
     Trade {
         side: o.side,
         entry_bar: o.entry_bar,
@@ -263,6 +266,33 @@ fn close(o: &Open, exit_bar: usize, level: f64, reason: &'static str, s: &Settin
         phase: o.phase,
         direction: o.direction,
     }
+}
+
+/// The decision of the bar before filled at `bar`'s open, through the same
+/// [`lifecycle::check_fill`] as a live confirm at the market price (the open): refused when it
+/// is past the take-profit or stop-loss, when the size is over the cap, or when at that price
+/// the position would risk more than the limit. The price is the bar's own, so never stale.
+/// The fill is then the open plus slippage against the trader, a cost of the fill rather than
+/// a market move, so it never turns an allowed fill into a refused one; a fill that slippage
+/// pushes past a level still expires. Returns the side, the fill price, the TP and the SL.
+pub fn fill_at_open(
+    d: &Decision,
+    bar: &Candle,
+    settings: &Settings,
+) -> Result<(Side, f64, f64, f64), FillRefusal> {
+    let (Some(side), Some(tp), Some(sl)) = (d.action.side(), d.take_profit, d.stop_loss) else {
+        return Err(FillRefusal::NoLevels);
+    };
+    let quote = Quote {
+        price: bar.open,
+        age: std::time::Duration::ZERO,
+    };
+    lifecycle::check_fill(d, Some(quote), std::time::Duration::MAX, &settings.risk)?;
+    let fill = slipped(bar.open, side == Side::Buy, settings.slippage_percent);
+    if lifecycle::exit_reason(side, fill, tp, sl).is_some() {
+        return Err(FillRefusal::PastLevel { price: fill });
+    }
+    Ok((side, fill, tp, sl))
 }
 
 /// Replay `candles` (oldest first) with decisions from `decider`; `progress` hears the bars done.
@@ -287,34 +317,29 @@ pub fn replay(
             progress(i, n);
         }
         if let Some(p) = pending.take() {
-            let d = &p.decision;
-            let (tp, sl) = (
-                d.take_profit.unwrap_or(f64::NAN),
-                d.stop_loss.unwrap_or(f64::NAN),
-            );
-            let fill = slipped(bar.open, d.action == Action::Buy, settings.slippage_percent);
-            if paper::exit_reason(d.action, fill, tp, sl).is_some()
-                || !(tp.is_finite() && sl.is_finite())
-            {
-                counts.expired += 1;
-            } else {
-                counts.filled += 1;
-                open = Some(Open {
-                    side: d.action,
-                    entry_bar: i,
-                    entry_price: fill,
-                    quantity: d.position_size,
-                    take_profit: tp,
-                    stop_loss: sl,
-                    entry_fee: fee(d.position_size, fill, settings.fee_percent),
-                    confidence: d.confidence,
-                    phase: d.amd_phase.unwrap_or(Phase::Accumulation),
-                    direction: p.direction,
-                });
+            match fill_at_open(&p.decision, bar, settings) {
+                Err(FillRefusal::PastLevel { .. } | FillRefusal::NoLevels) => counts.expired += 1,
+                Err(_) => counts.refused += 1,
+                Ok((side, fill, tp, sl)) => {
+                    let d = &p.decision;
+                    counts.filled += 1;
+                    open = Some(Open {
+                        side,
+                        entry_bar: i,
+                        entry_price: fill,
+                        quantity: d.position_size,
+                        take_profit: tp,
+                        stop_loss: sl,
+                        entry_fee: fee(d.position_size, fill, settings.fee_percent),
+                        confidence: d.confidence,
+                        phase: d.amd_phase.unwrap_or(Phase::Accumulation),
+                        direction: p.direction,
+                    });
+                }
             }
         }
         if let Some(o) = &open
-            && let Some((reason, level)) = paper::exit_in_bar(
+            && let Some((exit, level)) = lifecycle::exit_in_bar(
                 o.side,
                 bar.open,
                 bar.high,
@@ -323,7 +348,7 @@ pub fn replay(
                 o.stop_loss,
             )
         {
-            let t = close(o, i, level, reason, settings);
+            let t = close(o, i, level, exit.as_str(), settings);
             realized += t.pnl;
             trades.push(t);
             open = None;
@@ -355,7 +380,7 @@ pub fn replay(
             }
         }
         let unrealized = open.as_ref().map_or(0.0, |o| {
-            paper::pnl(o.side, o.quantity, o.entry_price, bar.close) - o.entry_fee
+            lifecycle::pnl(o.side, o.quantity, o.entry_price, bar.close) - o.entry_fee
         });
         equity.push(start_equity + realized + unrealized);
     }

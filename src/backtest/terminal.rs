@@ -4,9 +4,9 @@
 use super::csv::{CandleSeries, format_interval, format_time_ms};
 use super::replay::{Outcome, Settings};
 use super::report::{Report, drawdown_series};
+use crate::domain::money::{fmt_fixed, fmt_money, fmt_signed};
 use crate::domain::rules::{self, fmt_num};
 use crate::domain::{Direction, Phase};
-use crate::money::{fmt_fixed, fmt_money, fmt_signed};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::symbols::Marker;
@@ -134,9 +134,16 @@ pub fn render(
         (
             "",
             format!(
-                "{} expired (the next open was past TP/SL), {} on the last bar",
+                "{} expired (the next open was past TP/SL), {} on the last bar,",
                 count(outcome.decisions.expired),
                 count(outcome.decisions.unfilled_at_end)
+            ),
+        ),
+        (
+            "",
+            format!(
+                "{} refused at the open (over the cap or the risk limit)",
+                count(outcome.decisions.refused)
             ),
         ),
     ];

@@ -1,3 +1,43 @@
-//! Execution. Today: the paper broker. A live adapter would sit beside it behind one trait.
+//! Execution behind one trait. An order carries a client order id (the decision's `log_id`);
+//! the desk stores it as submitted before [`Broker::submit`] is called, and an outcome that is
+//! not known is asked for again with [`Broker::lookup`], never sent twice.
 
 pub mod paper;
+
+use crate::domain::Side;
+
+/// An order as the desk sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: f64,
+    /// The latest price the fill check passed the order at.
+    pub reference_price: f64,
+    pub take_profit: f64,
+    pub stop_loss: f64,
+}
+
+/// What the broker says of an order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderUpdate {
+    /// Filled (in whole): the broker's quantity and average price.
+    Filled { quantity: f64, price: f64 },
+    /// Refused, with the broker's reason.
+    Rejected { reason: String },
+    /// No answer that says what happened (a timeout, a lost connection): look it up later.
+    Unknown { why: String },
+    /// The broker has no order with that client order id: it never arrived.
+    NotFound,
+}
+
+#[async_trait::async_trait]
+pub trait Broker: Send + Sync {
+    /// `paper`, or the broker's name.
+    fn name(&self) -> &'static str;
+    /// Send an order that is already stored as submitted.
+    async fn submit(&self, order: &OrderRequest) -> OrderUpdate;
+    /// What became of the order with this client order id.
+    async fn lookup(&self, client_order_id: &str) -> OrderUpdate;
+}

@@ -2,15 +2,16 @@
 //! come from the ML signal unless given, the size from the risk rules unless given, and the
 //! same validation and cap apply as for automatic decisions.
 
+use super::lifecycle::Origin;
 use super::rules::{self, Decision, RiskSettings};
-use super::types::{Action, MlSignal, Phase};
+use super::types::{MlSignal, Phase, Side, Verdict};
 use serde_json::Value;
 
 /// What the trader asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManualOrder {
     pub symbol: String,
-    pub side: Action,
+    pub side: Side,
     pub size: Option<f64>,
     pub take_profit: Option<f64>,
     pub stop_loss: Option<f64>,
@@ -26,6 +27,56 @@ pub struct MarketContext {
     /// The raw signal as received (stored with the decision).
     pub raw_signal: Value,
     pub phase: Option<Phase>,
+}
+
+/// A level of a manual order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    TakeProfit,
+    StopLoss,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::TakeProfit => "take_profit",
+            Level::StopLoss => "stop_loss",
+        }
+    }
+}
+
+/// Why the rules refuse a manual order. Each front end says how to fix it in its own words
+/// (a flag, a form field, a tool argument): see [`ManualRefusal::explain`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManualRefusal {
+    #[error("{0}")]
+    Invalid(String),
+    /// No level given, and no valid ML signal to take it from.
+    #[error("no {} given and no valid ML signal for {symbol} to take it from", level.name())]
+    NoLevel { level: Level, symbol: String },
+    /// The ML signal's levels are on the wrong side for the order.
+    #[error("{0} (levels from the ML signal)")]
+    SignalLevels(String),
+}
+
+impl ManualRefusal {
+    /// The refusal with its fix: `give(level)` names how to give one level, `override_levels`
+    /// how to give both.
+    pub fn explain(&self, give: impl Fn(Level) -> String, override_levels: &str) -> String {
+        match self {
+            ManualRefusal::Invalid(m) => m.clone(),
+            ManualRefusal::NoLevel { level, .. } => format!("{self}: {}", give(*level)),
+            ManualRefusal::SignalLevels(m) => {
+                format!("{m} (levels from the ML signal; {override_levels} to override)")
+            }
+        }
+    }
+}
+
+impl From<String> for ManualRefusal {
+    fn from(m: String) -> Self {
+        ManualRefusal::Invalid(m)
+    }
 }
 
 fn positive(name: &str, v: f64) -> Result<f64, String> {
@@ -55,10 +106,9 @@ pub fn manual_decision(
     order: &ManualOrder,
     market: &MarketContext,
     risk: &RiskSettings,
-) -> Result<Decision, String> {
-    if !order.side.is_actionable() {
-        return Err("side must be buy or sell".into());
-    }
+    origin: Origin,
+) -> Result<Decision, ManualRefusal> {
+    let verdict = Verdict::from(order.side);
     let entry = market
         .price
         .filter(|p| p.is_finite() && *p > 0.0)
@@ -68,29 +118,29 @@ pub fn manual_decision(
                 order.symbol
             )
         })?;
-    let from_signal = |what: &str, v: Option<f64>| -> Result<(f64, &'static str), String> {
-        match v {
-            Some(x) => Ok((x, "signal")),
-            None => Err(format!(
-                "no {what} given and no valid ML signal for {} to take it from: pass --{}",
-                order.symbol,
-                if what == "take_profit" { "tp" } else { "sl" }
-            )),
-        }
+    let from_signal = |level: Level, v: Option<f64>| match v {
+        Some(x) => Ok((x, "signal")),
+        None => Err(ManualRefusal::NoLevel {
+            level,
+            symbol: order.symbol.clone(),
+        }),
     };
     let (take_profit, tp_from) = match order.take_profit {
         Some(tp) => (price("take_profit", tp)?, "given"),
-        None => from_signal("take_profit", market.signal.as_ref().map(|s| s.take_profit))?,
+        None => from_signal(
+            Level::TakeProfit,
+            market.signal.as_ref().map(|s| s.take_profit),
+        )?,
     };
     let (stop_loss, sl_from) = match order.stop_loss {
         Some(sl) => (price("stop_loss", sl)?, "given"),
-        None => from_signal("stop_loss", market.signal.as_ref().map(|s| s.stop_loss))?,
+        None => from_signal(Level::StopLoss, market.signal.as_ref().map(|s| s.stop_loss))?,
     };
-    rules::check_levels(order.side, entry, take_profit, stop_loss).map_err(|e| {
+    rules::check_levels(verdict, entry, take_profit, stop_loss).map_err(|e| {
         if tp_from == "signal" || sl_from == "signal" {
-            format!("{e} (levels from the ML signal; give --tp/--sl to override)")
+            ManualRefusal::SignalLevels(e)
         } else {
-            e
+            ManualRefusal::Invalid(e)
         }
     })?;
     let cap = rules::max_quantity(risk, entry);
@@ -98,7 +148,7 @@ pub fn manual_decision(
         Some(q) => {
             let q = positive("size", q)?;
             if q > cap {
-                return Err(format!(
+                return Err(ManualRefusal::Invalid(format!(
                     "size {} is over the cap of {} {} (max_position_percent {}% of account {} at price {})",
                     rules::fmt_num(q),
                     rules::fmt_num(cap),
@@ -106,17 +156,17 @@ pub fn manual_decision(
                     rules::fmt_num(risk.max_position_percent),
                     rules::fmt_num(risk.account_size),
                     rules::fmt_num(entry)
-                ));
+                )));
             }
             (q, "size given".to_string())
         }
         None => {
             let s = rules::size_position(risk, entry, stop_loss);
             if s.quantity <= 0.0 {
-                return Err(format!(
+                return Err(ManualRefusal::Invalid(format!(
                     "the risk rules size this trade at 0 {}",
                     order.symbol
-                ));
+                )));
             }
             let note = if s.capped {
                 format!(
@@ -135,14 +185,18 @@ pub fn manual_decision(
     let rr = rules::risk_reward(quantity, entry, take_profit, stop_loss);
     Ok(Decision {
         symbol: order.symbol.clone(),
-        action: order.side,
+        action: verdict,
         confidence: market
             .signal
             .as_ref()
             .map(|s| rules::round_dp(s.confidence, 4))
             .unwrap_or(0.0),
         reasoning: format!(
-            "manual trade: {} {} at {}; take_profit {} ({tp_from}), stop_loss {} ({sl_from}); {size_note}",
+            "{}: {} {} at {}; take_profit {} ({tp_from}), stop_loss {} ({sl_from}); {size_note}",
+            match origin {
+                Origin::Agent => "agent proposal",
+                _ => "manual trade",
+            },
             order.side,
             order.symbol,
             rules::fmt_num(entry),
@@ -215,7 +269,7 @@ mod tests {
         }
     }
 
-    fn order(side: Action) -> ManualOrder {
+    fn order(side: Side) -> ManualOrder {
         ManualOrder {
             symbol: "BTC/USD".into(),
             side,
@@ -227,7 +281,13 @@ mod tests {
 
     #[test]
     fn levels_from_signal_and_capped_risk_size() {
-        let d = manual_decision(&order(Action::Buy), &market(45_000.0), &risk()).unwrap();
+        let d = manual_decision(
+            &order(Side::Buy),
+            &market(45_000.0),
+            &risk(),
+            Origin::Manual,
+        )
+        .unwrap();
         assert_eq!(d.take_profit, Some(47_500.0));
         assert_eq!(d.stop_loss, Some(44_000.0));
         assert_eq!(d.position_size, 0.04444444);
@@ -240,33 +300,49 @@ mod tests {
 
     #[test]
     fn overrides_win_and_wrong_side_or_over_cap_is_refused() {
-        let mut o = order(Action::Buy);
+        let mut o = order(Side::Buy);
         o.size = Some(0.01);
         o.take_profit = Some(46_000.0);
         o.stop_loss = Some(44_500.0);
-        let d = manual_decision(&o, &market(45_000.0), &risk()).unwrap();
+        let d = manual_decision(&o, &market(45_000.0), &risk(), Origin::Manual).unwrap();
         assert_eq!(
             (d.position_size, d.take_profit, d.stop_loss),
             (0.01, Some(46_000.0), Some(44_500.0))
         );
         o.size = Some(0.05);
-        let e = manual_decision(&o, &market(45_000.0), &risk()).unwrap_err();
+        let e = manual_decision(&o, &market(45_000.0), &risk(), Origin::Manual)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cap of 0.04444444"), "{e}");
         // A SELL with the bullish signal's levels is on the wrong side.
-        let e = manual_decision(&order(Action::Sell), &market(45_000.0), &risk()).unwrap_err();
+        let e = manual_decision(
+            &order(Side::Sell),
+            &market(45_000.0),
+            &risk(),
+            Origin::Manual,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("SELL needs stop_loss > entry_price"), "{e}");
         let mut none = market(45_000.0);
         none.price = None;
         assert!(
-            manual_decision(&order(Action::Buy), &none, &risk())
+            manual_decision(&order(Side::Buy), &none, &risk(), Origin::Manual)
                 .unwrap_err()
+                .to_string()
                 .contains("no price")
         );
     }
 
     #[test]
     fn resize_checks_the_cap_and_recomputes_risk() {
-        let d = manual_decision(&order(Action::Buy), &market(45_000.0), &risk()).unwrap();
+        let d = manual_decision(
+            &order(Side::Buy),
+            &market(45_000.0),
+            &risk(),
+            Origin::Manual,
+        )
+        .unwrap();
         let r = resize(&d, 0.02, &risk()).unwrap();
         assert_eq!(r.risk_reward.unwrap().risk_amount, 20.0);
         assert!(resize(&d, 0.5, &risk()).is_err());

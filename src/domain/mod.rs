@@ -1,6 +1,10 @@
 //! Pure types and rules: no I/O, no clock, no terminal.
 
+pub mod lifecycle;
 pub mod manual;
+pub mod matrix;
+pub mod money;
+pub mod records;
 pub mod rules;
 pub mod types;
 

@@ -3,25 +3,12 @@
 //! Input: the raw JSON the source answered (or why it could not), the risk settings and
 //! the gates as the store sees them. Output: a [`Decision`]. Nothing here does I/O.
 
-use super::types::{Action, AmdAnalysis, Direction, MlSignal, Phase};
-use rust_decimal::prelude::*;
+pub use super::matrix::matrix;
+pub use super::money::{QTY_DP, fmt_num, mul_exact, round_dp, sub_exact};
+use super::money::{distance, floor_qty_div, percent_of};
+use super::types::{AmdAnalysis, Direction, MlSignal, Phase, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-
-/// Rule 1: the matrix. Returns the action and the decision confidence.
-pub fn matrix(direction: Direction, phase: Phase, ml_confidence: f64) -> (Action, f64) {
-    use Direction::*;
-    use Phase::*;
-    match (direction, phase) {
-        (Bullish, Accumulation) => (Action::Buy, ml_confidence * 0.95),
-        (Bullish, Manipulation) => (Action::Buy, ml_confidence * 0.70),
-        (Bullish, Distribution) => (Action::Hold, 0.30),
-        (Bearish, Distribution) => (Action::Sell, ml_confidence * 0.95),
-        (Bearish, Manipulation) => (Action::Sell, ml_confidence * 0.70),
-        (Bearish, Accumulation) => (Action::Hold, 0.30),
-        (Neutral, _) => (Action::Hold, 0.0),
-    }
-}
 
 /// Account and risk limits used for sizing (SPEC rules 3 and 4).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -82,7 +69,7 @@ pub struct RiskReward {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub symbol: String,
-    pub action: Action,
+    pub action: Verdict,
     pub confidence: f64,
     pub reasoning: String,
     pub entry_price: Option<f64>,
@@ -105,7 +92,7 @@ impl Decision {
     ) -> Self {
         Decision {
             symbol: symbol.to_string(),
-            action: Action::Hold,
+            action: Verdict::Hold,
             confidence: 0.0,
             reasoning,
             entry_price: None,
@@ -119,73 +106,9 @@ impl Decision {
     }
 }
 
-/// `x` as the decimal a trader would write: its shortest round-trip form (0.1 is 0.1).
-fn dec(x: f64) -> Option<Decimal> {
-    if !x.is_finite() {
-        return None;
-    }
-    Decimal::from_str(&format!("{x}")).ok()
-}
-
-/// The f64 nearest to a decimal.
-fn from_dec(d: Decimal) -> Option<f64> {
-    d.to_string().parse::<f64>().ok()
-}
-
-/// Round to `dp` decimal places, half away from zero, on the decimal the number reads as
-/// (so 1.005 rounds to 1.01, although the f64 nearest 1.005 is a hair below it).
-pub fn round_dp(x: f64, dp: i32) -> f64 {
-    if let (Ok(places), Some(d)) = (u32::try_from(dp), dec(x))
-        && let Some(r) =
-            from_dec(d.round_dp_with_strategy(places, RoundingStrategy::MidpointAwayFromZero))
-    {
-        // `+ 0.0` turns -0.0 into 0.0, so nothing prints as "-0".
-        return r + 0.0;
-    }
-    let m = 10f64.powi(dp);
-    (x * m).round() / m + 0.0
-}
-
-/// Quantities are kept to 8 decimal places, rounded down so a cap is never exceeded.
-pub const QTY_DP: i32 = 8;
-
 /// Decision confidences are kept to 10 decimal places: the exact product of rule 1 for any
 /// ML confidence a model reports, without binary noise (0.87 × 0.95 is 0.8265).
 pub const CONFIDENCE_DP: i32 = 10;
-
-/// `amount / per_unit` rounded down to [`QTY_DP`] places, computed in decimal so that
-/// 150 / 1000 is 0.15 and 2000 / 50794.27 is 0.03937451, never 0.03937452.
-fn floor_qty_div(amount: f64, per_unit: f64) -> f64 {
-    if let (Some(a), Some(u)) = (dec(amount), dec(per_unit))
-        && !u.is_zero()
-        && let Some(q) = a.checked_div(u)
-        && let Some(f) = from_dec(q.round_dp_with_strategy(QTY_DP as u32, RoundingStrategy::ToZero))
-    {
-        return f;
-    }
-    // Out of decimal range: a conservative floor in binary, and never an infinite size.
-    let m = 10f64.powi(QTY_DP);
-    let q = ((amount / per_unit) * m * (1.0 - 4.0 * f64::EPSILON)).floor() / m;
-    if q.is_finite() { q } else { 0.0 }
-}
-
-/// `a × b / 100` in decimal (an amount from a percent of the account).
-fn percent_of(a: f64, percent: f64) -> f64 {
-    dec(a)
-        .zip(dec(percent))
-        .and_then(|(a, p)| a.checked_mul(p))
-        .and_then(|x| from_dec(x / Decimal::ONE_HUNDRED))
-        .unwrap_or(a * percent / 100.0)
-}
-
-/// `|a − b|` in decimal (a price distance: 45000 − 44999.9 is 0.1).
-fn distance(a: f64, b: f64) -> f64 {
-    dec(a)
-        .zip(dec(b))
-        .and_then(|(a, b)| a.checked_sub(b))
-        .and_then(|d| from_dec(d.abs()))
-        .unwrap_or((a - b).abs())
-}
 
 /// A confidence for the reasoning: four places, or every place it has when it has more.
 fn fmt_confidence(c: f64) -> String {
@@ -240,24 +163,6 @@ fn price_field(obj: &serde_json::Map<String, Value>, key: &str, what: &str) -> R
 /// The smallest and largest prices a signal may carry.
 pub const MIN_PRICE: f64 = 1e-9;
 pub const MAX_PRICE: f64 = 1e12;
-
-/// `a × b` in decimal when both fit (money: 0.01095 × 300 is 3.285, not 3.2849999).
-pub fn mul_exact(a: f64, b: f64) -> f64 {
-    dec(a)
-        .zip(dec(b))
-        .and_then(|(a, b)| a.checked_mul(b))
-        .and_then(from_dec)
-        .unwrap_or(a * b)
-}
-
-/// `a − b` in decimal when both fit.
-pub fn sub_exact(a: f64, b: f64) -> f64 {
-    dec(a)
-        .zip(dec(b))
-        .and_then(|(a, b)| a.checked_sub(b))
-        .and_then(from_dec)
-        .unwrap_or(a - b)
-}
 
 /// Rule 2 for the ML signal: every field present, finite and in range.
 pub fn parse_signal(v: &Value) -> Result<MlSignal, String> {
@@ -331,7 +236,7 @@ fn kind_of(v: &Value) -> &'static str {
 
 /// Rule 2, the price layout: SL and TP on the right side of entry for the action.
 pub fn check_levels(
-    action: Action,
+    action: Verdict,
     entry: f64,
     take_profit: f64,
     stop_loss: f64,
@@ -344,7 +249,7 @@ pub fn check_levels(
         ));
     }
     match action {
-        Action::Buy => {
+        Verdict::Buy => {
             if stop_loss >= entry {
                 return Err(format!(
                     "BUY needs stop_loss < entry_price, got stop_loss {} >= entry_price {}",
@@ -360,7 +265,7 @@ pub fn check_levels(
                 ));
             }
         }
-        Action::Sell => {
+        Verdict::Sell => {
             if stop_loss <= entry {
                 return Err(format!(
                     "SELL needs stop_loss > entry_price, got stop_loss {} <= entry_price {}",
@@ -376,18 +281,9 @@ pub fn check_levels(
                 ));
             }
         }
-        Action::Hold => {}
+        Verdict::Hold => {}
     }
     Ok(())
-}
-
-/// A number as the trader typed it: no trailing zeros, no exponent for ordinary prices.
-pub fn fmt_num(x: f64) -> String {
-    if x.is_finite() && x == x.trunc() && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x}")
-    }
 }
 
 /// Rule 4: the largest position the risk limits allow.
@@ -522,7 +418,7 @@ pub fn decide_validated(
     let confidence = round_dp(conf, CONFIDENCE_DP);
     let mut d = Decision {
         symbol: symbol.to_string(),
-        action: Action::Hold,
+        action: Verdict::Hold,
         confidence,
         reasoning: String::new(),
         entry_price: Some(signal.entry_price),
@@ -653,7 +549,7 @@ mod tests {
                    "take_profit": 2e-300, "stop_loss": 5e-301, "risk_reward_ratio": 2.0}),
             "accumulation",
         );
-        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.action, Verdict::Hold);
         assert_eq!(d.confidence, 0.0);
         assert!(
             d.reasoning.contains("outside the prices"),
@@ -665,7 +561,7 @@ mod tests {
                    "take_profit": 1e308, "stop_loss": 99.0, "risk_reward_ratio": 2.0}),
             "accumulation",
         );
-        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.action, Verdict::Hold);
         assert!(d.reasoning.contains("take_profit"), "{}", d.reasoning);
     }
 
@@ -676,7 +572,7 @@ mod tests {
                    "take_profit": 55.0, "stop_loss": 50.0, "risk_reward_ratio": 2.0}),
             "distribution",
         );
-        assert_eq!(d.action, Action::Hold);
+        assert_eq!(d.action, Verdict::Hold);
         assert_eq!(d.confidence, 0.0);
         assert_eq!(d.reasoning, "stop_loss 50 equals entry_price 50");
     }

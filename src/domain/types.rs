@@ -74,16 +74,16 @@ impl fmt::Display for Phase {
     }
 }
 
-/// What a decision tells the trader to do.
+/// What a decision tells the trader to do: the rules' verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
-pub enum Action {
+pub enum Verdict {
     Buy,
     Sell,
     Hold,
 }
 
-impl Action {
+impl Verdict {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Buy => "BUY",
@@ -102,9 +102,63 @@ impl Action {
     pub fn is_actionable(self) -> bool {
         !matches!(self, Self::Hold)
     }
+    /// The side of the order a BUY or SELL verdict makes; none for a HOLD.
+    pub fn side(self) -> Option<Side> {
+        match self {
+            Self::Buy => Some(Side::Buy),
+            Self::Sell => Some(Side::Sell),
+            Self::Hold => None,
+        }
+    }
 }
 
-impl fmt::Display for Action {
+impl From<Side> for Verdict {
+    fn from(side: Side) -> Self {
+        match side {
+            Side::Buy => Verdict::Buy,
+            Side::Sell => Verdict::Sell,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The side of an order or a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Buy => "BUY",
+            Self::Sell => "SELL",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "BUY" => Some(Self::Buy),
+            "SELL" => Some(Self::Sell),
+            _ => None,
+        }
+    }
+    /// The side of the order that closes a position on this side.
+    pub fn closing(self) -> Side {
+        match self {
+            Self::Buy => Self::Sell,
+            Self::Sell => Self::Buy,
+        }
+    }
+}
+
+impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

@@ -3,10 +3,11 @@
 //! is not required, and tell subscribers what happened over an mpsc channel.
 
 use crate::config::Config;
-use crate::domain::rules::{self, RiskSettings};
+use crate::desk::{CycleOutcome, Desk, OwnedCycleInput};
+use crate::domain::rules;
 use crate::domain::{AmdAnalysis, MlSignal};
 use crate::source::{MarketSource, SymbolReport};
-use crate::store::{self, CycleInput, CycleOutcome, Limits, Store};
+use crate::store::{self, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -66,19 +67,22 @@ pub struct CycleSummary {
     pub retry_after: Option<Duration>,
 }
 
-/// The engine: config, store and source, shared by the loop, `once` and the API.
+/// The engine: the desk it hands decisions to and the source it asks, shared by the loop,
+/// `once` and the API.
 #[derive(Clone)]
 pub struct Engine {
+    pub desk: Desk,
     pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub source: Arc<dyn MarketSource>,
 }
 
 impl Engine {
-    pub fn new(config: Arc<Config>, store: Arc<Store>, source: Arc<dyn MarketSource>) -> Self {
+    pub fn new(desk: Desk, source: Arc<dyn MarketSource>) -> Self {
         Engine {
-            config,
-            store,
+            config: desk.config.clone(),
+            store: desk.store.clone(),
+            desk,
             source,
         }
     }
@@ -87,10 +91,6 @@ impl Engine {
     async fn event_off_thread(&self, level: &'static str, message: &'static str) {
         let store = self.store.clone();
         let _ = tokio::task::spawn_blocking(move || store.add_event(level, message)).await;
-    }
-
-    pub fn limits(&self) -> Limits {
-        limits_for(&self.config)
     }
 
     /// Ask the source about every symbol concurrently.
@@ -108,22 +108,15 @@ impl Engine {
     pub async fn run_cycle(&self) -> (Vec<SymbolView>, CycleSummary) {
         let started = Instant::now();
         let started_ms = store::now_ms();
+        // Orders whose answer was lost are looked up first; they count against the gates.
+        match self.desk.resolve_open_orders().await {
+            Ok(found) => found.iter().for_each(|f| tracing::warn!("{f}")),
+            Err(e) => tracing::error!("looking up open orders failed: {e}"),
+        }
         let reports = self.fetch_all().await;
-        let store = self.store.clone();
-        let limits = self.limits();
-        let joined = tokio::task::spawn_blocking(move || {
-            let views = record_all(&store, &reports, &limits);
-            let _ = store.set_last_cycle(started_ms);
-            (views, reports)
-        })
-        .await;
-        let (views, reports) = match joined {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!("cycle task failed: {e}");
-                (Vec::new(), Vec::new())
-            }
-        };
+        let views = self.record_all(&reports).await;
+        let desk = self.desk.clone();
+        let _ = tokio::task::spawn_blocking(move || desk.set_last_cycle(started_ms)).await;
         let summary = CycleSummary {
             started_ms,
             elapsed: started.elapsed(),
@@ -156,6 +149,43 @@ impl Engine {
             "cycle finished"
         );
         (views, summary)
+    }
+
+    /// Store the cycle's decisions in one transaction; a store failure becomes an error the UI
+    /// can show on every symbol of the cycle.
+    async fn record_all(&self, reports: &[SymbolReport]) -> Vec<SymbolView> {
+        let inputs: Vec<OwnedCycleInput> = reports
+            .iter()
+            .map(|r| OwnedCycleInput {
+                symbol: r.symbol.clone(),
+                signal: r.signal_input(),
+                phase: r.phase_input(),
+                price: r.price,
+            })
+            .collect();
+        let mut outcomes = match self.desk.record_cycle(inputs).await {
+            Ok(o) => o.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::error!("storing the cycle failed: {e}");
+                reports
+                    .iter()
+                    .map(|r| Err(format!("storing the decision for {} failed: {e}", r.symbol)))
+                    .collect()
+            }
+        }
+        .into_iter();
+        reports
+            .iter()
+            .map(|r| SymbolView {
+                symbol: r.symbol.clone(),
+                price: r.price,
+                signal: r.signal_input().and_then(|v| rules::parse_signal(&v)),
+                phase: r.phase_input().and_then(|v| rules::parse_phase(&v)),
+                outcome: outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(format!("no outcome stored for {}", r.symbol))),
+            })
+            .collect()
     }
 
     /// Start the loop on the current tokio runtime. Events go to `events`; commands come in
@@ -224,8 +254,7 @@ impl Engine {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
                     _ = expiry_tick.tick() => {
-                        let store = self.store.clone();
-                        let expiry = self.config.pending_expiry();
+                        let desk = self.desk.clone();
                         // Sources with a live price (the simulated market) tick between checks,
                         // so prices move and take-profits and stop-losses fire in real time.
                         let ticks: Vec<(String, f64)> = self
@@ -239,10 +268,10 @@ impl Engine {
                         for (s, p) in &ticks {
                             last_prices.insert(s.clone(), *p);
                         }
-                        let _ = tokio::task::spawn_blocking(move || -> Result<(), crate::store::StoreError> {
-                            store.expire_stale(expiry)?;
+                        let _ = tokio::task::spawn_blocking(move || -> crate::desk::Result<()> {
+                            desk.expire_stale()?;
                             if !ticks.is_empty() {
-                                store.update_prices(&ticks)?;
+                                desk.record_prices(&ticks)?;
                             }
                             Ok(())
                         })
@@ -260,67 +289,6 @@ impl Engine {
 
 /// The longest the loop ever waits between checks: the longest check interval (a week).
 const MAX_DELAY: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Store the cycle's decisions in one transaction; a store failure becomes an error the UI
-/// can show on every symbol of the cycle.
-fn record_all(store: &Store, reports: &[SymbolReport], limits: &Limits) -> Vec<SymbolView> {
-    let inputs: Vec<(
-        Result<serde_json::Value, String>,
-        Result<serde_json::Value, String>,
-    )> = reports
-        .iter()
-        .map(|r| (r.signal_input(), r.phase_input()))
-        .collect();
-    let cycle: Vec<CycleInput<'_>> = reports
-        .iter()
-        .zip(&inputs)
-        .map(|(r, (signal, phase))| CycleInput {
-            symbol: &r.symbol,
-            signal,
-            phase,
-            price: r.price,
-        })
-        .collect();
-    let mut outcomes = match store.record_cycle_batch(&cycle, limits) {
-        Ok(o) => o.into_iter().map(Ok).collect::<Vec<_>>(),
-        Err(e) => {
-            tracing::error!("storing the cycle failed: {e}");
-            reports
-                .iter()
-                .map(|r| Err(format!("storing the decision for {} failed: {e}", r.symbol)))
-                .collect()
-        }
-    }
-    .into_iter();
-    reports
-        .iter()
-        .zip(inputs)
-        .map(|(r, (signal_in, phase_in))| SymbolView {
-            symbol: r.symbol.clone(),
-            price: r.price,
-            signal: signal_in.and_then(|v| rules::parse_signal(&v)),
-            phase: phase_in.and_then(|v| rules::parse_phase(&v)),
-            outcome: outcomes
-                .next()
-                .unwrap_or_else(|| Err(format!("no outcome stored for {}", r.symbol))),
-        })
-        .collect()
-}
-
-pub fn limits_for(config: &Config) -> Limits {
-    Limits {
-        risk: RiskSettings {
-            account_size: config.account.size,
-            max_risk_percent: config.auto_trade.max_risk_percent,
-            max_position_percent: config.account.max_position_percent,
-            min_confidence: config.auto_trade.min_confidence,
-        },
-        max_open_positions: config.auto_trade.max_open_positions,
-        require_confirmation: config.auto_trade.require_confirmation,
-        pending_expiry: config.pending_expiry(),
-        mode: config.mode(),
-    }
-}
 
 /// Exponential back-off with jitter while the source is down: never faster than the check
 /// interval, at most five minutes (or the interval, when longer), and never before a `Retry-After`.

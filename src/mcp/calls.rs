@@ -3,12 +3,11 @@
 //! a reason; it never confirms, cancels or executes.
 
 use super::tools::{self, DecisionsArgs, NoArgs, SymbolArgs, TradeArgs};
-use crate::commands::{self, Context};
-use crate::domain::manual::{ManualOrder, manual_decision};
+use crate::desk::{CycleInput, Desk, DeskError};
+use crate::domain::manual::{Level, ManualOrder, ManualRefusal};
 use crate::domain::rules::{self, Gates, RiskSettings};
-use crate::engine::limits_for;
 use crate::source::MarketSource;
-use crate::store::{CycleInput, DecisionLog, Origin, Status, StoreError};
+use crate::store::{DecisionLog, Origin, Status};
 use rmcp::model::JsonObject;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -36,17 +35,17 @@ impl Reply {
 
 /// The tools, bound to one config, store and source.
 pub struct Tools {
-    ctx: Arc<Context>,
+    ctx: Arc<Desk>,
     source: Arc<dyn MarketSource>,
 }
 
 /// Run store work off the async workers; a failure is a reason, not a panic.
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> color_eyre::Result<T> + Send + 'static,
+    f: impl FnOnce() -> crate::desk::Result<T> + Send + 'static,
 ) -> Result<T, String> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{e:#}")),
+        Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(format!("the store task failed: {e}")),
     }
 }
@@ -72,11 +71,15 @@ fn with_symbol(symbol: &str, raw: Value) -> Value {
     Value::Object(out)
 }
 
-/// The manual-trade rules speak of the command line's flags; an agent knows the arguments.
-fn in_tool_terms(msg: &str) -> String {
-    msg.replace("--tp/--sl", "take_profit/stop_loss")
-        .replace("--tp", "take_profit")
-        .replace("--sl", "stop_loss")
+/// A manual-order refusal in the tool's terms: an agent knows the arguments.
+fn in_tool_terms(e: &ManualRefusal) -> String {
+    e.explain(
+        |level| match level {
+            Level::TakeProfit => "pass take_profit".into(),
+            Level::StopLoss => "pass stop_loss".into(),
+        },
+        "give take_profit/stop_loss",
+    )
 }
 
 /// Why a stored decision is not a proposal, when that is a refusal rather than the rules' HOLD.
@@ -131,7 +134,7 @@ fn verdict(
 }
 
 impl Tools {
-    pub fn new(ctx: Arc<Context>, source: Arc<dyn MarketSource>) -> Tools {
+    pub fn new(ctx: Arc<Desk>, source: Arc<dyn MarketSource>) -> Tools {
         Tools { ctx, source }
     }
 
@@ -212,7 +215,7 @@ impl Tools {
         let a: TradeArgs = tools::parse(tool, args)?;
         Ok(ManualOrder {
             symbol: self.symbol(tool, &a.symbol)?,
-            side: a.side.action(),
+            side: a.side.side(),
             size: tools::positive(tool, "size", a.size)?,
             take_profit: tools::positive(tool, "take_profit", a.take_profit)?,
             stop_loss: tools::positive(tool, "stop_loss", a.stop_loss)?,
@@ -249,18 +252,17 @@ impl Tools {
         let signal = report.signal_input();
         let phase = report.phase_input();
         let price = report.price;
-        let limits = limits_for(&self.ctx.config);
-        let store = self.ctx.store.clone();
+        let limits = self.ctx.limits();
+        let desk = self.ctx.clone();
         let sym = symbol.to_string();
         let (sig, ph) = (signal.clone(), phase.clone());
         let outcome = blocking(move || {
-            let input = CycleInput {
+            desk.record_agent_decision(&CycleInput {
                 symbol: &sym,
                 signal: &sig,
                 phase: &ph,
                 price,
-            };
-            Ok(store.record_agent_decision(&input, &limits)?)
+            })
         })
         .await;
         let log = match outcome {
@@ -296,48 +298,21 @@ impl Tools {
     }
 
     async fn execute_trade(&self, order: ManualOrder) -> Reply {
-        let market = match commands::market_context(&self.ctx, &order.symbol).await {
-            Ok(m) => m,
-            Err(e) => {
-                return Reply::refused(format!("no market data for {}: {e:#}", order.symbol));
+        match self.ctx.trade(&order, Origin::Agent, false).await {
+            Ok((log, _)) => Reply::Done(log.to_json()),
+            Err(DeskError::Trade(e)) => Reply::refused(format!("refused: {}", in_tool_terms(&e))),
+            Err(DeskError::Source(e)) => {
+                Reply::refused(format!("no market data for {}: {e}", order.symbol))
             }
-        };
-        let limits = limits_for(&self.ctx.config);
-        let decision = match manual_decision(&order, &market, &limits.risk) {
-            Ok(mut d) => {
-                // Say in the audit trail whose idea it was.
-                d.reasoning = d.reasoning.replacen("manual trade:", "agent proposal:", 1);
-                d
-            }
-            Err(e) => {
-                let store = self.ctx.store.clone();
-                let event = format!("agent trade refused: {e}");
-                let _ = blocking(move || Ok(store.add_event("warn", &event)?)).await;
-                return Reply::refused(format!("refused: {}", in_tool_terms(&e)));
-            }
-        };
-        let store = self.ctx.store.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            store.record_manual(&decision, Origin::Agent, false, &limits)
-        })
-        .await;
-        match stored {
-            Ok(Ok((log, _))) => Reply::Done(log.to_json()),
-            Ok(Err(StoreError::Refused(m))) => Reply::refused(format!("refused: {m}")),
-            Ok(Err(e)) => Reply::refused(format!("storing the trade failed: {e}")),
-            Err(e) => Reply::refused(format!("the store task failed: {e}")),
+            Err(e) if e.is_refusal() => Reply::refused(format!("refused: {e}")),
+            Err(e) => Reply::refused(format!("storing the trade failed: {e}")),
         }
     }
 
     async fn list_pending(&self) -> Reply {
         let ctx = self.ctx.clone();
-        match blocking(move || {
-            ctx.store.expire_stale(ctx.config.pending_expiry())?;
-            Ok(ctx
-                .store
-                .decisions(tools::MAX_LIMIT as usize, Some(Status::Pending))?)
-        })
-        .await
+        match blocking(move || ctx.decisions(tools::MAX_LIMIT as usize, Some(Status::Pending)))
+            .await
         {
             Ok(logs) => Reply::Done(decision_list(&logs)),
             Err(e) => Reply::refused(format!("reading the pending decisions failed: {e}")),
@@ -346,12 +321,7 @@ impl Tools {
 
     async fn status(&self) -> Reply {
         let ctx = self.ctx.clone();
-        match blocking(move || {
-            ctx.store.expire_stale(ctx.config.pending_expiry())?;
-            commands::status_json(&ctx)
-        })
-        .await
-        {
+        match blocking(move || ctx.status_json()).await {
             Ok(v) => Reply::Done(v),
             Err(e) => Reply::refused(format!("reading the status failed: {e}")),
         }
@@ -371,12 +341,7 @@ impl Tools {
             .unwrap_or(false)
             .then_some(Status::Executed);
         let ctx = self.ctx.clone();
-        match blocking(move || {
-            ctx.store.expire_stale(ctx.config.pending_expiry())?;
-            Ok(ctx.store.decisions(limit as usize, status)?)
-        })
-        .await
-        {
+        match blocking(move || ctx.decisions(limit as usize, status)).await {
             Ok(logs) => Reply::Done(decision_list(&logs)),
             Err(e) => Reply::refused(format!("reading the decision log failed: {e}")),
         }

@@ -8,7 +8,8 @@
 mod calls;
 pub mod tools;
 
-use crate::commands::{Context, EXIT_OK, make_source};
+use crate::commands::EXIT_OK;
+use crate::desk::Desk;
 use calls::{Reply, Tools};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
@@ -27,8 +28,8 @@ pub struct AgentServer {
 }
 
 impl AgentServer {
-    pub fn new(ctx: Context) -> color_eyre::Result<AgentServer> {
-        let source = make_source(&ctx.config, &ctx.store)?;
+    pub fn new(ctx: Desk) -> color_eyre::Result<AgentServer> {
+        let source = ctx.source()?;
         Ok(AgentServer {
             tools: Arc::new(Tools::new(Arc::new(ctx), source)),
         })
@@ -87,7 +88,7 @@ impl ServerHandler for AgentServer {
 }
 
 /// Serve the tools on stdin/stdout until the client closes stdin.
-pub async fn run(ctx: Context) -> color_eyre::Result<u8> {
+pub async fn run(ctx: Desk) -> color_eyre::Result<u8> {
     tracing::info!(data_dir = %ctx.data_dir.display(), "mcp server starting on stdio");
     let server = AgentServer::new(ctx)?;
     let running = server

@@ -118,7 +118,7 @@ impl SimulatedSource {
         let target = self.candles_at(now_ms);
         Self::advance(&mut m, target);
         m.last
-            .map(|c| rules::round_dp(c.close, crate::money::price_dp(c.close) as i32))
+            .map(|c| rules::round_dp(c.close, crate::domain::money::price_dp(c.close) as i32))
     }
 
     fn advance(m: &mut SymbolMarket, target: u64) {
@@ -151,7 +151,7 @@ impl SimulatedSource {
         };
         let target = self.candles_at(now_ms);
         Self::advance(&mut m, target);
-        let tick = |x: f64| rules::round_dp(x, crate::money::price_dp(x) as i32);
+        let tick = |x: f64| rules::round_dp(x, crate::domain::money::price_dp(x) as i32);
         let signal = m
             .analyzer
             .signal()

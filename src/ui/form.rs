@@ -4,9 +4,9 @@
 use super::signals::action_style;
 use super::{Theme, fmt_conf, fmt_pct};
 use crate::app::App;
+use crate::domain::money::{fmt_money, fmt_price, fmt_qty};
 use crate::domain::rules::{Decision, RiskReward, max_quantity};
 use crate::form::{NumberField, SizeForm, TradeField, TradeForm};
-use crate::money::{fmt_money, fmt_price, fmt_qty};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Position, Rect};
 use ratatui::style::{Color, Style};
@@ -153,7 +153,7 @@ pub fn render_trade(
     side_line.extend(choice(
         theme,
         focused(TradeField::Side),
-        Span::styled(f.side.as_str(), action_style(theme, f.side)),
+        Span::styled(f.side.as_str(), action_style(theme, f.side.into())),
         BOX - 1,
     ));
     if !f.side_chosen {

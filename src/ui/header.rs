@@ -2,8 +2,8 @@
 
 use super::Theme;
 use crate::app::{App, fmt_countdown};
+use crate::domain::money::{fmt_money, fmt_signed};
 use crate::engine::Health;
-use crate::money::{fmt_money, fmt_signed};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Color;

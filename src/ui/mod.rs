@@ -202,7 +202,7 @@ pub fn fit(width: usize, candidates: impl IntoIterator<Item = String>) -> String
 
 /// A price in `width` cells: its usual precision, else fewer decimals.
 pub fn price_cell(x: f64, width: usize) -> String {
-    use crate::money::{fmt_fixed, fmt_price};
+    use crate::domain::money::{fmt_fixed, fmt_price};
     fit(
         width,
         [
@@ -218,19 +218,22 @@ pub fn price_cell(x: f64, width: usize) -> String {
 pub fn qty_cell(x: f64, width: usize) -> String {
     fit(
         width,
-        std::iter::once(crate::money::fmt_qty(x))
-            .chain((0..8).rev().map(|dp| crate::money::fmt_fixed(x, dp))),
+        std::iter::once(crate::domain::money::fmt_qty(x)).chain(
+            (0..8)
+                .rev()
+                .map(|dp| crate::domain::money::fmt_fixed(x, dp)),
+        ),
     )
 }
 
 /// A percentage with two decimals: `2.35%`.
 pub fn fmt_pct(x: f64) -> String {
-    format!("{}%", crate::money::fmt_fixed(x, 2))
+    format!("{}%", crate::domain::money::fmt_fixed(x, 2))
 }
 
 /// A confidence as the trader reads it: `0.83`.
 pub fn fmt_conf(x: f64) -> String {
-    crate::money::fmt_fixed(x, 2)
+    crate::domain::money::fmt_fixed(x, 2)
 }
 
 /// `11:00:05` in UTC.

@@ -3,7 +3,7 @@
 use super::signals::action_style;
 use super::{Theme, fmt_conf, fmt_pct, price_cell, qty_cell};
 use crate::app::{App, Focus, fmt_age};
-use crate::money::{fmt_money, fmt_qty};
+use crate::domain::money::{fmt_money, fmt_qty};
 use crate::store::DecisionLog;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};

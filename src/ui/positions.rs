@@ -3,8 +3,7 @@
 use super::signals::action_style;
 use super::{Theme, fmt_pct, price_cell, qty_cell};
 use crate::app::{App, Focus, fmt_age};
-use crate::broker::paper;
-use crate::money::fmt_signed;
+use crate::domain::money::fmt_signed;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
@@ -29,7 +28,10 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         .map(|p| {
             let last = app.price(&p.symbol);
             let mut cells = vec![
-                Cell::from(Span::styled(p.side.as_str(), action_style(theme, p.side))),
+                Cell::from(Span::styled(
+                    p.side.as_str(),
+                    action_style(theme, p.side.into()),
+                )),
                 Cell::from(p.symbol.clone()),
                 right(qty_cell(p.quantity, 10)),
                 right(price_cell(p.entry_price, 10)),
@@ -38,9 +40,8 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                         .unwrap_or_else(|| "—".into()),
                 ),
             ];
-            match last {
-                Some(l) if l > 0.0 => {
-                    let pnl = paper::pnl(p.side, p.quantity, p.entry_price, l);
+            match last.zip(p.unrealized_pnl(last)) {
+                Some((l, pnl)) => {
                     cells.push(Cell::from(
                         Line::from(Span::styled(
                             super::fit(10, [fmt_signed(pnl), format!("{pnl:+.0}")]),

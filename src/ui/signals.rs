@@ -2,7 +2,7 @@
 
 use super::{Theme, fmt_conf};
 use crate::app::{App, Reading, fmt_age};
-use crate::domain::{Action, Direction};
+use crate::domain::{Direction, Verdict};
 use crate::store::Status;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -18,11 +18,11 @@ fn direction_style(theme: Theme, d: Direction) -> Style {
     }
 }
 
-pub fn action_style(theme: Theme, a: Action) -> Style {
+pub fn action_style(theme: Theme, a: Verdict) -> Style {
     match a {
-        Action::Buy => theme.good().patch(theme.bold()),
-        Action::Sell => theme.bad().patch(theme.bold()),
-        Action::Hold => theme.dim(),
+        Verdict::Buy => theme.good().patch(theme.bold()),
+        Verdict::Sell => theme.bad().patch(theme.bold()),
+        Verdict::Hold => theme.dim(),
     }
 }
 

@@ -1,0 +1,236 @@
+//! The trader's actions: cancel, resize, kill, enable and disable, a manual trade, a close.
+
+use super::cycle::{close_at, price_tick};
+use super::execute::{fill_refusal, must_be_pending};
+use super::{Desk, DeskError, Result};
+use crate::domain::lifecycle::{Origin, Status};
+use crate::domain::manual::{self, ManualOrder, MarketContext};
+use crate::domain::money::{fmt_price, fmt_qty};
+use crate::domain::rules;
+use crate::store::{DecisionLog, Position};
+
+impl Desk {
+    /// Cancel a pending decision (not one already sent to the broker).
+    pub fn cancel(&self, log_id: &str, reason: &str) -> Result<DecisionLog> {
+        self.store.write(|tx| {
+            let log = tx
+                .decision(log_id)?
+                .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
+            must_be_pending(&log, "cancelled")?;
+            if tx.order(log_id)?.is_some() {
+                return Err(DeskError::Refused(format!(
+                    "{log_id} was already sent to the broker: it can no longer be cancelled"
+                )));
+            }
+            tx.set_status(log_id, Status::Cancelled, reason)?;
+            tx.add_event(
+                "info",
+                &format!(
+                    "cancelled {} {} ({log_id})",
+                    log.decision.action, log.decision.symbol
+                ),
+            )?;
+            tx.decision(log_id)?
+                .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))
+        })
+    }
+
+    /// Change the size of a pending decision, within the cap, with its new risk/reward.
+    pub fn resize(&self, log_id: &str, size: f64) -> Result<DecisionLog> {
+        let risk = self.limits().risk;
+        self.store.write(|tx| {
+            let log = tx
+                .decision(log_id)?
+                .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
+            must_be_pending(&log, "resized")?;
+            let resized = manual::resize(&log.decision, size, &risk).map_err(DeskError::Refused)?;
+            let rr = resized
+                .risk_reward
+                .ok_or_else(|| DeskError::Refused(format!("{log_id} has no risk/reward")))?;
+            tx.set_size(log_id, size, &rr)?;
+            tx.add_event(
+                "info",
+                &format!(
+                    "resized {} {} from {} to {} ({log_id})",
+                    log.decision.action,
+                    log.decision.symbol,
+                    fmt_qty(log.decision.position_size),
+                    fmt_qty(size)
+                ),
+            )?;
+            tx.decision(log_id)?
+                .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))
+        })
+    }
+
+    /// Turn auto-trading on (also clears the kill switch) or off.
+    pub fn set_enabled(&self, enabled: bool) -> Result<()> {
+        Ok(self.store.write(|tx| {
+            if enabled {
+                tx.set_switches(true, Some(false))?;
+                tx.add_event("info", "auto-trading enabled")
+            } else {
+                tx.set_switches(false, None)?;
+                tx.add_event("info", "auto-trading disabled")
+            }
+        })?)
+    }
+
+    /// Kill switch: disable and cancel every pending decision, in one transaction. Returns
+    /// the number of decisions cancelled.
+    pub fn kill(&self) -> Result<usize> {
+        Ok(self.store.write(|tx| {
+            tx.set_switches(false, Some(true))?;
+            let n = tx.cancel_all_pending("kill switch")?;
+            tx.add_event(
+                "warn",
+                &format!("KILL SWITCH: auto-trading disabled, {n} pending decision(s) cancelled"),
+            )?;
+            Ok::<_, crate::store::StoreError>(n)
+        })?)
+    }
+
+    /// A manual order as `trade` places it (the dashboard's `t` and MCP's `execute_trade`
+    /// too): a fresh market context, the manual rules, then the gates, in one transaction;
+    /// pending, or executed at once when `execute` is set. A refusal stores nothing actionable
+    /// and is recorded as an event.
+    pub async fn trade(
+        &self,
+        order: &ManualOrder,
+        origin: Origin,
+        execute: bool,
+    ) -> Result<(DecisionLog, Option<Position>)> {
+        let market = market_context(self, &order.symbol).await?;
+        let limits = self.limits();
+        let decision = match manual::manual_decision(order, &market, &limits.risk, origin) {
+            Ok(d) => d,
+            Err(e) => {
+                let event = format!("{} trade refused: {e}", origin.as_str());
+                self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
+                    .await?;
+                return Err(DeskError::Trade(e));
+            }
+        };
+        let placed = self
+            .blocking(move |desk| {
+                desk.store
+                    .write(|tx| {
+                        let gates = tx.gates(&decision.symbol, limits.max_open_positions)?;
+                        if let Some(g) = gates.blocked_by(&decision.symbol) {
+                            let msg =
+                                format!("{} {} refused: {g}", decision.action, decision.symbol);
+                            tx.add_event("warn", &format!("{} trade {msg}", origin.as_str()))?;
+                            return Ok(Err(DeskError::Refused(msg)));
+                        }
+                        let amd_input =
+                            serde_json::json!({ "phase": decision.amd_phase.map(|p| p.as_str()) });
+                        let log = tx.insert_decision(
+                            &decision,
+                            Status::Pending,
+                            origin,
+                            limits.mode,
+                            &amd_input,
+                        )?;
+                        tx.add_event(
+                            "info",
+                            &format!(
+                                "{} {} {} {} proposed ({})",
+                                origin.as_str(),
+                                decision.action,
+                                fmt_qty(decision.position_size),
+                                decision.symbol,
+                                log.log_id
+                            ),
+                        )?;
+                        if !execute {
+                            return Ok(Ok((log, None)));
+                        }
+                        match desk.prepare_order(tx, &log, &limits)? {
+                            Ok(order) => Ok(Ok((log, Some(order)))),
+                            Err(e) => Err(fill_refusal(&log.log_id, &e)),
+                        }
+                    })
+                    .and_then(|r| r)
+            })
+            .await?;
+        match placed {
+            (log, None) => Ok((log, None)),
+            (_, Some(order)) => {
+                let (log, pos) = self.send(order).await?;
+                Ok((log, Some(pos)))
+            }
+        }
+    }
+
+    /// Close the open position on `symbol` at the latest price, brought up to date first
+    /// (it may itself cross the take-profit or stop-loss).
+    pub async fn close(&self, symbol: &str, reason: &str) -> Result<Position> {
+        let sym = symbol.to_string();
+        let open = self
+            .blocking(move |desk| Ok(desk.store.read(|tx| tx.open_position(&sym))?))
+            .await?;
+        if open.is_none() {
+            return Err(DeskError::Refused(format!("no open position on {symbol}")));
+        }
+        market_context(self, symbol).await?;
+        let (symbol, reason) = (symbol.to_string(), reason.to_string());
+        self.blocking(move |desk| {
+            desk.store.write(|tx| {
+                let Some(pos) = tx.open_position(&symbol)? else {
+                    let why = match tx
+                        .closed_positions(1)?
+                        .into_iter()
+                        .find(|p| p.symbol == symbol)
+                    {
+                        Some(p) => format!(
+                            "{symbol} was just closed by its {} at {}",
+                            p.close_reason.unwrap_or_default(),
+                            p.exit_price.map(fmt_price).unwrap_or_default()
+                        ),
+                        None => format!("no open position on {symbol}"),
+                    };
+                    return Err(DeskError::Refused(why));
+                };
+                let price = tx.price(&symbol)?.map(|p| p.price).ok_or_else(|| {
+                    DeskError::Refused(format!("no known price for {symbol}: cannot close"))
+                })?;
+                Ok(close_at(tx, &pos, price, &reason)?)
+            })
+        })
+        .await
+    }
+}
+
+/// The market as it stands for a manual order: a fresh report from the source (its price
+/// recorded, which may close a position), with the store's latest price when the source has none.
+pub async fn market_context(desk: &Desk, symbol: &str) -> Result<MarketContext> {
+    let source = desk.source()?;
+    let report = source.fetch(symbol).await;
+    let sym = symbol.to_string();
+    let fresh = report.price;
+    let stored = desk
+        .blocking(move |desk| {
+            Ok(desk.store.write(|tx| {
+                if let Some(p) = fresh.filter(|p| p.is_finite() && *p > 0.0) {
+                    price_tick(tx, &sym, p)?;
+                }
+                Ok::<_, crate::store::StoreError>(tx.price(&sym)?.map(|p| p.price))
+            })?)
+        })
+        .await?;
+    Ok(MarketContext {
+        price: stored,
+        signal: report
+            .signal
+            .as_ref()
+            .ok()
+            .and_then(|v| rules::parse_signal(v).ok()),
+        raw_signal: report.signal.clone().unwrap_or(serde_json::Value::Null),
+        phase: report
+            .phase
+            .as_ref()
+            .ok()
+            .and_then(|v| rules::parse_phase(v).ok())
+            .map(|a| a.phase),
+    })
+}

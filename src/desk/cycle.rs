@@ -1,0 +1,246 @@
+//! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
+
+use super::{Desk, Limits, Result};
+use crate::domain::lifecycle::{self, Origin, Status};
+use crate::domain::money::{fmt_qty, round_dp};
+use crate::domain::rules::{self, fmt_num};
+use crate::store::{DecisionLog, Order, Position, Tx};
+use serde_json::Value;
+use std::time::Duration;
+
+/// What a cycle wants stored for one symbol.
+pub struct CycleInput<'a> {
+    pub symbol: &'a str,
+    pub signal: &'a std::result::Result<Value, String>,
+    pub phase: &'a std::result::Result<Value, String>,
+    /// The latest market price the source reported, if any.
+    pub price: Option<f64>,
+}
+
+/// What happened to one symbol in one cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleOutcome {
+    pub log: DecisionLog,
+    pub closed: Vec<Position>,
+    pub executed: Option<Position>,
+}
+
+/// Expire pending decisions older than `expiry` (not those already sent to a broker).
+pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Result<usize> {
+    let cutoff = tx.now() - expiry.as_millis().min(i64::MAX as u128) as i64;
+    let stale = tx.pending_before(cutoff)?;
+    for s in &stale {
+        let reason = format!("expired: pending longer than {}s", expiry.as_secs());
+        tx.set_status(&s.log_id, Status::Expired, &reason)?;
+        tx.add_event(
+            "info",
+            &format!(
+                "{} {} expired unconfirmed ({})",
+                s.action, s.symbol, s.log_id
+            ),
+        )?;
+    }
+    Ok(stale.len())
+}
+
+/// Record a price and close the open position on `symbol` if it crosses its TP or SL.
+pub(super) fn price_tick(
+    tx: &Tx<'_>,
+    symbol: &str,
+    price: f64,
+) -> crate::store::Result<Vec<Position>> {
+    tx.set_price(symbol, price)?;
+    let mut closed = Vec::new();
+    if let Some(pos) = tx.open_position(symbol)?
+        && let Some((exit, fill)) =
+            lifecycle::exit_on_price(pos.side, price, pos.take_profit, pos.stop_loss)
+    {
+        closed.push(close_at(tx, &pos, fill, exit.as_str())?);
+    }
+    Ok(closed)
+}
+
+/// Close `pos` on the paper ledger at `price`, with its P&L and an event.
+pub(super) fn close_at(
+    tx: &Tx<'_>,
+    pos: &Position,
+    price: f64,
+    reason: &str,
+) -> crate::store::Result<Position> {
+    let pnl = round_dp(
+        lifecycle::pnl(pos.side, pos.quantity, pos.entry_price, price),
+        2,
+    );
+    let closed = tx.close(pos, price, pnl, reason)?;
+    tx.add_event(
+        if pnl < 0.0 { "warn" } else { "info" },
+        &format!(
+            "closed {} {} {} @ {} ({reason}), P&L {}",
+            pos.side,
+            fmt_num(pos.quantity),
+            pos.symbol,
+            fmt_num(price),
+            crate::domain::money::fmt_signed(pnl)
+        ),
+    )?;
+    Ok(closed)
+}
+
+/// One symbol of a cycle: record the price, close positions it crosses, read the gates,
+/// decide, store; with `auto_execute`, an actionable decision's order is stored too.
+fn cycle_symbol(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    input: &CycleInput<'_>,
+    limits: &Limits,
+    origin: Origin,
+) -> Result<(CycleOutcome, Option<Order>)> {
+    let mut closed = Vec::new();
+    if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0) {
+        closed = price_tick(tx, input.symbol, p)?;
+    }
+    let gates = tx.gates(input.symbol, limits.max_open_positions)?;
+    let decision = rules::decide(&rules::DecisionInput {
+        symbol: input.symbol,
+        signal: input.signal,
+        phase: input.phase,
+        risk: &limits.risk,
+        gates: &gates,
+    });
+    let status = if decision.action.is_actionable() {
+        Status::Pending
+    } else {
+        Status::Hold
+    };
+    let amd_input = match input.phase {
+        Ok(v) => v.clone(),
+        Err(e) => serde_json::json!({ "error": e }),
+    };
+    let log = tx.insert_decision(&decision, status, origin, limits.mode, &amd_input)?;
+    let mut order = None;
+    if status == Status::Pending {
+        if origin == Origin::Agent {
+            tx.add_event(
+                "info",
+                &format!(
+                    "agent {} {} {} proposed ({})",
+                    decision.action,
+                    fmt_qty(decision.position_size),
+                    decision.symbol,
+                    log.log_id
+                ),
+            )?;
+        } else if !limits.require_confirmation {
+            match desk.prepare_order(tx, &log, limits)? {
+                Ok(o) => order = Some(o),
+                Err(why) => tx.add_event(
+                    "warn",
+                    &format!("{} not executed automatically: {why}", log.log_id),
+                )?,
+            }
+        }
+    }
+    let log = tx.decision(&log.log_id)?.unwrap_or(log);
+    Ok((
+        CycleOutcome {
+            log,
+            closed,
+            executed: None,
+        },
+        order,
+    ))
+}
+
+impl Desk {
+    /// A whole cycle in one transaction (one disk sync instead of one per symbol): expire
+    /// stale decisions, then decide the symbols in order, so earlier ones count against the
+    /// gates of later ones. Decisions that need no confirmation are then sent to the broker.
+    pub async fn record_cycle(&self, inputs: Vec<OwnedCycleInput>) -> Result<Vec<CycleOutcome>> {
+        let (mut outcomes, orders) = self
+            .blocking(move |desk| {
+                let limits = desk.limits();
+                desk.store.write(|tx| {
+                    expire_stale(tx, limits.pending_expiry)?;
+                    inputs
+                        .iter()
+                        .map(|i| cycle_symbol(tx, desk, &i.borrow(), &limits, Origin::Auto))
+                        .collect::<Result<Vec<_>>>()
+                        .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
+                })
+            })
+            .await?;
+        for (outcome, order) in outcomes.iter_mut().zip(orders) {
+            let Some(order) = order else { continue };
+            match self.send(order).await {
+                Ok((log, pos)) => {
+                    outcome.log = log;
+                    outcome.executed = Some(pos);
+                }
+                Err(e) if e.is_refusal() => {
+                    if let Ok(Some(log)) = self.store.decision(&outcome.log.log_id) {
+                        outcome.log = log;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// A decision an agent asked for (MCP `auto_trade_decision`): the cycle's rules and gates
+    /// in one transaction, stored with origin agent. An actionable decision always stays
+    /// pending, whatever `require_confirmation` says: agents propose, people confirm.
+    pub fn record_agent_decision(&self, input: &CycleInput<'_>) -> Result<CycleOutcome> {
+        let limits = Limits {
+            require_confirmation: true,
+            ..self.limits()
+        };
+        self.store.write(|tx| {
+            expire_stale(tx, limits.pending_expiry)?;
+            cycle_symbol(tx, self, input, &limits, Origin::Agent).map(|(o, _)| o)
+        })
+    }
+
+    /// Record prices between checks in one transaction; returns the positions they closed.
+    pub fn record_prices(&self, prices: &[(String, f64)]) -> Result<Vec<Position>> {
+        self.store.write(|tx| {
+            let mut closed = Vec::new();
+            for (symbol, price) in prices {
+                if price.is_finite() && *price > 0.0 {
+                    closed.extend(price_tick(tx, symbol, *price)?);
+                }
+            }
+            Ok(closed)
+        })
+    }
+
+    /// Expire pending decisions older than the configured expiry; returns how many.
+    pub fn expire_stale(&self) -> Result<usize> {
+        let expiry = self.config.pending_expiry();
+        Ok(self.store.write(|tx| expire_stale(tx, expiry))?)
+    }
+
+    /// When the loop last ran a cycle.
+    pub fn set_last_cycle(&self, at_ms: i64) -> Result<()> {
+        Ok(self.store.write(|tx| tx.set_last_cycle(at_ms))?)
+    }
+}
+
+/// A [`CycleInput`] that owns its data, to cross onto a blocking thread.
+pub struct OwnedCycleInput {
+    pub symbol: String,
+    pub signal: std::result::Result<Value, String>,
+    pub phase: std::result::Result<Value, String>,
+    pub price: Option<f64>,
+}
+
+impl OwnedCycleInput {
+    pub fn borrow(&self) -> CycleInput<'_> {
+        CycleInput {
+            symbol: &self.symbol,
+            signal: &self.signal,
+            phase: &self.phase,
+            price: self.price,
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The desk: the one application layer. The dashboard, the command line, `serve`, MCP and the
+//! monitoring loop call it for every action (propose, confirm, cancel, resize, trade, close,
+//! kill, enable) and every view (status, positions with P&L, decisions). It applies the
+//! domain's rules to what the store holds, sends orders through the broker, and keeps each
+//! status change one transaction. Front ends only parse input and render what it returns.
+
+mod actions;
+mod cycle;
+mod execute;
+mod views;
+
+pub use actions::market_context;
+pub use cycle::{CycleInput, CycleOutcome, OwnedCycleInput};
+pub use views::{Equity, Snapshot};
+
+use crate::broker::Broker;
+use crate::broker::paper::PaperBroker;
+use crate::config::Config;
+use crate::domain::manual::ManualRefusal;
+use crate::domain::rules::RiskSettings;
+use crate::source::MarketSource;
+use crate::store::{Store, StoreError};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the desk did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    /// A refusal the trader should read (not pending, a gate, expiry, a fill check, …).
+    #[error("{0}")]
+    Refused(String),
+    /// A manual order the rules refuse; each front end adds how to fix it in its own words.
+    #[error("{0}")]
+    Trade(ManualRefusal),
+    #[error("no decision {0} for this user")]
+    UnknownDecision(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The market source could not be made (a bad ML engine URL, …).
+    #[error("{0}")]
+    Source(String),
+    #[error("a background task failed: {0}")]
+    Task(String),
+}
+
+impl DeskError {
+    /// A refusal (exit 1, HTTP 409/422), as opposed to a failure of the program.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DeskError::Refused(_) | DeskError::Trade(_) | DeskError::UnknownDecision(_)
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DeskError>;
+
+/// The limits every status change respects, from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub risk: RiskSettings,
+    pub max_open_positions: usize,
+    pub require_confirmation: bool,
+    pub pending_expiry: Duration,
+    pub mode: &'static str,
+}
+
+impl Limits {
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            risk: RiskSettings {
+                account_size: config.account.size,
+                max_risk_percent: config.auto_trade.max_risk_percent,
+                max_position_percent: config.account.max_position_percent,
+                min_confidence: config.auto_trade.min_confidence,
+            },
+            max_open_positions: config.auto_trade.max_open_positions,
+            require_confirmation: config.auto_trade.require_confirmation,
+            pending_expiry: config.pending_expiry(),
+            mode: config.mode(),
+        }
+    }
+}
+
+/// One user's desk: config, store, broker and market source.
+#[derive(Clone)]
+pub struct Desk {
+    pub config: Arc<Config>,
+    pub data_dir: PathBuf,
+    pub store: Arc<Store>,
+    pub broker: Arc<dyn Broker>,
+    /// The source, made once and shared by the loop and every manual action (the simulated
+    /// market regenerates its history when made, and the ML client keeps its connections).
+    source: Arc<std::sync::Mutex<Option<Arc<dyn MarketSource>>>>,
+}
+
+impl Desk {
+    /// Open the store in `data_dir` and check it after a crash (see [`Desk::recover`]).
+    pub fn open(config: Config, data_dir: PathBuf) -> color_eyre::Result<Desk> {
+        use color_eyre::eyre::WrapErr;
+        let store = Store::open(
+            &data_dir,
+            &config.auto_trade.user_id,
+            config.auto_trade.enabled,
+        )
+        .wrap_err_with(|| format!("opening the store in {}", data_dir.display()))?;
+        Ok(Desk::new(Arc::new(config), data_dir, Arc::new(store)))
+    }
+
+    /// A desk on an open store, with the paper broker.
+    pub fn new(config: Arc<Config>, data_dir: PathBuf, store: Arc<Store>) -> Desk {
+        Desk {
+            config,
+            data_dir,
+            store,
+            broker: Arc::new(PaperBroker),
+            source: Arc::default(),
+        }
+    }
+
+    pub fn with_broker(mut self, broker: Arc<dyn Broker>) -> Desk {
+        self.broker = broker;
+        self
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits::from_config(&self.config)
+    }
+
+    /// The configured source: the ML engine, or the built-in simulated market.
+    pub fn source(&self) -> Result<Arc<dyn MarketSource>> {
+        let mut cached = match self.source.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(s) = cached.as_ref() {
+            return Ok(s.clone());
+        }
+        let made = make_source(&self.config, &self.store)?;
+        *cached = Some(made.clone());
+        Ok(made)
+    }
+
+    /// Run store work off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Desk) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let desk = self.clone();
+        tokio::task::spawn_blocking(move || f(&desk))
+            .await
+            .map_err(|e| DeskError::Task(e.to_string()))?
+    }
+}
+
+pub fn make_source(config: &Config, store: &Store) -> Result<Arc<dyn MarketSource>> {
+    match &config.ml_engine {
+        Some(ml) => {
+            let client = crate::ml_engine::MlEngineClient::new(
+                &ml.url,
+                Duration::from_secs_f64(ml.timeout_seconds),
+                ml.max_concurrent_requests,
+            )
+            .map_err(DeskError::Source)?;
+            Ok(Arc::new(client))
+        }
+        None => Ok(Arc::new(
+            crate::simulated::SimulatedSource::for_store(config, store)
+                .map_err(|e| DeskError::Source(format!("{e:#}")))?,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,548 @@
+//! The desk on a real SQLite file: the lifecycle of a decision, its order and its position.
+
+use super::*;
+use crate::broker::{OrderRequest, OrderUpdate};
+use crate::domain::lifecycle::{OrderStatus, Status};
+use crate::domain::money::round_dp;
+use crate::store::Position;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    desk: Desk,
+}
+
+impl Fixture {
+    fn new(extra: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::parse_str(
+            &format!(
+                "[auto_trade]\nsymbols = [\"BTC/USD\", \"ETH/USD\"]\npending_expiry_minutes = 10\n{extra}"
+            ),
+            "test",
+        )
+        .unwrap();
+        let store = Store::open(dir.path(), "u", true).unwrap();
+        let desk = Desk::new(Arc::new(config), dir.path().into(), Arc::new(store));
+        Fixture { dir, desk }
+    }
+
+    /// Another connection to the same file, for what only a crash or a clock could do.
+    fn sql(&self, sql: &str) {
+        let c = rusqlite::Connection::open(self.dir.path().join(crate::store::DB_FILE)).unwrap();
+        c.execute_batch(sql).unwrap();
+    }
+
+    async fn cycle(&self, symbol: &str, price: f64) -> CycleOutcome {
+        let mut out = self
+            .desk
+            .record_cycle(vec![input(symbol, price)])
+            .await
+            .unwrap();
+        out.remove(0)
+    }
+}
+
+fn input(symbol: &str, entry: f64) -> OwnedCycleInput {
+    OwnedCycleInput {
+        symbol: symbol.into(),
+        signal: Ok(
+            json!({"direction": "bullish", "confidence": 0.9, "entry_price": entry,
+                  "take_profit": entry * 1.05, "stop_loss": entry * 0.98, "risk_reward_ratio": 2.5}),
+        ),
+        phase: Ok(json!({"phase": "accumulation", "confidence": 0.8, "indicators": {}})),
+        price: Some(entry),
+    }
+}
+
+/// A broker that answers from a script and, at each send, records whether the store already
+/// held the order as submitted.
+struct ScriptedBroker {
+    store: Arc<Store>,
+    answers: Mutex<VecDeque<OrderUpdate>>,
+    lookups: Mutex<VecDeque<OrderUpdate>>,
+    sent: Mutex<Vec<(OrderRequest, Option<OrderStatus>)>>,
+}
+
+#[async_trait::async_trait]
+impl crate::broker::Broker for ScriptedBroker {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    async fn submit(&self, order: &OrderRequest) -> OrderUpdate {
+        let stored = self
+            .store
+            .read(|t| t.order(&order.client_order_id))
+            .unwrap()
+            .map(|o| o.status);
+        self.sent.lock().unwrap().push((order.clone(), stored));
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(OrderUpdate::Filled {
+                quantity: order.quantity,
+                price: order.reference_price,
+            })
+    }
+    async fn lookup(&self, _id: &str) -> OrderUpdate {
+        self.lookups
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(OrderUpdate::NotFound)
+    }
+}
+
+fn scripted(
+    f: &Fixture,
+    answers: Vec<OrderUpdate>,
+    lookups: Vec<OrderUpdate>,
+) -> (Desk, Arc<ScriptedBroker>) {
+    let broker = Arc::new(ScriptedBroker {
+        store: f.desk.store.clone(),
+        answers: Mutex::new(answers.into()),
+        lookups: Mutex::new(lookups.into()),
+        sent: Mutex::default(),
+    });
+    (f.desk.clone().with_broker(broker.clone()), broker)
+}
+
+fn open_positions(d: &Desk) -> Vec<Position> {
+    d.store.open_positions().unwrap()
+}
+
+#[tokio::test]
+async fn pending_then_confirm_then_second_confirm_refused() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    assert_eq!(out.log.status, Status::Pending);
+    let (log, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!(log.status, Status::Executed);
+    assert_eq!(pos.entry_price, 100.0);
+    let err = f
+        .desk
+        .confirm(&out.log.log_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not pending"), "{err}");
+    assert_eq!(open_positions(&f.desk).len(), 1);
+    // The execution went through one order, filled, whose client order id is the log id.
+    let orders = f.desk.store.orders(10).unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].client_order_id, out.log.log_id);
+    assert_eq!(orders[0].status, OrderStatus::Filled);
+    assert_eq!(orders[0].broker, "paper");
+}
+
+#[tokio::test]
+async fn cancel_then_confirm_refused_and_unknown_id() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.desk.cancel(&out.log.log_id, "by trader").unwrap();
+    assert!(f.desk.confirm(&out.log.log_id).await.is_err());
+    assert!(f.desk.cancel(&out.log.log_id, "again").is_err());
+    assert!(matches!(
+        f.desk.confirm("decision_000000000000").await,
+        Err(DeskError::UnknownDecision(_))
+    ));
+    assert!(open_positions(&f.desk).is_empty());
+}
+
+#[tokio::test]
+async fn second_cycle_does_not_requeue_a_pending_symbol() {
+    let f = Fixture::new("");
+    f.cycle("BTC/USD", 100.0).await;
+    let second = f.cycle("BTC/USD", 100.0).await;
+    assert_eq!(second.log.status, Status::Hold);
+    assert!(second.log.decision.reasoning.contains("pending"));
+}
+
+#[tokio::test]
+async fn auto_execution_respects_max_open_positions() {
+    let f = Fixture::new("require_confirmation = false\nmax_open_positions = 1\n");
+    let out = f
+        .desk
+        .record_cycle(vec![input("BTC/USD", 100.0), input("ETH/USD", 50.0)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].log.status, Status::Executed);
+    assert!(out[0].executed.is_some());
+    assert_eq!(out[1].log.status, Status::Hold);
+    assert!(out[1].log.decision.reasoning.contains("max_open_positions"));
+}
+
+#[tokio::test]
+async fn price_crossing_take_profit_closes_with_pnl() {
+    let f = Fixture::new("require_confirmation = false\n");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let pos = out.executed.unwrap();
+    let closed = f.desk.record_prices(&[("BTC/USD".into(), 106.0)]).unwrap();
+    assert_eq!(closed.len(), 1);
+    let expected = round_dp(pos.quantity * (105.0 - 100.0), 2);
+    assert_eq!(closed[0].realized_pnl, Some(expected));
+    assert_eq!(f.desk.store.realized_pnl().unwrap(), expected);
+    assert!(open_positions(&f.desk).is_empty());
+}
+
+#[tokio::test]
+async fn kill_cancels_pending_and_blocks_until_enable() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    assert_eq!(f.desk.kill().unwrap(), 1);
+    assert_eq!(
+        f.desk
+            .store
+            .decision(&out.log.log_id)
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Cancelled
+    );
+    let after = f.cycle("ETH/USD", 100.0).await;
+    assert_eq!(after.log.status, Status::Hold);
+    assert!(after.log.decision.reasoning.contains("kill switch"));
+    f.desk.set_enabled(true).unwrap();
+    assert_eq!(f.cycle("ETH/USD", 100.0).await.log.status, Status::Pending);
+}
+
+#[tokio::test]
+async fn expired_decision_is_refused() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.sql("UPDATE decisions SET created_at = created_at - 3600000");
+    let err = f
+        .desk
+        .confirm(&out.log.log_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expired"), "{err}");
+    assert_eq!(
+        f.desk
+            .store
+            .decision(&out.log.log_id)
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Expired
+    );
+}
+
+#[tokio::test]
+async fn confirm_refused_when_price_moved_past_stop() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.desk.record_prices(&[("BTC/USD".into(), 97.0)]).unwrap();
+    let err = f
+        .desk
+        .confirm(&out.log.log_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("moved past"), "{err}");
+    assert!(open_positions(&f.desk).is_empty());
+}
+
+#[tokio::test]
+async fn decision_json_has_the_spec_shape() {
+    let f = Fixture::new("");
+    let j = f.cycle("BTC/USD", 100.0).await.log.to_json();
+    assert!(j["log_id"].as_str().unwrap().starts_with("decision_"));
+    assert_eq!(j["status"], "pending");
+    assert_eq!(j["executed"], false);
+    assert_eq!(j["mode"], "paper");
+    assert_eq!(j["decision"]["action"], "BUY");
+    assert_eq!(j["decision"]["amd_phase"], "accumulation");
+    assert!(j["risk_reward"]["risk_amount"].is_number());
+    assert!(j["created_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn recovery_marks_an_executed_decision_without_a_position_failed() {
+    let f = Fixture::new("");
+    let ok = f.cycle("BTC/USD", 100.0).await;
+    f.desk.confirm(&ok.log.log_id).await.unwrap();
+    let broken = f.cycle("ETH/USD", 100.0).await;
+    f.sql(&format!(
+        "UPDATE decisions SET status = 'executed' WHERE log_id = '{}'",
+        broken.log.log_id
+    ));
+    let found = f.desk.recover().await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains(&broken.log.log_id));
+    let status = |id: &str| f.desk.store.decision(id).unwrap().unwrap().status;
+    assert_eq!(status(&broken.log.log_id), Status::Failed);
+    assert_eq!(status(&ok.log.log_id), Status::Executed);
+    assert!(f.desk.recover().await.unwrap().is_empty());
+    assert_eq!(f.desk.store.integrity_check().unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn latest_per_symbol_returns_each_symbols_newest_decision() {
+    let f = Fixture::new("");
+    let mut newest = std::collections::BTreeMap::new();
+    for round in 0..3 {
+        for sym in ["BTC/USD", "ETH/USD", "SOL/USD"] {
+            let out = f.cycle(sym, 100.0 + round as f64).await;
+            newest.insert(sym.to_string(), out.log.log_id);
+        }
+    }
+    let latest = f.desk.store.latest_per_symbol().unwrap();
+    assert_eq!(latest.len(), 3);
+    for log in &latest {
+        assert_eq!(newest[&log.decision.symbol], log.log_id);
+    }
+    assert_eq!(latest[0].decision.symbol, "SOL/USD", "newest first");
+}
+
+#[tokio::test]
+async fn no_fill_on_a_stale_price() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    // The price stopped updating long ago (an outage), though the decision is fresh.
+    f.sql("UPDATE prices SET at = at - 3600000");
+    let err = f
+        .desk
+        .confirm(&out.log.log_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stale price"), "{err}");
+    assert!(open_positions(&f.desk).is_empty());
+    assert_eq!(
+        f.desk
+            .store
+            .decision(&out.log.log_id)
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Pending
+    );
+    assert!(
+        f.desk.store.orders(10).unwrap().is_empty(),
+        "no order was stored"
+    );
+}
+
+#[tokio::test]
+async fn reads_inside_read_consistent_see_one_moment() {
+    let f = Fixture::new("");
+    let reader = Store::open(f.dir.path(), "u", true).unwrap();
+    f.cycle("BTC/USD", 100.0).await;
+    let writer = f.desk.clone();
+    let handle = tokio::runtime::Handle::current();
+    let (before, during) = tokio::task::spawn_blocking(move || {
+        reader
+            .read_consistent(|| -> crate::store::Result<(usize, usize)> {
+                let before = reader.count_decisions(None)?;
+                handle
+                    .block_on(writer.record_cycle(vec![input("ETH/USD", 100.0)]))
+                    .unwrap();
+                Ok((before, reader.count_decisions(None)?))
+            })
+            .map(|r| (r, reader.count_decisions(None).unwrap()))
+    })
+    .await
+    .unwrap()
+    .map(|((b, d), after)| {
+        assert_eq!(after, 2, "and is seen afterwards");
+        (b, d)
+    })
+    .unwrap();
+    assert_eq!((before, during), (1, 1), "a commit in between is not seen");
+}
+
+#[tokio::test]
+async fn no_fill_that_would_risk_more_than_the_limit() {
+    let f = Fixture::new("[account]\nmax_position_percent = 100\n");
+    // BUY at 100, SL 98, TP 105: 1.5 % of 10,000 is 150 at risk, so 75 units.
+    let out = f.cycle("BTC/USD", 100.0).await;
+    assert_eq!(out.log.decision.position_size, 75.0);
+    // Price runs up towards the TP: from 104.9 the stop is 6.9 away, 517.50 at risk.
+    f.desk.record_prices(&[("BTC/USD".into(), 104.9)]).unwrap();
+    let err = f
+        .desk
+        .confirm(&out.log.log_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("would risk 517.50, over the 150.00 allowed"),
+        "{err}"
+    );
+    assert!(open_positions(&f.desk).is_empty());
+    assert_eq!(
+        f.desk
+            .store
+            .decision(&out.log.log_id)
+            .unwrap()
+            .unwrap()
+            .status,
+        Status::Pending
+    );
+    // Back at the entry it fills.
+    f.desk.record_prices(&[("BTC/USD".into(), 100.0)]).unwrap();
+    f.desk.confirm(&out.log.log_id).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_order_is_stored_as_submitted_before_the_broker_is_asked() {
+    let f = Fixture::new("");
+    let (desk, broker) = scripted(&f, vec![], vec![]);
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let (log, pos) = desk.confirm(&out.log.log_id).await.unwrap();
+    let sent = broker.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].0.client_order_id, out.log.log_id);
+    assert_eq!(
+        sent[0].1,
+        Some(OrderStatus::Submitted),
+        "stored before sent"
+    );
+    assert_eq!(log.status, Status::Executed);
+    assert_eq!(pos.quantity, out.log.decision.position_size);
+}
+
+#[tokio::test]
+async fn the_brokers_fill_is_the_positions_quantity_and_price() {
+    let f = Fixture::new("");
+    let (desk, _) = scripted(
+        &f,
+        vec![OrderUpdate::Filled {
+            quantity: 1.5,
+            price: 100.25,
+        }],
+        vec![],
+    );
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let (log, pos) = desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!((pos.quantity, pos.entry_price), (1.5, 100.25));
+    assert_eq!(
+        log.status_reason.as_deref(),
+        Some("filled at 100.25 (paper)")
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_order_leaves_the_decision_failed_with_the_brokers_reason() {
+    let f = Fixture::new("");
+    let (desk, _) = scripted(
+        &f,
+        vec![OrderUpdate::Rejected {
+            reason: "insufficient buying power".into(),
+        }],
+        vec![],
+    );
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let err = desk.confirm(&out.log.log_id).await.unwrap_err().to_string();
+    assert!(err.contains("insufficient buying power"), "{err}");
+    let log = desk.store.decision(&out.log.log_id).unwrap().unwrap();
+    assert_eq!(log.status, Status::Failed);
+    assert!(
+        log.status_reason
+            .unwrap()
+            .contains("rejected by the scripted broker: insufficient buying power")
+    );
+    assert!(open_positions(&desk).is_empty());
+    assert_eq!(
+        desk.store.orders(1).unwrap()[0].status,
+        OrderStatus::Rejected
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_looked_up_never_sent_again() {
+    let f = Fixture::new("");
+    let (desk, broker) = scripted(
+        &f,
+        vec![OrderUpdate::Unknown {
+            why: "timed out after 10s".into(),
+        }],
+        vec![OrderUpdate::Filled {
+            quantity: 1.0,
+            price: 100.5,
+        }],
+    );
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let id = &out.log.log_id;
+    let err = desk.confirm(id).await.unwrap_err().to_string();
+    assert!(err.contains("never sent again"), "{err}");
+    assert_eq!(
+        desk.store.orders(1).unwrap()[0].status,
+        OrderStatus::Unknown
+    );
+    // Neither a second confirm, nor a cancel, nor the kill switch, nor expiry touches it.
+    let again = desk.confirm(id).await.unwrap_err().to_string();
+    assert!(again.contains("already sent"), "{again}");
+    assert!(desk.cancel(id, "x").is_err());
+    f.sql("UPDATE decisions SET created_at = created_at - 3600000");
+    assert_eq!(desk.expire_stale().unwrap(), 0);
+    assert_eq!(desk.kill().unwrap(), 0);
+    // The gates count it: no second decision on the symbol, and it counts as a position.
+    assert_eq!(
+        desk.store
+            .read(|t| t.gates("ETH/USD", 3))
+            .unwrap()
+            .open_positions,
+        1
+    );
+    // The next look-up learns the fill.
+    let found = desk.resolve_open_orders().await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let log = desk.store.decision(id).unwrap().unwrap();
+    assert_eq!(log.status, Status::Executed);
+    assert_eq!(open_positions(&desk)[0].entry_price, 100.5);
+    assert_eq!(broker.sent.lock().unwrap().len(), 1, "sent exactly once");
+    assert!(desk.resolve_open_orders().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_order_left_submitted_by_a_crash_is_looked_up_after_the_grace() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let id = out.log.log_id.clone();
+    // A crash between storing the order and hearing back: the order is submitted, nothing else.
+    f.desk
+        .store
+        .write(|t| {
+            t.insert_order(&crate::store::NewOrder {
+                decision_id: &id,
+                broker: "paper",
+                symbol: "BTC/USD",
+                side: crate::domain::Side::Buy,
+                quantity: 1.0,
+                reference_price: 100.0,
+                take_profit: 105.0,
+                stop_loss: 98.0,
+            })
+        })
+        .unwrap();
+    // Within the grace it may still be in flight: left alone.
+    assert!(f.desk.recover().await.unwrap().is_empty());
+    f.sql("UPDATE orders SET updated_at = updated_at - 120000");
+    let found = f.desk.recover().await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("never sent"), "{found:?}");
+    let log = f.desk.store.decision(&id).unwrap().unwrap();
+    assert_eq!(log.status, Status::Failed);
+    assert!(open_positions(&f.desk).is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_stored_status_fails_loudly() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.sql(&format!(
+        "UPDATE decisions SET status = 'Pending' WHERE log_id = '{}'",
+        out.log.log_id
+    ));
+    let err = f.desk.store.decisions(10, None).unwrap_err().to_string();
+    assert!(err.contains("unknown decision status \"Pending\""), "{err}");
+    f.sql("UPDATE decisions SET status = 'pending', origin = 'robot'");
+    let err = f.desk.store.decisions(10, None).unwrap_err().to_string();
+    assert!(err.contains("unknown decision origin \"robot\""), "{err}");
+}

@@ -1,0 +1,155 @@
+//! Views: what every front end shows, computed once here.
+
+use super::{Desk, Result};
+use crate::domain::money::round_dp;
+use crate::store::{self, DecisionLog, Event, Position, PricePoint, RuntimeState, Status, Store};
+use std::collections::BTreeMap;
+
+/// Equity: the account size plus realized P&L plus open positions marked to market.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Equity {
+    pub equity: f64,
+    pub realized_pnl: f64,
+    pub unrealized_pnl: f64,
+}
+
+/// Everything the dashboard shows from the store, as of one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub taken_at_ms: i64,
+    pub state: RuntimeState,
+    /// Pending decisions, newest first.
+    pub pending: Vec<DecisionLog>,
+    /// The latest decision of each symbol.
+    pub latest: Vec<DecisionLog>,
+    pub positions: Vec<Position>,
+    pub prices: BTreeMap<String, PricePoint>,
+    /// Newest first.
+    pub events: Vec<Event>,
+    pub equity: f64,
+    pub realized_pnl: f64,
+    pub unrealized_pnl: f64,
+}
+
+/// Events and pending decisions the dashboard loads.
+const SNAPSHOT_EVENTS: usize = 50;
+const SNAPSHOT_PENDING: usize = 100;
+
+/// Equity from positions and prices already read.
+fn equity_of(
+    account_size: f64,
+    realized: f64,
+    open: &[Position],
+    prices: &BTreeMap<String, PricePoint>,
+) -> Equity {
+    let unrealized: f64 = open
+        .iter()
+        .filter_map(|p| p.unrealized_pnl(prices.get(&p.symbol).map(|x| x.price)))
+        .sum();
+    Equity {
+        equity: account_size + realized + unrealized,
+        realized_pnl: realized,
+        unrealized_pnl: unrealized,
+    }
+}
+
+impl Desk {
+    pub fn equity(&self) -> Result<Equity> {
+        let size = self.config.account.size;
+        Ok(self.store.read(|tx| {
+            Ok(equity_of(
+                size,
+                tx.realized_pnl()?,
+                &tx.open_positions()?,
+                &tx.prices()?,
+            ))
+        })?)
+    }
+
+    /// The dashboard's snapshot, read in one read transaction on `store` (the watcher's own
+    /// connection, so that the loop's writes never wait behind it).
+    pub fn snapshot(&self, store: &Store) -> Result<Snapshot> {
+        let size = self.config.account.size;
+        store.read_consistent(|| {
+            let snap = store.read(|tx| {
+                let positions = tx.open_positions()?;
+                let prices = tx.prices()?;
+                let eq = equity_of(size, tx.realized_pnl()?, &positions, &prices);
+                Ok(Snapshot {
+                    taken_at_ms: tx.now(),
+                    state: tx.state()?,
+                    pending: tx.decisions(SNAPSHOT_PENDING, Some(Status::Pending))?,
+                    latest: tx.latest_per_symbol()?,
+                    positions,
+                    prices,
+                    events: tx.recent_events(SNAPSHOT_EVENTS)?,
+                    equity: eq.equity,
+                    realized_pnl: eq.realized_pnl,
+                    unrealized_pnl: eq.unrealized_pnl,
+                })
+            })?;
+            Ok(snap)
+        })
+    }
+
+    /// Decisions, newest first, after expiring stale ones.
+    pub fn decisions(&self, limit: usize, status: Option<Status>) -> Result<Vec<DecisionLog>> {
+        self.expire_stale()?;
+        Ok(self.store.decisions(limit, status)?)
+    }
+
+    /// Open positions with their latest prices: (position, last price).
+    pub fn positions(&self) -> Result<Vec<(Position, Option<f64>)>> {
+        Ok(self.store.read(|tx| {
+            let prices = tx.prices()?;
+            Ok(tx
+                .open_positions()?
+                .into_iter()
+                .map(|p| {
+                    let last = prices.get(&p.symbol).map(|x| x.price);
+                    (p, last)
+                })
+                .collect())
+        })?)
+    }
+
+    /// `positions --json`, one object a position.
+    pub fn positions_json(&self) -> Result<Vec<serde_json::Value>> {
+        Ok(self
+            .positions()?
+            .iter()
+            .map(|(p, last)| p.to_json(*last))
+            .collect())
+    }
+
+    /// `status --json` (after expiring stale decisions).
+    pub fn status_json(&self) -> Result<serde_json::Value> {
+        self.expire_stale()?;
+        let cfg = &self.config;
+        let (st, open, pending) = self.store.read(|tx| {
+            Ok((
+                tx.state()?,
+                tx.open_positions()?.len(),
+                tx.count_decisions(Some(Status::Pending))?,
+            ))
+        })?;
+        let eq = self.equity()?;
+        Ok(serde_json::json!({
+            "user_id": cfg.auto_trade.user_id,
+            "enabled": st.enabled,
+            "kill_switch": st.kill_switch,
+            "mode": cfg.mode(),
+            "source": cfg.source_name(),
+            "symbols": cfg.auto_trade.symbols,
+            "open_positions": open,
+            "max_open_positions": cfg.auto_trade.max_open_positions,
+            "pending": pending,
+            "last_cycle": st.last_cycle_at_ms.map(store::fmt_ts),
+            "equity": round_dp(eq.equity, 2),
+            "realized_pnl": round_dp(eq.realized_pnl, 2),
+            "unrealized_pnl": round_dp(eq.unrealized_pnl, 2),
+            "config": cfg.source,
+            "data_dir": self.data_dir.display().to_string(),
+        }))
+    }
+}

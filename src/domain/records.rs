@@ -1,0 +1,182 @@
+//! The records of the trade lifecycle as the store keeps them and every front end shows them:
+//! decisions, orders, positions, fills, prices, events and the runtime switches.
+
+use super::lifecycle::{self, OrderStatus, Origin, Status};
+use super::money::round_dp;
+use super::rules::Decision;
+use super::types::Side;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// `2026-11-25T11:00:00Z`.
+pub fn fmt_ts(ms: i64) -> String {
+    match Utc.timestamp_millis_opt(ms).single() {
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        None => String::from("invalid-time"),
+    }
+}
+
+pub fn to_datetime(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+/// One stored decision, as the decision log JSON shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecisionLog {
+    pub log_id: String,
+    pub user_id: String,
+    pub created_at_ms: i64,
+    pub status: Status,
+    pub status_reason: Option<String>,
+    pub executed_at_ms: Option<i64>,
+    pub mode: String,
+    pub origin: Origin,
+    pub decision: Decision,
+    /// The AMD phase answer as received (or `{"error": ...}`).
+    pub amd_input: Value,
+}
+
+impl DecisionLog {
+    /// The SPEC's decision log JSON.
+    pub fn to_json(&self) -> Value {
+        let d = &self.decision;
+        serde_json::json!({
+            "log_id": self.log_id,
+            "created_at": fmt_ts(self.created_at_ms),
+            "status": self.status.as_str(),
+            "executed": self.status == Status::Executed,
+            "executed_at": self.executed_at_ms.map(fmt_ts),
+            "mode": self.mode,
+            "origin": self.origin.as_str(),
+            "status_reason": self.status_reason,
+            "decision": {
+                "symbol": d.symbol,
+                "action": d.action.as_str(),
+                "confidence": d.confidence,
+                "reasoning": d.reasoning,
+                "entry_price": d.entry_price,
+                "take_profit": d.take_profit,
+                "stop_loss": d.stop_loss,
+                "position_size": d.position_size,
+                "ml_signal": d.ml_signal,
+                "amd_phase": d.amd_phase.map(|p| p.as_str()),
+            },
+            "risk_reward": d.risk_reward,
+        })
+    }
+
+    /// The AMD phase confidence as the source reported it, when it did.
+    pub fn amd_confidence(&self) -> Option<f64> {
+        self.amd_input.get("confidence").and_then(Value::as_f64)
+    }
+}
+
+/// An open or closed paper position.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Position {
+    pub id: i64,
+    pub decision_id: String,
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: f64,
+    pub entry_price: f64,
+    pub take_profit: f64,
+    pub stop_loss: f64,
+    pub opened_at_ms: i64,
+    pub mode: String,
+    pub closed_at_ms: Option<i64>,
+    pub exit_price: Option<f64>,
+    pub realized_pnl: Option<f64>,
+    pub close_reason: Option<String>,
+}
+
+impl Position {
+    /// Marks the position to market: its unrealized P&L at `last`, to the cent; `None`
+    /// when no price is known. Every view of open P&L (header, positions, status) uses this.
+    pub fn unrealized_pnl(&self, last: Option<f64>) -> Option<f64> {
+        last.filter(|p| p.is_finite() && *p > 0.0).map(|p| {
+            round_dp(
+                lifecycle::pnl(self.side, self.quantity, self.entry_price, p),
+                2,
+            )
+        })
+    }
+
+    /// `positions --json`: the position with its latest price and unrealized P&L.
+    pub fn to_json(&self, last: Option<f64>) -> Value {
+        serde_json::json!({
+            "symbol": self.symbol,
+            "side": self.side.as_str(),
+            "quantity": self.quantity,
+            "entry_price": self.entry_price,
+            "take_profit": self.take_profit,
+            "stop_loss": self.stop_loss,
+            "opened_at": fmt_ts(self.opened_at_ms),
+            "last_price": last,
+            "unrealized_pnl": self.unrealized_pnl(last),
+            "mode": self.mode,
+            "log_id": self.decision_id,
+        })
+    }
+}
+
+/// An order to the broker for a decision; its client order id is the decision's `log_id`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Order {
+    pub id: i64,
+    pub client_order_id: String,
+    pub decision_id: String,
+    /// The broker it was sent to (`paper`, …).
+    pub broker: String,
+    pub symbol: String,
+    pub side: Side,
+    pub quantity: f64,
+    /// The price the fill check passed it at.
+    pub reference_price: f64,
+    pub take_profit: f64,
+    pub stop_loss: f64,
+    pub status: OrderStatus,
+    pub filled_quantity: Option<f64>,
+    pub fill_price: Option<f64>,
+    /// The broker's reason for a rejection, or why the outcome is unknown.
+    pub reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// One execution on the paper broker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Fill {
+    pub symbol: String,
+    pub side: String,
+    pub quantity: f64,
+    pub price: f64,
+    pub at_ms: i64,
+    /// `open` or `close`.
+    pub kind: String,
+}
+
+/// Runtime switches kept across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RuntimeState {
+    pub enabled: bool,
+    pub kill_switch: bool,
+    pub last_cycle_at_ms: Option<i64>,
+}
+
+/// A line of the recent-events pane.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub id: i64,
+    pub at_ms: i64,
+    pub level: String,
+    pub message: String,
+}
+
+/// A latest known price.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PricePoint {
+    pub price: f64,
+    pub at_ms: i64,
+}

@@ -1,0 +1,36 @@
+//! The `events` table: the lines of the recent-events pane, also written to the log.
+
+use super::{Event, Result, Tx};
+use rusqlite::params;
+
+impl Tx<'_> {
+    pub fn add_event(&self, level: &str, message: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO events (user_id, at, level, message) VALUES (?1, ?2, ?3, ?4)",
+            params![self.user, self.now, level, message],
+        )?;
+        let user_id = self.user;
+        match level {
+            "error" => tracing::error!(user_id, "{message}"),
+            "warn" => tracing::warn!(user_id, "{message}"),
+            _ => tracing::info!(user_id, "{message}"),
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` events, newest first.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, level, message FROM events WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![self.user, limit as i64], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                level: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

@@ -1,0 +1,92 @@
+//! The `orders` table: an execution's order, stored before the broker is asked.
+
+use super::{Order, OrderStatus, Result, Tx, rows};
+use crate::domain::Side;
+use rusqlite::{OptionalExtension, params};
+
+/// An order about to be sent.
+pub struct NewOrder<'a> {
+    pub decision_id: &'a str,
+    pub broker: &'a str,
+    pub symbol: &'a str,
+    pub side: Side,
+    pub quantity: f64,
+    pub reference_price: f64,
+    pub take_profit: f64,
+    pub stop_loss: f64,
+}
+
+impl Tx<'_> {
+    /// Store an order as `submitted`, its client order id the decision's log id. A second
+    /// order for one decision violates the unique client order id and fails.
+    pub fn insert_order(&self, o: &NewOrder<'_>) -> Result<Order> {
+        self.conn.execute(
+            "INSERT INTO orders (user_id, client_order_id, decision_id, broker, symbol, side, quantity,
+                reference_price, take_profit, stop_loss, status, created_at, updated_at)
+             VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'submitted', ?10, ?10)",
+            params![
+                self.user, o.decision_id, o.broker, o.symbol, o.side.as_str(), o.quantity,
+                o.reference_price, o.take_profit, o.stop_loss, self.now
+            ],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT * FROM orders WHERE id = ?1",
+            params![self.conn.last_insert_rowid()],
+            rows::order,
+        )?)
+    }
+
+    pub fn order(&self, client_order_id: &str) -> Result<Option<Order>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT * FROM orders WHERE user_id = ?1 AND client_order_id = ?2",
+                params![self.user, client_order_id],
+                rows::order,
+            )
+            .optional()?)
+    }
+
+    /// Orders whose outcome is still to be learnt (submitted or unknown), oldest first.
+    pub fn open_orders(&self) -> Result<Vec<Order>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT * FROM orders WHERE user_id = ?1 AND status IN ('submitted', 'unknown') ORDER BY id",
+        )?;
+        Ok(stmt
+            .query_map(params![self.user], rows::order)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn orders(&self, limit: usize) -> Result<Vec<Order>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT * FROM orders WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2")?;
+        Ok(stmt
+            .query_map(params![self.user, limit as i64], rows::order)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Record what the broker said of an order.
+    pub fn update_order(
+        &self,
+        client_order_id: &str,
+        status: OrderStatus,
+        fill: Option<(f64, f64)>,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE orders SET status = ?3, filled_quantity = ?4, fill_price = ?5, reason = ?6, updated_at = ?7
+             WHERE user_id = ?1 AND client_order_id = ?2",
+            params![
+                self.user,
+                client_order_id,
+                status.as_str(),
+                fill.map(|f| f.0),
+                fill.map(|f| f.1),
+                reason,
+                self.now
+            ],
+        )?;
+        Ok(())
+    }
+}

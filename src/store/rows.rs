@@ -1,0 +1,122 @@
+//! Rows to records. A stored status, origin or side this program does not know is an error
+//! naming the value, never a silent default.
+
+use super::{DecisionLog, Order, Position};
+use crate::domain::lifecycle::UnknownValue;
+use crate::domain::rules::{Decision, RiskReward};
+use crate::domain::{Phase, Side, Verdict};
+use rusqlite::Row;
+use rusqlite::types::Type;
+use serde_json::Value;
+use std::str::FromStr;
+
+fn conversion(row: &Row<'_>, column: &str, e: UnknownValue) -> rusqlite::Error {
+    let index = row.as_ref().column_index(column).unwrap_or(0);
+    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e))
+}
+
+/// A text column parsed as one of the lifecycle enums.
+pub fn parsed<T: FromStr<Err = UnknownValue>>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
+    let s: String = row.get(column)?;
+    s.parse::<T>().map_err(|e| conversion(row, column, e))
+}
+
+fn side(row: &Row<'_>, column: &str) -> rusqlite::Result<Side> {
+    let s: String = row.get(column)?;
+    Side::parse(&s).ok_or_else(|| {
+        conversion(
+            row,
+            column,
+            UnknownValue {
+                what: "side",
+                value: s,
+            },
+        )
+    })
+}
+
+/// Stored JSON; text that is not JSON (written by hand) reads as null rather than failing the row.
+fn json(row: &Row<'_>, column: &str) -> rusqlite::Result<Value> {
+    let s: String = row.get(column)?;
+    Ok(serde_json::from_str(&s).unwrap_or(Value::Null))
+}
+
+pub fn decision(row: &Row<'_>) -> rusqlite::Result<DecisionLog> {
+    let action: String = row.get("action")?;
+    let action = Verdict::parse(&action).ok_or_else(|| {
+        conversion(
+            row,
+            "action",
+            UnknownValue {
+                what: "decision action",
+                value: action,
+            },
+        )
+    })?;
+    let phase: Option<String> = row.get("amd_phase")?;
+    let rr: Option<String> = row.get("risk_reward")?;
+    Ok(DecisionLog {
+        log_id: row.get("log_id")?,
+        user_id: row.get("user_id")?,
+        created_at_ms: row.get("created_at")?,
+        status: parsed(row, "status")?,
+        status_reason: row.get("status_reason")?,
+        executed_at_ms: row.get("executed_at")?,
+        mode: row.get("mode")?,
+        origin: parsed(row, "origin")?,
+        amd_input: json(row, "amd_input")?,
+        decision: Decision {
+            symbol: row.get("symbol")?,
+            action,
+            confidence: row.get("confidence")?,
+            reasoning: row.get("reasoning")?,
+            entry_price: row.get("entry_price")?,
+            take_profit: row.get("take_profit")?,
+            stop_loss: row.get("stop_loss")?,
+            position_size: row.get("position_size")?,
+            ml_signal: json(row, "ml_signal")?,
+            amd_phase: phase.as_deref().and_then(Phase::parse),
+            risk_reward: rr.and_then(|s| serde_json::from_str::<RiskReward>(&s).ok()),
+        },
+    })
+}
+
+pub fn position(row: &Row<'_>) -> rusqlite::Result<Position> {
+    Ok(Position {
+        id: row.get("id")?,
+        decision_id: row.get("decision_id")?,
+        symbol: row.get("symbol")?,
+        side: side(row, "side")?,
+        quantity: row.get("quantity")?,
+        entry_price: row.get("entry_price")?,
+        take_profit: row.get("take_profit")?,
+        stop_loss: row.get("stop_loss")?,
+        opened_at_ms: row.get("opened_at")?,
+        mode: row.get("mode")?,
+        closed_at_ms: row.get("closed_at")?,
+        exit_price: row.get("exit_price")?,
+        realized_pnl: row.get("realized_pnl")?,
+        close_reason: row.get("close_reason")?,
+    })
+}
+
+pub fn order(row: &Row<'_>) -> rusqlite::Result<Order> {
+    Ok(Order {
+        id: row.get("id")?,
+        client_order_id: row.get("client_order_id")?,
+        decision_id: row.get("decision_id")?,
+        broker: row.get("broker")?,
+        symbol: row.get("symbol")?,
+        side: side(row, "side")?,
+        quantity: row.get("quantity")?,
+        reference_price: row.get("reference_price")?,
+        take_profit: row.get("take_profit")?,
+        stop_loss: row.get("stop_loss")?,
+        status: parsed(row, "status")?,
+        filled_quantity: row.get("filled_quantity")?,
+        fill_price: row.get("fill_price")?,
+        reason: row.get("reason")?,
+        created_at_ms: row.get("created_at")?,
+        updated_at_ms: row.get("updated_at")?,
+    })
+}

@@ -1,0 +1,167 @@
+//! The tables, and the migrations that bring a store made by an earlier release up to date
+//! in place. Auditors read these tables with `sqlite3`: names and columns stay.
+
+use super::{Result, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Version 1: decisions, positions, fills, prices, state, events. Version 2: orders (and
+/// user_settings, made on first use before).
+pub const SCHEMA_VERSION: i64 = 2;
+
+const V1: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS decisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    log_id TEXT NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    executed_at INTEGER,
+    mode TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    action TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    reasoning TEXT NOT NULL,
+    entry_price REAL,
+    take_profit REAL,
+    stop_loss REAL,
+    position_size REAL NOT NULL,
+    amd_phase TEXT,
+    ml_signal TEXT NOT NULL,
+    amd_input TEXT NOT NULL,
+    risk_reward TEXT
+);
+CREATE INDEX IF NOT EXISTS decisions_by_user ON decisions(user_id, seq);
+CREATE INDEX IF NOT EXISTS decisions_by_status ON decisions(user_id, status, seq);
+CREATE INDEX IF NOT EXISTS decisions_by_symbol ON decisions(user_id, symbol, seq);
+CREATE TABLE IF NOT EXISTS positions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    take_profit REAL NOT NULL,
+    stop_loss REAL NOT NULL,
+    opened_at INTEGER NOT NULL,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    closed_at INTEGER,
+    exit_price REAL,
+    realized_pnl REAL,
+    close_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS positions_by_status ON positions(user_id, status, symbol);
+-- The recovery check at every start reads these two indexes only: every executed decision
+-- and its position.
+CREATE INDEX IF NOT EXISTS positions_by_decision ON positions(decision_id, user_id);
+CREATE INDEX IF NOT EXISTS decisions_executed ON decisions(user_id, log_id) WHERE status = 'executed';
+CREATE TABLE IF NOT EXISTS fills (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    position_id INTEGER NOT NULL,
+    decision_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    price REAL NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prices (
+    symbol TEXT PRIMARY KEY,
+    price REAL NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (
+    user_id TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    kill_switch INTEGER NOT NULL,
+    last_cycle_at INTEGER,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_user ON events(user_id, id);
+"#;
+
+/// Every execution is an order, stored before the broker is asked; the client order id is
+/// the decision's log id, unique, so one decision can never be sent twice.
+const V2: &str = r#"
+CREATE TABLE IF NOT EXISTS orders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    client_order_id TEXT NOT NULL UNIQUE,
+    decision_id TEXT NOT NULL,
+    broker TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity REAL NOT NULL,
+    reference_price REAL NOT NULL,
+    take_profit REAL NOT NULL,
+    stop_loss REAL NOT NULL,
+    status TEXT NOT NULL,
+    filled_quantity REAL,
+    fill_price REAL,
+    reason TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+-- The REST API's per-user settings (created on first use before version 2).
+CREATE TABLE IF NOT EXISTS user_settings (
+    user_id TEXT PRIMARY KEY,
+    settings TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_open ON orders(user_id, status) WHERE status IN ('submitted', 'unknown');
+"#;
+
+/// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
+const STEPS: [&str; 2] = [V1, V2];
+
+/// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
+pub fn migrate(tx: &Connection) -> Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    )?;
+    let stored: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let from = match stored.as_deref().map(str::parse::<i64>) {
+        None => 0,
+        Some(Ok(v)) if (0..=SCHEMA_VERSION).contains(&v) => v,
+        Some(Ok(v)) if v > SCHEMA_VERSION => {
+            return Err(StoreError::Other(format!(
+                "the store has schema version {v}, newer than this program's {SCHEMA_VERSION}: upgrade autotrade-tui"
+            )));
+        }
+        Some(_) => {
+            return Err(StoreError::Other(
+                "the store's schema version is unreadable".into(),
+            ));
+        }
+    };
+    for step in &STEPS[from as usize..] {
+        tx.execute_batch(step)?;
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![SCHEMA_VERSION.to_string()],
+    )?;
+    Ok(())
+}
