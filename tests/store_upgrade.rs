@@ -1,0 +1,157 @@
+//! Upgrades keep history: a store written by the previous release (schema version 1, kept as
+//! `tests/fixtures/store-v1.db`: 17 decisions, an open and a closed position, a pending manual
+//! trade, a kill and an enable) is migrated in place by this one and used as before.
+
+mod common;
+
+use common::*;
+use rusqlite::Connection;
+use std::path::Path;
+
+const FIXTURE: &str = "tests/fixtures/store-v1.db";
+
+fn install_fixture(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("autotrade.db");
+    std::fs::copy(FIXTURE, &db).unwrap();
+    write_config(
+        dir,
+        None,
+        "symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]",
+        "",
+    );
+    db
+}
+
+/// Every decision's audit columns, in order.
+fn audit_rows(db: &Path) -> Vec<(String, String, String, String, String)> {
+    let c = Connection::open(db).unwrap();
+    let mut stmt = c
+        .prepare(
+            "SELECT log_id, user_id, status, symbol, action, created_at, executed_at, seq,
+                    position_size, entry_price, take_profit, stop_loss
+             FROM decisions ORDER BY seq",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn meta(db: &Path, key: &str) -> Option<String> {
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .ok()
+}
+
+#[test]
+fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = install_fixture(dir.path());
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("1"));
+    let before = audit_rows(&db);
+    assert_eq!(before.len(), 17);
+    let origin = meta(&db, "sim_origin_ms");
+
+    // Any command opens (and so migrates) the store.
+    let (code, out, err) = run(dir.path(), &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("2"));
+    let status = json_lines(&out).remove(0);
+    assert_eq!(status["open_positions"], 1);
+    // The pending trade was made long ago: it has expired, as it would have before.
+    assert_eq!(status["pending"], 0);
+    assert_eq!(status["kill_switch"], false);
+    assert_eq!(status["enabled"], true);
+
+    // Nothing lost or changed but that expiry; the simulated market keeps its origin.
+    let after = audit_rows(&db);
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        if b.2 == "pending" {
+            assert_eq!((&a.0, &a.2), (&b.0, &"expired".to_string()));
+        } else {
+            assert_eq!(a, b);
+        }
+    }
+    assert_eq!(meta(&db, "sim_origin_ms"), origin);
+    let all = decisions_json(dir.path(), &["--limit", "100"]);
+    assert_eq!(all.len(), 17);
+    assert_eq!(all.iter().filter(|d| d["status"] == "executed").count(), 2);
+
+    // The new table is there, empty: executions before the upgrade had no orders.
+    let c = Connection::open(&db).unwrap();
+    let orders: i64 = c
+        .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(orders, 0);
+    let fills: i64 = c
+        .query_row("SELECT COUNT(*) FROM fills", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(fills, 3);
+    assert_eq!(
+        c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
+
+    // The open position from before the upgrade is shown and can be closed.
+    let (code, out, err) = run(dir.path(), &["positions", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let pos = json_lines(&out);
+    assert_eq!(pos.len(), 1);
+    assert_eq!(pos[0]["symbol"], "ETH/USD");
+    assert_eq!(pos[0]["side"], "BUY");
+    assert_eq!(pos[0]["entry_price"], 2799.91);
+    let (code, out, err) = run(dir.path(), &["close", "ETH/USD"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("closed BUY 0.5 ETH/USD @ "), "{out}");
+
+    // And the upgraded store trades as a new one does: a manual trade goes through an order.
+    let (code, out, err) = run(
+        dir.path(),
+        &[
+            "trade", "ETH/USD", "buy", "--size", "0.01", "--tp", "100000", "--sl", "1", "--yes",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let log_id = json_lines(&out)[0]["log_id"].as_str().unwrap().to_string();
+    let (client_id, status): (String, String) = c
+        .query_row("SELECT client_order_id, status FROM orders", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((client_id, status), (log_id, "filled".to_string()));
+}
+
+#[test]
+fn a_store_from_a_newer_release_is_refused_not_downgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = install_fixture(dir.path());
+    Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            [],
+        )
+        .unwrap();
+    let (code, _, err) = run(dir.path(), &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("schema version 99, newer than this program's 2"),
+        "{err}"
+    );
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));
+}
