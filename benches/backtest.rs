@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Backtest throughput: 2,000,000 generated one-hour candles, parse to report.
 //! Criterion reports time per run; throughput is in candles (elements) per second.
 //! `cargo bench --bench backtest`; one core does all the work (the backtest is single-threaded).

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! One monitoring cycle over N symbols against a loopback ML engine that answers every
 //! request after a set delay. `cargo bench --bench cycle -- [symbols] [delay_ms] [cycles]`
 //! (defaults 300, 200, 5). Prints each cycle's wall time.

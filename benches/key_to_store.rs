@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Key to store: from `y` written to the dashboard's terminal to the decision stored as
 //! executed (target: under 50 ms). The real release binary runs in a pty at 120×40
 //! against a loopback ML engine that makes every symbol an actionable BUY; the bench presses

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! One full frame of the dashboard at 120×40: 300 symbols, 100 pending decisions, 10 open
 //! positions and 50 events, built from plain data (no store, no engine, no terminal).
 //! `cargo bench --bench render`. Target: under 2 ms a frame.

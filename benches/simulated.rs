@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Throughput of the simulated market and the analyzer.
 //! Criterion reports time per batch; throughput is in candles (elements) per second.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Start-up: from spawning the release binary in a pty (120×40) to the first frame (the
 //! header's "PAPER"), and to the first frame that shows the store (the "ENABLED" badge
 //! replaces "LOADING"), with an empty store and with 100,000 stored decisions (a history with

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The store as it grows: 100,000 stored decisions (with a trading history: 5,000 executed and
 //! closed positions, see `common::fill_store`), then the queries the dashboard and `decisions`
 //! run, and the real binary's `decisions --limit 50` end to end.

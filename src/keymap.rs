@@ -189,6 +189,32 @@ pub const POPUP: &[Binding] = &[
     },
 ];
 
+/// Bindings both forms share.
+const DELETE_CHAR: Binding = Binding {
+    keys: &[key(KeyCode::Backspace)],
+    command: Command::DeleteChar,
+    help: "delete",
+    footer: None,
+};
+const CLEAR_FIELD: Binding = Binding {
+    keys: &[ctrl('u')],
+    command: Command::ClearField,
+    help: "clear",
+    footer: None,
+};
+const CANCEL_FORM: Binding = Binding {
+    keys: &[key(KeyCode::Esc)],
+    command: Command::CancelForm,
+    help: "cancel",
+    footer: Some(("Esc", "cancel")),
+};
+const QUIT_CTRL_C: Binding = Binding {
+    keys: &[ctrl('c')],
+    command: Command::Quit,
+    help: "quit the dashboard",
+    footer: None,
+};
+
 /// Keys of the manual trade form. Characters no binding takes are typed into the focused field.
 pub const TRADE_FORM: &[Binding] = &[
     Binding {
@@ -215,70 +241,30 @@ pub const TRADE_FORM: &[Binding] = &[
         help: "previous",
         footer: None,
     },
-    Binding {
-        keys: &[key(KeyCode::Backspace)],
-        command: Command::DeleteChar,
-        help: "delete",
-        footer: None,
-    },
-    Binding {
-        keys: &[ctrl('u')],
-        command: Command::ClearField,
-        help: "clear",
-        footer: None,
-    },
+    DELETE_CHAR,
+    CLEAR_FIELD,
     Binding {
         keys: &[key(KeyCode::Enter)],
         command: Command::Submit,
         help: "create (stays pending)",
         footer: Some(("Enter", "create")),
     },
-    Binding {
-        keys: &[key(KeyCode::Esc)],
-        command: Command::CancelForm,
-        help: "cancel",
-        footer: Some(("Esc", "cancel")),
-    },
-    Binding {
-        keys: &[ctrl('c')],
-        command: Command::Quit,
-        help: "quit the dashboard",
-        footer: None,
-    },
+    CANCEL_FORM,
+    QUIT_CTRL_C,
 ];
 
 /// Keys of the new-size form. Digits and `.` are typed into the size.
 pub const SIZE_FORM: &[Binding] = &[
-    Binding {
-        keys: &[key(KeyCode::Backspace)],
-        command: Command::DeleteChar,
-        help: "delete",
-        footer: None,
-    },
-    Binding {
-        keys: &[ctrl('u')],
-        command: Command::ClearField,
-        help: "clear",
-        footer: None,
-    },
+    DELETE_CHAR,
+    CLEAR_FIELD,
     Binding {
         keys: &[key(KeyCode::Enter)],
         command: Command::Submit,
         help: "resize",
         footer: Some(("Enter", "resize")),
     },
-    Binding {
-        keys: &[key(KeyCode::Esc)],
-        command: Command::CancelForm,
-        help: "cancel",
-        footer: Some(("Esc", "cancel")),
-    },
-    Binding {
-        keys: &[ctrl('c')],
-        command: Command::Quit,
-        help: "quit the dashboard",
-        footer: None,
-    },
+    CANCEL_FORM,
+    QUIT_CTRL_C,
 ];
 
 /// Keys of the help screen.

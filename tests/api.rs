@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! `autotrade-tui serve` over real HTTP on 127.0.0.1: the real binary, a loopback ML engine,
 //! every endpoint, status code and bad input of the API, the seed's five `curl` examples,
 //! many users, the security rules, a confirm racing the command line's cancel, and shutdown.

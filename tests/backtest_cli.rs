@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! `autotrade-tui backtest` as a user runs it: the real binary, a config file, a data dir.
 
 use serde_json::Value;

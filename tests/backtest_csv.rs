@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The backtest's candle CSV: timestamp forms, row order, and every kind of bad row refused
 //! with its line number.
 

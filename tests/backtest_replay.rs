@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The backtest's replay: known answers on hand-built candles, no look-ahead, and the same
 //! decisions as the live path.
 

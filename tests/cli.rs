@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The command line as scripts use it: confirm/cancel, the decision log and its filters,
 //! auto-execution under max_open_positions, status, enable/disable/kill, exit codes, and
 //! config errors (exit 2, naming the key and the file).

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The dashboard without a terminal: `App::update` for every key, and every pane rendered on
 //! a `TestBackend` at 80×24 and 120×40 from plain data with fixed times (text snapshots).
 

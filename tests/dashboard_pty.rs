@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The real binary in a pseudo-terminal at 120×40 against a loopback ML engine: what the
 //! trader sees, what the keys do to the store, and that the terminal is given back.
 //!

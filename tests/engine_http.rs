@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The engine against an ML engine on 127.0.0.1: the decision matrix, the threshold, sizing
 //! and the cap, the gates, every bad input of SPEC rule 2, and a concurrent cycle.
 //! Each test runs the real binary (`once --json`) or a real `Engine` over real HTTP.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! One fill check for live and backtest: a decision that a live confirm refuses (over the cap,
 //! or risking more than the limit at the price it would fill at) is refused by the backtest's
 //! fill at the next open too, through the same `lifecycle::check_fill`.

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Manual trades (the seed's execute_trade) against a loopback ML engine: `trade` with and
 //! without overrides and its exact risk/reward, every refusal (exit 1, nothing actionable
 //! stored), the gates, `--yes`, `positions --json` with P&L, and `close`. Then the

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! `autotrade-tui mcp` driven as an MCP client drives it: the real binary, JSON-RPC on its
 //! stdin and stdout, one message per line, against a loopback ML engine. Proposals land in
 //! the store for the command line (and the dashboard) to see and confirm; refusals are

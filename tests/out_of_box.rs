@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! A new user with no config and no ML engine: the built-in simulated market decides,
 //! says SIMULATED, keeps its store in the XDG data dir, and its prices move.
 

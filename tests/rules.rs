@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The pure decision rules (SPEC rules 1 to 6) without HTTP or a store: exact numbers,
 //! rounding at the edges, and the reasons a trader reads.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Nothing lost, nothing doubled, nothing live by accident: crash safety with `kill -9`,
 //! outages of the ML engine, staleness, and the live-trading guard.
 

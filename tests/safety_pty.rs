@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Safety with the dashboard running: one dashboard per data dir, the command line beside
 //! it, and a finger that presses `y` twice.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Upgrades keep history: a store written by the previous release (schema version 1, kept as
 //! `tests/fixtures/store-v1.db`: 17 decisions, an open and a closed position, a pending manual
 //! trade, a kill and an enable) is migrated in place by this one and used as before.

@@ -4,20 +4,7 @@
 
 pub mod paper;
 
-use crate::domain::Side;
-
-/// An order as the desk sends it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderRequest {
-    pub client_order_id: String,
-    pub symbol: String,
-    pub side: Side,
-    pub quantity: f64,
-    /// The latest price the fill check passed the order at.
-    pub reference_price: f64,
-    pub take_profit: f64,
-    pub stop_loss: f64,
-}
+pub use crate::domain::records::Order;
 
 /// What the broker says of an order.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +23,9 @@ pub enum OrderUpdate {
 pub trait Broker: Send + Sync {
     /// `paper`, or the broker's name.
     fn name(&self) -> &'static str;
-    /// Send an order that is already stored as submitted.
-    async fn submit(&self, order: &OrderRequest) -> OrderUpdate;
+    /// Send an order that is already stored as submitted: its client order id, symbol, side,
+    /// quantity and the reference price the fill check passed it at.
+    async fn submit(&self, order: &Order) -> OrderUpdate;
     /// What became of the order with this client order id.
     async fn lookup(&self, client_order_id: &str) -> OrderUpdate;
 }

@@ -2,7 +2,7 @@
 //! check passed it at. Its book is the store (positions and fills), so an order it never
 //! answered for was never filled.
 
-use super::{Broker, OrderRequest, OrderUpdate};
+use super::{Broker, Order, OrderUpdate};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PaperBroker;
@@ -13,7 +13,7 @@ impl Broker for PaperBroker {
         "paper"
     }
 
-    async fn submit(&self, order: &OrderRequest) -> OrderUpdate {
+    async fn submit(&self, order: &Order) -> OrderUpdate {
         OrderUpdate::Filled {
             quantity: order.quantity,
             price: order.reference_price,

@@ -1,7 +1,7 @@
 //! The trader's actions: cancel, resize, kill, enable and disable, a manual trade, a close.
 
 use super::cycle::{close_at, price_tick};
-use super::execute::{fill_refusal, must_be_pending};
+use super::execute::{fill_refusal, must_be_pending, settle};
 use super::{Desk, DeskError, Result};
 use crate::domain::lifecycle::{Origin, Status};
 use crate::domain::manual::{self, ManualOrder, MarketContext};
@@ -16,20 +16,10 @@ impl Desk {
             let log = tx
                 .decision(log_id)?
                 .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
-            must_be_pending(&log, "cancelled")?;
-            if tx.order(log_id)?.is_some() {
-                return Err(DeskError::Refused(format!(
-                    "{log_id} was already sent to the broker: it can no longer be cancelled"
-                )));
-            }
-            tx.set_status(log_id, Status::Cancelled, reason)?;
-            tx.add_event(
-                "info",
-                &format!(
-                    "cancelled {} {} ({log_id})",
-                    log.decision.action, log.decision.symbol
-                ),
-            )?;
+            must_be_pending(tx, &log, "cancelled")?;
+            let (action, symbol) = (log.decision.action, &log.decision.symbol);
+            let event = format!("cancelled {action} {symbol} ({log_id})");
+            settle(tx, log_id, Status::Cancelled, reason, ("info", event))?;
             tx.decision(log_id)?
                 .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))
         })
@@ -42,7 +32,7 @@ impl Desk {
             let log = tx
                 .decision(log_id)?
                 .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
-            must_be_pending(&log, "resized")?;
+            must_be_pending(tx, &log, "resized")?;
             let resized = manual::resize(&log.decision, size, &risk).map_err(DeskError::Refused)?;
             let rr = resized
                 .risk_reward

@@ -4,7 +4,7 @@
 //! sent again.
 
 use super::{Desk, DeskError, Limits, Result};
-use crate::broker::{OrderRequest, OrderUpdate};
+use crate::broker::OrderUpdate;
 use crate::domain::lifecycle::{self, FillRefusal, OrderStatus, Quote, Status};
 use crate::domain::money::fmt_num;
 use crate::store::{DecisionLog, NewOrder, NewPosition, Order, Position, Tx};
@@ -14,30 +14,42 @@ use std::time::Duration;
 /// crash between storing and hearing back): it is looked up.
 pub const SUBMIT_GRACE: Duration = Duration::from_secs(60);
 
-/// Refuse anything but a pending decision.
-pub(super) fn must_be_pending(log: &DecisionLog, verb: &str) -> Result<()> {
+/// Refuse anything but a pending decision that is not already on its way to the broker.
+pub(super) fn must_be_pending(tx: &Tx<'_>, log: &DecisionLog, verb: &str) -> Result<()> {
+    let id = &log.log_id;
     if log.status != Status::Pending {
         return Err(DeskError::Refused(format!(
-            "{} is {}, not pending: only a pending decision can be {verb}",
-            log.log_id,
+            "{id} is {}, not pending: only a pending decision can be {verb}",
             log.status.as_str()
+        )));
+    }
+    if let Some(o) = tx.order(id)? {
+        return Err(DeskError::Refused(format!(
+            "{id} is executing (its order is {} at the {} broker), not pending: only a pending decision can be {verb}",
+            o.status, o.broker
         )));
     }
     Ok(())
 }
 
+/// End a decision with `status` and `reason`, and tell the events pane.
+pub(super) fn settle(
+    tx: &Tx<'_>,
+    log_id: &str,
+    status: Status,
+    reason: &str,
+    (level, event): (&str, String),
+) -> crate::store::Result<()> {
+    tx.set_status(log_id, status, reason)?;
+    tx.add_event(level, &event)
+}
+
 /// A confirm that finds its decision stale: mark it expired with the reason, record the
 /// event, and return the refusal.
 fn expire_on_confirm(tx: &Tx<'_>, log: &DecisionLog, reason: &str) -> Result<DeskError> {
-    let log_id = &log.log_id;
-    tx.set_status(log_id, Status::Expired, reason)?;
-    tx.add_event(
-        "warn",
-        &format!(
-            "{log_id} {} {}: {reason}",
-            log.decision.action, log.decision.symbol
-        ),
-    )?;
+    let (log_id, d) = (&log.log_id, &log.decision);
+    let event = format!("{log_id} {} {}: {reason}", d.action, d.symbol);
+    settle(tx, log_id, Status::Expired, reason, ("warn", event))?;
     Ok(DeskError::Refused(format!(
         "{log_id} not confirmed: {reason}"
     )))
@@ -100,13 +112,7 @@ impl Desk {
                 let log = tx
                     .decision(log_id)?
                     .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
-                must_be_pending(&log, "confirmed")?;
-                if let Some(o) = tx.order(log_id)? {
-                    return Err(DeskError::Refused(format!(
-                        "{log_id} was already sent to the broker (order {})",
-                        o.status
-                    )));
-                }
+                must_be_pending(tx, &log, "confirmed")?;
                 let age = Duration::from_millis((tx.now() - log.created_at_ms).max(0) as u64);
                 if age > limits.pending_expiry {
                     let reason = format!(
@@ -135,16 +141,7 @@ impl Desk {
 
     /// Send a stored order and record the broker's answer.
     pub(super) async fn send(&self, order: Order) -> Result<(DecisionLog, Position)> {
-        let request = OrderRequest {
-            client_order_id: order.client_order_id.clone(),
-            symbol: order.symbol.clone(),
-            side: order.side,
-            quantity: order.quantity,
-            reference_price: order.reference_price,
-            take_profit: order.take_profit,
-            stop_loss: order.stop_loss,
-        };
-        let update = self.broker.submit(&request).await;
+        let update = self.broker.submit(&order).await;
         self.blocking(move |desk| desk.apply_update(&order.client_order_id, update))
             .await
     }
@@ -172,14 +169,9 @@ impl Desk {
                 }
                 let fail = |status: OrderStatus, why: &str| -> Result<DeskError> {
                     tx.update_order(id, status, None, Some(why))?;
-                    tx.set_status(id, Status::Failed, why)?;
-                    tx.add_event(
-                        "error",
-                        &format!(
-                            "{} {} not executed: {why} ({id})",
-                            log.decision.action, log.decision.symbol
-                        ),
-                    )?;
+                    let (action, symbol) = (log.decision.action, &log.decision.symbol);
+                    let event = format!("{action} {symbol} not executed: {why} ({id})");
+                    settle(tx, id, Status::Failed, why, ("error", event))?;
                     Ok(DeskError::Refused(format!("{id} not executed: {why}")))
                 };
                 match update {
@@ -289,9 +281,8 @@ impl Desk {
             let mut found = Vec::new();
             for (log_id, symbol, action) in tx.executed_without_position()? {
                 let reason = "found executed without a position after a restart: marked failed, not executed";
-                tx.set_status(&log_id, Status::Failed, reason)?;
                 let msg = format!("{action} {symbol} ({log_id}) {reason}");
-                tx.add_event("error", &msg)?;
+                settle(tx, &log_id, Status::Failed, reason, ("error", msg.clone()))?;
                 found.push(msg);
             }
             Ok::<_, crate::store::StoreError>(found)

@@ -1,9 +1,10 @@
 //! The desk on a real SQLite file: the lifecycle of a decision, its order and its position.
 
 use super::*;
-use crate::broker::{OrderRequest, OrderUpdate};
+use crate::broker::OrderUpdate;
 use crate::domain::lifecycle::{OrderStatus, Status};
 use crate::domain::money::round_dp;
+use crate::store::Order;
 use crate::store::Position;
 use serde_json::json;
 use std::collections::VecDeque;
@@ -35,6 +36,15 @@ impl Fixture {
         c.execute_batch(sql).unwrap();
     }
 
+    /// Why a confirm of `log_id` is refused.
+    async fn confirm_err(&self, log_id: &str) -> String {
+        self.desk.confirm(log_id).await.unwrap_err().to_string()
+    }
+
+    fn status(&self, log_id: &str) -> Status {
+        self.desk.store.decision(log_id).unwrap().unwrap().status
+    }
+
     async fn cycle(&self, symbol: &str, price: f64) -> CycleOutcome {
         let mut out = self
             .desk
@@ -63,7 +73,7 @@ struct ScriptedBroker {
     store: Arc<Store>,
     answers: Mutex<VecDeque<OrderUpdate>>,
     lookups: Mutex<VecDeque<OrderUpdate>>,
-    sent: Mutex<Vec<(OrderRequest, Option<OrderStatus>)>>,
+    sent: Mutex<Vec<(Order, Option<OrderStatus>)>>,
 }
 
 #[async_trait::async_trait]
@@ -71,7 +81,7 @@ impl crate::broker::Broker for ScriptedBroker {
     fn name(&self) -> &'static str {
         "scripted"
     }
-    async fn submit(&self, order: &OrderRequest) -> OrderUpdate {
+    async fn submit(&self, order: &Order) -> OrderUpdate {
         let stored = self
             .store
             .read(|t| t.order(&order.client_order_id))
@@ -122,12 +132,7 @@ async fn pending_then_confirm_then_second_confirm_refused() {
     let (log, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
     assert_eq!(log.status, Status::Executed);
     assert_eq!(pos.entry_price, 100.0);
-    let err = f
-        .desk
-        .confirm(&out.log.log_id)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = f.confirm_err(&out.log.log_id).await;
     assert!(err.contains("not pending"), "{err}");
     assert_eq!(open_positions(&f.desk).len(), 1);
     // The execution went through one order, filled, whose client order id is the log id.
@@ -193,15 +198,7 @@ async fn kill_cancels_pending_and_blocks_until_enable() {
     let f = Fixture::new("");
     let out = f.cycle("BTC/USD", 100.0).await;
     assert_eq!(f.desk.kill().unwrap(), 1);
-    assert_eq!(
-        f.desk
-            .store
-            .decision(&out.log.log_id)
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Cancelled
-    );
+    assert_eq!(f.status(&out.log.log_id), Status::Cancelled);
     let after = f.cycle("ETH/USD", 100.0).await;
     assert_eq!(after.log.status, Status::Hold);
     assert!(after.log.decision.reasoning.contains("kill switch"));
@@ -214,22 +211,9 @@ async fn expired_decision_is_refused() {
     let f = Fixture::new("");
     let out = f.cycle("BTC/USD", 100.0).await;
     f.sql("UPDATE decisions SET created_at = created_at - 3600000");
-    let err = f
-        .desk
-        .confirm(&out.log.log_id)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = f.confirm_err(&out.log.log_id).await;
     assert!(err.contains("expired"), "{err}");
-    assert_eq!(
-        f.desk
-            .store
-            .decision(&out.log.log_id)
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Expired
-    );
+    assert_eq!(f.status(&out.log.log_id), Status::Expired);
 }
 
 #[tokio::test]
@@ -237,12 +221,7 @@ async fn confirm_refused_when_price_moved_past_stop() {
     let f = Fixture::new("");
     let out = f.cycle("BTC/USD", 100.0).await;
     f.desk.record_prices(&[("BTC/USD".into(), 97.0)]).unwrap();
-    let err = f
-        .desk
-        .confirm(&out.log.log_id)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = f.confirm_err(&out.log.log_id).await;
     assert!(err.contains("moved past"), "{err}");
     assert!(open_positions(&f.desk).is_empty());
 }
@@ -274,9 +253,8 @@ async fn recovery_marks_an_executed_decision_without_a_position_failed() {
     let found = f.desk.recover().await.unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains(&broken.log.log_id));
-    let status = |id: &str| f.desk.store.decision(id).unwrap().unwrap().status;
-    assert_eq!(status(&broken.log.log_id), Status::Failed);
-    assert_eq!(status(&ok.log.log_id), Status::Executed);
+    assert_eq!(f.status(&broken.log.log_id), Status::Failed);
+    assert_eq!(f.status(&ok.log.log_id), Status::Executed);
     assert!(f.desk.recover().await.unwrap().is_empty());
     assert_eq!(f.desk.store.integrity_check().unwrap(), "ok");
 }
@@ -305,23 +283,10 @@ async fn no_fill_on_a_stale_price() {
     let out = f.cycle("BTC/USD", 100.0).await;
     // The price stopped updating long ago (an outage), though the decision is fresh.
     f.sql("UPDATE prices SET at = at - 3600000");
-    let err = f
-        .desk
-        .confirm(&out.log.log_id)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = f.confirm_err(&out.log.log_id).await;
     assert!(err.contains("stale price"), "{err}");
     assert!(open_positions(&f.desk).is_empty());
-    assert_eq!(
-        f.desk
-            .store
-            .decision(&out.log.log_id)
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Pending
-    );
+    assert_eq!(f.status(&out.log.log_id), Status::Pending);
     assert!(
         f.desk.store.orders(10).unwrap().is_empty(),
         "no order was stored"
@@ -364,26 +329,13 @@ async fn no_fill_that_would_risk_more_than_the_limit() {
     assert_eq!(out.log.decision.position_size, 75.0);
     // Price runs up towards the TP: from 104.9 the stop is 6.9 away, 517.50 at risk.
     f.desk.record_prices(&[("BTC/USD".into(), 104.9)]).unwrap();
-    let err = f
-        .desk
-        .confirm(&out.log.log_id)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = f.confirm_err(&out.log.log_id).await;
     assert!(
         err.contains("would risk 517.50, over the 150.00 allowed"),
         "{err}"
     );
     assert!(open_positions(&f.desk).is_empty());
-    assert_eq!(
-        f.desk
-            .store
-            .decision(&out.log.log_id)
-            .unwrap()
-            .unwrap()
-            .status,
-        Status::Pending
-    );
+    assert_eq!(f.status(&out.log.log_id), Status::Pending);
     // Back at the entry it fills.
     f.desk.record_prices(&[("BTC/USD".into(), 100.0)]).unwrap();
     f.desk.confirm(&out.log.log_id).await.unwrap();
@@ -477,7 +429,10 @@ async fn a_lost_answer_is_looked_up_never_sent_again() {
     );
     // Neither a second confirm, nor a cancel, nor the kill switch, nor expiry touches it.
     let again = desk.confirm(id).await.unwrap_err().to_string();
-    assert!(again.contains("already sent"), "{again}");
+    assert!(
+        again.contains("is executing (its order is unknown at the scripted broker), not pending"),
+        "{again}"
+    );
     assert!(desk.cancel(id, "x").is_err());
     f.sql("UPDATE decisions SET created_at = created_at - 3600000");
     assert_eq!(desk.expire_stale().unwrap(), 0);

@@ -245,12 +245,18 @@ mod tests {
     use crate::domain::Direction;
 
     fn risk() -> RiskSettings {
-        RiskSettings {
-            account_size: 10_000.0,
-            max_risk_percent: 1.5,
-            max_position_percent: 20.0,
-            min_confidence: 0.75,
-        }
+        rules::DEFAULT_RISK
+    }
+
+    /// A BUY of BTC/USD at 45,000 with the signal's levels and the rules' size.
+    fn btc_buy() -> Decision {
+        manual_decision(
+            &order(Side::Buy),
+            &market(45_000.0),
+            &risk(),
+            Origin::Manual,
+        )
+        .unwrap()
     }
 
     fn market(price: f64) -> MarketContext {
@@ -281,13 +287,7 @@ mod tests {
 
     #[test]
     fn levels_from_signal_and_capped_risk_size() {
-        let d = manual_decision(
-            &order(Side::Buy),
-            &market(45_000.0),
-            &risk(),
-            Origin::Manual,
-        )
-        .unwrap();
+        let d = btc_buy();
         assert_eq!(d.take_profit, Some(47_500.0));
         assert_eq!(d.stop_loss, Some(44_000.0));
         assert_eq!(d.position_size, 0.04444444);
@@ -336,13 +336,7 @@ mod tests {
 
     #[test]
     fn resize_checks_the_cap_and_recomputes_risk() {
-        let d = manual_decision(
-            &order(Side::Buy),
-            &market(45_000.0),
-            &risk(),
-            Origin::Manual,
-        )
-        .unwrap();
+        let d = btc_buy();
         let r = resize(&d, 0.02, &risk()).unwrap();
         assert_eq!(r.risk_reward.unwrap().risk_amount, 20.0);
         assert!(resize(&d, 0.5, &risk()).is_err());

@@ -505,18 +505,22 @@ pub fn decide_validated(
     d
 }
 
+/// The config's defaults (account 10,000, 1.5 % risk, 20 % cap, 0.75), for unit tests.
+#[cfg(test)]
+pub(crate) const DEFAULT_RISK: RiskSettings = RiskSettings {
+    account_size: 10_000.0,
+    max_risk_percent: 1.5,
+    max_position_percent: 20.0,
+    min_confidence: 0.75,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
     fn risk() -> RiskSettings {
-        RiskSettings {
-            account_size: 10_000.0,
-            max_risk_percent: 1.5,
-            max_position_percent: 20.0,
-            min_confidence: 0.75,
-        }
+        DEFAULT_RISK
     }
 
     fn decide_on(signal: Value, phase: &str) -> Decision {

@@ -5,12 +5,15 @@
 //! every waiting action, then draws at most once per frame and only when something changed;
 //! a one-second tick keeps the countdown and ages current, so an idle dashboard sleeps.
 
+mod effects;
+
 use crate::app::{Action, App, Effect, Outcome, Settings};
 use crate::commands;
-use crate::desk::{Desk, DeskError};
+use crate::desk::Desk;
 use crate::engine::{Engine, EngineCommand, EngineEvent};
-use crate::store::{self, Origin, Store};
+use crate::store::{self, Store};
 use color_eyre::eyre::{Result, WrapErr, eyre};
+pub use effects::execute;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,72 +27,6 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// Whether `NO_COLOR` asks for no colour (set and not empty).
 pub fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// A refusal the desk gives, in the dashboard's words.
-fn outcome_of<T>(r: crate::desk::Result<T>) -> Outcome {
-    match r {
-        Ok(_) => Outcome::Ok,
-        Err(DeskError::Trade(t)) => Outcome::Refused(crate::form::in_form_words(&t)),
-        Err(e) if e.is_refusal() => Outcome::Refused(e.to_string()),
-        Err(e) => Outcome::Failed(e.to_string()),
-    }
-}
-
-/// Perform an effect that is not the engine's (everything but `CheckNow`) through the desk
-/// and say how it went. Store work runs on blocking threads; a manual trade and a close
-/// first ask the source for a fresh price, exactly as `trade` and `close` do.
-pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
-    let blocking = |f: Box<dyn FnOnce(&Desk) -> Outcome + Send>| {
-        let desk = desk.clone();
-        async move {
-            tokio::task::spawn_blocking(move || f(&desk))
-                .await
-                .unwrap_or_else(|e| Outcome::Failed(format!("the store task failed: {e}")))
-        }
-    };
-    match effect {
-        Effect::Trade { order, .. } => match desk.trade(&order, Origin::Manual, false).await {
-            // The desk recorded the refusal as an event: the events pane shows it.
-            Err(e) if e.is_refusal() => Outcome::Recorded,
-            other => outcome_of(other),
-        },
-        Effect::ClosePosition {
-            position_id,
-            symbol,
-            ..
-        } => {
-            let sym = symbol.clone();
-            let still_open = blocking(Box::new(move |desk| match desk.store.open_positions() {
-                Ok(open) if open.iter().any(|p| p.id == position_id) => Outcome::Ok,
-                Ok(_) => Outcome::Refused(format!("that {sym} position is no longer open")),
-                Err(e) => Outcome::Failed(e.to_string()),
-            }))
-            .await;
-            if still_open != Outcome::Ok {
-                return still_open;
-            }
-            outcome_of(
-                desk.close(&symbol, "closed by trader on the dashboard")
-                    .await,
-            )
-        }
-        Effect::Confirm { log_id, .. } => outcome_of(desk.confirm(&log_id).await),
-        Effect::Cancel { log_id, .. } => {
-            blocking(Box::new(move |desk| {
-                outcome_of(desk.cancel(&log_id, "cancelled on the dashboard"))
-            }))
-            .await
-        }
-        Effect::SetEnabled(on) => {
-            blocking(Box::new(move |desk| outcome_of(desk.set_enabled(on)))).await
-        }
-        Effect::Kill => blocking(Box::new(|desk| outcome_of(desk.kill()))).await,
-        Effect::Resize { log_id, size, .. } => {
-            blocking(Box::new(move |desk| outcome_of(desk.resize(&log_id, size)))).await
-        }
-        Effect::CheckNow => Outcome::Ok,
-    }
 }
 
 pub async fn run(ctx: Desk) -> Result<u8> {

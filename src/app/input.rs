@@ -1,0 +1,385 @@
+//! What keys and forms do to the dashboard: commands, selection, forms and confirmations.
+
+use super::*;
+
+impl App {
+    pub(super) fn command(&mut self, cmd: Command) -> Vec<Effect> {
+        match cmd {
+            Command::Quit => {
+                self.quit = true;
+                vec![]
+            }
+            Command::Help => {
+                self.show_help = !self.show_help;
+                vec![]
+            }
+            Command::Close => {
+                self.show_help = false;
+                vec![]
+            }
+            Command::Yes => match self.popup.take() {
+                Some(p) => vec![p.on_yes],
+                None => vec![],
+            },
+            Command::No => {
+                self.popup = None;
+                vec![]
+            }
+            Command::SwitchFocus => {
+                self.focus = match self.focus {
+                    Focus::Pending => Focus::Positions,
+                    Focus::Positions => Focus::Pending,
+                };
+                vec![]
+            }
+            Command::Up => {
+                self.move_selection(-1);
+                vec![]
+            }
+            Command::Down => {
+                self.move_selection(1);
+                vec![]
+            }
+            Command::Confirm => self.confirm_selected(),
+            Command::Cancel => self.cancel_selected(),
+            Command::ToggleEnabled => match self.snapshot.as_ref().map(|s| s.state) {
+                // The kill switch is cleared by enabling, so `e` after `K` enables.
+                Some(st) => vec![Effect::SetEnabled(!st.enabled || st.kill_switch)],
+                None => {
+                    self.note("info", "the store is still loading: try again".into());
+                    vec![]
+                }
+            },
+            Command::KillSwitch => {
+                let pending = self.pending().len();
+                self.popup = Some(Popup {
+                    title: "Kill switch".into(),
+                    question: format!(
+                        "Disable auto-trading and cancel {pending} pending decision(s)? \
+                         `e` enables again."
+                    ),
+                    on_yes: Effect::Kill,
+                });
+                vec![]
+            }
+            Command::CheckNow => {
+                self.note("info", "check requested".into());
+                vec![Effect::CheckNow]
+            }
+            Command::NewTrade => {
+                self.open_trade_form();
+                vec![]
+            }
+            Command::Resize => {
+                self.open_size_form();
+                vec![]
+            }
+            Command::ClosePosition => {
+                self.ask_close_selected();
+                vec![]
+            }
+            Command::NextField | Command::PrevField => {
+                let delta = if cmd == Command::NextField { 1 } else { -1 };
+                if let Some(Form::Trade(f)) = &mut self.form {
+                    f.next_field(delta);
+                }
+                vec![]
+            }
+            Command::NextChoice | Command::PrevChoice => {
+                let delta = if cmd == Command::NextChoice { 1 } else { -1 };
+                if let Some(Form::Trade(f)) = &mut self.form {
+                    f.next_choice(delta);
+                }
+                vec![]
+            }
+            Command::DeleteChar => {
+                match &mut self.form {
+                    Some(Form::Trade(f)) => f.delete_char(),
+                    Some(Form::Size(f)) => {
+                        f.size.text.pop();
+                    }
+                    None => {}
+                }
+                vec![]
+            }
+            Command::ClearField => {
+                match &mut self.form {
+                    Some(Form::Trade(f)) => f.clear_field(),
+                    Some(Form::Size(f)) => f.size.text.clear(),
+                    None => {}
+                }
+                vec![]
+            }
+            Command::Submit => self.submit_form(),
+            Command::CancelForm => {
+                self.form = None;
+                vec![]
+            }
+        }
+    }
+
+    /// A character no binding took, typed into the open form.
+    pub(super) fn type_into_form(&mut self, ev: &KeyEvent) {
+        let KeyCode::Char(c) = ev.code else {
+            return;
+        };
+        if ev.kind != ratatui::crossterm::event::KeyEventKind::Press
+            || ev
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
+            return;
+        }
+        match &mut self.form {
+            Some(Form::Trade(f)) => f.type_char(c),
+            Some(Form::Size(f)) => {
+                f.size.push(c);
+            }
+            None => return,
+        }
+        self.refresh_form();
+        self.dirty = true;
+    }
+
+    /// The latest valid ML signal of a symbol: the engine's, else the one stored with its
+    /// latest decision. None when the engine's latest fetch failed.
+    pub fn signal(&self, symbol: &str) -> Option<MlSignal> {
+        match self.views.get(symbol).map(|v| &v.signal) {
+            Some(Ok(s)) => Some(s.clone()),
+            Some(Err(_)) => None,
+            None => self
+                .snapshot
+                .as_ref()?
+                .latest
+                .iter()
+                .find(|d| d.decision.symbol == symbol)
+                .and_then(|d| rules::parse_signal(&d.decision.ml_signal).ok()),
+        }
+    }
+
+    /// The gates a new trade on `symbol` meets, as the last snapshot saw them.
+    pub fn gates(&self, symbol: &str) -> Option<Gates> {
+        let s = self.snapshot.as_ref()?;
+        Some(Gates {
+            enabled: s.state.enabled,
+            kill_switch: s.state.kill_switch,
+            symbol_has_open_position: s.positions.iter().any(|p| p.symbol == symbol),
+            symbol_has_pending: s.pending.iter().any(|d| d.decision.symbol == symbol),
+            open_positions: s.positions.len(),
+            max_open_positions: self.settings.max_open_positions,
+        })
+    }
+
+    pub(super) fn known(&self, symbol: &str) -> Known {
+        Known {
+            price: self.price(symbol),
+            signal: self.signal(symbol),
+            blocked: self.gates(symbol).and_then(|g| g.blocked_by(symbol)),
+        }
+    }
+
+    /// Recompute the open form's preview from what the dashboard knows now.
+    pub(super) fn refresh_form(&mut self) {
+        let known = match &self.form {
+            Some(Form::Trade(f)) => Some(self.known(f.symbol())),
+            _ => None,
+        };
+        let risk = self.risk;
+        match &mut self.form {
+            Some(Form::Trade(f)) => f.refresh(known.unwrap_or_default(), &risk),
+            Some(Form::Size(f)) => f.refresh(&risk),
+            None => {}
+        }
+    }
+
+    /// `t`: the form starts on the first configured symbol that is free to trade (no open
+    /// position, no pending decision), else the first one.
+    pub(super) fn open_trade_form(&mut self) {
+        let symbols = self.settings.symbols.clone();
+        if symbols.is_empty() {
+            self.note("info", "no symbols configured to trade".into());
+            return;
+        }
+        let free = symbols.iter().position(|sym| {
+            self.gates(sym)
+                .is_none_or(|g| !g.symbol_has_open_position && !g.symbol_has_pending)
+        });
+        self.form = Some(Form::Trade(TradeForm::new(symbols, free.unwrap_or(0))));
+        self.show_help = false;
+    }
+
+    /// `s`: a new size for the selected pending decision.
+    pub(super) fn open_size_form(&mut self) {
+        let Some(log) = self.target("change its size") else {
+            return;
+        };
+        if log.decision.entry_price.is_none() {
+            self.note(
+                "info",
+                format!("{} has no entry price to size against", log.log_id),
+            );
+            return;
+        }
+        self.form = Some(Form::Size(SizeForm::new(&log, &self.risk)));
+    }
+
+    /// Enter in a form: the effect when the preview is valid; otherwise the form stays open
+    /// with its message.
+    pub(super) fn submit_form(&mut self) -> Vec<Effect> {
+        match &self.form {
+            Some(Form::Trade(f)) => {
+                let (Ok(order), Ok(_)) = (f.order(), &f.preview) else {
+                    return vec![];
+                };
+                let label = f.label();
+                self.form = None;
+                self.note(
+                    "info",
+                    format!("placing manual trade {label} at the latest price…"),
+                );
+                vec![Effect::Trade { order, label }]
+            }
+            Some(Form::Size(f)) => {
+                let Ok(d) = &f.preview else {
+                    return vec![];
+                };
+                let effect = Effect::Resize {
+                    log_id: f.log_id.clone(),
+                    size: d.position_size,
+                    label: f.label(),
+                };
+                self.form = None;
+                vec![effect]
+            }
+            None => vec![],
+        }
+    }
+
+    /// `c`: a y/n question that holds the close of the selected position.
+    pub(super) fn ask_close_selected(&mut self) {
+        let Some(p) = self
+            .selected_position_index()
+            .map(|i| self.positions()[i].clone())
+        else {
+            self.note("info", "no open position to close".into());
+            return;
+        };
+        let label = format!("{} {} {}", p.side, fmt_qty(p.quantity), p.symbol);
+        let now = match self.price(&p.symbol) {
+            Some(l) => format!(
+                " (now {}, P&L {})",
+                fmt_price(l),
+                p.unrealized_pnl(Some(l))
+                    .map(fmt_signed)
+                    .unwrap_or_default()
+            ),
+            None => String::new(),
+        };
+        self.popup = Some(Popup {
+            title: if self.settings.live {
+                "Close LIVE position".into()
+            } else {
+                "Close position".into()
+            },
+            question: format!("Close {label} at the latest price{now}?"),
+            on_yes: Effect::ClosePosition {
+                position_id: p.id,
+                symbol: p.symbol.clone(),
+                label,
+            },
+        });
+    }
+
+    pub(super) fn label(log: &DecisionLog) -> String {
+        format!(
+            "{} {} {} ({})",
+            log.decision.action,
+            fmt_qty(log.decision.position_size),
+            log.decision.symbol,
+            log.log_id
+        )
+    }
+
+    /// The selected pending decision when the pending pane has the focus; a hint otherwise.
+    pub(super) fn target(&mut self, verb: &str) -> Option<DecisionLog> {
+        if self.focus != Focus::Pending {
+            self.note(
+                "info",
+                format!("press Tab to focus the pending decisions, then {verb}"),
+            );
+            return None;
+        }
+        if self.selection_unseen {
+            self.note(
+                "info",
+                format!("the selected decision is gone: look at the new selection, then {verb}"),
+            );
+            return None;
+        }
+        match self.selected_pending_log() {
+            Some(log) => Some(log.clone()),
+            None => {
+                self.note("info", format!("no pending decision to {verb}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn confirm_selected(&mut self) -> Vec<Effect> {
+        let Some(log) = self.target("confirm") else {
+            return vec![];
+        };
+        let effect = Effect::Confirm {
+            log_id: log.log_id.clone(),
+            label: Self::label(&log),
+        };
+        if self.settings.live {
+            // A live order is dangerous: it goes through a y/n popup that holds it.
+            self.popup = Some(Popup {
+                title: "LIVE order".into(),
+                question: format!("Execute {} with real money?", Self::label(&log)),
+                on_yes: effect,
+            });
+            return vec![];
+        }
+        vec![effect]
+    }
+
+    pub(super) fn cancel_selected(&mut self) -> Vec<Effect> {
+        let Some(log) = self.target("cancel") else {
+            return vec![];
+        };
+        vec![Effect::Cancel {
+            log_id: log.log_id.clone(),
+            label: Self::label(&log),
+        }]
+    }
+
+    pub(super) fn move_selection(&mut self, delta: isize) {
+        fn step(current: Option<usize>, len: usize, delta: isize) -> Option<usize> {
+            if len == 0 {
+                return None;
+            }
+            Some(match current {
+                None => 0,
+                Some(i) => (i as isize + delta).clamp(0, len as isize - 1) as usize,
+            })
+        }
+        match self.focus {
+            Focus::Pending => {
+                // The trader chose it: what they move to is what they look at.
+                self.selection_unseen = false;
+                let i = step(self.selected_pending_index(), self.pending().len(), delta);
+                self.selected_pending = i.map(|i| self.pending()[i].log_id.clone());
+            }
+            Focus::Positions => {
+                let i = step(
+                    self.selected_position_index(),
+                    self.positions().len(),
+                    delta,
+                );
+                self.selected_position = i.map(|i| self.positions()[i].id);
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Dashboard state and its one way in: `App::update(Action) -> Vec<Effect>`.
+//!
+//! Keys, ticks, store snapshots and engine events all arrive as [`Action`]s. `update` changes
+//! state and returns side effects as data ([`Effect`]); the runner (`tui.rs`) performs them off
+//! the UI thread and sends their results back as `Action::Done`. Drawing only reads `App`.
+
+mod input;
+mod views;
+
+use crate::config::Config;
+pub use crate::desk::Snapshot;
+use crate::domain::manual::ManualOrder;
+use crate::domain::money::{fmt_price, fmt_qty, fmt_signed};
+use crate::domain::rules::{self, Gates, RiskSettings};
+use crate::domain::{Direction, MlSignal, Phase, Verdict};
+use crate::engine::{CycleSummary, EngineEvent, Health, SymbolView};
+use crate::form::{Form, Known, SizeForm, TradeForm};
+use crate::keymap::{self, Command, Mode};
+use crate::store::{DecisionLog, Position, Status};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::BTreeMap;
+pub use views::{fmt_age, fmt_countdown};
+
+/// How many dashboard-side events (refusals, engine errors) are kept.
+const LOCAL_EVENTS: usize = 50;
+
+/// The settings the dashboard shows, taken from the config once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub user_id: String,
+    pub live: bool,
+    pub simulated: bool,
+    pub symbols: Vec<String>,
+    pub max_open_positions: usize,
+    pub account_size: f64,
+    pub color: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config, color: bool) -> Settings {
+        Settings {
+            user_id: config.auto_trade.user_id.clone(),
+            live: !config.auto_trade.paper_trading,
+            simulated: config.is_simulated(),
+            symbols: config.auto_trade.symbols.clone(),
+            max_open_positions: config.auto_trade.max_open_positions,
+            account_size: config.account.size,
+            color,
+        }
+    }
+}
+
+/// Everything that can change the dashboard.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    /// The wall clock, once a second and before each batch of actions.
+    Tick {
+        now_ms: i64,
+    },
+    Resize,
+    Snapshot(Box<Snapshot>),
+    Engine(EngineEvent),
+    /// The result of an [`Effect`].
+    Done {
+        what: String,
+        outcome: Outcome,
+    },
+    /// A signal, the end of input or a terminal failure.
+    Quit,
+}
+
+/// How an effect ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; the store's own event says what happened.
+    Ok,
+    /// The store refused, with its reason (not pending any more, a gate, expired ...).
+    Refused(String),
+    /// Something broke (the store, a closed channel).
+    Failed(String),
+    /// Refused, and the store has already recorded why as an event (a manual trade the
+    /// rules or the gates refused): the events pane shows that, nothing to add.
+    Recorded,
+}
+
+/// A side effect `update` asks the runner to perform.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Confirm {
+        log_id: String,
+        label: String,
+    },
+    Cancel {
+        log_id: String,
+        label: String,
+    },
+    SetEnabled(bool),
+    Kill,
+    CheckNow,
+    /// A manual trade, placed like `trade` without `--yes`: fresh market, the rules, the gates.
+    Trade {
+        order: ManualOrder,
+        label: String,
+    },
+    /// A new size for a pending decision.
+    Resize {
+        log_id: String,
+        size: f64,
+        label: String,
+    },
+    /// Close an open position at the latest price, like `close`.
+    ClosePosition {
+        position_id: i64,
+        symbol: String,
+        label: String,
+    },
+}
+
+impl Effect {
+    /// What it does, in the trader's words, for the result message.
+    pub fn describe(&self) -> String {
+        match self {
+            Effect::Confirm { label, .. } => format!("confirm {label}"),
+            Effect::Cancel { label, .. } => format!("cancel {label}"),
+            Effect::SetEnabled(true) => "enable".into(),
+            Effect::SetEnabled(false) => "disable".into(),
+            Effect::Kill => "kill switch".into(),
+            Effect::CheckNow => "check now".into(),
+            Effect::Trade { label, .. } => format!("manual trade {label}"),
+            Effect::Resize { label, size, .. } => format!("resize {label} to {}", fmt_qty(*size)),
+            Effect::ClosePosition { label, .. } => format!("close {label}"),
+        }
+    }
+}
+
+/// A y/n question that holds the effect it will perform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Popup {
+    pub title: String,
+    pub question: String,
+    pub on_yes: Effect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Pending,
+    Positions,
+}
+
+/// A dashboard-side event: a refusal, an engine error, a symbol that failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalEvent {
+    pub at_ms: i64,
+    pub level: &'static str,
+    pub message: String,
+    /// How many times in a row it happened.
+    pub count: u32,
+}
+
+/// One line of the events pane, store and dashboard events merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLine {
+    pub at_ms: i64,
+    pub level: String,
+    pub message: String,
+}
+
+/// One row of the signals table, from the engine's latest view and the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalRow {
+    pub symbol: String,
+    pub price: Option<f64>,
+    pub ml: Reading<Direction>,
+    pub amd: Reading<Phase>,
+    pub last: Option<LastDecision>,
+}
+
+/// A reading of the source: known, failed with a reason, or not seen yet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading<T> {
+    Known { value: T, confidence: Option<f64> },
+    Failed(String),
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastDecision {
+    pub action: Verdict,
+    pub status: Status,
+    pub confidence: f64,
+    pub at_ms: i64,
+    pub reasoning: String,
+}
+
+/// The dashboard's state.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub settings: Settings,
+    pub now_ms: i64,
+    pub snapshot: Option<Snapshot>,
+    /// The engine's latest view of each symbol.
+    pub views: BTreeMap<String, SymbolView>,
+    pub health: Health,
+    pub checking: bool,
+    pub next_check_at_ms: Option<i64>,
+    pub last_cycle: Option<CycleSummary>,
+    pub focus: Focus,
+    pub selected_pending: Option<String>,
+    pub selected_position: Option<i64>,
+    pub popup: Option<Popup>,
+    /// The manual trade form or the new-size form, when one is open.
+    pub form: Option<Form>,
+    /// Sizing limits for the forms' previews (the store applies the same ones).
+    pub risk: RiskSettings,
+    pub show_help: bool,
+    pub local_events: Vec<LocalEvent>,
+    /// A refresh moved the selection off a decision that vanished, and the trader has not
+    /// seen the new one highlighted yet: `y`/`n` must not act on it until it is drawn.
+    selection_unseen: bool,
+    quit: bool,
+    dirty: bool,
+}
+
+impl App {
+    /// A dashboard with the default risk percentages; see [`App::with_risk`].
+    pub fn new(settings: Settings, now_ms: i64) -> App {
+        let risk = RiskSettings {
+            account_size: settings.account_size,
+            max_risk_percent: 1.5,
+            max_position_percent: 20.0,
+            min_confidence: 0.75,
+        };
+        App {
+            settings,
+            now_ms,
+            snapshot: None,
+            views: BTreeMap::new(),
+            health: Health::Ok,
+            checking: false,
+            next_check_at_ms: None,
+            last_cycle: None,
+            focus: Focus::Pending,
+            selected_pending: None,
+            selected_position: None,
+            popup: None,
+            form: None,
+            risk,
+            show_help: false,
+            local_events: Vec::new(),
+            selection_unseen: false,
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    /// The configured sizing limits, for the forms' previews.
+    pub fn with_risk(mut self, risk: RiskSettings) -> App {
+        self.risk = risk;
+        self
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// Whether something changed since the last [`App::take_dirty`].
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.popup.is_some() {
+            Mode::Popup
+        } else if let Some(form) = &self.form {
+            match form {
+                Form::Trade(_) => Mode::TradeForm,
+                Form::Size(_) => Mode::SizeForm,
+            }
+        } else if self.show_help {
+            Mode::Help
+        } else {
+            Mode::Normal
+        }
+    }
+
+    pub fn pending(&self) -> &[DecisionLog] {
+        self.snapshot.as_ref().map_or(&[], |s| s.pending.as_slice())
+    }
+
+    pub fn positions(&self) -> &[Position] {
+        self.snapshot
+            .as_ref()
+            .map_or(&[], |s| s.positions.as_slice())
+    }
+
+    /// The frame on screen now shows the current state (the runner calls this after a draw).
+    pub fn mark_drawn(&mut self) {
+        self.selection_unseen = false;
+    }
+
+    pub fn selected_pending_index(&self) -> Option<usize> {
+        let id = self.selected_pending.as_deref()?;
+        self.pending().iter().position(|d| d.log_id == id)
+    }
+
+    pub fn selected_pending_log(&self) -> Option<&DecisionLog> {
+        self.selected_pending_index().map(|i| &self.pending()[i])
+    }
+
+    pub fn selected_position_index(&self) -> Option<usize> {
+        let id = self.selected_position?;
+        self.positions().iter().position(|p| p.id == id)
+    }
+
+    /// The latest known price of a symbol: the store's, else the engine's.
+    pub fn price(&self, symbol: &str) -> Option<f64> {
+        self.snapshot
+            .as_ref()
+            .and_then(|s| s.prices.get(symbol))
+            .map(|p| p.price)
+            .or_else(|| self.views.get(symbol).and_then(|v| v.price))
+    }
+
+    pub fn enabled(&self) -> Option<bool> {
+        self.snapshot.as_ref().map(|s| s.state.enabled)
+    }
+
+    pub fn kill_switch(&self) -> bool {
+        self.snapshot.as_ref().is_some_and(|s| s.state.kill_switch)
+    }
+
+    /// The one way in.
+    pub fn update(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Key(ev) => match keymap::command_for(self.mode(), &ev) {
+                Some(cmd) => {
+                    self.dirty = true;
+                    let effects = self.command(cmd);
+                    self.refresh_form();
+                    effects
+                }
+                None => {
+                    self.type_into_form(&ev);
+                    Vec::new()
+                }
+            },
+            Action::Tick { now_ms } => {
+                // Ages and the countdown show whole seconds.
+                if now_ms / 1000 != self.now_ms / 1000 {
+                    self.dirty = true;
+                }
+                self.now_ms = now_ms;
+                Vec::new()
+            }
+            Action::Resize => {
+                self.dirty = true;
+                Vec::new()
+            }
+            Action::Snapshot(s) => {
+                self.apply_snapshot(*s);
+                self.refresh_form();
+                self.dirty = true;
+                Vec::new()
+            }
+            Action::Engine(ev) => {
+                self.engine_event(ev);
+                self.refresh_form();
+                self.dirty = true;
+                Vec::new()
+            }
+            Action::Done { what, outcome } => {
+                match outcome {
+                    Outcome::Ok | Outcome::Recorded => {}
+                    Outcome::Refused(why) => self.note("warn", format!("{what} refused: {why}")),
+                    Outcome::Failed(why) => self.note("error", format!("{what} failed: {why}")),
+                }
+                self.dirty = true;
+                Vec::new()
+            }
+            Action::Quit => {
+                self.quit = true;
+                Vec::new()
+            }
+        }
+    }
+}

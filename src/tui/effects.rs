@@ -1,0 +1,72 @@
+//! The dashboard's effects performed through the desk, off the UI thread; each comes back
+//! as an [`Outcome`] in the dashboard's words.
+
+use crate::app::{Effect, Outcome};
+use crate::desk::{Desk, DeskError};
+use crate::store::Origin;
+
+/// A refusal the desk gives, in the dashboard's words.
+fn outcome_of<T>(r: crate::desk::Result<T>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::Ok,
+        Err(DeskError::Trade(t)) => Outcome::Refused(crate::form::in_form_words(&t)),
+        Err(e) if e.is_refusal() => Outcome::Refused(e.to_string()),
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
+/// Perform an effect that is not the engine's (everything but `CheckNow`) through the desk
+/// and say how it went. Store work runs on blocking threads; a manual trade and a close
+/// first ask the source for a fresh price, exactly as `trade` and `close` do.
+pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
+    let blocking = |f: Box<dyn FnOnce(&Desk) -> Outcome + Send>| {
+        let desk = desk.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(&desk))
+                .await
+                .unwrap_or_else(|e| Outcome::Failed(format!("the store task failed: {e}")))
+        }
+    };
+    match effect {
+        Effect::Trade { order, .. } => match desk.trade(&order, Origin::Manual, false).await {
+            // The desk recorded the refusal as an event: the events pane shows it.
+            Err(e) if e.is_refusal() => Outcome::Recorded,
+            other => outcome_of(other),
+        },
+        Effect::ClosePosition {
+            position_id,
+            symbol,
+            ..
+        } => {
+            let sym = symbol.clone();
+            let still_open = blocking(Box::new(move |desk| match desk.store.open_positions() {
+                Ok(open) if open.iter().any(|p| p.id == position_id) => Outcome::Ok,
+                Ok(_) => Outcome::Refused(format!("that {sym} position is no longer open")),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }))
+            .await;
+            if still_open != Outcome::Ok {
+                return still_open;
+            }
+            outcome_of(
+                desk.close(&symbol, "closed by trader on the dashboard")
+                    .await,
+            )
+        }
+        Effect::Confirm { log_id, .. } => outcome_of(desk.confirm(&log_id).await),
+        Effect::Cancel { log_id, .. } => {
+            blocking(Box::new(move |desk| {
+                outcome_of(desk.cancel(&log_id, "cancelled on the dashboard"))
+            }))
+            .await
+        }
+        Effect::SetEnabled(on) => {
+            blocking(Box::new(move |desk| outcome_of(desk.set_enabled(on)))).await
+        }
+        Effect::Kill => blocking(Box::new(|desk| outcome_of(desk.kill()))).await,
+        Effect::Resize { log_id, size, .. } => {
+            blocking(Box::new(move |desk| outcome_of(desk.resize(&log_id, size)))).await
+        }
+        Effect::CheckNow => Outcome::Ok,
+    }
+}
