@@ -186,7 +186,7 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     let yes = |b: bool, t: &'static str, f: &'static str| if b { t } else { f };
-    let st = desk.store.state()?;
+    let st = desk.state()?;
     println!("user        {}", desk.config.auto_trade.user_id);
     println!(
         "auto-trade  {}{}",
@@ -319,7 +319,7 @@ pub async fn close(desk: &Desk, symbol: &str) -> Result<u8> {
         );
         return Ok(EXIT_USAGE);
     }
-    match desk.close(symbol, "closed by trader").await {
+    match desk.close(symbol, None, "closed by trader").await {
         Ok(p) => {
             println!(
                 "closed {} {} {} @ {}, realized P&L {}",

@@ -5,7 +5,7 @@ use super::guard::{self, Guard, MAX_BODY};
 use super::settings::{ConfigRequest, settings_json};
 use super::users::{User, Users};
 use crate::desk::DeskError;
-use crate::store::{Status, StoreError};
+use crate::store::Status;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
@@ -64,10 +64,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(ApiError::internal)?
-}
-
-fn store_error(e: StoreError) -> ApiError {
-    ApiError::internal(e)
 }
 
 fn desk_error(e: DeskError) -> ApiError {
@@ -159,7 +155,7 @@ async fn get_config(
 ) -> Reply {
     let user = user_of(&users, path)?;
     blocking(move || {
-        let st = user.ctx.store.state().map_err(store_error)?;
+        let st = user.ctx.state().map_err(desk_error)?;
         Ok(Json(settings_json(&user.ctx.config.auto_trade, st.enabled)))
     })
     .await
@@ -333,9 +329,9 @@ async fn decide(
         Err(e) => {
             let mut err = desk_error(e);
             if err.status == StatusCode::CONFLICT {
-                let (store, id) = (ctx.store.clone(), req.log_id.clone());
+                let (desk, id) = (ctx.clone(), req.log_id.clone());
                 if let Ok(Ok(Some(now))) =
-                    tokio::task::spawn_blocking(move || store.decision(&id)).await
+                    tokio::task::spawn_blocking(move || desk.decision(&id)).await
                 {
                     err = err
                         .with("log_id", json!(now.log_id))

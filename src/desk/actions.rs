@@ -66,6 +66,21 @@ impl Desk {
         })?)
     }
 
+    /// The runtime switches.
+    pub fn state(&self) -> Result<crate::store::RuntimeState> {
+        Ok(self.store.state()?)
+    }
+
+    /// One decision, whatever its status.
+    pub fn decision(&self, log_id: &str) -> Result<Option<DecisionLog>> {
+        Ok(self.store.decision(log_id)?)
+    }
+
+    /// A line for the events pane (and the log).
+    pub fn note(&self, level: &str, message: &str) -> Result<()> {
+        Ok(self.store.add_event(level, message)?)
+    }
+
     /// Kill switch: disable and cancel every pending decision, in one transaction. Returns
     /// the number of decisions cancelled.
     pub fn kill(&self) -> Result<usize> {
@@ -153,14 +168,33 @@ impl Desk {
     }
 
     /// Close the open position on `symbol` at the latest price, brought up to date first
-    /// (it may itself cross the take-profit or stop-loss).
-    pub async fn close(&self, symbol: &str, reason: &str) -> Result<Position> {
+    /// (it may itself cross the take-profit or stop-loss). With `position_id`, only that
+    /// position: the one the trader saw, not one opened since on the same symbol.
+    pub async fn close(
+        &self,
+        symbol: &str,
+        position_id: Option<i64>,
+        reason: &str,
+    ) -> Result<Position> {
         let sym = symbol.to_string();
         let open = self
             .blocking(move |desk| Ok(desk.store.read(|tx| tx.open_position(&sym))?))
             .await?;
-        if open.is_none() {
-            return Err(DeskError::Refused(format!("no open position on {symbol}")));
+        match (open, position_id) {
+            (None, None) => {
+                return Err(DeskError::Refused(format!("no open position on {symbol}")));
+            }
+            (None, Some(_)) => {
+                return Err(DeskError::Refused(format!(
+                    "that {symbol} position is no longer open"
+                )));
+            }
+            (Some(p), Some(id)) if p.id != id => {
+                return Err(DeskError::Refused(format!(
+                    "that {symbol} position is no longer open"
+                )));
+            }
+            _ => {}
         }
         market_context(self, symbol).await?;
         let (symbol, reason) = (symbol.to_string(), reason.to_string());

@@ -275,10 +275,9 @@ impl Tools {
             Verdict::Proposal | Verdict::Hold => Reply::Done(json),
             Verdict::Blocked => {
                 let msg = format!("agent decision on {symbol} refused: {reason}");
-                let store = self.ctx.store.clone();
-                let event = msg.clone();
+                let (desk, event) = (self.ctx.clone(), msg.clone());
                 // The refusal is in the decision log already; the event only tells the dashboard.
-                let _ = blocking(move || Ok(store.add_event("warn", &event)?)).await;
+                let _ = blocking(move || desk.note("warn", &event)).await;
                 Reply::Refused {
                     reason: format!(
                         "refused: {reason}. Nothing was proposed; the HOLD is logged as {}",

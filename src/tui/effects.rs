@@ -37,22 +37,14 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
             position_id,
             symbol,
             ..
-        } => {
-            let sym = symbol.clone();
-            let still_open = blocking(Box::new(move |desk| match desk.store.open_positions() {
-                Ok(open) if open.iter().any(|p| p.id == position_id) => Outcome::Ok,
-                Ok(_) => Outcome::Refused(format!("that {sym} position is no longer open")),
-                Err(e) => Outcome::Failed(e.to_string()),
-            }))
-            .await;
-            if still_open != Outcome::Ok {
-                return still_open;
-            }
-            outcome_of(
-                desk.close(&symbol, "closed by trader on the dashboard")
-                    .await,
+        } => outcome_of(
+            desk.close(
+                &symbol,
+                Some(position_id),
+                "closed by trader on the dashboard",
             )
-        }
+            .await,
+        ),
         Effect::Confirm { log_id, .. } => outcome_of(desk.confirm(&log_id).await),
         Effect::Cancel { log_id, .. } => {
             blocking(Box::new(move |desk| {
