@@ -3,26 +3,16 @@
 //! request after a set delay. `cargo bench --bench cycle -- [symbols] [delay_ms] [cycles]`
 //! (defaults 300, 200, 5). Prints each cycle's wall time.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use autotrade_tui::config;
 use autotrade_tui::engine::Engine;
 use autotrade_tui::store::Store;
-use axum::body::Body;
-use axum::http::{Response, Uri};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-async fn answer(uri: Uri, delay: Duration) -> Response<Body> {
-    tokio::time::sleep(delay).await;
-    let body = if uri.path().contains("/signals/") {
-        r#"{"direction":"bullish","confidence":0.9,"entry_price":100.0,"take_profit":105.0,"stop_loss":98.0,"risk_reward_ratio":2.5}"#
-    } else {
-        r#"{"phase":"accumulation","confidence":0.8,"indicators":{}}"#
-    };
-    Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap_or_default()
-}
+use support::MlServer;
+use support::bench::one_call_for_all;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -34,29 +24,20 @@ fn main() {
     let cycles: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     let delay = Duration::from_millis(delay_ms);
 
-    // The engine under test gets its own runtime (2 workers, as the product runs).
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("server runtime");
-    let listener = server_rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind 127.0.0.1");
-    let addr = listener.local_addr().expect("local addr");
-    server_rt.spawn(async move {
-        let app = axum::Router::new().fallback(move |uri: Uri| answer(uri, delay));
-        let _ = axum::serve(listener, app).await;
-    });
+    // A BUY for every symbol, each answer after `delay`.
+    let server = MlServer::start();
+    let (signal, phase) = one_call_for_all(true);
+    server.set_every_symbol(signal.delayed(delay), phase.delayed(delay));
 
-    let syms: Vec<String> = (0..symbols).map(|i| format!("S{i}/USD")).collect();
+    let syms = support::bench::symbols(symbols);
     let toml = format!(
-        "[auto_trade]\nsymbols = {:?}\n[ml_engine]\nurl = \"http://{addr}\"\ntimeout_seconds = 10\n",
-        syms
+        "[auto_trade]\nsymbols = {:?}\n[ml_engine]\nurl = \"{}\"\ntimeout_seconds = 10\n",
+        syms, server.url
     );
     let cfg = config::parse_str(&toml, "bench").expect("bench config");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open(dir.path(), "bench", true).expect("store"));
+    // The engine under test gets its own runtime (2 workers, as the product runs).
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -5,11 +5,13 @@
 //! `y` once per pending decision and polls the SQLite store (read-only) for the execution.
 //! `cargo bench --bench key_to_store -- [runs]` (default 20).
 
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use common::{Dashboard, MlEngine, summary, symbols, wait_for, write_config};
 use rusqlite::{Connection, OpenFlags};
 use std::time::{Duration, Instant};
+use support::bench::{load, ml_engine, summary, symbols, write_symbols_config};
+use support::pty::{DEADLINE, Dashboard, wait_for_every};
 
 fn main() {
     let runs: usize = std::env::args()
@@ -17,17 +19,17 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let engine = MlEngine::start(true);
+    let engine = ml_engine(true);
     let dir = tempfile::tempdir().expect("tempdir");
     let syms = symbols(runs);
-    write_config(
+    write_symbols_config(
         dir.path(),
         &syms,
         Some(&engine.url),
         &format!("max_open_positions = {}", runs + 1),
     );
-    println!("key to store: {runs} runs, load {}", common::load());
-    let mut d = Dashboard::start(dir.path(), &[]);
+    println!("key to store: {runs} runs, load {}", load());
+    let mut d = Dashboard::start(dir.path());
     d.wait_screen("every decision pending on the screen", |t| {
         t.contains(&format!("Pending decisions ({runs})")) && t.contains("▶ BUY")
     });
@@ -61,14 +63,16 @@ fn main() {
             if executed() > k {
                 break;
             }
-            assert!(t0.elapsed() < common::DEADLINE, "never executed");
+            assert!(t0.elapsed() < DEADLINE, "never executed");
             std::thread::sleep(Duration::from_micros(200));
         }
         to_store.push(t0.elapsed());
         let shown = format!("Pending decisions ({})", left - 1);
-        wait_for("the execution on the screen", || {
-            d.text().contains(&shown).then_some(())
-        });
+        wait_for_every(
+            Duration::from_millis(1),
+            "the execution on the screen",
+            || d.text().contains(&shown).then_some(()),
+        );
         to_screen.push(t0.elapsed());
     }
     println!("y -> stored as executed   {}", summary(&mut to_store));

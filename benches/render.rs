@@ -8,25 +8,21 @@
 //! - `frame_120x40_cold`: a fresh terminal each time, so every cell is written to the backend.
 //! - `widgets_only_120x40`: `ui::draw` into a buffer, no diff, no backend.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use autotrade_tui::app::{Action, App, Settings, Snapshot};
-use autotrade_tui::desk::CycleOutcome;
-use autotrade_tui::domain::rules::{self, Decision, RiskSettings};
-use autotrade_tui::domain::{AmdAnalysis, Direction, MlSignal, Phase, Side};
+use autotrade_tui::domain::{Direction, Phase, Side};
 use autotrade_tui::engine::{EngineEvent, Health, SymbolView};
-use autotrade_tui::store::{
-    DecisionLog, Event, Origin, Position, PricePoint, RuntimeState, Status,
-};
+use autotrade_tui::store::{DecisionLog, Event, Position, PricePoint, RuntimeState, Status};
 use autotrade_tui::ui;
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::hint::black_box;
+use support::fixtures::{NOW, SEC, actionable, event, position, symbol_view};
 
-/// 2026-11-25T11:00:00Z.
-const NOW: i64 = 1_795_604_400_000;
-const SEC: i64 = 1000;
 const SYMBOLS: usize = 300;
 const PENDING: usize = 100;
 const POSITIONS: usize = 10;
@@ -42,62 +38,14 @@ fn price_of(i: usize) -> f64 {
     10.0 + i as f64 * 97.31
 }
 
-fn risk() -> RiskSettings {
-    RiskSettings {
-        account_size: 10_000.0,
-        max_risk_percent: 1.5,
-        max_position_percent: 20.0,
-        min_confidence: 0.75,
-    }
-}
-
 fn decision(i: usize, status: Status, age_s: i64) -> DecisionLog {
-    let entry = price_of(i);
-    let (side, direction, phase, tp, sl) = if i.is_multiple_of(2) {
-        (
-            Side::Buy,
-            "bullish",
-            Phase::Accumulation,
-            entry * 1.05,
-            entry * 0.98,
-        )
+    let side = if i.is_multiple_of(2) {
+        Side::Buy
     } else {
-        (
-            Side::Sell,
-            "bearish",
-            Phase::Distribution,
-            entry * 0.95,
-            entry * 1.02,
-        )
+        Side::Sell
     };
-    let qty = rules::size_position(&risk(), entry, sl).quantity;
-    DecisionLog {
-        log_id: format!("decision_{i:012x}"),
-        user_id: "default".into(),
-        created_at_ms: NOW - age_s * SEC,
-        status,
-        status_reason: None,
-        executed_at_ms: None,
-        mode: "paper".into(),
-        origin: Origin::Auto,
-        decision: Decision {
-            symbol: symbol(i),
-            action: side.into(),
-            confidence: 0.855,
-            reasoning: format!(
-                "{side}: {direction} signal (0.90) during {phase} (0.80), confidence 0.8550"
-            ),
-            entry_price: Some(entry),
-            take_profit: Some(tp),
-            stop_loss: Some(sl),
-            position_size: qty,
-            ml_signal: json!({"direction": direction, "confidence": 0.9, "entry_price": entry,
-                              "take_profit": tp, "stop_loss": sl, "risk_reward_ratio": 2.5}),
-            amd_phase: Some(phase),
-            risk_reward: Some(rules::risk_reward(qty, entry, tp, sl)),
-        },
-        amd_input: json!({"phase": phase.as_str(), "confidence": 0.8, "indicators": {}}),
-    }
+    let log_id = format!("decision_{i:012x}");
+    actionable(&log_id, &symbol(i), side, price_of(i), status, age_s)
 }
 
 fn snapshot() -> Snapshot {
@@ -117,22 +65,16 @@ fn snapshot() -> Snapshot {
     let positions: Vec<Position> = (0..POSITIONS)
         .map(|k| {
             let i = SYMBOLS - 1 - k;
-            let entry = price_of(i);
             Position {
-                id: k as i64 + 1,
                 decision_id: format!("decision_{:012x}", 1_000 + k),
-                symbol: symbol(i),
-                side: Side::Buy,
-                quantity: 1.234_567_89,
-                entry_price: entry,
-                take_profit: entry * 1.05,
-                stop_loss: entry * 0.98,
-                opened_at_ms: NOW - 3_600 * SEC,
-                mode: "paper".into(),
-                closed_at_ms: None,
-                exit_price: None,
-                realized_pnl: None,
-                close_reason: None,
+                ..position(
+                    k as i64 + 1,
+                    &symbol(i),
+                    Side::Buy,
+                    1.234_567_89,
+                    price_of(i),
+                    3_600,
+                )
             }
         })
         .collect();
@@ -148,14 +90,16 @@ fn snapshot() -> Snapshot {
         })
         .collect();
     let events: Vec<Event> = (0..EVENTS)
-        .map(|k| Event {
-            id: EVENTS - k,
-            at_ms: NOW - k * 7 * SEC,
-            level: if k % 5 == 0 { "warn" } else { "info" }.into(),
-            message: format!(
-                "executed BUY 1.23456789 {} @ 123.45 (paper)",
-                symbol(k as usize)
-            ),
+        .map(|k| {
+            event(
+                EVENTS - k,
+                k * 7,
+                if k % 5 == 0 { "warn" } else { "info" },
+                &format!(
+                    "executed BUY 1.23456789 {} @ 123.45 (paper)",
+                    symbol(k as usize)
+                ),
+            )
         })
         .collect();
     Snapshot {
@@ -177,34 +121,12 @@ fn snapshot() -> Snapshot {
 }
 
 fn view(i: usize, log: DecisionLog) -> SymbolView {
-    let price = price_of(i) * 1.001;
     let (direction, phase) = if i.is_multiple_of(2) {
         (Direction::Bullish, Phase::Accumulation)
     } else {
         (Direction::Bearish, Phase::Distribution)
     };
-    SymbolView {
-        symbol: symbol(i),
-        price: Some(price),
-        signal: Ok(MlSignal {
-            direction,
-            confidence: 0.9,
-            entry_price: price,
-            take_profit: price * 1.05,
-            stop_loss: price * 0.98,
-            risk_reward_ratio: 2.5,
-        }),
-        phase: Ok(AmdAnalysis {
-            phase,
-            confidence: 0.8,
-            indicators: json!({}),
-        }),
-        outcome: Ok(CycleOutcome {
-            log,
-            closed: vec![],
-            executed: None,
-        }),
-    }
+    symbol_view(&symbol(i), direction, phase, price_of(i) * 1.001, log)
 }
 
 /// A dashboard that has seen one snapshot and one full engine cycle.

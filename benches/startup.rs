@@ -2,14 +2,16 @@
 //! Start-up: from spawning the release binary in a pty (120×40) to the first frame (the
 //! header's "PAPER"), and to the first frame that shows the store (the "ENABLED" badge
 //! replaces "LOADING"), with an empty store and with 100,000 stored decisions (a history with
-//! 5,000 executed and closed positions, see `common::fill_store`), against a
+//! 5,000 executed and closed positions, see `support::bench::fill_store`), against a
 //! loopback ML engine and on the simulated market. Target: first frame under 150 ms.
 //! `cargo bench --bench startup -- [runs] [decisions]` (defaults 10, 100000).
 
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use common::{Dashboard, MlEngine, fill_store, summary, symbols, write_config};
 use std::time::{Duration, Instant};
+use support::bench::{fill_store, load, ml_engine, summary, symbols, write_symbols_config};
+use support::pty::Dashboard;
 
 const SYMBOLS: usize = 30;
 
@@ -34,8 +36,8 @@ fn measure(label: &str, runs: usize, ml_url: Option<&str>, decisions: usize) {
         } else {
             fresh.path()
         };
-        write_config(dir, &syms, ml_url, "");
-        let d = Dashboard::start(dir, &["PAPER", "ENABLED"]);
+        write_symbols_config(dir, &syms, ml_url, "");
+        let d = Dashboard::start_watching(dir, &["PAPER", "ENABLED"]);
         first.push(d.marker_after_spawn("PAPER"));
         loaded.push(d.marker_after_spawn("ENABLED"));
         d.quit();
@@ -53,10 +55,10 @@ fn main() {
         .collect();
     let runs: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(10);
     let decisions: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let engine = MlEngine::start(false);
+    let engine = ml_engine(false);
     println!(
         "start-up: {SYMBOLS} symbols, 120x40, {runs} runs each, load {}",
-        common::load()
+        load()
     );
     measure(
         "empty store, loopback ML engine",

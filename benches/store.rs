@@ -1,15 +1,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The store as it grows: 100,000 stored decisions (with a trading history: 5,000 executed and
-//! closed positions, see `common::fill_store`), then the queries the dashboard and `decisions`
-//! run, and the real binary's `decisions --limit 50` end to end.
+//! closed positions, see `support::bench::fill_store`), then the queries the dashboard and
+//! `decisions` run, and the real binary's `decisions --limit 50` end to end.
 //! `cargo bench --bench store -- [decisions]` (default 100000).
 
-mod common;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use autotrade_tui::desk::Desk;
 use autotrade_tui::store::{Status, Store};
-use common::fill_store;
 use std::time::{Duration, Instant};
+use support::bench::{fill_store, symbols};
 
 fn time<T>(label: &str, runs: usize, mut f: impl FnMut() -> T) -> Duration {
     let mut times = Vec::with_capacity(runs);
@@ -34,7 +35,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tempdir");
-    let symbols: Vec<String> = (0..30).map(|i| format!("S{i}/USD")).collect();
+    let symbols = symbols(30);
     let t = Instant::now();
     fill_store(dir.path(), &symbols, n);
     println!("loaded {n} decisions in {:.1} s", t.elapsed().as_secs_f64());
@@ -89,14 +90,14 @@ fn main() {
         desk.snapshot(&store).expect("snapshot")
     });
 
-    let bin = env!("CARGO_BIN_EXE_autotrade-tui");
+    let bin = support::bin();
     let cfg = dir.path().join("config.toml");
     let _ = std::fs::write(&cfg, "[auto_trade]\nsymbols = [\"S0/USD\"]\n");
     time(
         "process: autotrade-tui decisions --limit 50 --json",
         20,
         || {
-            std::process::Command::new(bin)
+            std::process::Command::new(&bin)
                 .args(["decisions", "--limit", "50", "--json", "--config"])
                 .arg(&cfg)
                 .arg("--data-dir")

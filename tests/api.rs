@@ -3,8 +3,7 @@
 //! every endpoint, status code and bad input of the API, the seed's five `curl` examples,
 //! many users, the security rules, a confirm racing the command line's cancel, and shutdown.
 
-mod common;
-use common::*;
+mod support;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,6 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+use support::*;
 use tempfile::TempDir;
 
 const API: &str = "/api/v1/auto-trade";

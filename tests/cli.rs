@@ -3,11 +3,11 @@
 //! auto-execution under max_open_positions, status, enable/disable/kill, exit codes, and
 //! config errors (exit 2, naming the key and the file).
 
-mod common;
-use common::*;
+mod support;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::Path;
+use support::*;
 use tempfile::TempDir;
 
 const THREE: &str = "symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]";

@@ -5,13 +5,13 @@
 //! Synchronisation is by polling the screen (a vt100 parser fed by the pty) or the store
 //! until a condition holds or a generous deadline passes: CI is a loaded 2-core machine.
 
-mod common;
+mod support;
 
 use autotrade_tui::store::Status;
-use common::pty::{Dashboard, wait_for};
-use common::{MlServer, signal_path, write_config};
 use portable_pty::PtySize;
 use std::time::{Duration, Instant};
+use support::pty::{Dashboard, wait_for};
+use support::{MlServer, signal_path, write_config};
 
 /// BTC/USD actionable (BUY), ETH/USD neutral (HOLD); a check every 3 s.
 fn setup() -> (MlServer, tempfile::TempDir) {
@@ -93,7 +93,7 @@ fn command_line_cancel_shows_and_n_cancels_the_next_one() {
         .clone();
 
     // A second session cancels it from the command line; the dashboard shows it.
-    let (code, out, err) = common::run(dir.path(), &["cancel", &first]);
+    let (code, out, err) = support::run(dir.path(), &["cancel", &first]);
     assert_eq!(code, 0, "{out}{err}");
     let shown = Instant::now();
     d.wait_screen("the cancel from the command line", |t| {

@@ -3,13 +3,13 @@
 //! and the cap, the gates, every bad input of SPEC rule 2, and a concurrent cycle.
 //! Each test runs the real binary (`once --json`) or a real `Engine` over real HTTP.
 
-mod common;
-use common::*;
+mod support;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::*;
 use tempfile::TempDir;
 
 const BTC: &str = "BTC/USD";

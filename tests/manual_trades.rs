@@ -4,15 +4,15 @@
 //! stored), the gates, `--yes`, `positions --json` with P&L, and `close`. Then the
 //! dashboard's own effects for `t`, `s` and `c`, performed as the runner performs them.
 
-mod common;
+mod support;
 use autotrade_tui::app::{Effect, Outcome};
 use autotrade_tui::desk::Desk;
 use autotrade_tui::domain::Side;
 use autotrade_tui::domain::manual::ManualOrder;
 use autotrade_tui::store::{Origin, Status};
-use common::*;
 use serde_json::{Value, json};
 use std::path::Path;
+use support::*;
 use tempfile::TempDir;
 
 const SYMBOLS: &str = "symbols = [\"BTC/USD\", \"ETH/USD\"]";

@@ -4,8 +4,7 @@
 //! the store for the command line (and the dashboard) to see and confirm; refusals are
 //! tool errors with a reason, and the server keeps serving.
 
-mod common;
-use common::*;
+mod support;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -13,6 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::*;
 use tempfile::TempDir;
 
 /// Long enough for a debug build on a busy machine; a healthy answer takes milliseconds.
@@ -677,7 +677,7 @@ fn malformed_arguments_are_tool_errors_and_the_server_keeps_serving() {
 fn a_proposal_appears_on_a_running_dashboard_marked_as_the_agents() {
     let ml = ml_engine();
     let dir = setup(&ml, &format!("{TWO}\ncheck_interval_minutes = 5"));
-    let mut d = common::pty::Dashboard::start(dir.path());
+    let mut d = support::pty::Dashboard::start(dir.path());
     // The dashboard's first cycle: BTC/USD pending (auto), ETH/USD a HOLD.
     d.wait_screen("the dashboard's first cycle", |t| {
         t.contains("Pending decisions (1)")

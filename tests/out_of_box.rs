@@ -2,15 +2,15 @@
 //! A new user with no config and no ML engine: the built-in simulated market decides,
 //! says SIMULATED, keeps its store in the XDG data dir, and its prices move.
 
-mod common;
-use common::json_lines;
-use common::pty::{Dashboard, wait_for};
+mod support;
 use std::path::Path;
 use std::process::Command;
+use support::json_lines;
+use support::pty::{Dashboard, wait_for};
 
 /// The binary as a new user runs it: a fresh HOME, no config, no data dir given.
 fn fresh(home: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(common::bin())
+    let out = Command::new(support::bin())
         .args(args)
         .env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")

@@ -2,13 +2,13 @@
 //! Nothing lost, nothing doubled, nothing live by accident: crash safety with `kill -9`,
 //! outages of the ML engine, staleness, and the live-trading guard.
 
-mod common;
+mod support;
 use autotrade_tui::config;
 use autotrade_tui::engine::{Engine, EngineEvent, Health};
 use autotrade_tui::store::{Status, Store};
-use common::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::*;
 
 fn symbols(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("S{i}/USD")).collect()

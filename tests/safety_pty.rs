@@ -2,10 +2,10 @@
 //! Safety with the dashboard running: one dashboard per data dir, the command line beside
 //! it, and a finger that presses `y` twice.
 
-mod common;
+mod support;
 use autotrade_tui::store::Status;
-use common::pty::{Dashboard, wait_for};
-use common::{MlServer, run, write_config};
+use support::pty::{Dashboard, wait_for};
+use support::{MlServer, run, write_config};
 
 fn setup() -> (MlServer, tempfile::TempDir) {
     let ml = MlServer::start();
@@ -27,7 +27,7 @@ fn a_second_dashboard_is_refused_and_the_command_line_works_beside_the_first() {
     d.wait_screen("the dashboard", |t| {
         t.contains("PAPER") && t.contains("BTC/USD")
     });
-    let second = std::process::Command::new(common::bin())
+    let second = std::process::Command::new(support::bin())
         .arg("--config")
         .arg(dir.path().join("config.toml"))
         .arg("--data-dir")
@@ -61,9 +61,9 @@ fn a_command_line_confirm_shows_on_the_dashboard_and_is_never_undone() {
         t.contains("Open positions (1)") && t.contains("Pending decisions (0)")
     });
     // Further cycles run; the decision stays executed and nothing else is traded.
-    let hits = ml.hits(&common::signal_path("BTC/USD"));
+    let hits = ml.hits(&support::signal_path("BTC/USD"));
     wait_for("two more cycles", || {
-        (ml.hits(&common::signal_path("BTC/USD")) >= hits + 2).then_some(())
+        (ml.hits(&support::signal_path("BTC/USD")) >= hits + 2).then_some(())
     });
     assert_eq!(
         store.decision(&id).unwrap().unwrap().status,
@@ -114,7 +114,7 @@ fn a_dropped_ssh_session_quits_cleanly_and_frees_the_data_dir() {
             pixel_height: 0,
         })
         .unwrap();
-    let mut cmd = CommandBuilder::new(common::bin());
+    let mut cmd = CommandBuilder::new(support::bin());
     cmd.arg("--config");
     cmd.arg(dir.path().join("config.toml"));
     cmd.arg("--data-dir");
@@ -140,7 +140,7 @@ fn a_dropped_ssh_session_quits_cleanly_and_frees_the_data_dir() {
             }
         }
     });
-    rx.recv_timeout(common::pty::DEADLINE)
+    rx.recv_timeout(support::pty::DEADLINE)
         .expect("the dashboard came up");
     let writer = pair.master.take_writer().unwrap();
     drop(writer);

@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
-mod common;
-use common::*;
+mod support;
+use support::*;
 
 #[test]
 fn once_against_loopback_engine_queues_a_buy() {

@@ -3,11 +3,11 @@
 //! `tests/fixtures/store-v1.db`: 17 decisions, an open and a closed position, a pending manual
 //! trade, a kill and an enable) is migrated in place by this one and used as before.
 
-mod common;
+mod support;
 
-use common::*;
 use rusqlite::Connection;
 use std::path::Path;
+use support::*;
 
 const FIXTURE: &str = "tests/fixtures/store-v1.db";
 

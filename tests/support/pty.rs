@@ -1,5 +1,6 @@
 //! The real binary in a pseudo-terminal: a vt100 screen fed by the pty, key presses, and
-//! polling with a generous deadline (CI is a loaded 2-core machine).
+//! polling with a generous deadline (CI is a loaded 2-core machine). Benches also ask when a
+//! marker first showed on the screen, noted by the reader thread as the bytes arrive.
 
 use super::bin;
 use autotrade_tui::store::Store;
@@ -13,6 +14,12 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 pub const ROWS: u16 = 40;
 pub const COLS: u16 = 120;
 
+/// How often [`wait_for`] looks.
+const POLL: Duration = Duration::from_millis(50);
+
+/// Each marker and when it first showed on the screen.
+type Seen = Arc<Mutex<Vec<(String, Option<Instant>)>>>;
+
 pub struct Dashboard {
     pub master: Box<dyn MasterPty + Send>,
     pub writer: Box<dyn Write + Send>,
@@ -20,18 +27,24 @@ pub struct Dashboard {
     pub screen: Arc<Mutex<vt100::Parser>>,
     pub raw: Arc<Mutex<Vec<u8>>>,
     pub data: PathBuf,
+    /// Just before the process was spawned.
+    pub spawned_at: Instant,
+    seen: Seen,
+}
+
+fn dir_args(dir: &Path) -> Vec<std::ffi::OsString> {
+    vec![
+        "--config".into(),
+        dir.join("config.toml").into_os_string(),
+        "--data-dir".into(),
+        dir.join("data").into_os_string(),
+    ]
 }
 
 impl Dashboard {
     /// The dashboard with `dir/config.toml` and `dir/data`.
     pub fn start(dir: &Path) -> Dashboard {
-        let args = vec![
-            "--config".into(),
-            dir.join("config.toml").into_os_string(),
-            "--data-dir".into(),
-            dir.join("data").into_os_string(),
-        ];
-        Dashboard::start_with(&args, &[], dir.join("data"))
+        Dashboard::spawn(&dir_args(dir), &[], dir.join("data"), &[])
     }
 
     /// The dashboard with these arguments and extra environment; `data` is its data dir.
@@ -39,6 +52,21 @@ impl Dashboard {
         args: &[std::ffi::OsString],
         envs: &[(&str, &std::ffi::OsStr)],
         data: PathBuf,
+    ) -> Dashboard {
+        Dashboard::spawn(args, envs, data, &[])
+    }
+
+    /// Like [`Dashboard::start`], noting when each of `markers` first shows on the screen
+    /// (see [`Dashboard::marker_after_spawn`]).
+    pub fn start_watching(dir: &Path, markers: &[&str]) -> Dashboard {
+        Dashboard::spawn(&dir_args(dir), &[], dir.join("data"), markers)
+    }
+
+    fn spawn(
+        args: &[std::ffi::OsString],
+        envs: &[(&str, &std::ffi::OsStr)],
+        data: PathBuf,
+        markers: &[&str],
     ) -> Dashboard {
         let pair = native_pty_system()
             .openpty(PtySize {
@@ -59,24 +87,40 @@ impl Dashboard {
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        let child = pair.slave.spawn_command(cmd).unwrap();
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let writer = pair.master.take_writer().unwrap();
+        let seen: Seen = Arc::new(Mutex::new(
+            markers.iter().map(|m| (m.to_string(), None)).collect(),
+        ));
         let screen = Arc::new(Mutex::new(vt100::Parser::new(
             std::num::NonZeroU16::new(ROWS).unwrap(),
             std::num::NonZeroU16::new(COLS).unwrap(),
             0,
         )));
         let raw = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (screen.clone(), raw.clone());
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let spawned_at = Instant::now();
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let (s, r, m) = (screen.clone(), raw.clone(), seen.clone());
         std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
+            let mut buf = [0u8; 16384];
             while let Ok(n) = reader.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                s.lock().unwrap().process(&buf[..n]);
+                let now = Instant::now();
+                let mut parser = s.lock().unwrap();
+                parser.process(&buf[..n]);
+                let mut marks = m.lock().unwrap();
+                if marks.iter().any(|(_, t)| t.is_none()) {
+                    let text = parser.screen().contents();
+                    for (marker, t) in marks.iter_mut() {
+                        if t.is_none() && text.contains(marker.as_str()) {
+                            *t = Some(now);
+                        }
+                    }
+                }
+                drop((marks, parser));
                 r.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
@@ -87,6 +131,8 @@ impl Dashboard {
             screen,
             raw,
             data,
+            spawned_at,
+            seen,
         }
     }
 
@@ -105,8 +151,22 @@ impl Dashboard {
             if start.elapsed() > DEADLINE {
                 panic!("timed out waiting for {what}; screen:\n{t}");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(POLL);
         }
+    }
+
+    /// When `marker` (given to [`Dashboard::start_watching`]) first showed, after the spawn;
+    /// waits for it up to the deadline.
+    pub fn marker_after_spawn(&self, marker: &str) -> Duration {
+        let at = wait_for(&format!("{marker:?} on the screen"), || {
+            self.seen
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(m, _)| m == marker)
+                .and_then(|(_, t)| *t)
+        });
+        at - self.spawned_at
     }
 
     pub fn press(&mut self, keys: &str) {
@@ -128,8 +188,14 @@ impl Dashboard {
                 let _ = self.child.kill();
                 panic!("the dashboard did not exit; screen:\n{}", self.text());
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(POLL);
         }
+    }
+
+    /// `q`, then wait for the exit.
+    pub fn quit(mut self) {
+        self.press("q");
+        self.wait_exit();
     }
 
     /// Whether the pty is in canonical (cooked) mode.
@@ -154,18 +220,24 @@ impl Drop for Dashboard {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }
 
-/// Poll `f` until it returns Some or the deadline passes.
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+/// Poll `f` every 50 ms until it returns Some; panic after the deadline.
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    wait_for_every(POLL, what, f)
+}
+
+/// [`wait_for`], looking every `interval` (a bench timing to the millisecond looks every 1 ms).
+pub fn wait_for_every<T>(interval: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
             return v;
         }
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(interval);
     }
 }

@@ -1,16 +1,15 @@
-//! Test fixtures: an ML engine on 127.0.0.1 that answers what each test tells it to,
-//! config files, and the path of the real binary.
-#![allow(dead_code)]
-
-pub mod pty;
+//! The fake ML engine: an HTTP server on 127.0.0.1 that answers each path what the test or
+//! bench told it to (404 otherwise), optionally after a delay, and counts the requests.
 
 use axum::body::Body;
 use axum::http::{Response, StatusCode, Uri};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+const SIGNALS: &str = "/api/v1/signals/";
+const PHASES: &str = "/api/v1/amd/phase/";
 
 /// What the fake ML engine answers for one path.
 #[derive(Clone, Debug)]
@@ -42,6 +41,9 @@ impl Reply {
 #[derive(Default)]
 struct State {
     replies: HashMap<String, Reply>,
+    /// For a signal or phase path with no reply of its own: every symbol alike.
+    any_signal: Option<Reply>,
+    any_phase: Option<Reply>,
     hits: HashMap<String, usize>,
 }
 
@@ -54,11 +56,11 @@ pub struct MlServer {
 }
 
 pub fn signal_path(symbol: &str) -> String {
-    format!("/api/v1/signals/{}", symbol.replace('/', "%2F"))
+    format!("{SIGNALS}{}", symbol.replace('/', "%2F"))
 }
 
 pub fn phase_path(symbol: &str) -> String {
-    format!("/api/v1/amd/phase/{}", symbol.replace('/', "%2F"))
+    format!("{PHASES}{}", symbol.replace('/', "%2F"))
 }
 
 /// A signal with TP/SL on the right side for the direction.
@@ -81,7 +83,14 @@ async fn answer(state: Arc<Mutex<State>>, uri: Uri) -> Response<Body> {
     let reply = {
         let mut st = state.lock().unwrap();
         *st.hits.entry(path.clone()).or_default() += 1;
-        st.replies.get(&path).cloned()
+        let any = if path.starts_with(SIGNALS) {
+            &st.any_signal
+        } else if path.starts_with(PHASES) {
+            &st.any_phase
+        } else {
+            &None
+        };
+        st.replies.get(&path).or(any.as_ref()).cloned()
     };
     let mut reply = match reply {
         Some(r) => r,
@@ -179,6 +188,13 @@ impl MlServer {
         self.set_phase(symbol, phase(phase_name, 0.8));
     }
 
+    /// Every symbol answers `signal` and `phase` (a path given its own reply still gets that).
+    pub fn set_every_symbol(&self, signal: Reply, phase: Reply) {
+        let mut st = self.state.lock().unwrap();
+        st.any_signal = Some(signal);
+        st.any_phase = Some(phase);
+    }
+
     pub fn hits(&self, path: &str) -> usize {
         self.state
             .lock()
@@ -199,105 +215,4 @@ impl Drop for MlServer {
             let _ = t.join();
         }
     }
-}
-
-/// Write a config file pointing at `url` (None: the simulated market), with extra TOML
-/// lines for the `[auto_trade]` table and any further tables after it.
-pub fn write_config(dir: &Path, url: Option<&str>, auto_trade: &str, rest: &str) -> PathBuf {
-    let mut text = format!("[auto_trade]\n{auto_trade}\n");
-    if let Some(u) = url {
-        text.push_str(&format!(
-            "\n[ml_engine]\nurl = \"{u}\"\ntimeout_seconds = 2\n"
-        ));
-    }
-    text.push_str(rest);
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// The real binary built by cargo for these tests.
-pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_autotrade-tui"))
-}
-
-/// Run the binary with a config and data dir in `dir`; returns (exit code, stdout, stderr).
-pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(bin())
-        .args(args)
-        .arg("--config")
-        .arg(dir.join("config.toml"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env_remove("AUTOTRADE_CONFIG")
-        .env_remove("AUTOTRADE_DATA_DIR")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Parse `--json` output: one object per line.
-pub fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect()
-}
-
-/// Like [`write_config`], with the ML engine's `timeout_seconds` chosen by the test.
-pub fn write_config_timeout(
-    dir: &Path,
-    url: &str,
-    timeout_seconds: f64,
-    auto_trade: &str,
-    rest: &str,
-) -> PathBuf {
-    let text = format!(
-        "[auto_trade]\n{auto_trade}\n\n[ml_engine]\nurl = \"{url}\"\ntimeout_seconds = {timeout_seconds}\n{rest}"
-    );
-    let p = dir.join("config.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Run the binary with exactly `args` (no `--config`/`--data-dir` added) and extra
-/// environment; `AUTOTRADE_CONFIG`/`AUTOTRADE_DATA_DIR` are cleared unless `env` sets them.
-pub fn run_with_env(
-    args: &[&std::ffi::OsStr],
-    env: &[(&str, &std::ffi::OsStr)],
-) -> (i32, String, String) {
-    let mut cmd = std::process::Command::new(bin());
-    cmd.args(args)
-        .env_remove("AUTOTRADE_CONFIG")
-        .env_remove("AUTOTRADE_DATA_DIR");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `decisions --json` (newest first) for the config and data dir in `dir`.
-pub fn decisions_json(dir: &Path, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["decisions", "--json"];
-    args.extend_from_slice(extra);
-    let (code, out, err) = run(dir, &args);
-    assert_eq!(code, 0, "decisions failed: {err}");
-    json_lines(&out)
-}
-
-/// `once --json` for the config and data dir in `dir`; asserts exit 0.
-pub fn once_json(dir: &Path) -> Vec<Value> {
-    let (code, out, err) = run(dir, &["once", "--json"]);
-    assert_eq!(code, 0, "once failed: {err}");
-    json_lines(&out)
 }
