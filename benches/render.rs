@@ -138,6 +138,7 @@ fn app() -> App {
         symbols: (0..SYMBOLS).map(symbol).collect(),
         max_open_positions: POSITIONS,
         account_size: 10_000.0,
+        pending_expiry_ms: 600_000,
         color: true,
     };
     let mut app = App::new(settings, NOW);

@@ -7,8 +7,16 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     SwitchFocus,
+    /// Shift-Tab: the focus the other way round.
+    SwitchFocusBack,
     Up,
     Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// `/`: filter the signals by symbol.
+    Filter,
     Confirm,
     Cancel,
     ToggleEnabled,
@@ -45,6 +53,8 @@ pub enum Mode {
     Popup,
     /// The manual trade form: unbound characters are typed into it.
     TradeForm,
+    /// Typing a filter for the signals.
+    Filter,
     /// The new-size form of a pending decision.
     SizeForm,
     Help,
@@ -117,10 +127,46 @@ pub const NORMAL: &[Binding] = &[
         footer: None,
     },
     Binding {
-        keys: &[key(KeyCode::Tab), key(KeyCode::BackTab)],
+        keys: &[key(KeyCode::PageUp)],
+        command: Command::PageUp,
+        help: "a page up in the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::PageDown)],
+        command: Command::PageDown,
+        help: "a page down in the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[ch('g'), key(KeyCode::Home)],
+        command: Command::Top,
+        help: "the first item of the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[ch('G'), key(KeyCode::End)],
+        command: Command::Bottom,
+        help: "the last item of the focused pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[key(KeyCode::Tab)],
         command: Command::SwitchFocus,
-        help: "focus pending decisions / open positions",
+        help: "focus the next pane: pending, positions, signals, events",
         footer: Some(("Tab", "pane")),
+    },
+    Binding {
+        keys: &[key(KeyCode::BackTab)],
+        command: Command::SwitchFocusBack,
+        help: "focus the previous pane",
+        footer: None,
+    },
+    Binding {
+        keys: &[ch('/')],
+        command: Command::Filter,
+        help: "filter the signals by symbol (Enter keeps it, Esc clears it)",
+        footer: Some(("/", "filter")),
     },
     Binding {
         keys: &[ch('K')],
@@ -267,6 +313,25 @@ pub const SIZE_FORM: &[Binding] = &[
     QUIT_CTRL_C,
 ];
 
+/// Keys while typing a signals filter. Other characters are typed into it.
+pub const FILTER: &[Binding] = &[
+    DELETE_CHAR,
+    CLEAR_FIELD,
+    Binding {
+        keys: &[key(KeyCode::Enter)],
+        command: Command::Submit,
+        help: "keep the filter",
+        footer: Some(("Enter", "keep")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Esc)],
+        command: Command::CancelForm,
+        help: "clear the filter",
+        footer: Some(("Esc", "clear")),
+    },
+    QUIT_CTRL_C,
+];
+
 /// Keys of the help screen.
 pub const HELP: &[Binding] = &[
     Binding {
@@ -290,6 +355,7 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::TradeForm => TRADE_FORM,
         Mode::SizeForm => SIZE_FORM,
         Mode::Help => HELP,
+        Mode::Filter => FILTER,
     }
 }
 

@@ -26,6 +26,7 @@ fn settings(live: bool, color: bool) -> Settings {
         symbols: vec!["BTC/USD".into(), "ETH/USD".into(), "SOL/USD".into()],
         max_open_positions: 3,
         account_size: 10_000.0,
+        pending_expiry_ms: 600_000,
         color,
     }
 }
@@ -254,8 +255,15 @@ fn tab_switches_focus_and_arrows_then_move_in_positions() {
         Some(ETH_ID),
         "pending selection untouched"
     );
+    // Then the signals and the events, which scroll too, and round to pending.
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Signals);
+    app.update(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::Events);
     app.update(key(KeyCode::Tab));
     assert_eq!(app.focus, Focus::Pending);
+    app.update(key(KeyCode::BackTab));
+    assert_eq!(app.focus, Focus::Events);
 }
 
 #[test]
@@ -1014,7 +1022,7 @@ fn s_needs_the_pending_pane_and_the_form_closes_when_the_decision_goes() {
     app.update(ch('s'));
     assert!(app.form.is_none());
     assert!(app.event_lines()[0].message.contains("Tab"));
-    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::BackTab));
     app.update(ch('s'));
     assert_eq!(size_form(&app).log_id, ETH_ID);
     // Confirmed from the command line meanwhile: the form goes, with a word why.

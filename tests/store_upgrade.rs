@@ -11,18 +11,28 @@ use support::*;
 
 const FIXTURE: &str = "tests/fixtures/store-v1.db";
 
-fn install_fixture(dir: &Path) -> std::path::PathBuf {
+/// The fixture in `dir`, with an ML engine on loopback whose prices stay put (the simulated
+/// market the fixture was made on moves with the wall clock).
+fn install_fixture(dir: &Path) -> (std::path::PathBuf, MlServer) {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let db = data.join("autotrade.db");
     std::fs::copy(FIXTURE, &db).unwrap();
+    let ml = MlServer::start();
+    for (symbol, price) in [
+        ("BTC/USD", 68_000.0),
+        ("ETH/USD", 2_800.0),
+        ("SOL/USD", 260.0),
+    ] {
+        ml.set_symbol(symbol, "neutral", 0.5, price, "accumulation");
+    }
     write_config(
         dir,
-        None,
-        "symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]",
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]\npending_expiry_minutes = 0.5",
         "",
     );
-    db
+    (db, ml)
 }
 
 /// Every decision's audit columns, in order.
@@ -59,7 +69,7 @@ fn meta(db: &Path, key: &str) -> Option<String> {
 #[test]
 fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history() {
     let dir = tempfile::tempdir().unwrap();
-    let db = install_fixture(dir.path());
+    let (db, _ml) = install_fixture(dir.path());
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("1"));
     let before = audit_rows(&db);
     assert_eq!(before.len(), 17);
@@ -117,7 +127,10 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
     assert_eq!(pos[0]["entry_price"], 2799.91);
     let (code, out, err) = run(dir.path(), &["close", "ETH/USD"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.starts_with("closed BUY 0.5 ETH/USD @ "), "{out}");
+    assert!(
+        out.starts_with("closed BUY 0.5 ETH/USD @ 2,800.00, realized P&L +0.05"),
+        "{out}"
+    );
 
     // And the upgraded store trades as a new one does: a manual trade goes through an order.
     let (code, out, err) = run(
@@ -140,7 +153,7 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
 #[test]
 fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     let dir = tempfile::tempdir().unwrap();
-    let db = install_fixture(dir.path());
+    let (db, _ml) = install_fixture(dir.path());
     Connection::open(&db)
         .unwrap()
         .execute(

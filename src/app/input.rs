@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// PgUp and PgDn move this many rows.
+const PAGE: isize = 10;
+
 impl App {
     pub(super) fn command(&mut self, cmd: Command) -> Vec<Effect> {
         match cmd {
@@ -25,11 +28,29 @@ impl App {
                 self.popup = None;
                 vec![]
             }
-            Command::SwitchFocus => {
-                self.focus = match self.focus {
-                    Focus::Pending => Focus::Positions,
-                    Focus::Positions => Focus::Pending,
-                };
+            Command::SwitchFocus | Command::SwitchFocusBack => {
+                self.focus = self.focus.next(cmd == Command::SwitchFocusBack);
+                vec![]
+            }
+            Command::PageUp => {
+                self.move_selection(-PAGE);
+                vec![]
+            }
+            Command::PageDown => {
+                self.move_selection(PAGE);
+                vec![]
+            }
+            Command::Top => {
+                self.move_selection(isize::MIN / 2);
+                vec![]
+            }
+            Command::Bottom => {
+                self.move_selection(isize::MAX / 2);
+                vec![]
+            }
+            Command::Filter => {
+                self.filtering = true;
+                self.focus = Focus::Signals;
                 vec![]
             }
             Command::Up => {
@@ -98,7 +119,9 @@ impl App {
                     Some(Form::Size(f)) => {
                         f.size.text.pop();
                     }
-                    None => {}
+                    None => {
+                        self.filter.pop();
+                    }
                 }
                 vec![]
             }
@@ -106,13 +129,20 @@ impl App {
                 match &mut self.form {
                     Some(Form::Trade(f)) => f.clear_field(),
                     Some(Form::Size(f)) => f.size.text.clear(),
-                    None => {}
+                    None => self.filter.clear(),
                 }
+                vec![]
+            }
+            Command::Submit if self.filtering => {
+                self.filtering = false;
                 vec![]
             }
             Command::Submit => self.submit_form(),
             Command::CancelForm => {
-                self.form = None;
+                if self.form.take().is_none() && self.filtering {
+                    self.filtering = false;
+                    self.filter.clear();
+                }
                 vec![]
             }
         }
@@ -134,6 +164,12 @@ impl App {
             Some(Form::Trade(f)) => f.type_char(c),
             Some(Form::Size(f)) => {
                 f.size.push(c);
+            }
+            None if self.filtering => {
+                if c.is_ascii_alphanumeric() || c == '/' {
+                    self.filter.push(c.to_ascii_uppercase());
+                    self.signals_cursor = 0;
+                }
             }
             None => return,
         }
@@ -362,7 +398,9 @@ impl App {
             }
             Some(match current {
                 None => 0,
-                Some(i) => (i as isize + delta).clamp(0, len as isize - 1) as usize,
+                Some(i) => (i as isize)
+                    .saturating_add(delta)
+                    .clamp(0, len as isize - 1) as usize,
             })
         }
         match self.focus {
@@ -379,6 +417,14 @@ impl App {
                     delta,
                 );
                 self.selected_position = i.map(|i| self.positions()[i].id);
+            }
+            Focus::Signals => {
+                let len = self.signal_rows().len();
+                self.signals_cursor = step(Some(self.signals_cursor), len, delta).unwrap_or(0);
+            }
+            Focus::Events => {
+                let len = self.event_lines().len();
+                self.events_cursor = step(Some(self.events_cursor), len, delta).unwrap_or(0);
             }
         }
     }

@@ -33,6 +33,8 @@ pub struct Settings {
     pub symbols: Vec<String>,
     pub max_open_positions: usize,
     pub account_size: f64,
+    /// How long a pending decision lives before it expires, in ms.
+    pub pending_expiry_ms: i64,
     pub color: bool,
 }
 
@@ -45,6 +47,7 @@ impl Settings {
             symbols: config.auto_trade.symbols.clone(),
             max_open_positions: config.auto_trade.max_open_positions,
             account_size: config.account.size,
+            pending_expiry_ms: config.pending_expiry().as_millis().min(i64::MAX as u128) as i64,
             color,
         }
     }
@@ -146,6 +149,23 @@ pub struct Popup {
 pub enum Focus {
     Pending,
     Positions,
+    Signals,
+    Events,
+}
+
+impl Focus {
+    /// Tab's order; `back` for Shift-Tab.
+    pub fn next(self, back: bool) -> Focus {
+        const ORDER: [Focus; 4] = [
+            Focus::Pending,
+            Focus::Positions,
+            Focus::Signals,
+            Focus::Events,
+        ];
+        let i = ORDER.iter().position(|f| *f == self).unwrap_or(0);
+        let n = ORDER.len();
+        ORDER[if back { (i + n - 1) % n } else { (i + 1) % n }]
+    }
 }
 
 /// A dashboard-side event: a refusal, an engine error, a symbol that failed.
@@ -215,6 +235,13 @@ pub struct App {
     pub risk: RiskSettings,
     pub show_help: bool,
     pub local_events: Vec<LocalEvent>,
+    /// The row under the cursor in the signals and events panes (they scroll with it).
+    pub signals_cursor: usize,
+    pub events_cursor: usize,
+    /// Symbols containing this (any case) show in the signals pane; empty: all.
+    pub filter: String,
+    /// The filter is being typed.
+    pub filtering: bool,
     /// A refresh moved the selection off a decision that vanished, and the trader has not
     /// seen the new one highlighted yet: `y`/`n` must not act on it until it is drawn.
     selection_unseen: bool,
@@ -248,6 +275,10 @@ impl App {
             risk,
             show_help: false,
             local_events: Vec::new(),
+            signals_cursor: 0,
+            events_cursor: 0,
+            filter: String::new(),
+            filtering: false,
             selection_unseen: false,
             quit: false,
             dirty: true,
@@ -279,6 +310,8 @@ impl App {
             }
         } else if self.show_help {
             Mode::Help
+        } else if self.filtering {
+            Mode::Filter
         } else {
             Mode::Normal
         }

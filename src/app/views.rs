@@ -8,6 +8,11 @@ impl App {
         let old_pending = self.selected_pending_index();
         let old_position = self.selected_position_index();
         self.now_ms = self.now_ms.max(snap.taken_at_ms);
+        let arrived = snap.pending.iter().any(|d| {
+            self.snapshot
+                .as_ref()
+                .is_none_or(|old| !old.pending.iter().any(|o| o.log_id == d.log_id))
+        });
         // New pending decisions (the engine's, an agent's, a manual trade) are events too.
         if let Some(old) = &self.snapshot {
             let mut fresh: Vec<LocalEvent> = snap
@@ -35,6 +40,10 @@ impl App {
             self.local_events.truncate(LOCAL_EVENTS);
         }
         self.snapshot = Some(snap);
+        // A decision to act on came while the trader looks at an empty pane: show it.
+        if arrived && self.focus != Focus::Pending && self.focused_len() == 0 {
+            self.focus = Focus::Pending;
+        }
         if let Some(Form::Size(f)) = &self.form
             && !self.pending().iter().any(|d| d.log_id == f.log_id)
         {
@@ -109,6 +118,16 @@ impl App {
     }
 
     /// Store and dashboard events, newest first.
+    /// How many rows the focused pane holds.
+    pub fn focused_len(&self) -> usize {
+        match self.focus {
+            Focus::Pending => self.pending().len(),
+            Focus::Positions => self.positions().len(),
+            Focus::Signals => self.signal_rows().len(),
+            Focus::Events => self.event_lines().len(),
+        }
+    }
+
     pub fn event_lines(&self) -> Vec<EventLine> {
         let mut lines: Vec<EventLine> = self
             .snapshot
@@ -144,6 +163,7 @@ impl App {
         self.settings
             .symbols
             .iter()
+            .filter(|sym| sym.contains(self.filter.as_str()))
             .map(|sym| {
                 let view = self.views.get(sym);
                 let log = latest(sym);

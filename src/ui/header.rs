@@ -49,8 +49,17 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     first.push(Span::raw("  user "));
     first.push(Span::styled(app.settings.user_id.clone(), theme.bold()));
     if let Some((message, failures)) = unreachable {
+        // Cut at a word, marked, never inside a number or an address.
+        let used: usize = first.iter().map(|s| s.width()).sum();
+        let room = (area.width as usize).saturating_sub(used);
         first.push(Span::styled(
-            format!("  ×{failures}: {message}"),
+            format!(
+                "  {}",
+                super::grid::cut_at_word(
+                    &format!("×{failures}: {message}"),
+                    room.saturating_sub(2)
+                )
+            ),
             theme.bad(),
         ));
     }

@@ -4,6 +4,7 @@ pub mod confirm;
 pub mod events;
 pub mod footer;
 pub mod form;
+pub mod grid;
 pub mod header;
 pub mod help;
 pub mod pending;
@@ -78,6 +79,14 @@ impl Theme {
     }
     pub fn header_row(self) -> Style {
         self.bold().patch(self.fg(Color::Cyan))
+    }
+    /// What a fitted table needs to draw with the selection marker of its focus.
+    pub fn table_draw(self, focused: bool, selected: Option<usize>) -> grid::Draw<'static> {
+        grid::Draw {
+            header_style: self.header_row(),
+            highlight: Some((self.selected(focused), if focused { "▶ " } else { "▷ " })),
+            selected,
+        }
     }
     pub fn selected(self, focused: bool) -> Style {
         if focused {
@@ -192,38 +201,85 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-/// The first text that fits `width` cells; `#`s when none does (never a number cut short).
-pub fn fit(width: usize, candidates: impl IntoIterator<Item = String>) -> String {
-    candidates
-        .into_iter()
-        .find(|c| c.chars().count() <= width)
-        .unwrap_or_else(|| "#".repeat(width))
+/// `x` in about three significant digits with a suffix (`~68.2k`, `~1.23M`) or an exponent
+/// (`1.23e-5`), `~` in front when that rounds it: a compact form that is still true.
+pub fn compact(x: f64) -> String {
+    use crate::domain::money::fmt_fixed;
+    if !x.is_finite() {
+        return "—".into();
+    }
+    let a = x.abs();
+    let (scaled, suffix) = match a {
+        a if a >= 1e12 => (x / 1e12, "T"),
+        a if a >= 1e9 => (x / 1e9, "B"),
+        a if a >= 1e6 => (x / 1e6, "M"),
+        a if a >= 1e3 => (x / 1e3, "k"),
+        _ => (x, ""),
+    };
+    if a != 0.0 && a < 1e-3 {
+        let s = format!("{x:.2e}");
+        let exact = s.parse::<f64>().ok() == Some(x);
+        let s = s.replace(".00e", "e");
+        return if exact { s } else { format!("~{s}") };
+    }
+    let dp = if scaled.abs() >= 100.0 {
+        0
+    } else if scaled.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = fmt_fixed(scaled, dp);
+    let back = text.replace(',', "").parse::<f64>().unwrap_or(f64::NAN)
+        * match suffix {
+            "T" => 1e12,
+            "B" => 1e9,
+            "M" => 1e6,
+            "k" => 1e3,
+            _ => 1.0,
+        };
+    let mark = if (back - x).abs() > f64::EPSILON * a.max(1.0) {
+        "~"
+    } else {
+        ""
+    };
+    format!("{mark}{text}{suffix}")
 }
 
-/// A price in `width` cells: its usual precision, else fewer decimals.
-pub fn price_cell(x: f64, width: usize) -> String {
-    use crate::domain::money::{fmt_fixed, fmt_price};
-    fit(
-        width,
-        [
-            fmt_price(x),
-            fmt_fixed(x, 2),
-            fmt_fixed(x, 0),
-            format!("{x:.0}"),
-        ],
-    )
+/// A price as the table may show it, best first: the symbol's precision, then compact.
+pub fn price_choices(x: f64) -> Vec<String> {
+    vec![crate::domain::money::fmt_price(x), compact(x)]
 }
 
-/// A quantity in `width` cells: exact when it fits, else rounded to fewer decimals.
-pub fn qty_cell(x: f64, width: usize) -> String {
-    fit(
-        width,
-        std::iter::once(crate::domain::money::fmt_qty(x)).chain(
-            (0..8)
-                .rev()
-                .map(|dp| crate::domain::money::fmt_fixed(x, dp)),
-        ),
-    )
+/// A quantity as the table may show it, best first: exact, then compact.
+pub fn qty_choices(x: f64) -> Vec<String> {
+    vec![crate::domain::money::fmt_qty(x), compact(x)]
+}
+
+/// Money with its sign, best first: to the cent, then compact (`+1.2k`).
+pub fn signed_choices(x: f64) -> Vec<String> {
+    let c = compact(x);
+    let c = if x > 0.0 {
+        format!("+{c}").replace("+~", "~+")
+    } else {
+        c
+    };
+    vec![crate::domain::money::fmt_signed(x), c]
+}
+
+/// A pane's title with where its rows are: `Signals (3)` when they all show, else
+/// `Signals 12–20 of 40` (the frame and the header row take three lines).
+pub fn titled(name: &str, len: usize, selected: Option<usize>, area: Rect) -> String {
+    let rows = area.height.saturating_sub(3) as usize;
+    if len <= rows {
+        return format!("{name} ({len})");
+    }
+    let shown = pending::visible_rows(len, selected, rows);
+    if shown.is_empty() {
+        format!("{name} ({len})")
+    } else {
+        format!("{name} {}–{} of {len}", shown.start + 1, shown.end)
+    }
 }
 
 /// A percentage with two decimals: `2.35%`.

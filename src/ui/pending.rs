@@ -1,16 +1,16 @@
 //! Pending decisions, and the selected one's reasoning and risk/reward.
 
+use super::grid::{self, Col};
 use super::signals::action_style;
-use super::{Theme, fmt_conf, fmt_pct, price_cell, qty_cell};
-use crate::app::{App, Focus, fmt_age};
+use super::{Theme, fmt_conf, fmt_pct, price_choices, qty_choices};
+use crate::app::{App, Focus};
 use crate::domain::money::{fmt_money, fmt_qty};
 use crate::store::DecisionLog;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap,
-};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 use std::ops::Range;
 
 /// The rows a table of one-line rows shows in `height` lines, keeping `selected` in view, the
@@ -32,41 +32,98 @@ pub fn visible_rows(len: usize, selected: Option<usize>, height: usize) -> Range
     start..end
 }
 
-/// The width the table needs; the detail box takes the rest of a wide terminal.
-pub const TABLE_WIDTH: u16 = 78;
+/// The width the table takes on a wide terminal; the detail box takes the rest.
+pub const TABLE_WIDTH: u16 = 80;
 
-fn price(x: Option<f64>) -> String {
-    x.map(|p| price_cell(p, 10)).unwrap_or_else(|| "—".into())
-}
-
-fn row(app: &App, theme: Theme, d: &DecisionLog) -> Row<'static> {
-    let dec = &d.decision;
-    let right = |s: String| Cell::from(Line::from(s).right_aligned());
-    Row::new(vec![
-        Cell::from(Span::styled(
+/// The pending table's columns for `rows`: the key columns (action, symbol, size) stay; the
+/// others drop from the right of their rank as the pane narrows.
+fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
+    let mut act = Col::new("Act", 0).min(4);
+    let mut sym = Col::new("Symbol", 0);
+    let mut conf = Col::new("Conf", 4).right();
+    let mut entry = Col::new("Entry", 1).right();
+    let mut now = Col::new("Now", 1).right();
+    let mut moved = Col::new("Moved", 4).right();
+    let mut near = Col::new("Near", 5);
+    let mut tp = Col::new("TP", 2).right();
+    let mut sl = Col::new("SL", 2).right();
+    let mut size = Col::new("Size", 0).right();
+    let mut rr = Col::new("R:R", 3).right();
+    let mut left = Col::new("Left", 3).right();
+    let dash = || vec!["—".to_string()];
+    for d in rows {
+        let dec = &d.decision;
+        act.push(Span::styled(
             dec.action.as_str(),
             action_style(theme, dec.action),
-        )),
-        Cell::from(dec.symbol.clone()),
-        right(fmt_conf(dec.confidence)),
-        right(price(dec.entry_price)),
-        right(price(dec.take_profit)),
-        right(price(dec.stop_loss)),
-        right(qty_cell(dec.position_size, 10)),
-        right(
+        ));
+        sym.push(dec.symbol.clone());
+        conf.push(fmt_conf(dec.confidence));
+        let plain = Style::new();
+        entry.push_choices(dec.entry_price.map_or_else(dash, price_choices), plain);
+        tp.push_choices(dec.take_profit.map_or_else(dash, price_choices), plain);
+        sl.push_choices(dec.stop_loss.map_or_else(dash, price_choices), plain);
+        size.push_choices(qty_choices(dec.position_size), plain);
+        rr.push(
             dec.risk_reward
                 .map(|r| fmt_conf(r.risk_reward_ratio))
                 .unwrap_or_else(|| "—".into()),
-        ),
-        right(fmt_age(app.now_ms, d.created_at_ms)),
-    ])
+        );
+        let last = app.price(&dec.symbol);
+        now.push_choices(last.map_or_else(dash, price_choices), plain);
+        match (last, dec.entry_price, dec.take_profit, dec.stop_loss) {
+            (Some(l), Some(e), Some(t), Some(s)) if e > 0.0 => {
+                let pct = (l - e) / e * 100.0;
+                let toward_tp = (t - l).abs() < (s - l).abs();
+                moved.push_choices(
+                    vec![format!(
+                        "{}{}",
+                        if pct > 0.0 { "+" } else { "" },
+                        fmt_pct(pct)
+                    )],
+                    plain,
+                );
+                near.push(if toward_tp {
+                    Span::styled("TP", theme.good())
+                } else {
+                    Span::styled("SL", theme.bad())
+                });
+            }
+            _ => {
+                moved.push("—");
+                near.push("—");
+            }
+        }
+        left.push(fmt_left(app, d.created_at_ms));
+    }
+    vec![
+        act, sym, conf, entry, now, moved, near, tp, sl, size, rr, left,
+    ]
+}
+
+/// Time left before a pending decision expires: `4:12`, or `due` once past.
+fn fmt_left(app: &App, created_at_ms: i64) -> String {
+    let expires = created_at_ms.saturating_add(app.settings.pending_expiry_ms);
+    if expires <= app.now_ms {
+        "due".into()
+    } else {
+        crate::app::fmt_countdown(app.now_ms, expires)
+    }
 }
 
 /// `with_detail`: the detail box is drawn beside the table, so no reasoning line inside.
 pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut Buffer) {
     let focused = app.focus == Focus::Pending;
     let pending = app.pending();
-    let block = theme.block(format!("Pending decisions ({})", pending.len()), focused);
+    let block = theme.block(
+        super::titled(
+            "Pending decisions",
+            pending.len(),
+            app.selected_pending_index(),
+            area,
+        ),
+        focused,
+    );
     let inner = block.inner(area);
     block.render(area, buf);
     if inner.is_empty() {
@@ -91,32 +148,6 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
     } else {
         (inner, Rect::default())
     };
-    let header = Row::new(
-        [
-            "Act", "Symbol", "Conf", "Entry", "TP", "SL", "Size", "R:R", "Age",
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| {
-            if i >= 2 {
-                Cell::from(Line::from(h).right_aligned())
-            } else {
-                Cell::from(h)
-            }
-        }),
-    )
-    .style(theme.header_row());
-    let widths = [
-        Constraint::Length(4),
-        Constraint::Length(9),
-        Constraint::Length(4),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(4),
-        Constraint::Length(4),
-    ];
     // Below the header: build only the rows on screen (there may be hundreds).
     let selected = app.selected_pending_index();
     let shown = visible_rows(
@@ -124,20 +155,12 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
         selected,
         table_area.height.saturating_sub(1) as usize,
     );
-    let rows: Vec<Row> = pending[shown.clone()]
-        .iter()
-        .map(|d| row(app, theme, d))
-        .collect();
-    let mut state = TableState::default().with_selected(selected.map(|i| i - shown.start));
-    StatefulWidget::render(
-        Table::new(rows, widths)
-            .header(header)
-            .row_highlight_style(theme.selected(focused))
-            .highlight_symbol(if focused { "▶ " } else { "▷ " })
-            .highlight_spacing(HighlightSpacing::Always),
+    let cols = columns(app, theme, &pending[shown.clone()]);
+    grid::render(
+        &cols,
         table_area,
+        &theme.table_draw(focused, selected.map(|i| i - shown.start)),
         buf,
-        &mut state,
     );
     if narrow && let Some(d) = app.selected_pending_log() {
         let mut spans = vec![Span::styled("why ", theme.bold())];
@@ -148,7 +171,12 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
                 fmt_money(rr.reward_amount)
             )));
         }
-        spans.push(Span::styled(d.decision.reasoning.clone(), theme.dim()));
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        let room = (why_area.width as usize).saturating_sub(used);
+        spans.push(Span::styled(
+            super::grid::cut_at_word(&d.decision.reasoning, room),
+            theme.dim(),
+        ));
         Paragraph::new(Line::from(spans)).render(why_area, buf);
     }
 }

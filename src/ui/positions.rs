@@ -1,106 +1,86 @@
 //! Open positions with unrealized P&L and the distance to take-profit and stop-loss.
 
+use super::grid::{self, Col};
+use super::pending::visible_rows;
 use super::signals::action_style;
-use super::{Theme, fmt_pct, price_cell, qty_cell};
+use super::{Theme, fmt_pct, price_choices, qty_choices, signed_choices};
 use crate::app::{App, Focus, fmt_age};
-use crate::domain::money::fmt_signed;
+use crate::store::Position;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Cell, HighlightSpacing, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
-};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Paragraph, Widget};
+
+/// Side, symbol, quantity and P&L stay; the rest drop from the right of their rank.
+fn columns(app: &App, theme: Theme, rows: &[Position]) -> Vec<Col> {
+    let mut side = Col::new("Side", 0);
+    let mut sym = Col::new("Symbol", 0);
+    let mut qty = Col::new("Qty", 0).right();
+    let mut entry = Col::new("Entry", 2).right();
+    let mut last_c = Col::new("Last", 1).right();
+    let mut pnl_c = Col::new("P&L", 0).right();
+    let mut to_tp = Col::new("to TP", 3).right();
+    let mut to_sl = Col::new("to SL", 3).right();
+    let mut tp = Col::new("TP", 4).right();
+    let mut sl = Col::new("SL", 4).right();
+    let mut age = Col::new("Age", 5).right();
+    let plain = Style::new();
+    for p in rows {
+        let last = app.price(&p.symbol);
+        side.push(Span::styled(
+            p.side.as_str(),
+            action_style(theme, p.side.into()),
+        ));
+        sym.push(p.symbol.clone());
+        qty.push_choices(qty_choices(p.quantity), plain);
+        entry.push_choices(price_choices(p.entry_price), plain);
+        tp.push_choices(price_choices(p.take_profit), plain);
+        sl.push_choices(price_choices(p.stop_loss), plain);
+        age.push(fmt_age(app.now_ms, p.opened_at_ms));
+        match last.zip(p.unrealized_pnl(last)) {
+            Some((l, pnl)) => {
+                last_c.push_choices(price_choices(l), plain);
+                pnl_c.push_choices(signed_choices(pnl), theme.pnl(pnl));
+                to_tp.push(fmt_pct((p.take_profit - l).abs() / l * 100.0));
+                to_sl.push(fmt_pct((p.stop_loss - l).abs() / l * 100.0));
+            }
+            None => {
+                for c in [&mut last_c, &mut pnl_c, &mut to_tp, &mut to_sl] {
+                    c.push("—");
+                }
+            }
+        }
+    }
+    vec![
+        side, sym, qty, entry, last_c, pnl_c, to_tp, to_sl, tp, sl, age,
+    ]
+}
 
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let focused = app.focus == Focus::Positions;
     let positions = app.positions();
-    let block = theme.block(format!("Open positions ({})", positions.len()), focused);
+    let selected = app.selected_position_index();
+    let block = theme.block(
+        super::titled("Open positions", positions.len(), selected, area),
+        focused,
+    );
+    let inner = block.inner(area);
+    block.render(area, buf);
     if positions.is_empty() {
-        Paragraph::new(Span::styled("no open positions", theme.dim()))
-            .block(block)
-            .render(area, buf);
+        Paragraph::new(Span::styled("no open positions", theme.dim())).render(inner, buf);
         return;
     }
-    let wide = area.width >= super::WIDE;
-    let right = |s: String| Cell::from(Line::from(s).right_aligned());
-    let rows: Vec<Row> = positions
-        .iter()
-        .map(|p| {
-            let last = app.price(&p.symbol);
-            let mut cells = vec![
-                Cell::from(Span::styled(
-                    p.side.as_str(),
-                    action_style(theme, p.side.into()),
-                )),
-                Cell::from(p.symbol.clone()),
-                right(qty_cell(p.quantity, 10)),
-                right(price_cell(p.entry_price, 10)),
-                right(
-                    last.map(|l| price_cell(l, 10))
-                        .unwrap_or_else(|| "—".into()),
-                ),
-            ];
-            match last.zip(p.unrealized_pnl(last)) {
-                Some((l, pnl)) => {
-                    cells.push(Cell::from(
-                        Line::from(Span::styled(
-                            super::fit(10, [fmt_signed(pnl), format!("{pnl:+.0}")]),
-                            theme.pnl(pnl),
-                        ))
-                        .right_aligned(),
-                    ));
-                    cells.push(right(fmt_pct((p.take_profit - l).abs() / l * 100.0)));
-                    cells.push(right(fmt_pct((p.stop_loss - l).abs() / l * 100.0)));
-                }
-                _ => cells.extend([right("—".into()), right("—".into()), right("—".into())]),
-            }
-            if wide {
-                cells.push(right(price_cell(p.take_profit, 10)));
-                cells.push(right(price_cell(p.stop_loss, 10)));
-                cells.push(right(fmt_age(app.now_ms, p.opened_at_ms)));
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut header = vec![
-        "Side", "Symbol", "Qty", "Entry", "Last", "P&L", "to TP", "to SL",
-    ];
-    let mut widths = vec![
-        Constraint::Length(4),
-        Constraint::Length(9),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(10),
-        Constraint::Length(7),
-        Constraint::Length(7),
-    ];
-    if wide {
-        header.extend(["TP", "SL", "Age"]);
-        widths.extend([
-            Constraint::Length(10),
-            Constraint::Length(10),
-            Constraint::Length(4),
-        ]);
-    }
-    let header = Row::new(header.into_iter().enumerate().map(|(i, h)| {
-        if i >= 2 {
-            Cell::from(Line::from(h).right_aligned())
-        } else {
-            Cell::from(h)
-        }
-    }))
-    .style(theme.header_row());
-    let mut state = TableState::default().with_selected(app.selected_position_index());
-    StatefulWidget::render(
-        Table::new(rows, widths)
-            .header(header)
-            .block(block)
-            .row_highlight_style(theme.selected(focused))
-            .highlight_symbol(if focused { "▶ " } else { "▷ " })
-            .highlight_spacing(HighlightSpacing::Always),
-        area,
+    let shown = visible_rows(
+        positions.len(),
+        selected,
+        inner.height.saturating_sub(1) as usize,
+    );
+    let cols = columns(app, theme, &positions[shown.clone()]);
+    grid::render(
+        &cols,
+        inner,
+        &theme.table_draw(focused, selected.map(|i| i - shown.start)),
         buf,
-        &mut state,
     );
 }

@@ -1,14 +1,16 @@
 //! The signals table: per symbol, price, ML direction, AMD phase and the last decision.
 
-use super::{Theme, fmt_conf};
-use crate::app::{App, Reading, fmt_age};
+use super::grid::{self, Col};
+use super::pending::visible_rows;
+use super::{Theme, fmt_conf, price_choices};
+use crate::app::{App, Focus, Reading, fmt_age};
 use crate::domain::{Direction, Verdict};
 use crate::store::Status;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Row, Table, Widget};
+use ratatui::widgets::{Paragraph, Widget};
 
 fn direction_style(theme: Theme, d: Direction) -> Style {
     match d {
@@ -30,90 +32,85 @@ fn reading<T: std::fmt::Display>(
     r: &Reading<T>,
     style: impl Fn(&T) -> Style,
     theme: Theme,
-) -> Cell<'static> {
+) -> Line<'static> {
     match r {
         Reading::Known { value, confidence } => {
             let mut spans = vec![Span::styled(value.to_string(), style(value))];
             if let Some(c) = confidence {
                 spans.push(Span::raw(format!(" {}", fmt_conf(*c))));
             }
-            Cell::from(Line::from(spans))
+            Line::from(spans)
         }
-        Reading::Failed(_) => Cell::from(Span::styled("error", theme.bad())),
-        Reading::Unknown => Cell::from(Span::styled("—", theme.dim())),
+        Reading::Failed(_) => Line::from(Span::styled("error", theme.bad())),
+        Reading::Unknown => Line::from(Span::styled("—", theme.dim())),
     }
 }
 
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
-    let wide = area.width >= super::WIDE;
-    // Inside the frame, below the header: build only the rows on screen.
-    let shown = area.height.saturating_sub(3) as usize;
-    let rows: Vec<Row> = app
-        .signal_rows()
-        .into_iter()
-        .take(shown)
-        .map(|r| {
-            let mut cells = vec![
-                Cell::from(Span::styled(r.symbol.clone(), theme.bold())),
-                Cell::from(
-                    Line::from(
-                        r.price
-                            .map(|p| super::price_cell(p, 12))
-                            .unwrap_or_else(|| "—".into()),
-                    )
-                    .right_aligned(),
-                ),
-                reading(&r.ml, |d| direction_style(theme, *d), theme),
-                reading(&r.amd, |_| Style::new(), theme),
-            ];
-            match &r.last {
-                Some(l) => {
-                    let mut spans = vec![Span::styled(
-                        l.action.as_str(),
-                        action_style(theme, l.action),
-                    )];
-                    if l.status != Status::Hold {
-                        spans.push(Span::raw(format!(" {}", l.status.as_str())));
-                    }
-                    cells.push(Cell::from(Line::from(spans)));
-                    cells.push(Cell::from(
-                        Line::from(fmt_age(app.now_ms, l.at_ms)).right_aligned(),
-                    ));
-                    if wide {
-                        cells.push(Cell::from(Span::styled(l.reasoning.clone(), theme.dim())));
-                    }
-                }
-                None => {
-                    cells.push(Cell::from(Span::styled("—", theme.dim())));
-                    cells.push(Cell::from(""));
-                }
-            }
-            Row::new(cells)
-        })
-        .collect();
-    let mut header = vec![
-        "Symbol",
-        "Price",
-        "ML signal",
-        "AMD phase",
-        "Last decision",
-        "Age",
-    ];
-    let mut widths = vec![
-        Constraint::Length(10),
-        Constraint::Length(12),
-        Constraint::Length(13),
-        Constraint::Length(17),
-        Constraint::Length(16),
-        Constraint::Length(4),
-    ];
-    if wide {
-        header.push("Why");
-        widths.push(Constraint::Fill(1));
+    let focused = app.focus == Focus::Signals;
+    let all = app.signal_rows();
+    let cursor = (!all.is_empty()).then(|| app.signals_cursor.min(all.len() - 1));
+    let mut title = super::titled("Signals", all.len(), cursor, area);
+    if app.filtering || !app.filter.is_empty() {
+        title = format!(
+            "{title} /{}{}",
+            app.filter,
+            if app.filtering { "▏" } else { "" }
+        );
     }
-    let header = Row::new(header.into_iter().map(Cell::from)).style(theme.header_row());
-    Table::new(rows, widths)
-        .header(header)
-        .block(theme.block(format!("Signals ({})", app.settings.symbols.len()), false))
-        .render(area, buf);
+    let block = theme.block(title, focused);
+    let inner = block.inner(area);
+    block.render(area, buf);
+    if all.is_empty() {
+        let text = format!("no symbol contains {:?}: Esc clears the filter", app.filter);
+        Paragraph::new(Span::styled(text, theme.dim())).render(inner, buf);
+        return;
+    }
+    // Below the header: build only the rows on screen.
+    let shown = visible_rows(all.len(), cursor, inner.height.saturating_sub(1) as usize);
+    let mut sym = Col::new("Symbol", 0);
+    let mut price = Col::new("Price", 0).right();
+    let mut ml = Col::new("ML signal", 1);
+    let mut amd = Col::new("AMD phase", 2);
+    let mut last = Col::new("Last decision", 3);
+    let mut age = Col::new("Age", 4).right();
+    let mut why = Col::new("Why", 5).fill();
+    for r in &all[shown.clone()] {
+        sym.push(Span::styled(r.symbol.clone(), theme.bold()));
+        price.push_choices(
+            r.price.map_or_else(|| vec!["—".into()], price_choices),
+            Style::new(),
+        );
+        ml.push(reading(&r.ml, |d| direction_style(theme, *d), theme));
+        amd.push(reading(&r.amd, |_| Style::new(), theme));
+        match &r.last {
+            Some(l) => {
+                let mut spans = vec![Span::styled(
+                    l.action.as_str(),
+                    action_style(theme, l.action),
+                )];
+                if l.status != Status::Hold {
+                    spans.push(Span::raw(format!(" {}", l.status.as_str())));
+                }
+                last.push(Line::from(spans));
+                age.push(fmt_age(app.now_ms, l.at_ms));
+                why.push(Span::styled(l.reasoning.clone(), theme.dim()));
+            }
+            None => {
+                last.push(Span::styled("—", theme.dim()));
+                age.push("");
+                why.push("");
+            }
+        }
+    }
+    let draw = if focused {
+        theme.table_draw(true, cursor.map(|c| c - shown.start))
+    } else {
+        grid::Draw {
+            header_style: theme.header_row(),
+            highlight: None,
+            selected: None,
+        }
+    };
+    grid::render(&[sym, price, ml, amd, last, age, why], inner, &draw, buf);
 }
