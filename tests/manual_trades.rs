@@ -562,7 +562,7 @@ async fn t_s_and_c_on_the_dashboard_go_through_the_same_store() {
     assert_eq!(closed.realized_pnl, Some(10.0));
     assert_eq!(store.realized_pnl().unwrap(), 10.0);
     assert!(store.recent_events(1).unwrap()[0].message.contains(
-        "closed BUY 0.02 BTC/USD @ 45500 (closed by trader on the dashboard), P&L +10.00"
+        "closed BUY 0.02 BTC/USD @ 45,500.00 (closed by trader on the dashboard), P&L +10.00"
     ));
     // Again: that position is gone.
     match execute(&ctx, close).await {

@@ -3,7 +3,8 @@
 use super::{Desk, Limits, Result};
 use crate::domain::lifecycle::{self, Origin, Status};
 use crate::domain::money::{fmt_qty, round_dp};
-use crate::domain::rules::{self, fmt_num};
+use crate::domain::money::{fmt_price, fmt_qty};
+use crate::domain::rules;
 use crate::store::{DecisionLog, Order, Position, Tx};
 use serde_json::Value;
 use std::time::Duration;
@@ -77,9 +78,9 @@ pub(super) fn close_at(
         &format!(
             "closed {} {} {} @ {} ({reason}), P&L {}",
             pos.side,
-            fmt_num(pos.quantity),
+            fmt_qty(pos.quantity),
             pos.symbol,
-            fmt_num(price),
+            fmt_price(price),
             crate::domain::money::fmt_signed(pnl)
         ),
     )?;

@@ -6,7 +6,7 @@
 use super::{Desk, DeskError, Limits, Result};
 use crate::broker::OrderUpdate;
 use crate::domain::lifecycle::{self, FillRefusal, OrderStatus, Quote, Status};
-use crate::domain::money::fmt_num;
+use crate::domain::money::{fmt_price, fmt_qty};
 use crate::store::{DecisionLog, NewOrder, NewPosition, Order, Position, Tx};
 use std::time::Duration;
 
@@ -187,15 +187,15 @@ impl Desk {
                             stop_loss: order.stop_loss,
                             mode: &log.mode,
                         })?;
-                        tx.set_executed(id, &format!("filled at {} ({})", fmt_num(price), log.mode))?;
+                        tx.set_executed(id, &format!("filled at {} ({})", fmt_price(price), log.mode))?;
                         tx.add_event(
                             "info",
                             &format!(
                                 "executed {} {} {} @ {} ({}, {id})",
                                 log.decision.action,
-                                fmt_num(quantity),
+                                fmt_qty(quantity),
                                 order.symbol,
-                                fmt_num(price),
+                                fmt_price(price),
                                 log.mode
                             ),
                         )?;

@@ -375,7 +375,7 @@ async fn the_brokers_fill_is_the_positions_quantity_and_price() {
     assert_eq!((pos.quantity, pos.entry_price), (1.5, 100.25));
     assert_eq!(
         log.status_reason.as_deref(),
-        Some("filled at 100.25 (paper)")
+        Some("filled at 100.250 (paper)")
     );
 }
 
