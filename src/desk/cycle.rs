@@ -2,8 +2,7 @@
 
 use super::{Desk, Limits, Result};
 use crate::domain::lifecycle::{self, Origin, Status};
-use crate::domain::money::{fmt_qty, round_dp};
-use crate::domain::money::{fmt_price, fmt_qty};
+use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
 use crate::store::{DecisionLog, Order, Position, Tx};
 use serde_json::Value;
