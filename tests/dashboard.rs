@@ -76,7 +76,7 @@ fn snapshot() -> Snapshot {
                 3,
                 3_700,
                 "info",
-                "executed BUY 13.15789473 SOL/USD @ 150 (paper, decision_000000000001)",
+                "executed BUY 13.15789473 SOL/USD @ 150.000 (paper, decision_000000000001)",
             ),
             event(2, 7_200, "info", "auto-trading enabled"),
         ],

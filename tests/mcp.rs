@@ -698,9 +698,9 @@ fn a_proposal_appears_on_a_running_dashboard_marked_as_the_agents() {
             && t.contains("agent SELL 0.1 ETH/USD proposed")
     });
     // The selection stays on what the trader was looking at; moving up to the proposal shows
-    // its origin in the detail box.
+    // its origin on the line that tells why.
     d.press("k");
-    let screen = d.wait_screen("the proposal selected", |t| t.contains("· agent ·"));
+    let screen = d.wait_screen("the proposal selected", |t| t.contains("why agent ·"));
     assert!(
         screen.lines().any(|l| l.contains("▶ SELL ETH/USD")),
         "{screen}"

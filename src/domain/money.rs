@@ -171,12 +171,21 @@ pub fn fmt_price(x: f64) -> String {
     fmt_fixed(x, price_dp(x))
 }
 
-/// A quantity: up to 8 decimals, trailing zeros removed.
+/// A quantity: up to 8 decimals, trailing zeros removed, thousands separated
+/// (`41,631,973,355.537056`).
 pub fn fmt_qty(x: f64) -> String {
     let Some(d) = to_decimal(x, 8) else {
         return "—".into();
     };
-    d.normalize().to_string()
+    let s = d.normalize().to_string();
+    let (sign, digits) = match s.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", s.as_str()),
+    };
+    match digits.split_once('.') {
+        Some((int_part, frac)) => format!("{sign}{}.{frac}", group(int_part)),
+        None => format!("{sign}{}", group(digits)),
+    }
 }
 
 #[cfg(test)]
@@ -201,5 +210,8 @@ mod tests {
         assert_eq!(fmt_price(2.5), "2.500");
         assert_eq!(fmt_qty(0.04444444), "0.04444444");
         assert_eq!(fmt_qty(1.5), "1.5");
+        assert_eq!(fmt_qty(41_631_973_355.537_056), "41,631,973,355.537056");
+        assert_eq!(fmt_qty(-1234.0), "-1,234");
+        assert_eq!(fmt_qty(200.0), "200");
     }
 }

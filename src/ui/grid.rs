@@ -97,6 +97,13 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
     let avail = (width as usize).saturating_sub(lead as usize);
     let mut level: Vec<usize> = vec![0; cols.len()];
     let mut keep: Vec<bool> = vec![true; cols.len()];
+    let drop_rank = |keep: &mut [bool], rank: u8| {
+        for (i, c) in cols.iter().enumerate() {
+            if c.rank == rank {
+                keep[i] = false;
+            }
+        }
+    };
     let need = |keep: &[bool], level: &[usize]| -> usize {
         let mut n: usize = 0;
         let mut total: usize = 0;
@@ -112,19 +119,15 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
         }
         total + SPACING * n.saturating_sub(1)
     };
-    // Drop whole columns, least important first (the rightmost of a rank first).
+    // Drop whole columns, least important first; columns of one rank go together (a take
+    // profit is not shown without its stop loss). Before the most important of them (rank 1)
+    // go, the kept columns take their compact forms, the one that saves most first.
     while need(&keep, &level) > avail {
-        let drop = (0..cols.len())
+        let rank = (0..cols.len())
             .filter(|&i| keep[i] && cols[i].rank > 0)
-            .max_by_key(|&i| (cols[i].rank, i));
-        match drop {
-            Some(i) => keep[i] = false,
-            None => break,
-        }
-    }
-    // Then key columns take compact forms, the one that saves most first.
-    while need(&keep, &level) > avail {
-        let best = (0..cols.len())
+            .map(|i| cols[i].rank)
+            .max();
+        let compact = (0..cols.len())
             .filter(|&i| keep[i] && level[i] + 1 < cols[i].choices())
             .map(|i| {
                 let gain =
@@ -132,9 +135,44 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
                 (gain, i)
             })
             .max();
-        match best {
-            Some((_, i)) => level[i] += 1,
-            None => return Err(need(&keep, &level) + lead as usize),
+        match (rank, compact) {
+            (Some(rank), Some(_)) if rank > 1 => drop_rank(&mut keep, rank),
+            (_, Some((_, i))) => level[i] += 1,
+            (Some(rank), None) => drop_rank(&mut keep, rank),
+            (None, None) => return Err(need(&keep, &level) + lead as usize),
+        }
+    }
+    // A less important group dropped before a wider one may fit in what the wider one left.
+    let mut dropped: Vec<u8> = (0..cols.len())
+        .filter(|&i| !keep[i])
+        .map(|i| cols[i].rank)
+        .collect();
+    dropped.sort_unstable();
+    dropped.dedup();
+    for rank in dropped {
+        let mut with = keep.clone();
+        for (i, c) in cols.iter().enumerate() {
+            if c.rank == rank {
+                with[i] = true;
+            }
+        }
+        if need(&with, &level) <= avail {
+            keep = with;
+        }
+    }
+    // A column dropped after others were compacted may leave room to show them exactly again.
+    let mut restored = true;
+    while restored {
+        restored = false;
+        for i in 0..cols.len() {
+            if keep[i] && level[i] > 0 {
+                level[i] -= 1;
+                if need(&keep, &level) <= avail {
+                    restored = true;
+                } else {
+                    level[i] += 1;
+                }
+            }
         }
     }
     let used = need(&keep, &level);
@@ -286,6 +324,40 @@ mod tests {
         assert_eq!(f.kept, [(0, 7, 0), (1, 6, 1)]);
         // Narrower still: nothing true fits.
         assert_eq!(fit(&cols, 13, 0), Err(14));
+    }
+
+    #[test]
+    fn keys_compact_before_the_most_important_columns_drop() {
+        let cols = [
+            col("Sym", 0, &[&["SHIB/USD"]]),
+            col("Size", 0, &[&["41,631,973,355.537056", "~41.6B"]]),
+            col("Now", 1, &[&["0.00001234", "1.23e-5"]]),
+            col("Left", 2, &[&["9:19"]]),
+        ];
+        // The size goes compact so that the price stays; the time left (rank 2) drops first.
+        let f = fit(&cols, 30, 0).unwrap();
+        assert_eq!(f.kept, [(0, 8, 0), (1, 6, 1), (2, 10, 0)]);
+        // Room for everything exact: nothing compact.
+        let f = fit(&cols, 47, 0).unwrap();
+        assert!(f.kept.iter().all(|k| k.2 == 0) && f.kept.len() == 4);
+    }
+
+    #[test]
+    fn columns_of_one_rank_drop_together() {
+        let cols = [
+            col("Sym", 0, &[&["ETH/USD"]]),
+            col("TP", 3, &[&["2,375.00"]]),
+            col("SL", 3, &[&["2,550.00"]]),
+            col("Left", 1, &[&["9:19"]]),
+        ];
+        // Room for the symbol, one exit and the time left: both exits go, not only one.
+        let f = fit(&cols, 25, 0).unwrap();
+        assert_eq!(f.kept.iter().map(|k| k.0).collect::<Vec<_>>(), [0, 3]);
+        // A less important column dropped before them comes back into the room they left.
+        let mut cols = cols;
+        cols[3].rank = 4;
+        let f = fit(&cols, 20, 0).unwrap();
+        assert_eq!(f.kept.iter().map(|k| k.0).collect::<Vec<_>>(), [0, 3]);
     }
 
     #[test]

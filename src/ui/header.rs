@@ -10,24 +10,40 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+/// A header line of whole items: an item that does not fit in `width` is left out, never cut
+/// (a later, shorter one may still fit).
+fn fit_items(items: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Span<'static>> {
+    let mut out = Vec::new();
+    let mut used = 0;
+    for item in items {
+        let w: usize = item.iter().map(Span::width).sum();
+        if used + w <= width {
+            used += w;
+            out.extend(item);
+        }
+    }
+    out
+}
+
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
-    let mut first: Vec<Span> = vec![Span::raw(" ")];
-    if app.settings.live {
-        first.push(Span::styled(" LIVE ", theme.badge(Color::Red)));
+    let width = area.width as usize;
+    let mode = if app.settings.live {
+        Span::styled(" LIVE ", theme.badge(Color::Red))
     } else {
-        first.push(Span::styled(" PAPER ", theme.badge(Color::Cyan)));
-    }
-    first.push(Span::raw(" "));
-    match app.snapshot.as_ref().map(|s| s.state) {
-        Some(st) if st.enabled => first.push(Span::styled(" ENABLED ", theme.badge(Color::Green))),
-        Some(_) => first.push(Span::styled(" DISABLED ", theme.badge(Color::Yellow))),
-        None => first.push(Span::styled(" LOADING ", theme.dim())),
-    }
+        Span::styled(" PAPER ", theme.badge(Color::Cyan))
+    };
+    let switch = match app.snapshot.as_ref().map(|s| s.state) {
+        Some(st) if st.enabled => Span::styled(" ENABLED ", theme.badge(Color::Green)),
+        Some(_) => Span::styled(" DISABLED ", theme.badge(Color::Yellow)),
+        None => Span::styled(" LOADING ", theme.dim()),
+    };
+    let mut items = vec![vec![Span::raw(" "), mode], vec![Span::raw(" "), switch]];
     if app.kill_switch() {
-        first.push(Span::raw(" "));
-        first.push(Span::styled(" KILL SWITCH ", theme.badge(Color::Red)));
+        items.push(vec![
+            Span::raw(" "),
+            Span::styled(" KILL SWITCH ", theme.badge(Color::Red)),
+        ]);
     }
-    first.push(Span::raw("  "));
     // When the source is down, its badge replaces its name: the mark must fit at 80 columns.
     let unreachable = match &app.health {
         Health::Unreachable { message, failures } => Some((message, failures)),
@@ -38,16 +54,19 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     } else {
         "ML ENGINE"
     };
-    if unreachable.is_some() {
-        first.push(Span::styled(
-            format!(" {source} UNREACHABLE "),
-            theme.badge(Color::Red),
-        ));
+    items.push(if unreachable.is_some() {
+        vec![
+            Span::raw("  "),
+            Span::styled(format!(" {source} UNREACHABLE "), theme.badge(Color::Red)),
+        ]
     } else {
-        first.push(Span::styled(source, theme.bold()));
-    }
-    first.push(Span::raw("  user "));
-    first.push(Span::styled(app.settings.user_id.clone(), theme.bold()));
+        vec![Span::raw("  "), Span::styled(source, theme.bold())]
+    });
+    items.push(vec![
+        Span::raw("  user "),
+        Span::styled(app.settings.user_id.clone(), theme.bold()),
+    ]);
+    let mut first = fit_items(items, width);
     if let Some((message, failures)) = unreachable {
         // Cut at a word, marked, never inside a number or an address.
         let used: usize = first.iter().map(|s| s.width()).sum();
@@ -64,37 +83,43 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         ));
     }
 
-    let mut second: Vec<Span> = vec![Span::raw(" equity ")];
+    let mut items: Vec<Vec<Span>> = Vec::new();
     match &app.snapshot {
         Some(s) => {
-            second.push(Span::styled(fmt_money(s.equity), theme.bold()));
             let pnl = s.realized_pnl + s.unrealized_pnl;
-            second.push(Span::raw(" ("));
-            second.push(Span::styled(fmt_signed(pnl), theme.pnl(pnl)));
-            second.push(Span::raw(")"));
-            second.push(Span::raw(format!(
-                "  positions {}/{}  pending {}",
+            items.push(vec![
+                Span::raw(" equity "),
+                Span::styled(fmt_money(s.equity), theme.bold()),
+                Span::raw(" ("),
+                Span::styled(fmt_signed(pnl), theme.pnl(pnl)),
+                Span::raw(")"),
+            ]);
+            items.push(vec![Span::raw(format!(
+                "  positions {}/{}",
                 s.positions.len(),
-                app.settings.max_open_positions,
-                s.pending.len()
-            )));
+                app.settings.max_open_positions
+            ))]);
+            items.push(vec![Span::raw(format!("  pending {}", s.pending.len()))]);
         }
-        None => second.push(Span::styled(
-            fmt_money(app.settings.account_size),
-            theme.dim(),
-        )),
+        None => items.push(vec![
+            Span::raw(" equity "),
+            Span::styled(fmt_money(app.settings.account_size), theme.dim()),
+        ]),
     }
-    second.push(Span::raw("  "));
-    if app.checking {
-        second.push(Span::styled("checking…", theme.warn()));
+    items.push(if app.checking {
+        vec![Span::raw("  "), Span::styled("checking…", theme.warn())]
     } else {
         match app.next_check_at_ms {
-            Some(at) => {
-                second.push(Span::raw("next check in "));
-                second.push(Span::styled(fmt_countdown(app.now_ms, at), theme.bold()));
-            }
-            None => second.push(Span::styled("first check starting", theme.dim())),
+            Some(at) => vec![
+                Span::raw("  next check in "),
+                Span::styled(fmt_countdown(app.now_ms, at), theme.bold()),
+            ],
+            None => vec![
+                Span::raw("  "),
+                Span::styled("first check starting", theme.dim()),
+            ],
         }
-    }
+    });
+    let second = fit_items(items, width);
     Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
 }

@@ -11,15 +11,18 @@ pub mod pending;
 pub mod positions;
 pub mod signals;
 
-use crate::app::App;
+use crate::app::{App, Focus};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, BorderType, Borders};
 
-/// Width from which the selected decision's detail box sits beside the pending table.
-pub const WIDE: u16 = 110;
+/// Width from which the selected decision's detail box sits beside the pending table (which
+/// then still has room for every column).
+pub const WIDE: u16 = 140;
+/// The detail box's width on a wide terminal; the pending table takes the rest.
+pub const DETAIL_WIDTH: u16 = 42;
 /// Height from which every pane gets its full size.
 pub const TALL: u16 = 32;
 
@@ -123,7 +126,10 @@ pub struct Areas {
     pub footer: Rect,
 }
 
-pub fn areas(area: Rect, symbols: usize) -> Areas {
+/// The areas of the screen for a terminal of this size. When the panes do not all fit, the
+/// focused one gets its room first, then pending, signals and positions; a frame with no room
+/// for a row is left out rather than drawn empty.
+pub fn areas(area: Rect, symbols: usize, focus: Focus) -> Areas {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Fill(1),
@@ -131,21 +137,54 @@ pub fn areas(area: Rect, symbols: usize) -> Areas {
     ])
     .areas(area);
     let tall = area.height >= TALL;
-    let signals_h = (symbols as u16 + 3).min(if tall { 12 } else { 8 });
-    let (pending_h, positions_h) = if tall { (12, 8) } else { (7, 5) };
+    let want = |pane: Focus| match pane {
+        Focus::Signals => (symbols as u16 + 3).min(if tall { 12 } else { 8 }),
+        Focus::Pending => {
+            if tall {
+                12
+            } else {
+                7
+            }
+        }
+        Focus::Positions => {
+            if tall {
+                8
+            } else {
+                5
+            }
+        }
+        Focus::Events => 3,
+    };
+    let mut order = vec![focus];
+    for pane in [Focus::Pending, Focus::Signals, Focus::Positions] {
+        if !order.contains(&pane) {
+            order.push(pane);
+        }
+    }
+    let mut left = body.height;
+    let mut height = |pane: Focus| {
+        let h = want(pane).min(left);
+        let h = if h < 4 && pane != Focus::Events { 0 } else { h };
+        left -= h;
+        (pane, h)
+    };
+    let given: Vec<(Focus, u16)> = order.into_iter().map(&mut height).collect();
+    let of = |pane: Focus| {
+        given
+            .iter()
+            .find(|(p, _)| *p == pane)
+            .map_or(0, |(_, h)| *h)
+    };
     let [signals, middle, positions, events] = Layout::vertical([
-        Constraint::Length(signals_h),
-        Constraint::Min(pending_h),
-        Constraint::Length(positions_h),
+        Constraint::Length(of(Focus::Signals)),
+        Constraint::Length(of(Focus::Pending)),
+        Constraint::Length(of(Focus::Positions)),
         Constraint::Fill(1),
     ])
     .areas(body);
     let (pending, detail) = if area.width >= WIDE {
-        let [p, d] = Layout::horizontal([
-            Constraint::Length(pending::TABLE_WIDTH),
-            Constraint::Fill(1),
-        ])
-        .areas(middle);
+        let [p, d] = Layout::horizontal([Constraint::Fill(1), Constraint::Length(DETAIL_WIDTH)])
+            .areas(middle);
         (p, d)
     } else {
         (middle, Rect::default())
@@ -173,10 +212,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
         color: app.settings.color,
     };
     let screen = frame.area();
-    let a = areas(screen, app.settings.symbols.len());
+    let a = areas(screen, app.settings.symbols.len(), app.focus);
     let buf = frame.buffer_mut();
     header::render(app, theme, a.header, buf);
-    signals::render(app, theme, a.signals, buf);
+    if !a.signals.is_empty() {
+        signals::render(app, theme, a.signals, buf);
+    }
     pending::render(app, theme, a.pending, !a.detail.is_empty(), buf);
     if !a.detail.is_empty() {
         pending::render_detail(app, theme, a.detail, buf);
@@ -267,11 +308,10 @@ pub fn signed_choices(x: f64) -> Vec<String> {
     vec![crate::domain::money::fmt_signed(x), c]
 }
 
-/// A pane's title with where its rows are: `Signals (3)` when they all show, else
-/// `Signals 12–20 of 40` (the frame and the header row take three lines).
-pub fn titled(name: &str, len: usize, selected: Option<usize>, area: Rect) -> String {
-    let rows = area.height.saturating_sub(3) as usize;
-    if len <= rows {
+/// A pane's title with where its rows are: `Signals (3)` when they all show (or none can),
+/// else `Signals 12–20 of 40`. `rows`: how many rows the pane has room for.
+pub fn titled(name: &str, len: usize, selected: Option<usize>, rows: usize) -> String {
+    if len <= rows || rows == 0 {
         return format!("{name} ({len})");
     }
     let shown = pending::visible_rows(len, selected, rows);
@@ -280,6 +320,11 @@ pub fn titled(name: &str, len: usize, selected: Option<usize>, area: Rect) -> St
     } else {
         format!("{name} {}–{} of {len}", shown.start + 1, shown.end)
     }
+}
+
+/// The rows a framed table of `area` has room for below its header.
+pub fn table_rows(area: Rect) -> usize {
+    area.height.saturating_sub(3) as usize
 }
 
 /// A percentage with two decimals: `2.35%`.

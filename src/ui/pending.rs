@@ -32,23 +32,22 @@ pub fn visible_rows(len: usize, selected: Option<usize>, height: usize) -> Range
     start..end
 }
 
-/// The width the table takes on a wide terminal; the detail box takes the rest.
-pub const TABLE_WIDTH: u16 = 80;
-
 /// The pending table's columns for `rows`: the key columns (action, symbol, size) stay; the
-/// others drop from the right of their rank as the pane narrows.
+/// others drop by rank as the pane narrows: first the confidence (the detail box and the
+/// signals pane show it), then R:R, the exits, which exit is nearer, the time left and the move;
+/// the entry and the current price go last.
 fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
     let mut act = Col::new("Act", 0).min(4);
     let mut sym = Col::new("Symbol", 0);
-    let mut conf = Col::new("Conf", 4).right();
+    let mut conf = Col::new("Conf", 7).right();
     let mut entry = Col::new("Entry", 1).right();
     let mut now = Col::new("Now", 1).right();
-    let mut moved = Col::new("Moved", 4).right();
-    let mut near = Col::new("Near", 5);
-    let mut tp = Col::new("TP", 2).right();
-    let mut sl = Col::new("SL", 2).right();
+    let mut moved = Col::new("Moved", 2).right();
+    let mut near = Col::new("Near", 4);
+    let mut tp = Col::new("TP", 5).right();
+    let mut sl = Col::new("SL", 5).right();
     let mut size = Col::new("Size", 0).right();
-    let mut rr = Col::new("R:R", 3).right();
+    let mut rr = Col::new("R:R", 6).right();
     let mut left = Col::new("Left", 3).right();
     let dash = || vec!["—".to_string()];
     for d in rows {
@@ -115,12 +114,15 @@ fn fmt_left(app: &App, created_at_ms: i64) -> String {
 pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut Buffer) {
     let focused = app.focus == Focus::Pending;
     let pending = app.pending();
+    // Without the detail box beside it, the table's last line tells why.
+    let narrow = !with_detail && area.height.saturating_sub(2) >= 4;
+    let rows = super::table_rows(area).saturating_sub(usize::from(narrow));
     let block = theme.block(
         super::titled(
             "Pending decisions",
             pending.len(),
             app.selected_pending_index(),
-            area,
+            rows,
         ),
         focused,
     );
@@ -140,8 +142,6 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
             .render(inner, buf);
         return;
     }
-    // Without the detail box beside it, the table's last line tells why.
-    let narrow = !with_detail && inner.height >= 4;
     let (table_area, why_area) = if narrow {
         let [t, w] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
         (t, w)
@@ -164,6 +164,9 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
     );
     if narrow && let Some(d) = app.selected_pending_log() {
         let mut spans = vec![Span::styled("why ", theme.bold())];
+        if d.origin != crate::domain::lifecycle::Origin::Auto {
+            spans.push(Span::raw(format!("{} · ", d.origin.as_str())));
+        }
         if let Some(rr) = d.decision.risk_reward {
             spans.push(Span::raw(format!(
                 "risk {} reward {} · ",
@@ -173,10 +176,14 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
         }
         let used: usize = spans.iter().map(|s| s.width()).sum();
         let room = (why_area.width as usize).saturating_sub(used);
-        spans.push(Span::styled(
-            super::grid::cut_at_word(&d.decision.reasoning, room),
-            theme.dim(),
-        ));
+        let reason = super::grid::cut_at_word(&d.decision.reasoning, room);
+        if reason.chars().count() > 1 {
+            spans.push(Span::styled(reason, theme.dim()));
+        } else if let Some(last) = spans.last_mut() {
+            // No room for the reasoning: no dangling separator either.
+            let trimmed = last.content.trim_end_matches(" · ").to_string();
+            last.content = trimmed.into();
+        }
         Paragraph::new(Line::from(spans)).render(why_area, buf);
     }
 }

@@ -62,7 +62,12 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let positions = app.positions();
     let selected = app.selected_position_index();
     let block = theme.block(
-        super::titled("Open positions", positions.len(), selected, area),
+        super::titled(
+            "Open positions",
+            positions.len(),
+            selected,
+            super::table_rows(area),
+        ),
         focused,
     );
     let inner = block.inner(area);

@@ -50,7 +50,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let focused = app.focus == Focus::Signals;
     let all = app.signal_rows();
     let cursor = (!all.is_empty()).then(|| app.signals_cursor.min(all.len() - 1));
-    let mut title = super::titled("Signals", all.len(), cursor, area);
+    let mut title = super::titled("Signals", all.len(), cursor, super::table_rows(area));
     if app.filtering || !app.filter.is_empty() {
         title = format!(
             "{title} /{}{}",
