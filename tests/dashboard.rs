@@ -1183,3 +1183,187 @@ fn close_popup_120x40() {
     app.update(ch('c'));
     insta::assert_snapshot!(render(&app, 120, 40));
 }
+
+// ---------------------------------------------------------------- scrolling and the filter
+
+/// A dashboard watching `n` symbols (`S00/USD`, `S01/USD`, …) with a price for each and
+/// `events` stored events, nothing pending.
+fn many(n: usize, events: usize) -> App {
+    let symbols: Vec<String> = (0..n).map(|i| format!("S{i:02}/USD")).collect();
+    let mut prices = std::collections::BTreeMap::new();
+    for (i, s) in symbols.iter().enumerate() {
+        prices.insert(
+            s.clone(),
+            PricePoint {
+                price: 100.0 + i as f64,
+                at_ms: NOW - 5 * SEC,
+            },
+        );
+    }
+    let mut app = App::new(
+        Settings {
+            symbols,
+            ..settings(false, false)
+        },
+        NOW,
+    )
+    .with_risk(risk());
+    app.update(Action::Snapshot(Box::new(Snapshot {
+        taken_at_ms: NOW,
+        state: RuntimeState {
+            enabled: true,
+            kill_switch: false,
+            last_cycle_at_ms: Some(NOW - 5 * SEC),
+        },
+        pending: vec![],
+        latest: vec![],
+        positions: vec![],
+        prices,
+        events: (0..events)
+            .map(|i| {
+                event(
+                    i as i64 + 1,
+                    i as i64 * 60,
+                    "info",
+                    &format!("event number {i}"),
+                )
+            })
+            .collect(),
+        equity: 10_000.0,
+        realized_pnl: 0.0,
+        unrealized_pnl: 0.0,
+    })));
+    app
+}
+
+fn focus(app: &mut App, pane: Focus) {
+    for _ in 0..4 {
+        if app.focus == pane {
+            return;
+        }
+        app.update(key(KeyCode::Tab));
+    }
+    panic!("Tab never reached {pane:?}");
+}
+
+#[test]
+fn signals_scroll_by_line_page_and_to_either_end_and_say_where_they_are() {
+    let mut app = many(40, 0);
+    focus(&mut app, Focus::Signals);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("Signals 1–9 of 40"), "{screen}");
+    assert!(screen.contains("S00/USD") && !screen.contains("S09/USD"));
+
+    app.update(key(KeyCode::PageDown));
+    assert_eq!(app.signals_cursor, 10);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("Signals 3–11 of 40"), "{screen}");
+    assert!(screen.contains("S10/USD") && !screen.contains("S01/USD"));
+
+    app.update(ch('G'));
+    assert_eq!(app.signals_cursor, 39);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("Signals 32–40 of 40"), "{screen}");
+    assert!(screen.contains("S39/USD") && !screen.contains("S30/USD"));
+    // Past the end stays at the end; End is G, Home is g.
+    app.update(ch('j'));
+    app.update(key(KeyCode::PageDown));
+    assert_eq!(app.signals_cursor, 39);
+    app.update(key(KeyCode::PageUp));
+    assert_eq!(app.signals_cursor, 29);
+    app.update(key(KeyCode::Up));
+    assert_eq!(app.signals_cursor, 28);
+    app.update(key(KeyCode::Home));
+    assert_eq!(app.signals_cursor, 0);
+    app.update(key(KeyCode::End));
+    assert_eq!(app.signals_cursor, 39);
+    app.update(ch('g'));
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("Signals 1–9 of 40"), "{screen}");
+}
+
+#[test]
+fn slash_filters_the_signals_by_symbol_typed_in_any_case() {
+    let mut app = many(40, 0);
+    app.update(ch('/'));
+    assert_eq!(app.focus, Focus::Signals, "the filter takes the focus");
+    for c in "s1".chars() {
+        app.update(ch(c));
+    }
+    assert_eq!(app.filter, "S1");
+    let rows: Vec<String> = app.signal_rows().into_iter().map(|r| r.symbol).collect();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|s| s.starts_with("S1")), "{rows:?}");
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("Signals 1–9 of 10 /S1▏"), "{screen}");
+    assert!(!screen.contains("S20/USD"));
+    // Keys typed while filtering are the filter's, not commands: `q` does not quit.
+    app.update(ch('q'));
+    assert!(!app.should_quit());
+    assert_eq!(app.filter, "S1Q");
+    assert!(render(&app, 120, 40).contains("no symbol contains \"S1Q\""));
+    app.update(key(KeyCode::Backspace));
+    // Enter keeps the filter and gives the keys back; the cursor moves within what shows.
+    app.update(key(KeyCode::Enter));
+    assert!(!app.filtering);
+    app.update(ch('G'));
+    assert_eq!(app.signals_cursor, 9);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("Signals 2–10 of 10 /S1"), "{screen}");
+    assert!(screen.contains("S19/USD"));
+    // `/` again and Esc clears it: all 40 are back.
+    app.update(ch('/'));
+    app.update(key(KeyCode::Esc));
+    assert_eq!(app.filter, "");
+    assert_eq!(app.signal_rows().len(), 40);
+}
+
+#[test]
+fn events_scroll_to_the_oldest_and_back() {
+    let mut app = many(3, 30);
+    focus(&mut app, Focus::Events);
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("event number 0"), "{screen}");
+    assert!(!screen.contains("event number 29"));
+    app.update(ch('G'));
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("event number 29"), "{screen}");
+    assert!(!screen.contains("event number 0 "));
+    let title = screen
+        .lines()
+        .find(|l| l.contains("Events (UTC)"))
+        .unwrap()
+        .to_string();
+    assert!(title.contains("of 30"), "{title}");
+    app.update(ch('g'));
+    assert!(render(&app, 120, 40).contains("event number 0"));
+}
+
+#[test]
+fn a_new_decision_takes_the_focus_from_an_empty_pane_only() {
+    let mut app = many(3, 5);
+    focus(&mut app, Focus::Positions);
+    let mut s = app.snapshot.clone().unwrap();
+    s.pending.push(actionable(
+        BTC_ID,
+        "S01/USD",
+        Side::Buy,
+        101.0,
+        Status::Pending,
+        1,
+    ));
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    assert_eq!(app.focus, Focus::Pending, "no positions: focus moves");
+    // With the events focused (they are not empty), a new decision leaves the focus there.
+    focus(&mut app, Focus::Events);
+    s.pending.push(actionable(
+        ETH_ID,
+        "S02/USD",
+        Side::Sell,
+        102.0,
+        Status::Pending,
+        0,
+    ));
+    app.update(Action::Snapshot(Box::new(s)));
+    assert_eq!(app.focus, Focus::Events);
+}

@@ -270,3 +270,50 @@ fn t_places_a_manual_trade_s_resizes_and_c_closes_after_y() {
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }
+
+/// A line of the screen shows `symbol` at `price`.
+fn row(screen: &str, symbol: &str, price: &str) -> bool {
+    screen
+        .lines()
+        .any(|l| l.contains(&format!("{symbol} {price}")))
+}
+
+#[test]
+fn forty_symbols_page_down_to_the_last_one() {
+    let ml = MlServer::start();
+    let symbols: Vec<String> = (0..40).map(|i| format!("S{i:02}/USD")).collect();
+    for (i, s) in symbols.iter().enumerate() {
+        ml.set_symbol(s, "neutral", 0.6, 100.0 + i as f64, "manipulation");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let list = symbols
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        &format!("symbols = [{list}]\ncheck_interval_minutes = 60"),
+        "",
+    );
+    let mut d = Dashboard::start(dir.path());
+    d.wait_screen("the first nine symbols priced", |t| {
+        t.contains("Signals 1–9 of 40") && row(t, "S08/USD", "108.000")
+    });
+    // Pending, positions, then the signals.
+    d.press("\t\t");
+    for _ in 0..4 {
+        d.press("\x1b[6~");
+    }
+    let screen = d.wait_screen("the last symbol on screen", |t| {
+        t.contains("Signals 32–40 of 40") && row(t, "S39/USD", "139.000")
+    });
+    assert!(!screen.contains("S30/USD"), "{screen}");
+    // And back to the top in one key.
+    d.press("g");
+    d.wait_screen("the first symbol again", |t| {
+        t.contains("Signals 1–9 of 40") && row(t, "S00/USD", "100.000")
+    });
+    d.quit();
+}

@@ -117,7 +117,6 @@ impl App {
         self.dirty = true;
     }
 
-    /// Store and dashboard events, newest first.
     /// How many rows the focused pane holds.
     pub fn focused_len(&self) -> usize {
         match self.focus {
@@ -128,6 +127,7 @@ impl App {
         }
     }
 
+    /// Store and dashboard events, newest first.
     pub fn event_lines(&self) -> Vec<EventLine> {
         let mut lines: Vec<EventLine> = self
             .snapshot

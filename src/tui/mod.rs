@@ -337,6 +337,8 @@ impl KeyDecoder {
                     Some(b'B') => Step::Key(plain(KeyCode::Down), 3),
                     Some(b'C') => Step::Key(plain(KeyCode::Right), 3),
                     Some(b'D') => Step::Key(plain(KeyCode::Left), 3),
+                    Some(b'H') => Step::Key(plain(KeyCode::Home), 3),
+                    Some(b'F') => Step::Key(plain(KeyCode::End), 3),
                     Some(_) => Step::Skip(3),
                 },
                 // Esc pressed, then another key in the same read.
@@ -395,7 +397,13 @@ impl KeyDecoder {
             (b'C', []) => Some(KeyCode::Right),
             (b'D', []) => Some(KeyCode::Left),
             (b'Z', []) => Some(KeyCode::BackTab),
+            (b'H', []) => Some(KeyCode::Home),
+            (b'F', []) => Some(KeyCode::End),
+            (b'~', b"1" | b"7") => Some(KeyCode::Home),
             (b'~', b"3") => Some(KeyCode::Delete),
+            (b'~', b"4" | b"8") => Some(KeyCode::End),
+            (b'~', b"5") => Some(KeyCode::PageUp),
+            (b'~', b"6") => Some(KeyCode::PageDown),
             _ => None,
         };
         match key {
@@ -493,7 +501,10 @@ mod tests {
     #[test]
     fn decodes_the_bound_keys() {
         let mut d = KeyDecoder::default();
-        let keys = d.push(b"yq\r\tjkK\x03\x1b[A\x1b[B\x1bOA\x1b[3~\x1b[Z?\x1b[C\x1b[D\x1bOC\x7f");
+        let keys = d.push(
+            b"yq\r\tjkK\x03\x1b[A\x1b[B\x1bOA\x1b[3~\x1b[Z?\x1b[C\x1b[D\x1bOC\x7f\
+              \x1b[5~\x1b[6~\x1b[H\x1b[F\x1b[1~\x1b[4~\x1bOH\x1bOF",
+        );
         assert_eq!(
             codes(keys),
             vec![
@@ -515,6 +526,14 @@ mod tests {
                 (KeyCode::Left, KeyModifiers::NONE),
                 (KeyCode::Right, KeyModifiers::NONE),
                 (KeyCode::Backspace, KeyModifiers::NONE),
+                (KeyCode::PageUp, KeyModifiers::NONE),
+                (KeyCode::PageDown, KeyModifiers::NONE),
+                (KeyCode::Home, KeyModifiers::NONE),
+                (KeyCode::End, KeyModifiers::NONE),
+                (KeyCode::Home, KeyModifiers::NONE),
+                (KeyCode::End, KeyModifiers::NONE),
+                (KeyCode::Home, KeyModifiers::NONE),
+                (KeyCode::End, KeyModifiers::NONE),
             ]
         );
         assert!(!d.waiting());
