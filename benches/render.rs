@@ -112,6 +112,16 @@ fn snapshot() -> Snapshot {
         pending,
         latest,
         positions,
+        // Every symbol's trend full, as a long-running dashboard has it.
+        trends: prices
+            .iter()
+            .map(|(sym, p)| {
+                let walk: Vec<f64> = (0..40)
+                    .map(|i| p.price * (1.0 + (i % 7) as f64 / 100.0))
+                    .collect();
+                (sym.clone(), support::fixtures::trend(&walk, NOW - 5 * SEC))
+            })
+            .collect(),
         prices,
         events,
         equity: 10_123.45,

@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::style::Color;
-use support::fixtures::{NOW, SEC, actionable, event, hold, position, risk, symbol_view};
+use support::fixtures::{NOW, SEC, actionable, event, hold, position, risk, symbol_view, trend};
 
 fn settings(live: bool, color: bool) -> Settings {
     Settings {
@@ -70,6 +70,18 @@ fn snapshot() -> Snapshot {
         pending: vec![eth.clone(), btc.clone()],
         latest: vec![sol, eth, btc],
         positions: vec![sol_pos],
+        trends: [
+            (
+                "BTC/USD".to_string(),
+                trend(&[44_800.0, 44_950.0, 45_300.0, 45_120.5], NOW - 40 * SEC),
+            ),
+            (
+                "ETH/USD".to_string(),
+                trend(&[2_520.0, 2_500.0, 2_488.25], NOW - 40 * SEC),
+            ),
+        ]
+        .into_iter()
+        .collect(),
         prices,
         events: vec![
             event(
@@ -1218,6 +1230,7 @@ fn many(n: usize, events: usize) -> App {
         pending: vec![],
         latest: vec![],
         positions: vec![],
+        trends: Default::default(),
         prices,
         events: (0..events)
             .map(|i| {

@@ -16,7 +16,7 @@ use autotrade_tui::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::collections::BTreeMap;
-use support::fixtures::{NOW, SEC, actionable, event, hold, position, symbol_view};
+use support::fixtures::{NOW, SEC, actionable, event, hold, position, symbol_view, trend};
 
 /// A symbol, its latest price and the side and entry of its pending decision.
 type Quote = (&'static str, f64, Option<(Side, f64)>);
@@ -125,6 +125,14 @@ fn snapshot() -> Snapshot {
         pending,
         latest,
         positions,
+        trends: MARKET
+            .iter()
+            .map(|(sym, p, _)| {
+                let walk = [0.97, 1.01, 0.99, 1.03, 0.98, 1.0];
+                let prices: Vec<f64> = walk.iter().map(|w| p * w).collect();
+                (sym.to_string(), trend(&prices, NOW - 20 * SEC))
+            })
+            .collect(),
         prices,
         events: vec![
             event(
@@ -188,8 +196,13 @@ fn truths(app: &App) -> Vec<f64> {
         0.855,
         0.855_0,
     ];
-    for p in snap.prices.values() {
+    for (sym, p) in &snap.prices {
         v.push(p.price);
+        // The change over the trend the signals pane draws.
+        let t = ui::signals::trend_points(app, sym);
+        if let (Some(a), Some(b)) = (t.first(), t.last()) {
+            v.push((b.price - a.price) / a.price * 100.0);
+        }
         // The ML signal's levels (the signals pane shows the price it was given).
         v.extend([p.price * 1.05, p.price * 0.98]);
     }

@@ -78,7 +78,28 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
     // Any command opens (and so migrates) the store.
     let (code, out, err) = run(dir.path(), &["status", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("2"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("3"));
+    // The trend starts from the prices the decisions were made at (each of the 17 carries its
+    // ML signal's price) and each symbol's latest price: the dashboard draws it at once.
+    let ticks: Vec<(String, i64)> = {
+        let c = Connection::open(&db).unwrap();
+        let mut stmt = c
+            .prepare("SELECT symbol, COUNT(*) FROM price_ticks GROUP BY symbol ORDER BY symbol")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    // BTC 5 + 1, ETH 6 + 1, SOL 6 + 1; `status` itself records no price.
+    assert_eq!(
+        ticks,
+        [
+            ("BTC/USD".to_string(), 6),
+            ("ETH/USD".to_string(), 7),
+            ("SOL/USD".to_string(), 7)
+        ]
+    );
     let status = json_lines(&out).remove(0);
     assert_eq!(status["open_positions"], 1);
     // The pending trade was made long ago: it has expired, as it would have before.
@@ -164,7 +185,7 @@ fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     let (code, _, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("schema version 99, newer than this program's 2"),
+        err.contains("schema version 99, newer than this program's 3"),
         "{err}"
     );
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));

@@ -24,6 +24,8 @@ pub struct Snapshot {
     pub latest: Vec<DecisionLog>,
     pub positions: Vec<Position>,
     pub prices: BTreeMap<String, PricePoint>,
+    /// Each priced symbol's recent prices, oldest first (at most [`TREND_POINTS`]).
+    pub trends: BTreeMap<String, Vec<PricePoint>>,
     /// Newest first.
     pub events: Vec<Event>,
     pub equity: f64,
@@ -34,6 +36,8 @@ pub struct Snapshot {
 /// Events and pending decisions the dashboard loads.
 const SNAPSHOT_EVENTS: usize = 50;
 const SNAPSHOT_PENDING: usize = 100;
+/// The recent prices of each symbol the dashboard draws its trend from.
+pub const TREND_POINTS: usize = 40;
 
 /// Equity from positions and prices already read.
 fn equity_of(
@@ -81,6 +85,10 @@ impl Desk {
                     pending: tx.decisions(SNAPSHOT_PENDING, Some(Status::Pending))?,
                     latest: tx.latest_per_symbol()?,
                     positions,
+                    trends: prices
+                        .keys()
+                        .map(|s| Ok((s.clone(), tx.trend(s, TREND_POINTS)?)))
+                        .collect::<crate::store::Result<_>>()?,
                     prices,
                     events: tx.recent_events(SNAPSHOT_EVENTS)?,
                     equity: eq.equity,

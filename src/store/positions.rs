@@ -5,6 +5,11 @@ use crate::domain::Side;
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
+/// A trend keeps at most one price a minute per symbol…
+const TICK_SPACING_MS: i64 = 60_000;
+/// …and its newest 500 (over eight hours a minute apart, three weeks of hourly checks).
+const TICKS_KEPT: i64 = 500;
+
 /// A position to open from a filled order.
 pub struct NewPosition<'a> {
     pub decision_id: &'a str,
@@ -121,13 +126,47 @@ impl Tx<'_> {
 
     // ---------- prices ----------
 
+    /// The latest price of `symbol`, and a tick of its trend when the last is a minute old.
     pub fn set_price(&self, symbol: &str, price: f64) -> Result<()> {
         self.conn.execute(
             "INSERT INTO prices (symbol, price, at) VALUES (?1, ?2, ?3)
              ON CONFLICT(symbol) DO UPDATE SET price = excluded.price, at = excluded.at",
             params![symbol, price, self.now],
         )?;
+        let ticked = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO price_ticks (symbol, price, at) SELECT ?1, ?2, ?3
+                 WHERE NOT EXISTS (SELECT 1 FROM price_ticks WHERE symbol = ?1 AND at > ?3 - ?4)",
+            )?
+            .execute(params![symbol, price, self.now, TICK_SPACING_MS])?;
+        if ticked > 0 {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM price_ticks WHERE symbol = ?1 AND at <= (
+                         SELECT at FROM price_ticks WHERE symbol = ?1
+                         ORDER BY at DESC LIMIT 1 OFFSET ?2)",
+                )?
+                .execute(params![symbol, TICKS_KEPT])?;
+        }
         Ok(())
+    }
+
+    /// The newest `n` ticks of `symbol`'s trend, oldest first.
+    pub fn trend(&self, symbol: &str, n: usize) -> Result<Vec<PricePoint>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT price, at FROM price_ticks WHERE symbol = ?1 ORDER BY at DESC LIMIT ?2",
+        )?;
+        let mut points = stmt
+            .query_map(params![symbol, n as i64], |r| {
+                Ok(PricePoint {
+                    price: r.get(0)?,
+                    at_ms: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        points.reverse();
+        Ok(points)
     }
 
     pub fn price(&self, symbol: &str) -> Result<Option<PricePoint>> {
@@ -160,5 +199,59 @@ impl Tx<'_> {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Store;
+
+    fn ticks(store: &Store, symbol: &str) -> Vec<(f64, i64)> {
+        store
+            .read(|t| t.trend(symbol, 1000))
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.price, p.at_ms))
+            .collect()
+    }
+
+    #[test]
+    fn a_trend_keeps_one_price_a_minute_and_its_newest_ticks() {
+        let store = Store::open_in_memory("default", true).unwrap();
+        store.write(|t| t.set_price("BTC/USD", 100.0)).unwrap();
+        store.write(|t| t.set_price("BTC/USD", 101.0)).unwrap();
+        let first = ticks(&store, "BTC/USD");
+        assert_eq!(
+            first.len(),
+            1,
+            "a second price within the minute is no new tick"
+        );
+        assert_eq!(first[0].0, 100.0);
+        // Older ticks, as a store that has run for hours has them; then a new price a minute
+        // after the last adds one and the oldest beyond what is kept go.
+        store
+            .write(|t| {
+                t.conn
+                    .execute("UPDATE price_ticks SET at = at - 60000 * 600", [])?;
+                for i in 1..600 {
+                    t.conn.execute(
+                        "INSERT INTO price_ticks (symbol, price, at) VALUES ('BTC/USD', ?1, ?2)",
+                        rusqlite::params![100.0 + i as f64, t.now() - 60_000 * (600 - i)],
+                    )?;
+                }
+                Ok::<_, crate::store::StoreError>(())
+            })
+            .unwrap();
+        store.write(|t| t.set_price("BTC/USD", 777.0)).unwrap();
+        let kept = ticks(&store, "BTC/USD");
+        assert_eq!(kept.len(), super::TICKS_KEPT as usize);
+        assert_eq!(kept.last().unwrap().0, 777.0, "the newest last");
+        assert!(kept.windows(2).all(|w| w[0].1 < w[1].1), "oldest first");
+        // The latest price is the price, whatever the trend keeps.
+        assert_eq!(
+            store.read(|t| t.price("BTC/USD")).unwrap().unwrap().price,
+            777.0
+        );
+        assert!(ticks(&store, "ETH/USD").is_empty());
     }
 }

@@ -5,8 +5,9 @@ use super::{Result, StoreError};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// Version 1: decisions, positions, fills, prices, state, events. Version 2: orders (and
-/// user_settings, made on first use before).
-pub const SCHEMA_VERSION: i64 = 2;
+/// user_settings, made on first use before). Version 3: price_ticks, the recent prices the
+/// dashboard draws a trend from.
+pub const SCHEMA_VERSION: i64 = 3;
 
 const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,8 +127,27 @@ CREATE TABLE IF NOT EXISTS user_settings (
 CREATE INDEX IF NOT EXISTS orders_open ON orders(user_id, status) WHERE status IN ('submitted', 'unknown');
 "#;
 
+/// Recent prices, at most one a minute per symbol (see `Tx::set_price`), the newest kept. An
+/// upgraded store starts with the prices its decisions were made at (each cycle's ML signal
+/// carries the symbol's price) and the latest price of each symbol.
+const V3: &str = r#"
+CREATE TABLE IF NOT EXISTS price_ticks (
+    symbol TEXT NOT NULL,
+    price REAL NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS price_ticks_by_symbol ON price_ticks(symbol, at);
+INSERT INTO price_ticks (symbol, price, at)
+    SELECT symbol, json_extract(ml_signal, '$.entry_price'), created_at FROM decisions
+    WHERE json_valid(ml_signal)
+      AND typeof(json_extract(ml_signal, '$.entry_price')) IN ('real', 'integer')
+      AND json_extract(ml_signal, '$.entry_price') > 0;
+INSERT INTO price_ticks (symbol, price, at)
+    SELECT symbol, price, at FROM prices WHERE price > 0;
+"#;
+
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
-const STEPS: [&str; 2] = [V1, V2];
+const STEPS: [&str; 3] = [V1, V2, V3];
 
 /// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
 pub fn migrate(tx: &Connection) -> Result<()> {

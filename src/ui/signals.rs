@@ -2,10 +2,10 @@
 
 use super::grid::{self, Col};
 use super::pending::visible_rows;
-use super::{Theme, fmt_conf, price_choices};
+use super::{Theme, fmt_conf, fmt_pct, price_choices};
 use crate::app::{App, Focus, Reading, fmt_age};
 use crate::domain::{Direction, Verdict};
-use crate::store::Status;
+use crate::store::{PricePoint, Status};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Style};
@@ -70,17 +70,37 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let shown = visible_rows(all.len(), cursor, inner.height.saturating_sub(1) as usize);
     let mut sym = Col::new("Symbol", 0);
     let mut price = Col::new("Price", 0).right();
+    let mut change = Col::new("Change", 4).right();
+    let mut trend = Col::new("Trend", 6);
     let mut ml = Col::new("ML signal", 1);
     let mut amd = Col::new("AMD phase", 2);
     let mut last = Col::new("Last decision", 3);
-    let mut age = Col::new("Age", 4).right();
-    let mut why = Col::new("Why", 5).fill();
+    let mut age = Col::new("Age", 5).right();
+    let mut why = Col::new("Why", 7).fill();
     for r in &all[shown.clone()] {
         sym.push(Span::styled(r.symbol.clone(), theme.bold()));
         price.push_choices(
             r.price.map_or_else(|| vec!["—".into()], price_choices),
             Style::new(),
         );
+        let points = trend_points(app, &r.symbol);
+        match (points.first(), points.last()) {
+            (Some(first), Some(end)) if points.len() >= 2 && first.price > 0.0 => {
+                let pct = (end.price - first.price) / first.price * 100.0;
+                change.push(Line::from(vec![
+                    Span::styled(
+                        format!("{}{}", if pct > 0.0 { "+" } else { "" }, fmt_pct(pct)),
+                        theme.pnl(pct),
+                    ),
+                    Span::styled(format!(" {}", fmt_age(end.at_ms, first.at_ms)), theme.dim()),
+                ]));
+                trend.push(Span::styled(sparkline(&points), theme.pnl(pct)));
+            }
+            _ => {
+                change.push(Span::styled("—", theme.dim()));
+                trend.push(Span::styled("—", theme.dim()));
+            }
+        }
         ml.push(reading(&r.ml, |d| direction_style(theme, *d), theme));
         amd.push(reading(&r.amd, |_| Style::new(), theme));
         match &r.last {
@@ -112,5 +132,77 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             selected: None,
         }
     };
-    grid::render(&[sym, price, ml, amd, last, age, why], inner, &draw, buf);
+    grid::render(
+        &[sym, price, change, trend, ml, amd, last, age, why],
+        inner,
+        &draw,
+        buf,
+    );
+}
+
+/// How many of a symbol's recent prices the trend draws.
+pub const TREND_SHOWN: usize = 16;
+
+/// The recent prices of `symbol` the trend draws, oldest first: the store's ticks (at most
+/// one a minute), then the latest price when it is newer than the last tick.
+pub fn trend_points(app: &App, symbol: &str) -> Vec<PricePoint> {
+    let Some(snap) = &app.snapshot else {
+        return Vec::new();
+    };
+    let mut points: Vec<PricePoint> = snap.trends.get(symbol).cloned().unwrap_or_default();
+    if let Some(latest) = snap.prices.get(symbol)
+        && points.last().is_none_or(|p| p.at_ms < latest.at_ms)
+    {
+        points.push(*latest);
+    }
+    let skip = points.len().saturating_sub(TREND_SHOWN);
+    points.split_off(skip)
+}
+
+/// Prices as a line of block characters from `▁` (the lowest shown) to `█` (the highest).
+pub fn sparkline(points: &[PricePoint]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let lo = points.iter().map(|p| p.price).fold(f64::INFINITY, f64::min);
+    let hi = points
+        .iter()
+        .map(|p| p.price)
+        .fold(f64::NEG_INFINITY, f64::max);
+    points
+        .iter()
+        .map(|p| {
+            if hi > lo {
+                let level = ((p.price - lo) / (hi - lo) * 7.0).round() as usize;
+                BARS[level.min(7)]
+            } else {
+                BARS[3]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(prices: &[f64]) -> Vec<PricePoint> {
+        prices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PricePoint {
+                price: *p,
+                at_ms: i as i64 * 60_000,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sparkline_spans_lowest_to_highest() {
+        assert_eq!(sparkline(&points(&[1.0, 2.0, 3.0, 8.0])), "▁▂▃█");
+        assert_eq!(sparkline(&points(&[5.0, 5.0, 5.0])), "▄▄▄");
+        assert_eq!(
+            sparkline(&points(&[0.000_012_34, 0.000_012_01])),
+            "█▁",
+            "a fraction of a cent moves the line like any price"
+        );
+    }
 }

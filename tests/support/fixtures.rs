@@ -115,6 +115,19 @@ pub fn position(id: i64, symbol: &str, side: Side, qty: f64, entry: f64, age_s: 
     }
 }
 
+/// Recent prices a minute apart, the last at `last_at_ms`.
+pub fn trend(prices: &[f64], last_at_ms: i64) -> Vec<autotrade_tui::store::PricePoint> {
+    let n = prices.len() as i64;
+    prices
+        .iter()
+        .enumerate()
+        .map(|(i, p)| autotrade_tui::store::PricePoint {
+            price: *p,
+            at_ms: last_at_ms - (n - 1 - i as i64) * 60 * SEC,
+        })
+        .collect()
+}
+
 pub fn event(id: i64, age_s: i64, level: &str, message: &str) -> Event {
     Event {
         id,
