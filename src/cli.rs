@@ -44,6 +44,9 @@ pub enum Command {
         pending: bool,
         #[arg(long)]
         json: bool,
+        /// Another user of the data dir (default: the config's user_id).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
     },
     /// Confirm (execute) a pending decision.
     Confirm { log_id: String },
@@ -53,6 +56,9 @@ pub enum Command {
     Status {
         #[arg(long)]
         json: bool,
+        /// Another user of the data dir (default: the config's user_id).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
     },
     /// Turn auto-trading on (also clears the kill switch).
     Enable,
@@ -62,7 +68,7 @@ pub enum Command {
     Kill,
     /// A manual trade: TP/SL from the ML signal and the size from the risk rules unless given; pending until confirmed, or at once with --yes.
     Trade {
-        /// BASE/QUOTE, e.g. BTC/USD.
+        /// One of the configured symbols, BASE/QUOTE in any case, e.g. BTC/USD.
         symbol: String,
         side: Side,
         /// Quantity; default: from max_risk_percent and the stop distance, capped.
@@ -84,8 +90,11 @@ pub enum Command {
     Positions {
         #[arg(long)]
         json: bool,
+        /// Another user of the data dir (default: the config's user_id).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
     },
-    /// Close the open position on SYMBOL at the latest price.
+    /// Close the open position on SYMBOL (any case) at the latest price.
     Close { symbol: String },
     /// The engine headless, with the auto-trade REST API.
     Serve {
@@ -100,12 +109,41 @@ pub enum Command {
         /// CSV with header timestamp,open,high,low,close,volume.
         #[arg(long, value_name = "FILE.csv")]
         candles: PathBuf,
-        /// The symbol the candles are for (labels the report; default BTC/USD).
+        /// The symbol the candles are for, any case (labels the report; default BTC/USD).
         #[arg(long)]
         symbol: Option<String>,
         #[arg(long)]
         json: bool,
     },
+}
+
+impl Cli {
+    /// `--json` was given: errors go to stderr as one JSON object too.
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Some(
+                Command::Once { json }
+                | Command::Decisions { json, .. }
+                | Command::Status { json, .. }
+                | Command::Trade { json, .. }
+                | Command::Positions { json, .. }
+                | Command::Backtest { json, .. },
+            ) => *json,
+            _ => false,
+        }
+    }
+
+    /// `--user ID`: the user whose status, positions or decisions to show.
+    pub fn user(&self) -> Option<&str> {
+        match &self.command {
+            Some(
+                Command::Decisions { user, .. }
+                | Command::Status { user, .. }
+                | Command::Positions { user, .. },
+            ) => user.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -1,17 +1,78 @@
-//! The scriptable commands: each returns the process exit code (0 ok, 1 refused).
+//! The scriptable commands: each returns the process exit code (0 ok, 1 refused, 2 usage).
 
 use crate::desk::{Desk, DeskError};
 use crate::domain::manual::{Level, ManualOrder, ManualRefusal};
 use crate::domain::money::{fmt_money, fmt_price, fmt_qty};
 use crate::engine::Engine;
-use crate::store::{self, DecisionLog, Origin, Status};
+use crate::store::{self, DecisionLog, Origin, Status, Store};
 use color_eyre::eyre::Result;
 use std::io::Write;
+use std::sync::Arc;
 
 /// Exit codes of the SPEC.
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+
+/// What went wrong, as scripts branch on it: the `error` field of `--json` errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad flags or arguments (exit 2).
+    Usage,
+    /// A bad config file, or a config that cannot run (exit 2).
+    Config,
+    /// An action the rules or the store's state refuse, or input the command cannot use (exit 1).
+    Refused,
+    /// `once`: the source failed for every symbol (exit 1).
+    SourceFailed,
+    /// A failure of the program itself: the store, the disk (exit 1).
+    Failed,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Usage => "usage",
+            ErrorKind::Config => "config",
+            ErrorKind::Refused => "refused",
+            ErrorKind::SourceFailed => "source_failed",
+            ErrorKind::Failed => "failed",
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Usage | ErrorKind::Config => EXIT_USAGE,
+            ErrorKind::Refused | ErrorKind::SourceFailed | ErrorKind::Failed => EXIT_REFUSED,
+        }
+    }
+}
+
+/// Report a refusal or an error on stderr and return its exit code. In words
+/// (`refused: …`, `error: …`), or with `--json` as one JSON object:
+/// `{"error": "refused", "message": "…"}`.
+pub fn report_error(json: bool, kind: ErrorKind, message: &str) -> u8 {
+    let line = if json {
+        serde_json::json!({ "error": kind.as_str(), "message": message }).to_string()
+    } else if kind == ErrorKind::Refused {
+        format!("refused: {message}")
+    } else {
+        format!("error: {message}")
+    };
+    // `eprintln!` would panic if the terminal is gone (a dropped SSH session).
+    let _ = writeln!(std::io::stderr(), "{line}");
+    kind.exit_code()
+}
+
+/// A warning on stderr: `warning: …`, or with `--json` `{"warning": "…"}`.
+pub fn report_warning(json: bool, message: &str) {
+    let line = if json {
+        serde_json::json!({ "warning": message }).to_string()
+    } else {
+        format!("warning: {message}")
+    };
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 
 fn print_json_line(v: &serde_json::Value) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -65,32 +126,40 @@ pub fn in_cli_words(e: &ManualRefusal) -> String {
 }
 
 /// A refusal printed for the trader (exit 1); anything else is a failure of the program.
-fn refused(e: DeskError) -> Result<u8> {
+fn refused(json: bool, e: DeskError) -> Result<u8> {
     match e {
-        DeskError::Trade(t) => {
-            eprintln!("refused: {}", in_cli_words(&t));
-            Ok(EXIT_REFUSED)
-        }
-        e if e.is_refusal() => {
-            eprintln!("refused: {e}");
-            Ok(EXIT_REFUSED)
-        }
+        DeskError::Trade(t) => Ok(report_error(json, ErrorKind::Refused, &in_cli_words(&t))),
+        e if e.is_refusal() => Ok(report_error(json, ErrorKind::Refused, &e.to_string())),
         other => Err(other.into()),
     }
 }
 
+/// The source in words: "the ML engine at URL" or "the simulated market".
+fn source_in_words(desk: &Desk) -> String {
+    match &desk.config.ml_engine {
+        Some(ml) => format!("the ML engine at {}", ml.url),
+        None => "the simulated market".into(),
+    }
+}
+
+/// One monitoring cycle. Symbols that failed at the source are stored HOLDs with reasons
+/// (exit 0); when every symbol failed, nothing could be decided (exit 1, saying why); a
+/// store failure is exit 1 too.
 pub async fn once(desk: &Desk, json: bool) -> Result<u8> {
     let engine = Engine::new(desk.clone(), desk.source()?);
     let (views, summary) = engine.run_cycle().await;
     let mut logs: Vec<&DecisionLog> = Vec::new();
-    let mut failed = 0;
+    let mut store_errors = Vec::new();
+    let mut source_errors = Vec::new();
     for v in &views {
         match &v.outcome {
-            Ok(o) => logs.push(&o.log),
-            Err(e) => {
-                failed += 1;
-                eprintln!("error: {e}");
+            Ok(o) => {
+                logs.push(&o.log);
+                if let Some(e) = &o.source_error {
+                    source_errors.push(format!("{}: {e}", v.symbol));
+                }
             }
+            Err(e) => store_errors.push(e.clone()),
         }
     }
     logs.reverse();
@@ -111,8 +180,23 @@ pub async fn once(desk: &Desk, json: bool) -> Result<u8> {
             summary.elapsed.as_millis()
         );
     }
-    // Symbols that failed at the source are HOLDs with reasons (exit 0); a store failure is not.
-    Ok(if failed > 0 { EXIT_REFUSED } else { EXIT_OK })
+    if !store_errors.is_empty() {
+        return Ok(report_error(
+            json,
+            ErrorKind::Failed,
+            &store_errors.join("; "),
+        ));
+    }
+    if !views.is_empty() && source_errors.len() == views.len() {
+        let message = format!(
+            "{} failed for every symbol ({n} of {n}), so nothing could be decided: {}",
+            source_in_words(desk),
+            source_errors.join("; "),
+            n = views.len(),
+        );
+        return Ok(report_error(json, ErrorKind::SourceFailed, &message));
+    }
+    Ok(EXIT_OK)
 }
 
 pub fn decisions(
@@ -162,7 +246,7 @@ pub async fn confirm(desk: &Desk, log_id: &str) -> Result<u8> {
             );
             Ok(EXIT_OK)
         }
-        Err(e) => refused(e),
+        Err(e) => refused(false, e),
     }
 }
 
@@ -175,8 +259,47 @@ pub fn cancel(desk: &Desk, log_id: &str) -> Result<u8> {
             );
             Ok(EXIT_OK)
         }
-        Err(e) => refused(e),
+        Err(e) => refused(false, e),
     }
+}
+
+/// The desk of `user` on the same data dir, for the read-only views (`--user`). A user the
+/// store has never seen is refused (Err: the message, naming the users it knows). A user the
+/// REST API created has its own settings; any other is shown with this config's.
+pub fn desk_for_user(desk: &Desk, user: &str) -> Result<std::result::Result<Desk, String>> {
+    if user == desk.config.auto_trade.user_id {
+        return Ok(Ok(desk.clone()));
+    }
+    let known = desk.store.known_users()?;
+    if !known.iter().any(|u| u == user) {
+        let hint = crate::suggest::nearest(user, known.iter().map(String::as_str))
+            .map(|u| format!(" (did you mean {u}?)"))
+            .unwrap_or_default();
+        return Ok(Err(format!(
+            "no user {user:?} in the data dir {}{hint}; the users it knows are {}",
+            desk.data_dir.display(),
+            known.join(", ")
+        )));
+    }
+    let mut config = (*desk.config).clone();
+    let stored = desk
+        .store
+        .all_user_settings()?
+        .into_iter()
+        .find(|(u, _)| u == user)
+        .and_then(|(_, v)| serde_json::from_value(v).ok())
+        .and_then(|s| crate::api::settings::user_config(&desk.config, &s).ok());
+    if let Some(c) = stored {
+        config = c;
+        config.source = crate::api::settings::API_SOURCE.to_string();
+    }
+    config.auto_trade.user_id = user.to_string();
+    let store = Store::open(&desk.data_dir, user, config.auto_trade.enabled)?;
+    Ok(Ok(Desk::new(
+        Arc::new(config),
+        desk.data_dir.clone(),
+        Arc::new(store),
+    )))
 }
 
 pub fn status(desk: &Desk, json: bool) -> Result<u8> {
@@ -204,6 +327,15 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     );
     if let Some(ml) = &desk.config.ml_engine {
         println!("ml engine   {}", ml.url);
+    }
+    let since = s["source_since"].as_str().unwrap_or("");
+    match s["source_reachable"].as_bool() {
+        None => println!("reachable   not checked yet (no monitoring cycle has run)"),
+        Some(true) => println!("reachable   yes, since {since}"),
+        Some(false) => println!(
+            "reachable   NO, since {since}: {}",
+            s["source_error"].as_str().unwrap_or("no answer")
+        ),
     }
     println!("symbols     {}", desk.config.auto_trade.symbols.join(", "));
     println!(
@@ -246,15 +378,42 @@ pub fn kill(desk: &Desk) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> Result<u8> {
-    if !crate::config::valid_symbol(&order.symbol) {
-        eprintln!(
-            "error: symbol {:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD)",
-            order.symbol
-        );
-        return Ok(EXIT_USAGE);
+/// The symbol the trader typed, upper-cased (`eth/usd` is `ETH/USD`), when it is one of
+/// `known`. Otherwise the refusal names them all and the nearest one; a symbol that is not
+/// BASE/QUOTE at all is a usage error.
+fn known_symbol(typed: &str, known: &[String]) -> std::result::Result<String, (ErrorKind, String)> {
+    let symbol = crate::config::normalize_symbol(typed);
+    if known.contains(&symbol) {
+        return Ok(symbol);
     }
-    match desk.trade(order, Origin::Manual, yes).await {
+    let hint = crate::suggest::nearest(&symbol, known.iter().map(String::as_str))
+        .map(|s| format!(" (did you mean {s}?)"))
+        .unwrap_or_default();
+    let list = format!("the configured symbols are {}", known.join(", "));
+    if crate::config::valid_symbol(&symbol) {
+        Err((
+            ErrorKind::Refused,
+            format!("{symbol} is not a configured symbol{hint}; {list}"),
+        ))
+    } else {
+        Err((
+            ErrorKind::Usage,
+            format!(
+                "symbol {typed:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD){hint}; {list}"
+            ),
+        ))
+    }
+}
+
+pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> Result<u8> {
+    let order = match known_symbol(&order.symbol, &desk.config.auto_trade.symbols) {
+        Ok(symbol) => ManualOrder {
+            symbol,
+            ..order.clone()
+        },
+        Err((kind, message)) => return Ok(report_error(json, kind, &message)),
+    };
+    match desk.trade(&order, Origin::Manual, yes).await {
         Ok((log, pos)) => {
             if json {
                 print_json_line(&log.to_json())?;
@@ -277,7 +436,7 @@ pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> R
             }
             Ok(EXIT_OK)
         }
-        Err(e) => refused(e),
+        Err(e) => refused(json, e),
     }
 }
 
@@ -312,14 +471,22 @@ pub fn positions(desk: &Desk, json: bool) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub async fn close(desk: &Desk, symbol: &str) -> Result<u8> {
-    if !crate::config::valid_symbol(symbol) {
-        eprintln!(
-            "error: symbol {symbol:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD)"
-        );
-        return Ok(EXIT_USAGE);
-    }
-    match desk.close(symbol, None, "closed by trader").await {
+/// Close the open position on `typed`: a configured symbol (any case), or one a position is
+/// open on (a symbol since removed from the config, or stored in lower case by an older release).
+pub async fn close(desk: &Desk, typed: &str) -> Result<u8> {
+    let open: Vec<String> = desk
+        .positions()?
+        .into_iter()
+        .map(|(p, _)| p.symbol)
+        .collect();
+    let symbol = match open.iter().find(|s| s.eq_ignore_ascii_case(typed.trim())) {
+        Some(s) => s.clone(),
+        None => match known_symbol(typed, &desk.config.auto_trade.symbols) {
+            Ok(s) => s,
+            Err((kind, message)) => return Ok(report_error(false, kind, &message)),
+        },
+    };
+    match desk.close(&symbol, None, "closed by trader").await {
         Ok(p) => {
             println!(
                 "closed {} {} {} @ {}, realized P&L {}",
@@ -331,6 +498,6 @@ pub async fn close(desk: &Desk, symbol: &str) -> Result<u8> {
             );
             Ok(EXIT_OK)
         }
-        Err(e) => refused(e),
+        Err(e) => refused(false, e),
     }
 }

@@ -1,7 +1,6 @@
 //! The TOML config: schema, defaults, search order and validation that names the key and the file.
 
 use crate::domain::rules::RiskSettings;
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 /// Default check interval for the simulated market, in minutes (a decision within seconds of start).
@@ -11,22 +10,17 @@ pub const ML_CHECK_INTERVAL_MINUTES: f64 = 5.0;
 /// Longest a decision may stay pending: 30 days (at least two of the longest check intervals).
 pub const MAX_PENDING_EXPIRY_MINUTES: f64 = 43_200.0;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The file as written, each value of the right type or absent (a wrong one is a problem noted).
+#[derive(Debug, Clone, Default)]
 struct FileConfig {
-    #[serde(default)]
     auto_trade: AutoTradeFile,
-    #[serde(default)]
     account: AccountFile,
     ml_engine: Option<MlEngineFile>,
-    #[serde(default)]
     simulation: SimulationFile,
-    #[serde(default)]
     backtest: BacktestFile,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 struct AutoTradeFile {
     user_id: Option<String>,
     enabled: Option<bool>,
@@ -40,34 +34,158 @@ struct AutoTradeFile {
     pending_expiry_minutes: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 struct AccountFile {
     size: Option<f64>,
     max_position_percent: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 struct MlEngineFile {
     url: Option<String>,
     timeout_seconds: Option<f64>,
     max_concurrent_requests: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 struct SimulationFile {
     seed: Option<u64>,
     seconds_per_candle: Option<f64>,
     start_prices: Option<std::collections::BTreeMap<String, f64>>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 struct BacktestFile {
     fee_percent: Option<f64>,
     slippage_percent: Option<f64>,
+}
+
+/// The tables a config file may have.
+const TABLES: [&str; 5] = [
+    "auto_trade",
+    "account",
+    "ml_engine",
+    "simulation",
+    "backtest",
+];
+
+/// One table of the file, read key by key so that every problem is noted, not only the first.
+struct TableReader<'p> {
+    name: &'static str,
+    keys: toml::Table,
+    known: Vec<&'static str>,
+    problems: &'p mut Vec<String>,
+}
+
+impl<'p> TableReader<'p> {
+    /// The table `name` taken out of the document (empty when absent or not a table).
+    fn new(doc: &mut toml::Table, name: &'static str, problems: &'p mut Vec<String>) -> Self {
+        let keys = match doc.remove(name) {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t,
+            Some(other) => {
+                problems.push(format!(
+                    "{name} must be a table ([{name}]), not a {}",
+                    other.type_str()
+                ));
+                toml::Table::new()
+            }
+        };
+        TableReader {
+            name,
+            keys,
+            known: Vec::new(),
+            problems,
+        }
+    }
+
+    /// The value of `key` when present and of the right type; a wrong type is a problem.
+    fn take<T: serde::de::DeserializeOwned>(&mut self, key: &'static str) -> Option<T> {
+        self.known.push(key);
+        let value = self.keys.remove(key)?;
+        match value.try_into::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problems
+                    .push(format!("{}.{key}: {}", self.name, e.to_string().trim_end()));
+                None
+            }
+        }
+    }
+
+    /// Every key not taken is one the table does not have.
+    fn finish(self) {
+        for key in self.keys.keys() {
+            let hint = match crate::suggest::nearest(key, self.known.iter().copied()) {
+                Some(k) => format!("did you mean {}.{k}?", self.name),
+                None => format!("[{}] has {}", self.name, self.known.join(", ")),
+            };
+            self.problems
+                .push(format!("{}.{key}: unknown key; {hint}", self.name));
+        }
+    }
+}
+
+/// Read the document's tables and keys, noting every unknown key and wrong type.
+fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
+    let mut t = TableReader::new(&mut doc, "auto_trade", problems);
+    let auto_trade = AutoTradeFile {
+        user_id: t.take("user_id"),
+        enabled: t.take("enabled"),
+        symbols: t.take("symbols"),
+        max_risk_percent: t.take("max_risk_percent"),
+        min_confidence: t.take("min_confidence"),
+        paper_trading: t.take("paper_trading"),
+        require_confirmation: t.take("require_confirmation"),
+        max_open_positions: t.take("max_open_positions"),
+        check_interval_minutes: t.take("check_interval_minutes"),
+        pending_expiry_minutes: t.take("pending_expiry_minutes"),
+    };
+    t.finish();
+    let mut t = TableReader::new(&mut doc, "account", problems);
+    let account = AccountFile {
+        size: t.take("size"),
+        max_position_percent: t.take("max_position_percent"),
+    };
+    t.finish();
+    let has_ml_engine = doc.contains_key("ml_engine");
+    let mut t = TableReader::new(&mut doc, "ml_engine", problems);
+    let ml_engine = MlEngineFile {
+        url: t.take("url"),
+        timeout_seconds: t.take("timeout_seconds"),
+        max_concurrent_requests: t.take("max_concurrent_requests"),
+    };
+    t.finish();
+    let mut t = TableReader::new(&mut doc, "simulation", problems);
+    let simulation = SimulationFile {
+        seed: t.take("seed"),
+        seconds_per_candle: t.take("seconds_per_candle"),
+        start_prices: t.take("start_prices"),
+    };
+    t.finish();
+    let mut t = TableReader::new(&mut doc, "backtest", problems);
+    let backtest = BacktestFile {
+        fee_percent: t.take("fee_percent"),
+        slippage_percent: t.take("slippage_percent"),
+    };
+    t.finish();
+    for (key, value) in &doc {
+        let hint = match crate::suggest::nearest(key, TABLES) {
+            Some(t) => format!("did you mean [{t}]?"),
+            None => format!("the tables are [{}]", TABLES.join("], [")),
+        };
+        problems.push(match value {
+            toml::Value::Table(_) => format!("[{key}]: unknown table; {hint}"),
+            _ => format!("{key}: unknown key at the top level; {hint}"),
+        });
+    }
+    FileConfig {
+        auto_trade,
+        account,
+        ml_engine: has_ml_engine.then_some(ml_engine),
+        simulation,
+        backtest,
+    }
 }
 
 /// Auto-trading settings: the seed's AutoTradeConfig.
@@ -200,87 +318,108 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     parse_str(&text, &path.display().to_string())
 }
 
-/// Parse and validate a TOML document; `origin` names it in messages.
+/// Parse and validate a TOML document; `origin` names it in messages. Every problem is
+/// named at once, each with its key; a syntax error stops the reading and is the only one.
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
-    let syntax = |e: toml::de::Error| {
+    let doc = toml::from_str::<toml::Table>(text).map_err(|e| {
         ConfigError(format!(
             "invalid config in {origin}: {}",
             e.to_string().trim_end()
         ))
-    };
-    // serde_path_to_error names the key of a wrong type ("auto_trade.max_risk_percent").
-    let de = toml::Deserializer::parse(text).map_err(syntax)?;
-    let file: FileConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path.is_empty() || path == "." {
-            syntax(inner)
-        } else {
-            ConfigError(format!(
-                "invalid config in {origin}: {path}: {}",
-                inner.to_string().trim_end()
-            ))
-        }
     })?;
-    let bad = |key: &str, value: String, rule: &str| {
-        ConfigError(format!(
-            "invalid config in {origin}: {key} = {value} is out of range: {rule}"
-        ))
-    };
+    let mut problems = Vec::new();
+    let file = read_file(doc, &mut problems);
+    let config = validate(file, origin, &mut problems);
+    // Table by table, in the order of config.example.toml; unknown tables last.
+    problems.sort_by_key(|p| {
+        TABLES
+            .iter()
+            .position(|t| p.strip_prefix(t).is_some_and(|r| r.starts_with(['.', ' '])))
+            .unwrap_or(TABLES.len())
+    });
+    match problems.len() {
+        0 => Ok(config),
+        1 => Err(ConfigError(format!(
+            "invalid config in {origin}: {}",
+            problems[0]
+        ))),
+        n => Err(ConfigError(format!(
+            "invalid config in {origin}: {n} problems:\n  {}",
+            problems.join("\n  ")
+        ))),
+    }
+}
+
+/// The problems found so far, each naming its key.
+struct Problems<'a>(&'a mut Vec<String>);
+
+impl Problems<'_> {
+    /// `key = value is out of range: rule`.
+    fn range(&mut self, key: &str, value: String, rule: &str) {
+        self.0
+            .push(format!("{key} = {value} is out of range: {rule}"));
+    }
+    fn note(&mut self, problem: String) {
+        self.0.push(problem);
+    }
+}
+
+/// The config the file describes, defaults filled in; every value out of range is noted in
+/// `problems` (and replaced by its default, so that the checks after it still run).
+fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Config {
+    let mut p = Problems(problems);
 
     let at = file.auto_trade;
-    let symbols = at
-        .symbols
-        .unwrap_or_else(|| vec!["BTC/USD".into(), "ETH/USD".into(), "SOL/USD".into()]);
+    let symbols: Vec<String> = match at.symbols {
+        Some(list) => list.iter().map(|s| normalize_symbol(s)).collect(),
+        None => vec!["BTC/USD".into(), "ETH/USD".into(), "SOL/USD".into()],
+    };
     if symbols.is_empty() {
-        return Err(bad(
+        p.range(
             "auto_trade.symbols",
             "[]".into(),
             "list at least one symbol",
-        ));
+        );
     }
     let mut seen = std::collections::BTreeSet::new();
     for s in &symbols {
         if !valid_symbol(s) {
-            return Err(ConfigError(format!(
-                "invalid config in {origin}: auto_trade.symbols: {s:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
-            )));
-        }
-        if !seen.insert(s.clone()) {
-            return Err(ConfigError(format!(
-                "invalid config in {origin}: auto_trade.symbols: {s:?} is listed twice"
-            )));
+            p.note(format!(
+                "auto_trade.symbols: {s:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
+            ));
+        } else if !seen.insert(s.clone()) {
+            p.note(format!("auto_trade.symbols: {s:?} is listed twice"));
         }
     }
     let user_id = at.user_id.unwrap_or_else(|| "default".into());
-    if user_id.trim().is_empty() || user_id.len() > 64 || user_id.chars().any(|c| c.is_control()) {
-        return Err(ConfigError(format!(
-            "invalid config in {origin}: auto_trade.user_id {user_id:?} must be 1 to 64 printable characters"
-        )));
+    if !valid_user_id(&user_id) {
+        p.note(format!(
+            "auto_trade.user_id {user_id:?} must be 1 to 64 printable characters"
+        ));
     }
     let max_risk_percent = at.max_risk_percent.unwrap_or(1.5);
     if !(max_risk_percent > 0.0 && max_risk_percent <= 100.0) {
-        return Err(bad(
+        p.range(
             "auto_trade.max_risk_percent",
             max_risk_percent.to_string(),
             "must be > 0 and <= 100",
-        ));
+        );
     }
     let min_confidence = at.min_confidence.unwrap_or(0.75);
     if !(0.0..=1.0).contains(&min_confidence) {
-        return Err(bad(
+        p.range(
             "auto_trade.min_confidence",
             min_confidence.to_string(),
             "must be between 0 and 1",
-        ));
+        );
     }
     let max_open_positions = at.max_open_positions.unwrap_or(3);
     if !(1..=10_000).contains(&max_open_positions) {
-        return Err(bad(
+        p.range(
             "auto_trade.max_open_positions",
             max_open_positions.to_string(),
             "must be between 1 and 10000",
-        ));
+        );
     }
     let simulated = file
         .ml_engine
@@ -292,43 +431,45 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     } else {
         ML_CHECK_INTERVAL_MINUTES
     };
-    let check_interval_minutes = at.check_interval_minutes.unwrap_or(default_interval);
+    let mut check_interval_minutes = at.check_interval_minutes.unwrap_or(default_interval);
     // At least 0.001 min (60 ms): a smaller value would be a loop that never rests.
     if !(0.001..=1440.0 * 7.0).contains(&check_interval_minutes) {
-        return Err(bad(
+        p.range(
             "auto_trade.check_interval_minutes",
             check_interval_minutes.to_string(),
             "must be between 0.001 (60 ms; fractions allowed, 0.05 = 3 s) and 10080 (a week)",
-        ));
+        );
+        // The default expiry below is two intervals: from a valid one, so it is not a problem too.
+        check_interval_minutes = default_interval;
     }
     let pending_expiry_minutes = at
         .pending_expiry_minutes
         .unwrap_or(2.0 * check_interval_minutes);
     // Bounded so that it is a valid duration: 1e300 minutes used to panic at start.
     if !(pending_expiry_minutes > 0.0 && pending_expiry_minutes <= MAX_PENDING_EXPIRY_MINUTES) {
-        return Err(bad(
+        p.range(
             "auto_trade.pending_expiry_minutes",
             pending_expiry_minutes.to_string(),
             "must be > 0 and at most 43200 (30 days)",
-        ));
+        );
     }
 
     let size = file.account.size.unwrap_or(10_000.0);
     // Bounded so that sizes and P&L stay exact to the cent in f64.
     if !(size > 0.0 && size <= 1e12) {
-        return Err(bad(
+        p.range(
             "account.size",
             size.to_string(),
             "must be > 0 and at most 1e12",
-        ));
+        );
     }
     let max_position_percent = file.account.max_position_percent.unwrap_or(20.0);
     if !(max_position_percent > 0.0 && max_position_percent <= 100.0) {
-        return Err(bad(
+        p.range(
             "account.max_position_percent",
             max_position_percent.to_string(),
             "must be > 0 and <= 100",
-        ));
+        );
     }
 
     let ml_engine = match file.ml_engine {
@@ -341,30 +482,30 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             if !(url.starts_with("http://") || url.starts_with("https://"))
                 || reqwest::Url::parse(&url).is_err()
             {
-                return Err(ConfigError(format!(
-                    "invalid config in {origin}: ml_engine.url {url:?} must be an http:// or https:// URL"
-                )));
+                p.note(format!(
+                    "ml_engine.url {url:?} must be an http:// or https:// URL"
+                ));
             }
             let timeout_seconds = timeout_seconds.unwrap_or(10.0);
             if !(0.01..=600.0).contains(&timeout_seconds) {
-                return Err(bad(
+                p.range(
                     "ml_engine.timeout_seconds",
                     timeout_seconds.to_string(),
                     "must be between 0.01 and 600",
-                ));
+                );
             }
             let max_concurrent_requests = max_concurrent_requests.unwrap_or(512);
             if !(1..=4096).contains(&max_concurrent_requests) {
-                return Err(bad(
+                p.range(
                     "ml_engine.max_concurrent_requests",
                     max_concurrent_requests.to_string(),
                     "must be between 1 and 4096",
-                ));
+                );
             }
             Some(MlEngine {
                 url,
                 timeout_seconds,
-                max_concurrent_requests: max_concurrent_requests as usize,
+                max_concurrent_requests: max_concurrent_requests.clamp(1, 4096) as usize,
             })
         }
         _ => None,
@@ -373,41 +514,42 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let sim = file.simulation;
     let seconds_per_candle = sim.seconds_per_candle.unwrap_or(1.5);
     if !(0.05..=86_400.0).contains(&seconds_per_candle) {
-        return Err(bad(
+        p.range(
             "simulation.seconds_per_candle",
             seconds_per_candle.to_string(),
             "must be between 0.05 and 86400",
-        ));
+        );
     }
-    let start_prices = sim.start_prices.unwrap_or_default();
-    for (sym, p) in &start_prices {
-        if !(*p > 0.0 && p.is_finite()) {
-            return Err(bad(
+    let mut start_prices = std::collections::BTreeMap::new();
+    for (sym, price) in sim.start_prices.unwrap_or_default() {
+        if !(price > 0.0 && price.is_finite()) {
+            p.range(
                 &format!("simulation.start_prices.\"{sym}\""),
-                p.to_string(),
+                price.to_string(),
                 "must be > 0",
-            ));
+            );
         }
+        start_prices.insert(normalize_symbol(&sym), price);
     }
 
     let fee_percent = file.backtest.fee_percent.unwrap_or(0.1);
     if !(0.0..=10.0).contains(&fee_percent) {
-        return Err(bad(
+        p.range(
             "backtest.fee_percent",
             fee_percent.to_string(),
             "must be between 0 and 10",
-        ));
+        );
     }
     let slippage_percent = file.backtest.slippage_percent.unwrap_or(0.0);
     if !(0.0..=10.0).contains(&slippage_percent) {
-        return Err(bad(
+        p.range(
             "backtest.slippage_percent",
             slippage_percent.to_string(),
             "must be between 0 and 10",
-        ));
+        );
     }
 
-    Ok(Config {
+    Config {
         auto_trade: AutoTrade {
             user_id,
             enabled: at.enabled.unwrap_or(true),
@@ -416,7 +558,7 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             min_confidence,
             paper_trading: at.paper_trading.unwrap_or(true),
             require_confirmation: at.require_confirmation.unwrap_or(true),
-            max_open_positions: max_open_positions as usize,
+            max_open_positions: max_open_positions.clamp(1, 10_000) as usize,
             check_interval_minutes,
             pending_expiry_minutes,
         },
@@ -435,7 +577,18 @@ pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
             slippage_percent,
         },
         source: origin.to_string(),
-    })
+    }
+}
+
+/// A user id: 1 to 64 printable characters, not only spaces.
+pub fn valid_user_id(user_id: &str) -> bool {
+    !(user_id.trim().is_empty() || user_id.len() > 64 || user_id.chars().any(|c| c.is_control()))
+}
+
+/// A symbol as the trader typed it, the way it is stored: trimmed and upper-case
+/// (`eth/usd` is `ETH/USD`).
+pub fn normalize_symbol(s: &str) -> String {
+    s.trim().to_ascii_uppercase()
 }
 
 /// `BASE/QUOTE`, letters and digits only, each side 1 to 12 characters.
@@ -554,6 +707,60 @@ mod tests {
             let e = parse_str(doc, "c.toml").unwrap_err();
             assert!(e.0.contains(key), "{doc}: {e}");
         }
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let doc = "verbose = true\n[auto_trade]\nmax_risk_percnt = 1.0\nmin_confidence = 1.5\n\
+                   enabled = \"yes\"\nsymbols = [\"BTCUSD\", \"eth/usd\", \"ETH/USD\"]\n\
+                   [account]\nsize = 0\n[mlengine]\nurl = \"http://x\"\n";
+        let e = parse_str(doc, "c.toml").unwrap_err().0;
+        for want in [
+            "c.toml: 8 problems:",
+            "auto_trade.max_risk_percnt: unknown key; did you mean auto_trade.max_risk_percent?",
+            "auto_trade.min_confidence = 1.5 is out of range",
+            "auto_trade.enabled: invalid type: string \"yes\", expected a boolean",
+            "auto_trade.symbols: \"BTCUSD\" is not BASE/QUOTE",
+            "auto_trade.symbols: \"ETH/USD\" is listed twice",
+            "account.size = 0 is out of range",
+            "[mlengine]: unknown table; did you mean [ml_engine]?",
+            "verbose: unknown key at the top level",
+        ] {
+            assert!(e.contains(want), "{want:?} missing from:\n{e}");
+        }
+        assert_eq!(e.lines().count(), 9, "{e}");
+    }
+
+    #[test]
+    fn one_problem_is_one_line() {
+        let e = parse_str("[account]\nsize = -1\n", "c.toml").unwrap_err().0;
+        assert_eq!(
+            e,
+            "invalid config in c.toml: account.size = -1 is out of range: must be > 0 and at most 1e12"
+        );
+    }
+
+    #[test]
+    fn an_invalid_check_interval_is_not_also_an_invalid_expiry() {
+        let e = parse_str("[auto_trade]\ncheck_interval_minutes = 0\n", "c.toml").unwrap_err();
+        assert!(!e.0.contains("pending_expiry_minutes"), "{e}");
+    }
+
+    #[test]
+    fn symbols_are_upper_case() {
+        let c = parse_str(
+            "[auto_trade]\nsymbols = [\"eth/usd\", \" Btc/Usdt \"]\n[simulation]\nstart_prices = { \"eth/usd\" = 2000.0 }\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.auto_trade.symbols, vec!["ETH/USD", "BTC/USDT"]);
+        assert_eq!(c.simulation.start_prices.get("ETH/USD"), Some(&2000.0));
+    }
+
+    #[test]
+    fn a_known_table_that_is_not_a_table_is_named() {
+        let e = parse_str("auto_trade = 5\n", "c.toml").unwrap_err();
+        assert!(e.0.contains("auto_trade must be a table"), "{e}");
     }
 
     #[test]

@@ -19,5 +19,6 @@ pub mod ml_engine;
 pub mod simulated;
 pub mod source;
 pub mod store;
+pub mod suggest;
 pub mod tui;
 pub mod ui;

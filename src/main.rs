@@ -1,38 +1,34 @@
 use autotrade_tui::cli::{Cli, Command};
-use autotrade_tui::commands::{self, EXIT_USAGE};
+use autotrade_tui::commands::{self, EXIT_USAGE, ErrorKind, report_error, report_warning};
 use autotrade_tui::config::{self, Config};
 use autotrade_tui::desk::Desk;
 use clap::Parser;
-use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let json = cli.json();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return ExitCode::from(report_error(json, ErrorKind::Config, &e.0)),
     };
     if let Err(msg) = live_guard(&config, cli.live) {
-        eprintln!("error: {msg}");
-        return ExitCode::from(EXIT_USAGE);
+        return ExitCode::from(report_error(json, ErrorKind::Config, &msg));
     }
     let data_dir = match config::data_dir(cli.data_dir.as_deref()) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(e) => return ExitCode::from(report_error(json, ErrorKind::Config, &e.0)),
     };
     if let Err(e) = color_eyre::install() {
-        eprintln!("warning: {e}");
+        report_warning(json, &e.to_string());
     }
     let _log_guard = match autotrade_tui::logging::init(&data_dir) {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("warning: logging to a file is off: {e}");
+            report_warning(json, &format!("logging to a file is off: {e}"));
             None
         }
     };
@@ -40,11 +36,27 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             tracing::error!("{e:#}");
-            // `eprintln!` would panic if the terminal is gone (a dropped SSH session).
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            ExitCode::from(commands::EXIT_REFUSED)
+            ExitCode::from(report_error(json, ErrorKind::Failed, &format!("{e:#}")))
         }
     }
+}
+
+/// Bad flags or arguments: clap's own words and exit 2, or with `--json` one JSON object.
+/// `--help` and `--version` print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let json = std::env::args_os().any(|a| a == "--json");
+    if !e.use_stderr() || !json {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    // The first paragraph says what is wrong; the rest is the usage line and a tip.
+    let message = text
+        .split("\n\n")
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_start_matches("error: ");
+    ExitCode::from(report_error(true, ErrorKind::Usage, message))
 }
 
 /// `paper_trading = false` alone never trades live.
@@ -72,6 +84,7 @@ fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
 }
 
 fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Result<u8> {
+    let json = cli.json();
     // The backtest needs no store, no source and no runtime: history in, report out.
     if let Some(Command::Backtest {
         candles,
@@ -86,9 +99,16 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         .enable_all()
         .build()?;
     let ctx = Desk::open(config, data_dir)?;
+    let ctx = match cli.user() {
+        Some(user) => match commands::desk_for_user(&ctx, user)? {
+            Ok(other) => other,
+            Err(msg) => return Ok(report_error(json, ErrorKind::Refused, &msg)),
+        },
+        None => ctx,
+    };
     // After a crash: executions half done are resolved, orders whose answer was lost looked up.
     for problem in rt.block_on(ctx.recover())? {
-        let _ = writeln!(std::io::stderr(), "warning: {problem}");
+        report_warning(json, &problem.to_string());
     }
     match cli.command {
         None => rt.block_on(autotrade_tui::tui::run(ctx)),
@@ -98,10 +118,11 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
             executed_only,
             pending,
             json,
+            ..
         }) => commands::decisions(&ctx, limit, executed_only, pending, json),
         Some(Command::Confirm { log_id }) => rt.block_on(commands::confirm(&ctx, &log_id)),
         Some(Command::Cancel { log_id }) => commands::cancel(&ctx, &log_id),
-        Some(Command::Status { json }) => commands::status(&ctx, json),
+        Some(Command::Status { json, .. }) => commands::status(&ctx, json),
         Some(Command::Enable) => commands::enable(&ctx),
         Some(Command::Disable) => commands::disable(&ctx),
         Some(Command::Kill) => commands::kill(&ctx),
@@ -125,7 +146,7 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
             yes,
             json,
         )),
-        Some(Command::Positions { json }) => commands::positions(&ctx, json),
+        Some(Command::Positions { json, .. }) => commands::positions(&ctx, json),
         Some(Command::Close { symbol }) => rt.block_on(commands::close(&ctx, &symbol)),
         Some(Command::Serve { listen }) => rt.block_on(autotrade_tui::api::serve(ctx, &listen)),
         Some(Command::Mcp) => rt.block_on(autotrade_tui::mcp::run(ctx)),

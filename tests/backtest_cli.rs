@@ -157,13 +157,13 @@ fn config_sets_fees_symbol_labels_the_report_and_min_confidence_sets_the_buckets
             "--candles",
             csv.to_str().unwrap(),
             "--symbol",
-            "ETH/USD",
+            "eth/usd",
             "--json",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(v["symbol"], "ETH/USD");
+    assert_eq!(v["symbol"], "ETH/USD", "symbols are upper-cased");
     assert_eq!(v["summary"]["fees_paid"], 0.0);
     assert!(v["summary"]["trades"].as_u64().unwrap() > 0);
     let cal = v["calibration"].as_array().unwrap();
@@ -298,6 +298,12 @@ fn gaps_are_warned_about_on_stderr_and_the_json_stays_clean() {
         r.stderr.contains("line 102 (5 bars missing"),
         "{}",
         r.stderr
+    );
+    // With --json the warning is JSON too: {"warning": "..."}.
+    let w: Value = serde_json::from_str(r.stderr.trim()).unwrap();
+    assert!(
+        w["warning"].as_str().unwrap().contains("1 gaps in time"),
+        "{w}"
     );
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["candles"], 295);

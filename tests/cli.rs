@@ -567,16 +567,185 @@ fn kill_cancels_every_pending_and_once_then_queues_nothing() {
 }
 
 #[test]
-fn once_exits_0_when_every_symbol_failed_at_the_source() {
+fn once_exits_1_when_every_symbol_failed_at_the_source() {
     let url = MlServer::start().url.clone();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), Some(&url), THREE, "");
     let (code, out, err) = run(dir.path(), &["once"]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("3 unreachable"), "{out}");
+    // Which source failed, and why, for every symbol.
+    let err = err.trim();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: the ML engine at {url} failed for every symbol (3 of 3)"
+        )),
+        "{err}"
+    );
+    for symbol in ["BTC/USD", "ETH/USD", "SOL/USD"] {
+        assert!(
+            err.contains(&format!("{symbol}: GET {url}/api/v1/")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("cannot connect"), "{err}");
     let logs = decisions_json(dir.path(), &[]);
     assert_eq!(logs.len(), 3, "failed symbols are stored HOLDs");
     assert!(logs.iter().all(|l| l["status"] == "hold"));
+
+    // With --json: the HOLDs on stdout, one JSON error on stderr.
+    let (code, out, err) = run(dir.path(), &["once", "--json"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(json_lines(&out).len(), 3, "{out}");
+    let e = one_json_error(&err);
+    assert_eq!(e["error"], "source_failed");
+    assert!(e["message"].as_str().unwrap().contains(&url), "{e}");
+}
+
+#[test]
+fn once_exits_0_when_only_some_symbols_failed_at_the_source() {
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "bullish", 0.87, 45000.0, "accumulation");
+    ml.set(&signal_path("ETH/USD"), Reply::status(503, "{}"));
+    // SOL/USD: no reply set, so the engine answers 404.
+    let dir = setup(&ml, THREE);
+    let (code, out, err) = run(dir.path(), &["once", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    let logs = json_lines(&out);
+    assert_eq!(logs.len(), 3);
+    assert_eq!(find(&logs, id_of(&logs, "BTC/USD"))["status"], "pending");
+    let st = status_json(dir.path());
+    assert_eq!(st["source_reachable"], true, "{st}");
+    assert!(st["source_error"].is_null(), "{st}");
+}
+
+/// stderr that must be exactly one JSON error object: `{"error": kind, "message": text}`.
+fn one_json_error(stderr: &str) -> Value {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one object on stderr: {stderr}");
+    let v: Value = serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("{stderr}: {e}"));
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["error", "message"], "{v}");
+    assert!(!v["message"].as_str().unwrap().is_empty(), "{v}");
+    v
+}
+
+#[test]
+fn status_says_whether_the_source_is_reachable_and_since_when() {
+    let ml = MlServer::start();
+    ml.set_every_symbol(Reply::status(503, "{}"), Reply::status(503, "{}"));
+    let dir = setup(&ml, THREE);
+    // Not checked yet.
+    let st = status_json(dir.path());
+    assert!(st["source_reachable"].is_null(), "{st}");
+    assert!(st["source_since"].is_null(), "{st}");
+    assert!(st["source_error"].is_null(), "{st}");
+    let (_, out, _) = run(dir.path(), &["status"]);
+    assert!(out.contains("reachable   not checked yet"), "{out}");
+
+    // Down: since the first cycle that saw it down, with the reason.
+    assert_eq!(run(dir.path(), &["once"]).0, 1);
+    let down = status_json(dir.path());
+    assert_eq!(down["source_reachable"], false, "{down}");
+    let since = down["source_since"].as_str().unwrap().to_string();
+    assert!(is_utc_timestamp(&since), "{down}");
+    assert!(
+        since.as_str() >= down["last_cycle"].as_str().unwrap(),
+        "{down}"
+    );
+    let error = down["source_error"].as_str().unwrap();
+    assert!(
+        error.starts_with("BTC/USD: GET ") && error.contains("503"),
+        "{down}"
+    );
+    let (_, out, _) = run(dir.path(), &["status"]);
+    assert!(
+        out.contains(&format!("reachable   NO, since {since}: BTC/USD: GET ")),
+        "{out}"
+    );
+    // Still down: the time of the change stays.
+    assert_eq!(run(dir.path(), &["once"]).0, 1);
+    assert_eq!(status_json(dir.path())["source_since"], since.as_str());
+
+    // Back up: reachable, since this cycle, no error.
+    ml.set_symbol("BTC/USD", "bullish", 0.87, 45000.0, "accumulation");
+    once_json(dir.path());
+    let up = status_json(dir.path());
+    assert_eq!(up["source_reachable"], true, "{up}");
+    assert!(up["source_error"].is_null(), "{up}");
+    let up_since = up["source_since"].as_str().unwrap();
+    assert!(up_since >= since.as_str(), "{up}");
+    let (_, out, _) = run(dir.path(), &["status"]);
+    assert!(
+        out.contains(&format!("reachable   yes, since {up_since}")),
+        "{out}"
+    );
+}
+
+#[test]
+fn with_json_every_refusal_and_error_is_one_json_object_on_stderr() {
+    let ml = three_actionable();
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let d = dir.path();
+    let csv = d.join("missing.csv");
+    let csv = csv.to_str().unwrap();
+    for (args, kind, code) in [
+        (&["trade", "DOGE/USD", "buy", "--json"][..], "refused", 1),
+        (&["trade", "BTCUSD", "buy", "--json"], "usage", 2),
+        (
+            &["trade", "BTC/USD", "buy", "--size", "1000", "--json"],
+            "refused",
+            1,
+        ),
+        (&["status", "--json", "--user", "nobody"], "refused", 1),
+        (&["positions", "--json", "--user", "nobody"], "refused", 1),
+        (&["decisions", "--json", "--user", "nobody"], "refused", 1),
+        (&["decisions", "--json", "--limit", "many"], "usage", 2),
+        (&["once", "--json", "--no-such-flag"], "usage", 2),
+        (&["backtest", "--candles", csv, "--json"], "refused", 1),
+        (
+            &["backtest", "--candles", csv, "--symbol", "BTC", "--json"],
+            "usage",
+            2,
+        ),
+    ] {
+        let (got, out, err) = run(d, args);
+        assert_eq!(got, code, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        let e = one_json_error(&err);
+        assert_eq!(e["error"], kind, "{args:?}: {e}");
+        // Without --json the same failure is words.
+        let words: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+        let (got, _, err) = run(d, &words);
+        assert_eq!(got, code, "{words:?}: {err}");
+        assert!(
+            err.starts_with("refused: ") || err.starts_with("error: "),
+            "{words:?}: {err}"
+        );
+    }
+    // A bad config file: exit 2, kind config, naming the key.
+    write_config(d, Some(&ml.url), "max_risk_percent = -1", "");
+    for args in [
+        &["once", "--json"][..],
+        &["status", "--json"],
+        &["decisions", "--json"],
+        &["positions", "--json"],
+        &["trade", "BTC/USD", "buy", "--json"],
+    ] {
+        let (code, _, err) = run(d, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let e = one_json_error(&err);
+        assert_eq!(e["error"], "config", "{e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("auto_trade.max_risk_percent"),
+            "{e}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------- usage
@@ -722,18 +891,54 @@ fn every_invalid_config_fixture_fails_naming_its_key() {
     let mut failures = Vec::new();
     for p in &paths {
         let text = std::fs::read_to_string(p).unwrap();
-        let key = text
+        // Every problem of a file is named at once: one `# key:` line each.
+        let keys: Vec<&str> = text
             .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("# key: "))
-            .unwrap_or_else(|| panic!("{} must start with `# key: <name>`", p.display()));
+            .map_while(|l| l.strip_prefix("# key: "))
+            .collect();
+        assert!(
+            !keys.is_empty(),
+            "{} must start with `# key: <name>`",
+            p.display()
+        );
         let (code, err) = with_config(p);
         let file = p.file_name().unwrap().to_str().unwrap();
-        if code != 2 || !err.contains(key) || !err.contains(file) {
-            failures.push(format!("{file}: exit {code}, wanted 2 and {key:?}: {err}"));
+        for key in keys {
+            if code != 2 || !err.contains(key) || !err.contains(file) {
+                failures.push(format!("{file}: exit {code}, wanted 2 and {key:?}: {err}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_config_with_several_problems_names_every_one_with_its_key() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/invalid_configs/several_problems.toml");
+    let (code, err) = with_config(&p);
+    assert_eq!(code, 2, "{err}");
+    let mut lines = err.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("error: invalid config in {}: 9 problems:", p.display())
+    );
+    let problems: Vec<&str> = lines.map(str::trim).collect();
+    assert_eq!(
+        problems,
+        [
+            "auto_trade.enabled: invalid type: string \"yes\", expected a boolean",
+            "auto_trade.max_risk_percnt: unknown key; did you mean auto_trade.max_risk_percent?",
+            "auto_trade.symbols: \"BTCUSD\" is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")",
+            "auto_trade.max_risk_percent = 0 is out of range: must be > 0 and <= 100",
+            "auto_trade.min_confidence = 1.5 is out of range: must be between 0 and 1",
+            "account.size = -5 is out of range: must be > 0 and at most 1e12",
+            "ml_engine.timeout_seconds = 0 is out of range: must be between 0.01 and 600",
+            "[mlengine]: unknown table; did you mean [ml_engine]?",
+            "verbose: unknown key at the top level; the tables are [auto_trade], [account], [ml_engine], [simulation], [backtest]",
+        ],
+        "{err}"
+    );
 }
 
 #[test]
@@ -807,6 +1012,62 @@ fn users_sharing_a_data_dir_see_only_their_own_decisions() {
         "bob's kill is bob's"
     );
     assert_eq!(status_json(a.path())["enabled"], true);
+
+    // Bob may look at alice's status, decisions and positions with --user.
+    let (code, out, err) = bob_run(&["status", "--json", "--user", "alice"]);
+    assert_eq!(code, 0, "{err}");
+    let st = &json_lines(&out)[0];
+    assert_eq!(st["user_id"], "alice");
+    assert_eq!(st["enabled"], true);
+    assert_eq!(st["pending"], 1);
+    assert_eq!(st["source_reachable"], true);
+    let (code, out, _) = bob_run(&["decisions", "--json", "--user", "alice"]);
+    assert_eq!(code, 0);
+    assert_eq!(json_lines(&out)[0]["log_id"], id.as_str());
+    let (code, out, _) = bob_run(&["positions", "--user", "alice"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "no open positions");
+    let (code, out, _) = bob_run(&["status", "--user", "alice"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("user        alice\n"), "{out}");
+    // His own, without it.
+    let (_, out, _) = bob_run(&["status", "--json"]);
+    assert_eq!(json_lines(&out)[0]["user_id"], "bob");
+    assert_eq!(json_lines(&out)[0]["enabled"], false, "bob's kill");
+
+    // A user the data dir has never seen is refused, naming those it knows, and not created.
+    for _ in 0..2 {
+        let (code, out, err) = bob_run(&["status", "--user", "alise"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            err.starts_with("refused: no user \"alise\"")
+                && err.contains("(did you mean alice?)")
+                && err.contains("the users it knows are alice, bob"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn user_shows_a_user_the_rest_api_created_with_its_own_settings() {
+    let ml = three_actionable();
+    let dir = setup(&ml, THREE);
+    let data = dir.path().join("data");
+    let store = autotrade_tui::store::Store::open(&data, "default", true).unwrap();
+    store
+        .put_user_settings(
+            "api-user",
+            &serde_json::json!({"user_id": "api-user", "symbols": ["sol/usd"], "max_open_positions": 1}),
+        )
+        .unwrap();
+    drop(store);
+    let (code, out, err) = run(dir.path(), &["status", "--json", "--user", "api-user"]);
+    assert_eq!(code, 0, "{err}");
+    let st = &json_lines(&out)[0];
+    assert_eq!(st["user_id"], "api-user");
+    assert_eq!(st["symbols"], serde_json::json!(["SOL/USD"]));
+    assert_eq!(st["max_open_positions"], 1);
+    assert_eq!(st["config"], "POST /api/v1/auto-trade/config");
 }
 
 #[test]

@@ -26,11 +26,21 @@ fn setup(ml: &MlServer, auto_trade: &str, rest: &str) -> TempDir {
     dir
 }
 
-/// The one decision a cycle over BTC/USD logs.
+/// The one decision a cycle over BTC/USD logs. When the source failed for it, it failed for
+/// every symbol: `once` exits 1 with a `source_failed` error on stderr; otherwise 0.
 fn only(dir: &Path) -> Value {
-    let logs = once_json(dir);
-    assert_eq!(logs.len(), 1, "one symbol, one decision: {logs:?}");
-    logs.into_iter().next().unwrap()
+    let (code, out, err) = run(dir, &["once", "--json"]);
+    let logs = json_lines(&out);
+    assert_eq!(logs.len(), 1, "one symbol, one decision: {logs:?} {err}");
+    let log = logs.into_iter().next().unwrap();
+    if reasoning(&log).contains(" unavailable: ") {
+        assert_eq!(code, 1, "{log}");
+        let e: Value = serde_json::from_str(err.trim()).unwrap();
+        assert_eq!(e["error"], "source_failed", "{err}");
+    } else {
+        assert_eq!(code, 0, "{err}");
+    }
+    log
 }
 
 fn decide_once(ml: &MlServer, auto_trade: &str, rest: &str) -> Value {
@@ -648,7 +658,7 @@ fn a_chunked_body_over_one_mib_is_refused_while_streaming() {
 }
 
 #[test]
-fn a_refused_connection_is_an_untrusted_hold_and_once_exits_0() {
+fn a_refused_connection_is_an_untrusted_hold_and_once_exits_1() {
     let url = {
         let ml = MlServer::start();
         ml.url.clone()
@@ -661,7 +671,7 @@ fn a_refused_connection_is_an_untrusted_hold_and_once_exits_0() {
         "",
     );
     let (code, out, err) = run(dir.path(), &["once", "--json"]);
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 1, "every symbol failed at the source: {err}");
     let logs = json_lines(&out);
     assert_eq!(logs.len(), 2);
     for log in &logs {

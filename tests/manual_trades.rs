@@ -358,6 +358,63 @@ fn a_bad_symbol_is_a_usage_error() {
     assert!(err.contains("BASE/QUOTE"), "{err}");
 }
 
+#[test]
+fn symbols_are_upper_cased_in_the_config_trade_and_close() {
+    let ml = engine();
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"btc/usd\", \"Eth/Usd\"]",
+        "",
+    );
+    assert_eq!(
+        status_json(dir.path())["symbols"],
+        json!(["BTC/USD", "ETH/USD"])
+    );
+    let log = trade_ok(dir.path(), &["btc/usd", "buy", "--yes"]);
+    assert_eq!(log["decision"]["symbol"], "BTC/USD");
+    assert_eq!(positions_json(dir.path())[0]["symbol"], "BTC/USD");
+    let (code, out, err) = run(dir.path(), &["close", "bTc/UsD"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("closed BUY 0.04444444 BTC/USD @ "), "{out}");
+}
+
+#[test]
+fn an_unknown_symbol_is_refused_naming_the_configured_ones_and_the_nearest() {
+    let ml = engine();
+    let dir = setup(&ml, "");
+    let err = trade_refused(dir.path(), &["ETH/USDT", "buy"]);
+    assert_eq!(
+        err.trim(),
+        "refused: ETH/USDT is not a configured symbol (did you mean ETH/USD?); \
+         the configured symbols are BTC/USD, ETH/USD"
+    );
+    // No close match: the list alone.
+    let err = trade_refused(dir.path(), &["doge/eur", "sell"]);
+    assert_eq!(
+        err.trim(),
+        "refused: DOGE/EUR is not a configured symbol; the configured symbols are BTC/USD, ETH/USD"
+    );
+    assert_nothing_actionable(dir.path());
+    assert_eq!(
+        ml.hits(&signal_path("ETH/USDT")),
+        0,
+        "refused before asking"
+    );
+    // Not BASE/QUOTE at all: a usage error, with the suggestion too.
+    let (code, _, err) = run(dir.path(), &["trade", "btcusd", "buy"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("(did you mean BTC/USD?)"), "{err}");
+    // close says the same.
+    let (code, _, err) = run(dir.path(), &["close", "SOL/USD"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "refused: SOL/USD is not a configured symbol; the configured symbols are BTC/USD, ETH/USD"
+    );
+}
+
 // ---------------------------------------------------------------- --yes, positions, close
 
 #[test]

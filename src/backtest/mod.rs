@@ -43,7 +43,7 @@ pub use replay::{
 };
 pub use report::Report;
 
-use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
+use crate::commands::{EXIT_OK, ErrorKind, report_error, report_warning};
 use crate::config::Config;
 use progress::Progress;
 use std::io::{IsTerminal, Write};
@@ -89,12 +89,16 @@ pub fn run_cli(
     symbol: Option<&str>,
     json: bool,
 ) -> color_eyre::Result<u8> {
-    let symbol = symbol.unwrap_or(DEFAULT_SYMBOL);
+    let symbol = crate::config::normalize_symbol(symbol.unwrap_or(DEFAULT_SYMBOL));
+    let symbol = symbol.as_str();
     if !crate::config::valid_symbol(symbol) {
-        eprintln!(
-            "error: --symbol {symbol:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
-        );
-        return Ok(EXIT_USAGE);
+        return Ok(report_error(
+            json,
+            ErrorKind::Usage,
+            &format!(
+                "--symbol {symbol:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
+            ),
+        ));
     }
     let mut bar = Progress::stderr();
     let series = match read_csv(candles, &mut |done, total| {
@@ -103,8 +107,7 @@ pub fn run_cli(
         Ok(s) => s,
         Err(e) => {
             bar.finish();
-            eprintln!("error: {e}");
-            return Ok(EXIT_REFUSED);
+            return Ok(report_error(json, ErrorKind::Refused, &e.to_string()));
         }
     };
     let settings = Settings::from_config(config, symbol);
@@ -127,16 +130,19 @@ pub fn run_cli(
                 )
             })
             .collect();
-        eprintln!(
-            "warning: {}: {} gaps in time, replayed as consecutive bars: {}{}",
-            candles.display(),
-            series.gaps.len(),
-            shown.join(", "),
-            if series.gaps.len() > shown.len() {
-                ", …"
-            } else {
-                ""
-            }
+        report_warning(
+            json,
+            &format!(
+                "{}: {} gaps in time, replayed as consecutive bars: {}{}",
+                candles.display(),
+                series.gaps.len(),
+                shown.join(", "),
+                if series.gaps.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ),
         );
     }
 

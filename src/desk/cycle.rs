@@ -23,6 +23,8 @@ pub struct CycleOutcome {
     pub log: DecisionLog,
     pub closed: Vec<Position>,
     pub executed: Option<Position>,
+    /// Why the source could not give this symbol its signal or AMD phase, when it could not.
+    pub source_error: Option<String>,
 }
 
 /// Expire pending decisions older than `expiry` (not those already sent to a broker).
@@ -86,6 +88,21 @@ pub(super) fn close_at(
     Ok(closed)
 }
 
+/// Whether the source answered this cycle: it failed when no symbol got its signal and AMD
+/// phase (the error kept is the first symbol's). A cycle with no symbols checks nothing.
+fn record_source_check(tx: &Tx<'_>, inputs: &[OwnedCycleInput]) -> crate::store::Result<()> {
+    let Some(first) = inputs.first() else {
+        return Ok(());
+    };
+    let all_failed = inputs.iter().all(|i| i.borrow().source_error().is_some());
+    let error = all_failed.then(|| {
+        let why = first.borrow().source_error().unwrap_or_default();
+        format!("{}: {why}", first.symbol)
+    });
+    tx.record_source_check(error.as_deref())?;
+    Ok(())
+}
+
 /// One symbol of a cycle: record the price, close positions it crosses, read the gates,
 /// decide, store; with `auto_execute`, an actionable decision's order is stored too.
 fn cycle_symbol(
@@ -146,6 +163,7 @@ fn cycle_symbol(
             log,
             closed,
             executed: None,
+            source_error: input.source_error().map(str::to_string),
         },
         order,
     ))
@@ -161,6 +179,7 @@ impl Desk {
                 let limits = desk.limits();
                 desk.store.write(|tx| {
                     expire_stale(tx, limits.pending_expiry)?;
+                    record_source_check(tx, &inputs)?;
                     inputs
                         .iter()
                         .map(|i| cycle_symbol(tx, desk, &i.borrow(), &limits, Origin::Auto))
@@ -232,6 +251,16 @@ pub struct OwnedCycleInput {
     pub signal: std::result::Result<Value, String>,
     pub phase: std::result::Result<Value, String>,
     pub price: Option<f64>,
+}
+
+impl<'a> CycleInput<'a> {
+    /// Why the source could not answer for this symbol: its signal's error, else its phase's.
+    pub fn source_error(&self) -> Option<&'a str> {
+        match (self.signal, self.phase) {
+            (Err(e), _) | (_, Err(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl OwnedCycleInput {

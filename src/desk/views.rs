@@ -134,11 +134,12 @@ impl Desk {
     pub fn status_json(&self) -> Result<serde_json::Value> {
         self.expire_stale()?;
         let cfg = &self.config;
-        let (st, open, pending) = self.store.read(|tx| {
+        let (st, open, pending, health) = self.store.read(|tx| {
             Ok((
                 tx.state()?,
                 tx.open_positions()?.len(),
                 tx.count_decisions(Some(Status::Pending))?,
+                tx.source_health()?,
             ))
         })?;
         let eq = self.equity()?;
@@ -148,6 +149,10 @@ impl Desk {
             "kill_switch": st.kill_switch,
             "mode": cfg.mode(),
             "source": cfg.source_name(),
+            // null until a cycle has asked the source; since: when the last change was seen.
+            "source_reachable": health.as_ref().map(|h| h.reachable),
+            "source_since": health.as_ref().map(|h| store::fmt_ts(h.since_ms)),
+            "source_error": health.and_then(|h| h.error),
             "symbols": cfg.auto_trade.symbols,
             "open_positions": open,
             "max_open_positions": cfg.auto_trade.max_open_positions,

@@ -183,7 +183,7 @@ impl Tools {
         reply
     }
 
-    /// A symbol as configured when it names one (any case), else as given when well-formed.
+    /// A symbol as configured when it names one (any case), else upper-cased when well-formed.
     fn symbol(&self, tool: &str, raw: &str) -> Result<String, String> {
         let s = raw.trim();
         if let Some(c) = self
@@ -197,7 +197,7 @@ impl Tools {
             return Ok(c.clone());
         }
         if crate::config::valid_symbol(s) {
-            return Ok(s.to_string());
+            return Ok(crate::config::normalize_symbol(s));
         }
         Err(format!(
             "bad arguments for {tool}: symbol {raw:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD); configured symbols: {}",

@@ -20,6 +20,7 @@ pub use decisions::StalePending;
 pub use orders::NewOrder;
 pub use positions::NewPosition;
 pub use schema::SCHEMA_VERSION;
+pub use state::SourceHealth;
 
 use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior};

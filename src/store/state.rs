@@ -1,9 +1,29 @@
-//! The `state` table (runtime switches kept across restarts), `meta` (small named values)
-//! and `user_settings` (the REST API's per-user settings).
+//! The `state` table (runtime switches kept across restarts), `meta` (small named values:
+//! also what the monitoring cycles learnt about the source, per user) and `user_settings`
+//! (the REST API's per-user settings).
 
 use super::{Result, RuntimeState, Store, StoreError, Tx};
 use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// Whether the source answered the last monitoring cycle, and since when that is so. The
+/// source failed a cycle when it could not give a single symbol its signal and AMD phase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceHealth {
+    pub reachable: bool,
+    /// The first cycle that saw the source as it is now (ms).
+    pub since_ms: i64,
+    /// The last cycle that checked (ms).
+    pub checked_at_ms: i64,
+    /// Why it failed, when it did: the first symbol's error.
+    pub error: Option<String>,
+}
+
+/// The `meta` key of a user's [`SourceHealth`] (kept there so that no migration is needed).
+fn source_health_key(user_id: &str) -> String {
+    format!("source_health:{user_id}")
+}
 
 impl Tx<'_> {
     /// Seed the runtime switch the first time a user is seen.
@@ -60,6 +80,34 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// What the cycles learnt about the source; `None` before the first cycle (or when the
+    /// stored value cannot be read: unknown, not an error).
+    pub fn source_health(&self) -> Result<Option<SourceHealth>> {
+        Ok(self
+            .meta_get(&source_health_key(self.user))?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Record a cycle's check of the source: `error` when it failed for every symbol. The
+    /// `since` time moves only when the answer changes.
+    pub fn record_source_check(&self, error: Option<&str>) -> Result<SourceHealth> {
+        let reachable = error.is_none();
+        let since_ms = match self.source_health()? {
+            Some(prev) if prev.reachable == reachable => prev.since_ms,
+            _ => self.now,
+        };
+        let health = SourceHealth {
+            reachable,
+            since_ms,
+            checked_at_ms: self.now,
+            error: error.map(str::to_string),
+        };
+        let value = serde_json::to_string(&health)
+            .map_err(|e| StoreError::Other(format!("source health: {e}")))?;
+        self.meta_set(&source_health_key(self.user), &value)?;
+        Ok(health)
+    }
+
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn
@@ -113,6 +161,25 @@ impl Store {
         })
     }
 
+    /// Every user this store has seen: those with runtime state (anyone who ran a command or
+    /// the dashboard on it) and those created through the REST API, sorted.
+    pub fn known_users(&self) -> Result<Vec<String>> {
+        self.read(|tx| {
+            let mut stmt = tx.conn.prepare(
+                "SELECT user_id FROM state UNION SELECT user_id FROM user_settings ORDER BY 1",
+            )?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// What the cycles learnt about the source (see [`Tx::source_health`]).
+    pub fn source_health(&self) -> Result<Option<SourceHealth>> {
+        self.read(|tx| tx.source_health())
+    }
+
     /// Every user's stored settings, by user id.
     pub fn all_user_settings(&self) -> Result<Vec<(String, Value)>> {
         self.read(|tx| {
@@ -130,5 +197,52 @@ impl Store {
                 })
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_health_moves_since_only_when_the_answer_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), "u", true).unwrap();
+        assert_eq!(store.source_health().unwrap(), None, "not checked yet");
+        // A failure seen long ago: another failure keeps its time, with the newer reason.
+        let old = SourceHealth {
+            reachable: false,
+            since_ms: 1_000,
+            checked_at_ms: 1_000,
+            error: Some("old".into()),
+        };
+        store
+            .meta_set("source_health:u", &serde_json::to_string(&old).unwrap())
+            .unwrap();
+        let h = store
+            .write(|tx| tx.record_source_check(Some("BTC/USD: timed out")))
+            .unwrap();
+        assert_eq!(h.since_ms, 1_000);
+        assert!(h.checked_at_ms > 1_000);
+        assert_eq!(h.error.as_deref(), Some("BTC/USD: timed out"));
+        // Reachable again: since now, no error; and another user's health is their own.
+        let h = store.write(|tx| tx.record_source_check(None)).unwrap();
+        assert!(
+            h.reachable && h.since_ms > 1_000 && h.error.is_none(),
+            "{h:?}"
+        );
+        assert_eq!(store.source_health().unwrap(), Some(h));
+        let other = Store::open(dir.path(), "v", true).unwrap();
+        assert_eq!(other.source_health().unwrap(), None);
+        assert_eq!(other.known_users().unwrap(), ["u", "v"]);
+    }
+
+    #[test]
+    fn unreadable_source_health_is_unknown_not_an_error() {
+        let store = Store::open_in_memory("u", true).unwrap();
+        store.meta_set("source_health:u", "{not json").unwrap();
+        assert_eq!(store.source_health().unwrap(), None);
+        let h = store.write(|tx| tx.record_source_check(None)).unwrap();
+        assert!(h.reachable);
     }
 }

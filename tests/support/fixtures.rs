@@ -165,6 +165,7 @@ pub fn symbol_view(
             log,
             closed: vec![],
             executed: None,
+            source_error: None,
         }),
     }
 }
