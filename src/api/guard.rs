@@ -172,7 +172,11 @@ impl RateLimiter {
 
     /// Take one token for `ip`, or say how long until one is there.
     pub fn take(&self, ip: IpAddr) -> Result<(), Duration> {
-        let now = Instant::now();
+        self.take_at(ip, Instant::now())
+    }
+
+    /// [`take`](Self::take) at `now`.
+    fn take_at(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_TRACKED_CLIENTS {
             let refill = Duration::from_secs_f64(self.burst / self.per_second);
@@ -232,19 +236,33 @@ mod tests {
 
     #[test]
     fn bucket_allows_a_burst_then_refuses_then_refills() {
+        // The clock is given, so a slow machine cannot refill the bucket mid-test.
         let l = RateLimiter::new(1000.0, 5.0);
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
         for _ in 0..5 {
-            assert!(l.take(ip).is_ok());
+            assert!(l.take_at(ip, t0).is_ok());
         }
-        let wait = l.take(ip).unwrap_err();
-        assert!(wait <= Duration::from_millis(1), "{wait:?}");
+        let wait = l.take_at(ip, t0).unwrap_err();
+        assert_eq!(wait, Duration::from_millis(1));
         let other: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(l.take(other).is_ok(), "buckets are per client");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while l.take(ip).is_err() {
-            assert!(Instant::now() < deadline, "never refilled");
-            std::thread::yield_now();
+        assert!(l.take_at(other, t0).is_ok(), "buckets are per client");
+        // Half a token later: still refused, for the other half.
+        let half = t0 + Duration::from_micros(500);
+        let wait = l.take_at(ip, half).unwrap_err();
+        assert!(
+            wait > Duration::from_micros(499) && wait <= Duration::from_micros(501),
+            "{wait:?}"
+        );
+        // A token's time later it is there, and only one.
+        let later = t0 + Duration::from_millis(1);
+        assert!(l.take_at(ip, later).is_ok());
+        assert!(l.take_at(ip, later).is_err());
+        // Long idle: the bucket is full again, no fuller than the burst.
+        let idle = t0 + Duration::from_secs(60);
+        for _ in 0..5 {
+            assert!(l.take_at(ip, idle).is_ok());
         }
+        assert!(l.take_at(ip, idle).is_err());
     }
 }
