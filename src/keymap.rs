@@ -42,8 +42,10 @@ pub enum Command {
     /// In a y/n popup.
     Yes,
     No,
-    /// Close the help screen.
+    /// Close the help screen or the history view.
     Close,
+    /// Open the trade history view.
+    History,
 }
 
 /// Which table is in force.
@@ -58,6 +60,8 @@ pub enum Mode {
     /// The new-size form of a pending decision.
     SizeForm,
     Help,
+    /// The trade history view.
+    History,
 }
 
 /// One key, as the terminal reports it.
@@ -93,6 +97,44 @@ pub struct Binding {
     pub footer: Option<(&'static str, &'static str)>,
 }
 
+/// Moving in a list, in every table that has one.
+const UP: Binding = Binding {
+    keys: &[key(KeyCode::Up), ch('k')],
+    command: Command::Up,
+    help: "select the previous item in the focused pane",
+    footer: Some(("↑↓", "select")),
+};
+const DOWN: Binding = Binding {
+    keys: &[key(KeyCode::Down), ch('j')],
+    command: Command::Down,
+    help: "select the next item in the focused pane",
+    footer: None,
+};
+const PAGE_UP: Binding = Binding {
+    keys: &[key(KeyCode::PageUp)],
+    command: Command::PageUp,
+    help: "a page up in the focused pane",
+    footer: None,
+};
+const PAGE_DOWN: Binding = Binding {
+    keys: &[key(KeyCode::PageDown)],
+    command: Command::PageDown,
+    help: "a page down in the focused pane",
+    footer: None,
+};
+const TOP: Binding = Binding {
+    keys: &[ch('g'), key(KeyCode::Home)],
+    command: Command::Top,
+    help: "the first item of the focused pane",
+    footer: None,
+};
+const BOTTOM: Binding = Binding {
+    keys: &[ch('G'), key(KeyCode::End)],
+    command: Command::Bottom,
+    help: "the last item of the focused pane",
+    footer: None,
+};
+
 /// The dashboard's keys (SPEC "Dashboard").
 pub const NORMAL: &[Binding] = &[
     // Table order is the footer's priority: at 80 columns the later hints drop out first.
@@ -114,42 +156,12 @@ pub const NORMAL: &[Binding] = &[
         help: "new manual trade (a form: symbol, side, size, TP, SL)",
         footer: Some(("t", "trade")),
     },
-    Binding {
-        keys: &[key(KeyCode::Up), ch('k')],
-        command: Command::Up,
-        help: "select the previous item in the focused pane",
-        footer: Some(("↑↓", "select")),
-    },
-    Binding {
-        keys: &[key(KeyCode::Down), ch('j')],
-        command: Command::Down,
-        help: "select the next item in the focused pane",
-        footer: None,
-    },
-    Binding {
-        keys: &[key(KeyCode::PageUp)],
-        command: Command::PageUp,
-        help: "a page up in the focused pane",
-        footer: None,
-    },
-    Binding {
-        keys: &[key(KeyCode::PageDown)],
-        command: Command::PageDown,
-        help: "a page down in the focused pane",
-        footer: None,
-    },
-    Binding {
-        keys: &[ch('g'), key(KeyCode::Home)],
-        command: Command::Top,
-        help: "the first item of the focused pane",
-        footer: None,
-    },
-    Binding {
-        keys: &[ch('G'), key(KeyCode::End)],
-        command: Command::Bottom,
-        help: "the last item of the focused pane",
-        footer: None,
-    },
+    UP,
+    DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
     Binding {
         keys: &[key(KeyCode::Tab)],
         command: Command::SwitchFocus,
@@ -197,6 +209,12 @@ pub const NORMAL: &[Binding] = &[
         command: Command::CheckNow,
         help: "check every symbol now",
         footer: Some(("r", "check")),
+    },
+    Binding {
+        keys: &[ch('h')],
+        command: Command::History,
+        help: "history: closed trades with P&L, all events, searchable",
+        footer: Some(("h", "history")),
     },
     Binding {
         keys: &[ch('?')],
@@ -332,6 +350,35 @@ pub const FILTER: &[Binding] = &[
     QUIT_CTRL_C,
 ];
 
+/// Keys of the trade history view.
+pub const HISTORY: &[Binding] = &[
+    Binding {
+        keys: &[key(KeyCode::Esc), ch('h'), ch('q')],
+        command: Command::Close,
+        help: "close the history",
+        footer: Some(("Esc", "close")),
+    },
+    Binding {
+        keys: &[key(KeyCode::Tab), key(KeyCode::BackTab)],
+        command: Command::SwitchFocus,
+        help: "switch between the closed trades and the events",
+        footer: Some(("Tab", "list")),
+    },
+    UP,
+    DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
+    Binding {
+        keys: &[ch('/')],
+        command: Command::Filter,
+        help: "search the closed trades and the events (Enter searches, Esc clears)",
+        footer: Some(("/", "search")),
+    },
+    QUIT_CTRL_C,
+];
+
 /// Keys of the help screen.
 pub const HELP: &[Binding] = &[
     Binding {
@@ -356,6 +403,7 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::SizeForm => SIZE_FORM,
         Mode::Help => HELP,
         Mode::Filter => FILTER,
+        Mode::History => HISTORY,
     }
 }
 

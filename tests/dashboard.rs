@@ -644,9 +644,17 @@ fn footer_hints_come_from_the_key_table_and_help_and_quit_always_fit() {
         40,
     );
     for b in keymap::NORMAL {
-        assert!(help.contains(b.help), "help lacks {:?}", b.help);
-        assert!(help.contains(&keymap::keys_label(b)));
+        // The keys that move in a list share one line, Shift-Tab shares Tab's.
+        let shared =
+            ui::help::MOVES.contains(&b.command) || b.command == keymap::Command::SwitchFocusBack;
+        assert!(help.contains(b.help) || shared, "help lacks {:?}", b.help);
+        assert!(
+            help.contains(&keymap::keys_label(b)),
+            "{}",
+            keymap::keys_label(b)
+        );
     }
+    assert!(help.contains("move in the focused pane: a row, a page, to either end"));
 }
 
 #[test]
@@ -1379,4 +1387,177 @@ fn a_new_decision_takes_the_focus_from_an_empty_pane_only() {
     ));
     app.update(Action::Snapshot(Box::new(s)));
     assert_eq!(app.focus, Focus::Events);
+}
+
+// ---------------------------------------------------------------- the trade history view
+
+fn closed(
+    id: i64,
+    symbol: &str,
+    side: Side,
+    qty: f64,
+    entry: f64,
+    exit: f64,
+    age_s: i64,
+) -> autotrade_tui::store::Position {
+    let mut p = position(id, symbol, side, qty, entry, age_s + 3_600);
+    let pnl = match side {
+        Side::Buy => (exit - entry) * qty,
+        Side::Sell => (entry - exit) * qty,
+    };
+    p.closed_at_ms = Some(NOW - age_s * SEC);
+    p.exit_price = Some(exit);
+    p.realized_pnl = Some((pnl * 100.0).round() / 100.0);
+    p.close_reason = Some(if pnl >= 0.0 {
+        "take_profit".into()
+    } else {
+        "stop_loss".into()
+    });
+    p
+}
+
+fn history(query: &str) -> autotrade_tui::app::History {
+    let closed_all = vec![
+        closed(7, "BTC/USD", Side::Buy, 0.04444444, 45_000.0, 47_250.0, 600),
+        closed(6, "ETH/USD", Side::Sell, 0.8, 2_500.0, 2_550.0, 90_000),
+        closed(
+            5,
+            "SHIB/USD",
+            Side::Buy,
+            41_631_973.5,
+            0.000_012_01,
+            0.000_012_61,
+            200_000,
+        ),
+    ];
+    let events_all: Vec<autotrade_tui::store::Event> = (0..30)
+        .map(|i| {
+            let sym = ["BTC/USD", "ETH/USD", "SHIB/USD"][i % 3];
+            event(
+                100 - i as i64,
+                i as i64 * 3_600,
+                "info",
+                &format!("event {i} about {sym}"),
+            )
+        })
+        .collect();
+    let q = query.to_uppercase();
+    let closed: Vec<_> = closed_all
+        .into_iter()
+        .filter(|p| p.symbol.contains(&q))
+        .collect();
+    let events: Vec<_> = events_all
+        .into_iter()
+        .filter(|e| e.message.to_uppercase().contains(&q))
+        .collect();
+    autotrade_tui::app::History {
+        query: query.into(),
+        closed_total: closed.len(),
+        closed,
+        events_total: events.len(),
+        events,
+    }
+}
+
+fn loaded(h: autotrade_tui::app::History) -> Action {
+    Action::Done {
+        what: "load the history".into(),
+        outcome: Outcome::History(Box::new(h)),
+    }
+}
+
+#[test]
+fn h_opens_the_history_which_loads_off_the_ui_thread_and_q_closes_it() {
+    let mut app = app();
+    assert_eq!(
+        app.update(ch('h')),
+        vec![Effect::LoadHistory {
+            query: String::new()
+        }]
+    );
+    assert!(render(&app, 120, 40).contains("loading…"));
+    app.update(loaded(history("")));
+    let screen = render(&app, 120, 40);
+    assert!(
+        screen.contains("3 closed · realized P&L of those shown"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("history_120x40", screen);
+    insta::assert_snapshot!("history_80x24", render(&app, 80, 24));
+    // `q` closes the history, it does not quit.
+    app.update(ch('q'));
+    assert!(app.history.is_none());
+    assert!(!app.should_quit());
+}
+
+#[test]
+fn history_lists_scroll_and_tab_switches_between_them() {
+    let mut app = app();
+    app.update(ch('h'));
+    app.update(loaded(history("")));
+    app.update(ch('j'));
+    let h = app.history.as_ref().unwrap();
+    assert_eq!((h.closed_cursor, h.events_cursor), (1, 0));
+    app.update(key(KeyCode::Tab));
+    app.update(ch('G'));
+    let h = app.history.as_ref().unwrap();
+    assert_eq!((h.closed_cursor, h.events_cursor), (1, 29));
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("event 29 about"), "{screen}");
+    assert!(screen.contains("of 30"), "{screen}");
+    assert_eq!(
+        app.focus,
+        Focus::Pending,
+        "the dashboard's focus is untouched"
+    );
+}
+
+#[test]
+fn slash_searches_the_history_and_an_older_answer_is_not_shown() {
+    let mut app = app();
+    app.update(ch('h'));
+    app.update(loaded(history("")));
+    app.update(ch('/'));
+    for c in "shib".chars() {
+        app.update(ch(c));
+    }
+    assert_eq!(app.history.as_ref().unwrap().query, "shib");
+    assert!(render(&app, 120, 40).contains("search: shib▏"));
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Effect::LoadHistory {
+            query: "shib".into()
+        }]
+    );
+    // The answer to the earlier, empty search arrives late: it is not taken for this one.
+    app.update(loaded(history("")));
+    assert_eq!(
+        app.history.as_ref().unwrap().data.as_ref().unwrap().query,
+        ""
+    );
+    app.update(loaded(history("shib")));
+    let screen = render(&app, 120, 40);
+    assert!(screen.contains("1 closed"), "{screen}");
+    assert!(
+        screen.contains("SHIB/USD") && !screen.contains("ETH/USD  "),
+        "{screen}"
+    );
+    // A new store event while it is open reloads the same search.
+    let mut s = snapshot();
+    s.events
+        .insert(0, event(99, 0, "info", "closed BUY 1 SHIB/USD"));
+    assert_eq!(
+        app.update(Action::Snapshot(Box::new(s))),
+        vec![Effect::LoadHistory {
+            query: "shib".into()
+        }]
+    );
+    // `/` then Esc clears the search and shows everything again.
+    app.update(ch('/'));
+    assert_eq!(
+        app.update(key(KeyCode::Esc)),
+        vec![Effect::LoadHistory {
+            query: String::new()
+        }]
+    );
 }

@@ -190,3 +190,27 @@ fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     );
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));
 }
+
+#[test]
+fn the_upgraded_stores_closed_trade_is_in_the_dashboards_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, _ml) = install_fixture(dir.path());
+    let mut d = support::pty::Dashboard::start(dir.path());
+    d.wait_screen("the dashboard", |t| t.contains("Open positions (1)"));
+    d.press("h");
+    let screen = d.wait_screen("the history with the closed BTC trade", |t| {
+        t.contains("Closed trades (1)")
+            && t.lines().any(|l| {
+                l.contains("SELL BTC/USD") && l.contains("68,485.35") && l.contains("-4.73")
+            })
+    });
+    assert!(screen.contains("closed by trader"), "{screen}");
+    // Searched: nothing closed on ETH, its events are there.
+    d.press("/eth\r");
+    d.wait_screen("the ETH search", |t| {
+        t.contains("search: \"eth\"") && t.contains("Closed trades (0)") && t.contains("ETH/USD")
+    });
+    d.press("q");
+    d.wait_screen("the dashboard again", |t| !t.contains("Trade history"));
+    d.quit();
+}

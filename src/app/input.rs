@@ -17,8 +17,26 @@ impl App {
                 vec![]
             }
             Command::Close => {
-                self.show_help = false;
+                if self.show_help {
+                    self.show_help = false;
+                } else {
+                    self.history = None;
+                }
                 vec![]
+            }
+            Command::History => {
+                self.history = Some(HistoryView {
+                    data: None,
+                    query: String::new(),
+                    asked: String::new(),
+                    searching: false,
+                    pane: HistoryPane::Closed,
+                    closed_cursor: 0,
+                    events_cursor: 0,
+                });
+                vec![Effect::LoadHistory {
+                    query: String::new(),
+                }]
             }
             Command::Yes => match self.popup.take() {
                 Some(p) => vec![p.on_yes],
@@ -26,6 +44,15 @@ impl App {
             },
             Command::No => {
                 self.popup = None;
+                vec![]
+            }
+            Command::SwitchFocus | Command::SwitchFocusBack if self.history.is_some() => {
+                if let Some(h) = &mut self.history {
+                    h.pane = match h.pane {
+                        HistoryPane::Closed => HistoryPane::Events,
+                        HistoryPane::Events => HistoryPane::Closed,
+                    };
+                }
                 vec![]
             }
             Command::SwitchFocus | Command::SwitchFocusBack => {
@@ -46,6 +73,12 @@ impl App {
             }
             Command::Bottom => {
                 self.move_selection(isize::MAX / 2);
+                vec![]
+            }
+            Command::Filter if self.history.is_some() => {
+                if let Some(h) = &mut self.history {
+                    h.searching = true;
+                }
                 vec![]
             }
             Command::Filter => {
@@ -114,30 +147,40 @@ impl App {
                 vec![]
             }
             Command::DeleteChar => {
-                match &mut self.form {
-                    Some(Form::Trade(f)) => f.delete_char(),
-                    Some(Form::Size(f)) => {
+                match (&mut self.form, &mut self.history) {
+                    (Some(Form::Trade(f)), _) => f.delete_char(),
+                    (Some(Form::Size(f)), _) => {
                         f.size.text.pop();
                     }
-                    None => {
+                    (None, Some(h)) => {
+                        h.query.pop();
+                    }
+                    (None, None) => {
                         self.filter.pop();
                     }
                 }
                 vec![]
             }
             Command::ClearField => {
-                match &mut self.form {
-                    Some(Form::Trade(f)) => f.clear_field(),
-                    Some(Form::Size(f)) => f.size.text.clear(),
-                    None => self.filter.clear(),
+                match (&mut self.form, &mut self.history) {
+                    (Some(Form::Trade(f)), _) => f.clear_field(),
+                    (Some(Form::Size(f)), _) => f.size.text.clear(),
+                    (None, Some(h)) => h.query.clear(),
+                    (None, None) => self.filter.clear(),
                 }
                 vec![]
+            }
+            Command::Submit if self.form.is_none() && self.history.is_some() => {
+                self.search_history(false)
             }
             Command::Submit if self.filtering => {
                 self.filtering = false;
                 vec![]
             }
             Command::Submit => self.submit_form(),
+            Command::CancelForm if self.form.is_none() && self.history.is_some() => {
+                self.search_history(true)
+            }
             Command::CancelForm => {
                 if self.form.take().is_none() && self.filtering {
                     self.filtering = false;
@@ -164,6 +207,14 @@ impl App {
             Some(Form::Trade(f)) => f.type_char(c),
             Some(Form::Size(f)) => {
                 f.size.push(c);
+            }
+            None if self.history.as_ref().is_some_and(|h| h.searching) => {
+                if let Some(h) = &mut self.history
+                    && !c.is_control()
+                    && h.query.chars().count() < 64
+                {
+                    h.query.push(c);
+                }
             }
             None if self.filtering => {
                 if c.is_ascii_alphanumeric() || c == '/' {
@@ -391,6 +442,34 @@ impl App {
         }]
     }
 
+    /// End typing a history search: run it (`clear`: drop it and show everything).
+    fn search_history(&mut self, clear: bool) -> Vec<Effect> {
+        let Some(h) = &mut self.history else {
+            return vec![];
+        };
+        h.searching = false;
+        if clear {
+            h.query.clear();
+        }
+        h.closed_cursor = 0;
+        h.events_cursor = 0;
+        h.asked = h.query.clone();
+        vec![Effect::LoadHistory {
+            query: h.asked.clone(),
+        }]
+    }
+
+    /// The history view's data arrived: kept when it answers the search on screen.
+    pub(super) fn history_loaded(&mut self, data: History) {
+        if let Some(h) = &mut self.history
+            && h.asked == data.query
+        {
+            h.closed_cursor = h.closed_cursor.min(data.closed.len().saturating_sub(1));
+            h.events_cursor = h.events_cursor.min(data.events.len().saturating_sub(1));
+            h.data = Some(data);
+        }
+    }
+
     pub(super) fn move_selection(&mut self, delta: isize) {
         fn step(current: Option<usize>, len: usize, delta: isize) -> Option<usize> {
             if len == 0 {
@@ -402,6 +481,15 @@ impl App {
                     .saturating_add(delta)
                     .clamp(0, len as isize - 1) as usize,
             })
+        }
+        if let Some(h) = &mut self.history {
+            let (cursor, len) = match (h.pane, &h.data) {
+                (HistoryPane::Closed, Some(d)) => (&mut h.closed_cursor, d.closed.len()),
+                (HistoryPane::Events, Some(d)) => (&mut h.events_cursor, d.events.len()),
+                (_, None) => return,
+            };
+            *cursor = step(Some(*cursor), len, delta).unwrap_or(0);
+            return;
         }
         match self.focus {
             Focus::Pending => {

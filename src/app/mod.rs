@@ -8,7 +8,7 @@ mod input;
 mod views;
 
 use crate::config::Config;
-pub use crate::desk::Snapshot;
+pub use crate::desk::{History, Snapshot};
 use crate::domain::manual::ManualOrder;
 use crate::domain::money::{fmt_price, fmt_qty, fmt_signed};
 use crate::domain::rules::{self, Gates, RiskSettings};
@@ -74,7 +74,7 @@ pub enum Action {
 }
 
 /// How an effect ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Done; the store's own event says what happened.
     Ok,
@@ -85,6 +85,8 @@ pub enum Outcome {
     /// Refused, and the store has already recorded why as an event (a manual trade the
     /// rules or the gates refused): the events pane shows that, nothing to add.
     Recorded,
+    /// The history view's data, loaded.
+    History(Box<History>),
 }
 
 /// A side effect `update` asks the runner to perform.
@@ -118,6 +120,10 @@ pub enum Effect {
         symbol: String,
         label: String,
     },
+    /// Load the history view: closed positions and events containing `query`.
+    LoadHistory {
+        query: String,
+    },
 }
 
 impl Effect {
@@ -130,6 +136,7 @@ impl Effect {
             Effect::SetEnabled(false) => "disable".into(),
             Effect::Kill => "kill switch".into(),
             Effect::CheckNow => "check now".into(),
+            Effect::LoadHistory { .. } => "load the history".into(),
             Effect::Trade { label, .. } => format!("manual trade {label}"),
             Effect::Resize { label, size, .. } => format!("resize {label} to {}", fmt_qty(*size)),
             Effect::ClosePosition { label, .. } => format!("close {label}"),
@@ -213,6 +220,29 @@ pub struct LastDecision {
     pub reasoning: String,
 }
 
+/// Which list of the history view has the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryPane {
+    Closed,
+    Events,
+}
+
+/// The trade history view: closed positions with their P&L and the events log, searchable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryView {
+    /// None while the first load is on its way.
+    pub data: Option<History>,
+    /// The search as typed (with `/`).
+    pub query: String,
+    /// The search last run: the data shown answers it.
+    pub asked: String,
+    /// The search is being typed.
+    pub searching: bool,
+    pub pane: HistoryPane,
+    pub closed_cursor: usize,
+    pub events_cursor: usize,
+}
+
 /// The dashboard's state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -242,6 +272,8 @@ pub struct App {
     pub filter: String,
     /// The filter is being typed.
     pub filtering: bool,
+    /// The trade history view, when open (`h`).
+    pub history: Option<HistoryView>,
     /// A refresh moved the selection off a decision that vanished, and the trader has not
     /// seen the new one highlighted yet: `y`/`n` must not act on it until it is drawn.
     selection_unseen: bool,
@@ -279,6 +311,7 @@ impl App {
             events_cursor: 0,
             filter: String::new(),
             filtering: false,
+            history: None,
             selection_unseen: false,
             quit: false,
             dirty: true,
@@ -310,6 +343,12 @@ impl App {
             }
         } else if self.show_help {
             Mode::Help
+        } else if let Some(h) = &self.history {
+            if h.searching {
+                Mode::Filter
+            } else {
+                Mode::History
+            }
         } else if self.filtering {
             Mode::Filter
         } else {
@@ -391,10 +430,18 @@ impl App {
                 Vec::new()
             }
             Action::Snapshot(s) => {
+                let newest = |s: &Snapshot| s.events.first().map(|e| e.id);
+                let changed = self.snapshot.as_ref().map(newest) != Some(newest(&s));
                 self.apply_snapshot(*s);
                 self.refresh_form();
                 self.dirty = true;
-                Vec::new()
+                // An open history follows the store: a new event (a close is one) reloads it.
+                match &self.history {
+                    Some(h) if changed && h.data.is_some() => vec![Effect::LoadHistory {
+                        query: h.asked.clone(),
+                    }],
+                    _ => Vec::new(),
+                }
             }
             Action::Engine(ev) => {
                 self.engine_event(ev);
@@ -405,6 +452,7 @@ impl App {
             Action::Done { what, outcome } => {
                 match outcome {
                     Outcome::Ok | Outcome::Recorded => {}
+                    Outcome::History(h) => self.history_loaded(*h),
                     Outcome::Refused(why) => self.note("warn", format!("{what} refused: {why}")),
                     Outcome::Failed(why) => self.note("error", format!("{what} failed: {why}")),
                 }

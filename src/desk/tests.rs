@@ -501,3 +501,33 @@ async fn an_unknown_stored_status_fails_loudly() {
     let err = f.desk.store.decisions(10, None).unwrap_err().to_string();
     assert!(err.contains("unknown decision origin \"robot\""), "{err}");
 }
+
+#[tokio::test]
+async fn history_finds_closed_trades_and_events_by_any_part_in_any_case() {
+    let f = Fixture::new("require_confirmation = false\n");
+    f.cycle("BTC/USD", 100.0).await.executed.unwrap();
+    f.desk.record_prices(&[("BTC/USD".into(), 106.0)]).unwrap();
+    f.cycle("ETH/USD", 50.0).await.executed.unwrap();
+    f.desk.record_prices(&[("ETH/USD".into(), 40.0)]).unwrap();
+    f.sql("UPDATE positions SET close_reason = 'closed by trader: 100% done' WHERE symbol = 'ETH/USD'");
+
+    let all = f.desk.history("").unwrap();
+    assert_eq!(all.closed_total, 2);
+    assert_eq!(all.closed[0].symbol, "ETH/USD", "newest first");
+    assert_eq!(all.events_total, all.events.len());
+    assert!(all.events.len() >= 4, "{:?}", all.events);
+
+    let btc = f.desk.history("btc").unwrap();
+    assert_eq!(btc.query, "btc");
+    assert_eq!(btc.closed.len(), 1);
+    assert_eq!(btc.closed[0].symbol, "BTC/USD");
+    assert!(btc.events.iter().all(|e| e.message.contains("BTC")));
+    assert!(!btc.events.is_empty());
+    // The close reason is searched too; `%` and `_` are themselves, not wildcards.
+    let by_reason = f.desk.history("100% done").unwrap();
+    assert_eq!(by_reason.closed.len(), 1);
+    assert_eq!(by_reason.closed[0].symbol, "ETH/USD");
+    assert_eq!(f.desk.history("1%0").unwrap().closed_total, 0);
+    assert_eq!(f.desk.history("B_C").unwrap().events_total, 0);
+    assert!(f.desk.history("btc").unwrap().events_total > 0);
+}

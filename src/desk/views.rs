@@ -33,6 +33,23 @@ pub struct Snapshot {
     pub unrealized_pnl: f64,
 }
 
+/// The trade history view: closed positions and the events log, searched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// What was searched for (empty: everything).
+    pub query: String,
+    /// Newest first, at most [`HISTORY_LIMIT`].
+    pub closed: Vec<Position>,
+    /// How many closed positions match in all.
+    pub closed_total: usize,
+    /// Newest first, at most [`HISTORY_LIMIT`].
+    pub events: Vec<Event>,
+    pub events_total: usize,
+}
+
+/// The most closed positions and events the history view loads at once.
+pub const HISTORY_LIMIT: usize = 5_000;
+
 /// Events and pending decisions the dashboard loads.
 const SNAPSHOT_EVENTS: usize = 50;
 const SNAPSHOT_PENDING: usize = 100;
@@ -98,6 +115,21 @@ impl Desk {
             })?;
             Ok(snap)
         })
+    }
+
+    /// Closed positions and events containing `query` (any case), newest first.
+    pub fn history(&self, query: &str) -> Result<History> {
+        Ok(self.store.read(|tx| {
+            let (closed, closed_total) = tx.search_closed(query, HISTORY_LIMIT)?;
+            let (events, events_total) = tx.search_events(query, HISTORY_LIMIT)?;
+            Ok(History {
+                query: query.to_string(),
+                closed,
+                closed_total,
+                events,
+                events_total,
+            })
+        })?)
     }
 
     /// Decisions, newest first, after expiring stale ones.

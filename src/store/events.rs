@@ -33,4 +33,44 @@ impl Tx<'_> {
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+
+    /// The newest `limit` events whose text contains `query` (any case; empty: all), newest
+    /// first, and how many there are in all.
+    pub fn search_events(&self, query: &str, limit: usize) -> Result<(Vec<Event>, usize)> {
+        let pattern = like_pattern(query);
+        let total: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM events WHERE user_id = ?1 AND message LIKE ?2 ESCAPE '\\'",
+            params![self.user, pattern],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, level, message FROM events WHERE user_id = ?1
+             AND message LIKE ?2 ESCAPE '\\' ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![self.user, pattern, limit as i64], |r| {
+            Ok(Event {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                level: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
+        Ok((
+            rows.collect::<rusqlite::Result<Vec<_>>>()?,
+            total.max(0) as usize,
+        ))
+    }
+}
+
+/// A `LIKE` pattern that matches `text` anywhere, its own `%`, `_` and `\` taken literally.
+pub fn like_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }

@@ -52,6 +52,26 @@ impl Tx<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The newest `limit` closed positions whose symbol or close reason contains `query` (any
+    /// case; empty: all), newest first, and how many there are in all.
+    pub fn search_closed(&self, query: &str, limit: usize) -> Result<(Vec<Position>, usize)> {
+        let pattern = super::events::like_pattern(query);
+        let filter = "user_id = ?1 AND status = 'closed'
+             AND (symbol LIKE ?2 ESCAPE '\\' OR IFNULL(close_reason, '') LIKE ?2 ESCAPE '\\')";
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM positions WHERE {filter}"),
+            params![self.user, pattern],
+            |r| r.get(0),
+        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT * FROM positions WHERE {filter} ORDER BY closed_at DESC, id DESC LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(params![self.user, pattern, limit as i64], rows::position)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok((rows, total.max(0) as usize))
+    }
+
     pub fn realized_pnl(&self) -> Result<f64> {
         let v: Option<f64> = self.conn.query_row(
             "SELECT SUM(realized_pnl) FROM positions WHERE user_id = ?1 AND status = 'closed'",

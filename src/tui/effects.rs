@@ -59,6 +59,13 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
         Effect::Resize { log_id, size, .. } => {
             blocking(Box::new(move |desk| outcome_of(desk.resize(&log_id, size)))).await
         }
+        Effect::LoadHistory { query } => {
+            blocking(Box::new(move |desk| match desk.history(&query) {
+                Ok(h) => Outcome::History(Box::new(h)),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }))
+            .await
+        }
         Effect::CheckNow => Outcome::Ok,
     }
 }

@@ -3,7 +3,7 @@
 //! its words, never cut; with the focus, the pane scrolls with its cursor.
 
 use super::{Theme, fmt_clock};
-use crate::app::{App, Focus};
+use crate::app::{App, EventLine, Focus};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -64,17 +64,52 @@ fn first_shown(heights: &[usize], cursor: usize, rows: usize) -> usize {
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let focused = app.focus == Focus::Events;
     let events = app.event_lines();
+    render_list(
+        &List {
+            events: &events,
+            cursor: app.events_cursor,
+            focused,
+            name: "Events (UTC)",
+            total: events.len(),
+            stamp: fmt_clock,
+            empty: "no events yet",
+        },
+        theme,
+        area,
+        buf,
+    );
+}
+
+/// A framed, scrolling list of events.
+pub struct List<'a> {
+    pub events: &'a [EventLine],
+    pub cursor: usize,
+    pub focused: bool,
+    /// The frame's title, before where the list is.
+    pub name: &'a str,
+    /// How many there are in all (more than `events` when only the newest were loaded).
+    pub total: usize,
+    /// An event's time as the list shows it.
+    pub stamp: fn(i64) -> String,
+    /// What an empty list says.
+    pub empty: &'a str,
+}
+
+pub fn render_list(list: &List<'_>, theme: Theme, area: Rect, buf: &mut Buffer) {
+    let events = list.events;
+    let focused = list.focused;
     let rows = area.height.saturating_sub(2) as usize;
-    // The time and the mark take 11 cells; the message wraps in the rest.
+    // The time, a space and the mark lead; the message wraps in the rest.
+    let lead_width = (list.stamp)(0).chars().count() + 3;
     let text_width = (area.width.saturating_sub(2) as usize)
-        .saturating_sub(11)
+        .saturating_sub(lead_width)
         .max(1);
     let wrapped: Vec<Vec<String>> = events
         .iter()
         .map(|e| wrap_words(&e.message, text_width))
         .collect();
     let heights: Vec<usize> = wrapped.iter().map(Vec::len).collect();
-    let cursor = app.events_cursor.min(events.len().saturating_sub(1));
+    let cursor = list.cursor.min(events.len().saturating_sub(1));
     let start = if events.is_empty() {
         0
     } else {
@@ -107,12 +142,12 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         for (n, part) in text.iter().enumerate() {
             let lead = if n == 0 {
                 vec![
-                    Span::styled(fmt_clock(e.at_ms), theme.dim()),
+                    Span::styled((list.stamp)(e.at_ms), theme.dim()),
                     Span::raw(" "),
                     Span::styled(mark, style.patch(theme.bold())),
                 ]
             } else {
-                vec![Span::raw(" ".repeat(11))]
+                vec![Span::raw(" ".repeat(lead_width))]
             };
             let mut spans = lead;
             spans.push(Span::styled(part.clone(), style));
@@ -120,14 +155,14 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         }
         last = i + 1;
     }
-    let title = if start == 0 && last >= events.len() {
-        "Events (UTC)".to_string()
+    let title = if start == 0 && last >= list.total {
+        list.name.to_string()
     } else {
-        format!("Events (UTC) {}–{} of {}", start + 1, last, events.len())
+        format!("{} {}–{} of {}", list.name, start + 1, last, list.total)
     };
     let block = theme.block(title, focused);
     let body = if lines.is_empty() {
-        vec![Line::from(Span::styled("no events yet", theme.dim()))]
+        vec![Line::from(Span::styled(list.empty, theme.dim()))]
     } else {
         lines
     };

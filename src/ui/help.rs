@@ -7,13 +7,54 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget, Wrap};
 
+/// The keys that move in a list: the help gives them one line.
+pub const MOVES: [keymap::Command; 6] = [
+    keymap::Command::Up,
+    keymap::Command::Down,
+    keymap::Command::PageUp,
+    keymap::Command::PageDown,
+    keymap::Command::Top,
+    keymap::Command::Bottom,
+];
+
 pub fn lines(theme: Theme) -> Vec<Line<'static>> {
     let mut out = vec![Line::from(Span::styled("Dashboard", theme.header_row()))];
+    use keymap::Command as C;
     for b in keymap::NORMAL {
-        out.push(Line::from(vec![
-            Span::styled(format!("  {:<16}", keymap::keys_label(b)), theme.bold()),
-            Span::raw(b.help),
-        ]));
+        // The keys that move in a list share one line, and Tab its reverse: all fit 80×24.
+        let (keys, help) = match b.command {
+            C::Up => (
+                keymap::NORMAL
+                    .iter()
+                    .filter(|m| MOVES.contains(&m.command))
+                    .map(keymap::keys_label)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "move in the focused pane: a row, a page, to either end",
+            ),
+            C::SwitchFocus => (
+                keymap::NORMAL
+                    .iter()
+                    .filter(|m| matches!(m.command, C::SwitchFocus | C::SwitchFocusBack))
+                    .map(keymap::keys_label)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                b.help,
+            ),
+            C::Down | C::PageUp | C::PageDown | C::Top | C::Bottom | C::SwitchFocusBack => {
+                continue;
+            }
+            _ => (keymap::keys_label(b), b.help),
+        };
+        if keys.chars().count() > 16 {
+            out.push(Line::from(Span::styled(format!("  {keys}"), theme.bold())));
+            out.push(Line::from(vec![Span::raw(" ".repeat(18)), Span::raw(help)]));
+        } else {
+            out.push(Line::from(vec![
+                Span::styled(format!("  {keys:<16}"), theme.bold()),
+                Span::raw(help),
+            ]));
+        }
     }
     out.push(Line::from(""));
     // The other tables are short: one line each, so the whole screen fits 80×24.

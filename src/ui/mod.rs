@@ -7,6 +7,7 @@ pub mod form;
 pub mod grid;
 pub mod header;
 pub mod help;
+pub mod history;
 pub mod pending;
 pub mod positions;
 pub mod signals;
@@ -227,6 +228,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
         events::render(app, theme, a.events, buf);
     }
     footer::render(app, theme, a.footer, buf);
+    if let Some(h) = &app.history {
+        history::render(h, theme, screen, buf);
+    }
     if app.show_help {
         help::render(theme, screen, buf);
     }
