@@ -138,24 +138,12 @@ fn ch(c: char) -> Action {
 }
 
 fn render_buffer(app: &App, w: u16, h: u16) -> ratatui::buffer::Buffer {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| ui::draw(f, app)).unwrap();
-    t.backend().buffer().clone()
+    support::fixtures::screen_buffer(app, w, h)
 }
 
 /// The screen as text, one line per row, trailing spaces trimmed.
 fn render(app: &App, w: u16, h: u16) -> String {
-    let buf = render_buffer(app, w, h);
-    let mut out = String::new();
-    for y in 0..h {
-        let mut line = String::new();
-        for x in 0..w {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    support::fixtures::screen_text(app, w, h)
 }
 
 // ---------------------------------------------------------------- update: keys

@@ -13,8 +13,6 @@ use autotrade_tui::domain::{Direction, Phase, Side};
 use autotrade_tui::engine::{EngineEvent, Health};
 use autotrade_tui::store::{DecisionLog, PricePoint, RuntimeState, Status};
 use autotrade_tui::ui;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use std::collections::BTreeMap;
 use support::fixtures::{NOW, SEC, actionable, event, hold, position, symbol_view, trend};
 
@@ -244,19 +242,7 @@ fn truths(app: &App) -> Vec<f64> {
 }
 
 fn render(app: &App, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| ui::draw(f, app)).unwrap();
-    let buf = t.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        let mut line = String::new();
-        for x in 0..w {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    support::fixtures::screen_text(app, w, h)
 }
 
 /// A number as it stands on screen, with the value it claims and how precisely.

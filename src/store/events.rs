@@ -23,14 +23,7 @@ impl Tx<'_> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, at, level, message FROM events WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![self.user, limit as i64], |r| {
-            Ok(Event {
-                id: r.get(0)?,
-                at_ms: r.get(1)?,
-                level: r.get(2)?,
-                message: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![self.user, limit as i64], event_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -47,19 +40,21 @@ impl Tx<'_> {
             "SELECT id, at, level, message FROM events WHERE user_id = ?1
              AND message LIKE ?2 ESCAPE '\\' ORDER BY id DESC LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![self.user, pattern, limit as i64], |r| {
-            Ok(Event {
-                id: r.get(0)?,
-                at_ms: r.get(1)?,
-                level: r.get(2)?,
-                message: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![self.user, pattern, limit as i64], event_row)?;
         Ok((
             rows.collect::<rusqlite::Result<Vec<_>>>()?,
             total.max(0) as usize,
         ))
     }
+}
+
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        at_ms: r.get(1)?,
+        level: r.get(2)?,
+        message: r.get(3)?,
+    })
 }
 
 /// A `LIKE` pattern that matches `text` anywhere, its own `%`, `_` and `\` taken literally.

@@ -169,3 +169,25 @@ pub fn symbol_view(
         }),
     }
 }
+
+/// The dashboard drawn on a `w`×`h` test terminal.
+pub fn screen_buffer(app: &autotrade_tui::app::App, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    t.draw(|f| autotrade_tui::ui::draw(f, app)).unwrap();
+    t.backend().buffer().clone()
+}
+
+/// The dashboard as text, one line per row, trailing spaces trimmed.
+pub fn screen_text(app: &autotrade_tui::app::App, w: u16, h: u16) -> String {
+    let buf = screen_buffer(app, w, h);
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
