@@ -127,10 +127,18 @@ pub struct Areas {
     pub footer: Rect,
 }
 
+/// How many rows the panes hold, for sharing out the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rows {
+    pub symbols: usize,
+    pub pending: usize,
+    pub positions: usize,
+}
+
 /// The areas of the screen for a terminal of this size. When the panes do not all fit, the
-/// focused one gets its room first, then pending, signals and positions; a frame with no room
+/// focused one gets its room first, then pending, positions and signals; a frame with no room
 /// for a row is left out rather than drawn empty.
-pub fn areas(area: Rect, symbols: usize, focus: Focus) -> Areas {
+pub fn areas(area: Rect, rows: Rows, focus: Focus) -> Areas {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Fill(1),
@@ -138,8 +146,8 @@ pub fn areas(area: Rect, symbols: usize, focus: Focus) -> Areas {
     ])
     .areas(area);
     let tall = area.height >= TALL;
-    let want = |pane: Focus| match pane {
-        Focus::Signals => (symbols as u16 + 3).min(if tall { 12 } else { 8 }),
+    let full = |pane: Focus| match pane {
+        Focus::Signals => (rows.symbols as u16 + 3).min(if tall { 12 } else { 8 }),
         Focus::Pending => {
             if tall {
                 12
@@ -156,16 +164,42 @@ pub fn areas(area: Rect, symbols: usize, focus: Focus) -> Areas {
         }
         Focus::Events => 3,
     };
+    // When the panes do not all fit at their usual heights, each asks only for what it holds
+    // (an empty pane: its frame and a line saying so).
+    let short = [Focus::Signals, Focus::Pending, Focus::Positions]
+        .into_iter()
+        .map(full)
+        .sum::<u16>()
+        > body.height;
+    let want = |pane: Focus| {
+        let needed = match pane {
+            Focus::Pending if rows.pending == 0 => 4,
+            Focus::Pending => rows.pending as u16 + 4,
+            Focus::Positions => (rows.positions as u16 + 3).max(3),
+            _ => full(pane),
+        };
+        if short {
+            full(pane).min(needed)
+        } else {
+            full(pane)
+        }
+    };
     let mut order = vec![focus];
-    for pane in [Focus::Pending, Focus::Signals, Focus::Positions] {
+    for pane in [Focus::Pending, Focus::Positions, Focus::Signals] {
         if !order.contains(&pane) {
             order.push(pane);
         }
     }
     let mut left = body.height;
     let mut height = |pane: Focus| {
-        let h = want(pane).min(left);
-        let h = if h < 4 && pane != Focus::Events { 0 } else { h };
+        let w = want(pane);
+        let h = w.min(left);
+        // Cut short below four lines a frame holds no row worth showing.
+        let h = if h < w && h < 4 && pane != Focus::Events {
+            0
+        } else {
+            h
+        };
         left -= h;
         (pane, h)
     };
@@ -176,9 +210,11 @@ pub fn areas(area: Rect, symbols: usize, focus: Focus) -> Areas {
             .find(|(p, _)| *p == pane)
             .map_or(0, |(_, h)| *h)
     };
+    // What no pane takes goes to the events, or to the pending pane when too little for them.
+    let spare = if left < 3 { left } else { 0 };
     let [signals, middle, positions, events] = Layout::vertical([
         Constraint::Length(of(Focus::Signals)),
-        Constraint::Length(of(Focus::Pending)),
+        Constraint::Length(of(Focus::Pending) + spare),
         Constraint::Length(of(Focus::Positions)),
         Constraint::Fill(1),
     ])
@@ -213,7 +249,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
         color: app.settings.color,
     };
     let screen = frame.area();
-    let a = areas(screen, app.settings.symbols.len(), app.focus);
+    let rows = Rows {
+        symbols: app.signal_rows().len(),
+        pending: app.pending().len(),
+        positions: app.positions().len(),
+    };
+    let a = areas(screen, rows, app.focus);
     let buf = frame.buffer_mut();
     header::render(app, theme, a.header, buf);
     if !a.signals.is_empty() {

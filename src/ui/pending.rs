@@ -34,15 +34,15 @@ pub fn visible_rows(len: usize, selected: Option<usize>, height: usize) -> Range
 
 /// The pending table's columns for `rows`: the key columns (action, symbol, size) stay; the
 /// others drop by rank as the pane narrows: first the confidence (the detail box and the
-/// signals pane show it), then R:R, the exits, which exit is nearer, the time left and the move;
-/// the entry and the current price go last.
+/// signals pane show it), then R:R, the exits, which exit is nearer, the move and the time
+/// left, the entry; the current price goes last.
 fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
     let mut act = Col::new("Act", 0).min(4);
     let mut sym = Col::new("Symbol", 0);
     let mut conf = Col::new("Conf", 7).right();
-    let mut entry = Col::new("Entry", 1).right();
+    let mut entry = Col::new("Entry", 2).right();
     let mut now = Col::new("Now", 1).right();
-    let mut moved = Col::new("Moved", 2).right();
+    let mut moved = Col::new("Moved", 3).right();
     let mut near = Col::new("Near", 4);
     let mut tp = Col::new("TP", 5).right();
     let mut sl = Col::new("SL", 5).right();
@@ -74,13 +74,19 @@ fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
             (Some(l), Some(e), Some(t), Some(s)) if e > 0.0 => {
                 let pct = (l - e) / e * 100.0;
                 let toward_tp = (t - l).abs() < (s - l).abs();
+                // Green when the market moved the trade's way, red against it.
+                let favour = if dec.action == crate::domain::Verdict::Sell {
+                    -pct
+                } else {
+                    pct
+                };
                 moved.push_choices(
                     vec![format!(
                         "{}{}",
                         if pct > 0.0 { "+" } else { "" },
                         fmt_pct(pct)
                     )],
-                    plain,
+                    theme.pnl(favour),
                 );
                 near.push(if toward_tp {
                     Span::styled("TP", theme.good())
