@@ -4,12 +4,16 @@
 # Starts a loopback ML engine (python3, 127.0.0.1 only) that answers every symbol with a
 # neutral signal (so every decision is a HOLD and nothing is queued), runs the release binary
 # in tmux at 120x40 with a check interval of an hour, waits for start-up, then samples the
-# process's CPU time (/proc/PID/stat utime+stime) over the window and its resident memory
-# (/proc/PID/status VmRSS). Targets: under 1 % of one core, under 40 MiB.
+# process over the window: CPU time (/proc/PID/stat utime+stime), resident memory
+# (/proc/PID/status VmRSS), and per thread (/proc/PID/task/*/): its name (comm), CPU time
+# (schedstat, ns; stat ticks where schedstat is missing) and wakeups (voluntary plus
+# nonvoluntary context switches from status). Targets: under 1 % of one core, under 40 MiB.
+# CPU is the process's own time, not wall clock, so other load on the machine does not count.
 #
 #   scripts/idle-cpu.sh                 # ML engine on loopback, 30 symbols, 60 s window
 #   scripts/idle-cpu.sh --simulated     # the built-in simulated market (prices tick every second)
 #   scripts/idle-cpu.sh --seconds 30 --symbols 30 --warmup 10 --no-build
+#   scripts/idle-cpu.sh --bin /tmp/old-autotrade-tui   # measure another build (implies --no-build)
 set -euo pipefail
 
 SIMULATED=0
@@ -17,6 +21,7 @@ SECONDS_WINDOW=60
 SYMBOLS=30
 WARMUP=10
 BUILD=1
+BIN=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --simulated) SIMULATED=1 ;;
@@ -24,7 +29,8 @@ while [ $# -gt 0 ]; do
         --symbols) SYMBOLS="$2"; shift ;;
         --warmup) WARMUP="$2"; shift ;;
         --no-build) BUILD=0 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --bin) BIN="$2"; BUILD=0; shift ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
@@ -37,7 +43,8 @@ done
 if [ "$BUILD" = 1 ]; then
     cargo build --release --quiet
 fi
-BIN="$PWD/target/release/autotrade-tui"
+BIN="${BIN:-$PWD/target/release/autotrade-tui}"
+[ -x "$BIN" ] || { echo "no binary at $BIN" >&2; exit 2; }
 
 TMP="$(mktemp -d)"
 SOCKET="$TMP/tmux.sock"
@@ -107,31 +114,73 @@ tmux -S "$SOCKET" pipe-pane -t idle -o "cat > '$TMP/tty.out'"
 
 sleep "$WARMUP"
 screen="$(tmux -S "$SOCKET" capture-pane -t idle -p)"
-if ! grep -q "PAPER" <<<"$screen" || ! grep -q "Signals ($SYMBOLS)" <<<"$screen"; then
+if ! grep -q "PAPER" <<<"$screen" || ! grep -Eq "Signals (\($SYMBOLS\)|.* of $SYMBOLS )" <<<"$screen"; then
     echo "the dashboard is not showing; screen:" >&2
     echo "$screen" >&2
     exit 1
 fi
 
+# One sample of every thread: tid, name, CPU ns, wakeups. Names may hold spaces; stat's fields
+# are read after the last ')'.
+sample() {
+    python3 - "$PID" "$(getconf CLK_TCK)" <<'PY'
+import os, sys
+pid, hz = sys.argv[1], int(sys.argv[2])
+base = f"/proc/{pid}/task"
+for tid in sorted(os.listdir(base), key=int):
+    try:
+        d = f"{base}/{tid}"
+        name = open(f"{d}/comm").read().strip().replace(" ", "_") or "?"
+        try:
+            ns = int(open(f"{d}/schedstat").read().split()[0])
+        except (OSError, ValueError, IndexError):
+            f = open(f"{d}/stat").read().rsplit(")", 1)[1].split()
+            ns = (int(f[11]) + int(f[12])) * 1_000_000_000 // hz
+        sw = 0
+        for line in open(f"{d}/status"):
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                sw += int(line.split()[1])
+        print(tid, name, ns, sw)
+    except OSError:
+        pass  # the thread ended while we looked
+PY
+}
+
 HZ="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
-switches() { cat /proc/"$PID"/task/*/status | awk '/^voluntary_ctxt_switches/ { n += $2 } END { print n }'; }
 tty_bytes() { stat -c %s "$TMP/tty.out" 2>/dev/null || echo 0; }
 
-t0="$(date +%s.%N)"; c0="$(cpu_ticks)"; s0="$(switches)"; b0="$(tty_bytes)"
+t0="$(date +%s.%N)"; c0="$(cpu_ticks)"; b0="$(tty_bytes)"; sample > "$TMP/threads0"
 sleep "$SECONDS_WINDOW"
-t1="$(date +%s.%N)"; c1="$(cpu_ticks)"; s1="$(switches)"; b1="$(tty_bytes)"
+t1="$(date +%s.%N)"; c1="$(cpu_ticks)"; b1="$(tty_bytes)"; sample > "$TMP/threads1"
 rss_kb="$(awk '/^VmRSS/ { print $2 }' "/proc/$PID/status")"
 hwm_kb="$(awk '/^VmHWM/ { print $2 }' "/proc/$PID/status")"
 threads="$(awk '/^Threads/ { print $2 }' "/proc/$PID/status")"
 
 awk -v c0="$c0" -v c1="$c1" -v hz="$HZ" -v t0="$t0" -v t1="$t1" -v rss="$rss_kb" \
-    -v hwm="$hwm_kb" -v s0="$s0" -v s1="$s1" -v b0="$b0" -v b1="$b1" -v thr="$threads" \
-    -v src="$SOURCE" -v n="$SYMBOLS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+    -v hwm="$hwm_kb" -v b0="$b0" -v b1="$b1" -v thr="$threads" \
+    -v src="$SOURCE" -v n="$SYMBOLS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
+FNR == NR { name0[$1] = $2; ns0[$1] = $3; sw0[$1] = $4; next }
+{
+    # A thread that started during the window counts from zero.
+    tid = $1; name[tid] = $2; dns[tid] = $3 - ns0[tid]; dsw[tid] = $4 - sw0[tid]
+    if (!(tid in ns0)) { born++ }
+    seen[tid] = 1
+}
+END {
     secs = t1 - t0
+    for (t in name0) if (!(t in seen)) gone++
+    for (t in name) { tns += dns[t]; tsw += dsw[t] }
     printf "idle dashboard: %d symbols, %s, 120x40, %.0f s window (load %s)\n", n, src, secs, load
-    printf "cpu      %.2f %% of one core  (%d ticks of 1/%d s)   target < 1 %%\n", (c1 - c0) / hz / secs * 100, c1 - c0, hz
+    printf "cpu      %.2f %% of one core  (%d ticks of 1/%d s; threads: %.3f %%)   target < 1 %%\n", \
+        (c1 - c0) / hz / secs * 100, c1 - c0, hz, tns / 1e9 / secs * 100
     printf "rss      %.1f MiB  (peak %.1f MiB, %d threads)   target < 40 MiB\n", rss / 1024, hwm / 1024, thr
-    printf "wakeups  %.1f /s  (voluntary context switches, all threads)\n", (s1 - s0) / secs
+    printf "wakeups  %.1f /s  (voluntary + nonvoluntary context switches, all threads)\n", tsw / secs
     printf "terminal %.0f bytes/s written\n", (b1 - b0) / secs
-}'
+    printf "per thread (cpu %% of one core, wakeups/s):\n"
+    for (t in name) {
+        printf "  %-18s %6d  %7.3f %%  %6.2f /s\n", name[t], t, dns[t] / 1e9 / secs * 100, dsw[t] / secs | "sort -k3 -rn"
+    }
+    close("sort -k3 -rn")
+    if (born + gone > 0) printf "  (%d threads started, %d ended during the window; an ended thread'"'"'s share is in the total only)\n", born, gone
+}' "$TMP/threads0" "$TMP/threads1"

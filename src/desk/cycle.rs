@@ -45,6 +45,17 @@ pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Resul
     Ok(stale.len())
 }
 
+/// Record prices (finite and positive ones) and close the positions they cross.
+fn price_ticks(tx: &Tx<'_>, prices: &[(String, f64)]) -> crate::store::Result<Vec<Position>> {
+    let mut closed = Vec::new();
+    for (symbol, price) in prices {
+        if price.is_finite() && *price > 0.0 {
+            closed.extend(price_tick(tx, symbol, *price)?);
+        }
+    }
+    Ok(closed)
+}
+
 /// Record a price and close the open position on `symbol` if it crosses its TP or SL.
 pub(super) fn price_tick(
     tx: &Tx<'_>,
@@ -222,21 +233,36 @@ impl Desk {
 
     /// Record prices between checks in one transaction; returns the positions they closed.
     pub fn record_prices(&self, prices: &[(String, f64)]) -> Result<Vec<Position>> {
-        self.store.write(|tx| {
-            let mut closed = Vec::new();
-            for (symbol, price) in prices {
-                if price.is_finite() && *price > 0.0 {
-                    closed.extend(price_tick(tx, symbol, *price)?);
-                }
-            }
-            Ok(closed)
-        })
+        Ok(self.store.write(|tx| price_ticks(tx, prices))?)
     }
 
     /// Expire pending decisions older than the configured expiry; returns how many.
     pub fn expire_stale(&self) -> Result<usize> {
         let expiry = self.config.pending_expiry();
         Ok(self.store.write(|tx| expire_stale(tx, expiry))?)
+    }
+
+    /// Expire what is due (when `expire`), record `prices`, and say when the next pending
+    /// decision expires (wall clock, ms), all in one transaction. Between checks the loop
+    /// calls this only when something is due, so an idle store is not written every second.
+    pub fn between_checks(&self, expire: bool, prices: &[(String, f64)]) -> Result<Option<i64>> {
+        let expiry = self.config.pending_expiry();
+        let expiry_ms = expiry.as_millis().min(i64::MAX as u128) as i64;
+        let next = |tx: &Tx<'_>| -> crate::store::Result<Option<i64>> {
+            Ok(tx
+                .oldest_pending_at()?
+                .map(|at| at.saturating_add(expiry_ms)))
+        };
+        if !expire && prices.is_empty() {
+            return Ok(self.store.read(next)?);
+        }
+        Ok(self.store.write(|tx| {
+            if expire {
+                expire_stale(tx, expiry)?;
+            }
+            price_ticks(tx, prices)?;
+            next(tx)
+        })?)
     }
 
     /// When the loop last ran a cycle.

@@ -8,6 +8,7 @@ use crate::domain::rules;
 use crate::domain::{AmdAnalysis, MlSignal};
 use crate::source::{MarketSource, SymbolReport};
 use crate::store::{self, Store};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -75,6 +76,10 @@ pub struct Engine {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub source: Arc<dyn MarketSource>,
+    /// Told when another connection commits (the dashboard's store watcher), so the loop
+    /// can sleep until the next pending decision expires; without it the loop looks every
+    /// second.
+    pub store_changes: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Engine {
@@ -84,7 +89,14 @@ impl Engine {
             store: desk.store.clone(),
             desk,
             source,
+            store_changes: None,
         }
+    }
+
+    /// Have the loop told of other connections' commits (see [`Engine::store_changes`]).
+    pub fn with_store_changes(mut self, changes: Arc<tokio::sync::Notify>) -> Self {
+        self.store_changes = Some(changes);
+        self
     }
 
     /// Record an event without holding up the async workers on SQLite.
@@ -206,8 +218,6 @@ impl Engine {
     ) {
         let mut failures: u32 = 0;
         let mut backoff = Backoff::new(self.config.check_interval());
-        let mut last_prices: std::collections::HashMap<String, f64> =
-            std::collections::HashMap::new();
         loop {
             let _ = events.send(EngineEvent::CycleStarted).await;
             let (views, summary) = self.run_cycle().await;
@@ -248,34 +258,24 @@ impl Engine {
                 .send(EngineEvent::NextCheck { at_ms: next_at_ms })
                 .await;
             let deadline = tokio::time::Instant::now() + delay;
-            let mut expiry_tick = tokio::time::interval(Duration::from_secs(1));
-            expiry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut between = Between::new(&self);
+            between.pass(&self, false).await;
             loop {
+                let wake = between.next_wake().map_or(deadline, |t| t.min(deadline));
                 tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => break,
-                    _ = expiry_tick.tick() => {
-                        let desk = self.desk.clone();
-                        // Sources with a live price (the simulated market) tick between checks,
-                        // so prices move and take-profits and stop-losses fire in real time.
-                        let ticks: Vec<(String, f64)> = self
-                            .config
-                            .auto_trade
-                            .symbols
-                            .iter()
-                            .filter_map(|s| self.source.latest_price(s).map(|p| (s.clone(), p)))
-                            .filter(|(s, p)| last_prices.get(s) != Some(p))
-                            .collect();
-                        for (s, p) in &ticks {
-                            last_prices.insert(s.clone(), *p);
+                    _ = tokio::time::sleep_until(wake) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            break;
                         }
-                        let _ = tokio::task::spawn_blocking(move || -> crate::desk::Result<()> {
-                            desk.expire_stale()?;
-                            if !ticks.is_empty() {
-                                desk.record_prices(&ticks)?;
-                            }
-                            Ok(())
-                        })
-                        .await;
+                        between.pass(&self, true).await;
+                    }
+                    _ = changed(self.store_changes.as_deref()) => {
+                        // Another connection committed (a decision queued by the command
+                        // line or an agent, say): look again at when the next one expires,
+                        // unless a pass that does so is due within the second anyway.
+                        if !between.due_within(Duration::from_secs(1)) {
+                            between.pass(&self, false).await;
+                        }
                     }
                     cmd = commands.recv() => match cmd {
                         Some(EngineCommand::CheckNow) => break,
@@ -284,6 +284,123 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// Wait for the next store change; never, when nobody reports them.
+async fn changed(changes: Option<&tokio::sync::Notify>) {
+    match changes {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the loop does between checks, each at its own time: expire a pending decision when
+/// its time is up, record the source's live prices once a second (only sources that have
+/// them, such as the simulated market), and without a change feed look again every second
+/// for decisions queued by other connections. An ML engine with nothing pending sleeps
+/// until the next check.
+struct Between {
+    /// The next pending decision expires at (wall clock, ms).
+    expires_at_ms: Option<i64>,
+    /// The next live-price tick, for sources that have prices between checks.
+    next_prices: Option<tokio::time::Instant>,
+    /// Nobody reports store changes: look again then.
+    next_rescan: Option<tokio::time::Instant>,
+    /// A failed pass is tried again then.
+    retry_at: Option<tokio::time::Instant>,
+    last_prices: HashMap<String, f64>,
+    /// When the last timed pass ran: the next one is never sooner than 50 ms after.
+    last_pass: tokio::time::Instant,
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// The next wall-clock second: prices tick then, with the dashboard's clock, so one timer
+/// wake-up serves both.
+fn next_second() -> tokio::time::Instant {
+    let into = store::now_ms().rem_euclid(1000) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(1000 - into)
+}
+
+impl Between {
+    fn new(engine: &Engine) -> Between {
+        let now = tokio::time::Instant::now();
+        let live_prices = engine
+            .config
+            .auto_trade
+            .symbols
+            .iter()
+            .any(|s| engine.source.latest_price(s).is_some());
+        Between {
+            expires_at_ms: None,
+            next_prices: live_prices.then(next_second),
+            next_rescan: engine.store_changes.is_none().then_some(now + SECOND),
+            retry_at: None,
+            last_prices: HashMap::new(),
+            last_pass: now,
+        }
+    }
+
+    /// When the loop must next run a timed pass; `None`: only at the next check.
+    fn next_wake(&self) -> Option<tokio::time::Instant> {
+        let expiry = self.expires_at_ms.map(|ms| {
+            // The store expires what is strictly older than the expiry: one ms past it.
+            let wait = ms.saturating_add(1).saturating_sub(store::now_ms()).max(0);
+            tokio::time::Instant::now() + Duration::from_millis(wait as u64)
+        });
+        [expiry, self.next_prices, self.next_rescan, self.retry_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|w| w.max(self.last_pass + Duration::from_millis(50)))
+    }
+
+    fn due_within(&self, d: Duration) -> bool {
+        self.next_wake()
+            .is_some_and(|w| w <= tokio::time::Instant::now() + d)
+    }
+
+    /// Expire what is due and record new live prices (when `timed`), then find the next
+    /// expiry.
+    async fn pass(&mut self, engine: &Engine, timed: bool) {
+        let now = tokio::time::Instant::now();
+        let expire = timed && self.expires_at_ms.is_some_and(|ms| ms < store::now_ms());
+        let mut ticks = Vec::new();
+        if timed && self.next_prices.is_some_and(|t| t <= now) {
+            ticks = engine
+                .config
+                .auto_trade
+                .symbols
+                .iter()
+                .filter_map(|s| engine.source.latest_price(s).map(|p| (s.clone(), p)))
+                .filter(|(s, p)| self.last_prices.get(s) != Some(p))
+                .collect();
+            for (s, p) in &ticks {
+                self.last_prices.insert(s.clone(), *p);
+            }
+            self.next_prices = Some(next_second());
+        }
+        if timed {
+            self.last_pass = now;
+        }
+        if self.next_rescan.is_some() {
+            self.next_rescan = Some(now + SECOND);
+        }
+        let desk = engine.desk.clone();
+        let found = tokio::task::spawn_blocking(move || desk.between_checks(expire, &ticks)).await;
+        let failure = match found {
+            Ok(Ok(next)) => {
+                self.expires_at_ms = next;
+                None
+            }
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(format!("the store task failed: {e}")),
+        };
+        self.retry_at = failure.map(|e| {
+            tracing::warn!("between checks: {e}");
+            now + SECOND
+        });
     }
 }
 

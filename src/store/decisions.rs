@@ -219,6 +219,17 @@ impl Tx<'_> {
             .collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// When the oldest pending decision not yet sent to a broker was created (ms): the next
+    /// one to expire, so the loop can sleep until then instead of checking every second.
+    pub fn oldest_pending_at(&self) -> Result<Option<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT MIN(created_at) FROM decisions d
+             WHERE user_id = ?1 AND status = 'pending'
+               AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = d.log_id)",
+        )?;
+        Ok(stmt.query_row(params![self.user], |r| r.get(0))?)
+    }
+
     /// Cancel every pending decision not yet sent to a broker; returns how many.
     pub fn cancel_all_pending(&self, reason: &str) -> Result<usize> {
         Ok(self.conn.execute(

@@ -3,9 +3,14 @@
 //!
 //! Threads and tasks own no UI state: they send [`Action`]s over one channel. The loop drains
 //! every waiting action, then draws at most once per frame and only when something changed;
-//! a one-second tick keeps the countdown and ages current, so an idle dashboard sleeps.
+//! a tick on each wall-clock second keeps the countdown and ages current. Nothing else runs
+//! on a timer while nothing happens: the input thread blocks on the terminal, the store
+//! watcher on the database's file (see `watch`), and the loop sleeps until its next check
+//! or the next pending decision's expiry. Threads are named for `scripts/idle-cpu.sh`.
 
 mod effects;
+mod wake;
+mod watch;
 
 use crate::app::{Action, App, Effect, Outcome, Settings};
 use crate::commands;
@@ -19,21 +24,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
+use wake::{Waker, Woken};
 
 /// At most this often a frame (~60 fps).
 const FRAME: Duration = Duration::from_millis(16);
-/// How often the watcher looks for commits by other connections (the engine, the CLI).
-const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// Whether `NO_COLOR` asks for no colour (set and not empty).
 pub fn colour_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 pub async fn run(ctx: Desk) -> Result<u8> {
+    // On a worker rather than the thread that called `block_on`: a timer that fires then
+    // runs the loop on the thread that was woken for it, instead of waking a second one.
+    match tokio::spawn(dashboard(ctx)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(eyre!("the dashboard task failed: {e}")),
+    }
+}
+
+async fn dashboard(ctx: Desk) -> Result<u8> {
     // Everything that can fail before the terminal is taken fails with a plain message.
     // One dashboard (and so one monitoring loop) per data dir; the command line runs beside it.
     let _lock = crate::lock::DashboardLock::acquire(&ctx.data_dir).map_err(|e| eyre!(e))?;
-    let engine = Engine::new(ctx.clone(), ctx.source()?);
+    // The watcher tells the loop of other connections' commits, so the loop need not look.
+    let store_changes = Arc::new(Notify::new());
+    let engine = Engine::new(ctx.clone(), ctx.source()?).with_store_changes(store_changes.clone());
     let watcher_store = {
         let dir = ctx.data_dir.clone();
         let user = ctx.config.auto_trade.user_id.clone();
@@ -46,10 +62,21 @@ pub async fn run(ctx: Desk) -> Result<u8> {
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
     let stop = Arc::new(AtomicBool::new(false));
-    let refresh = Arc::new(Notify::new());
+    let (stop_input, input_waiter) =
+        wake::pair().wrap_err("making the input thread's wake-up pipe")?;
+    let watcher = watch::spawn(ctx.clone(), watcher_store, tx.clone(), store_changes)
+        .wrap_err("starting the store watcher")?;
+    let refresh = watcher.waker();
 
     let mut terminal = ratatui::try_init().wrap_err("the dashboard needs a terminal")?;
-    let input = spawn_input_thread(tx.clone(), stop.clone());
+    let input = match spawn_input_thread(tx.clone(), stop.clone(), input_waiter) {
+        Ok(handle) => handle,
+        Err(e) => {
+            watcher.stop();
+            let _ = ratatui::try_restore();
+            return Err(eyre!("starting the input thread: {e}"));
+        }
+    };
     spawn_signal_task(tx.clone());
 
     let (events_tx, mut events_rx) = mpsc::channel::<EngineEvent>(256);
@@ -64,27 +91,22 @@ pub async fn run(ctx: Desk) -> Result<u8> {
             }
         });
     }
-    let watcher = tokio::spawn(watch_store(
-        ctx.clone(),
-        Arc::new(watcher_store),
-        tx.clone(),
-        refresh.clone(),
-    ));
-
     let mut app = App::new(
         Settings::from_config(&ctx.config, colour_allowed()),
         store::now_ms(),
     )
     .with_risk(ctx.limits().risk);
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = next_second();
     let mut last_draw: Option<Instant> = None;
     let mut failure: Option<color_eyre::Report> = None;
 
     loop {
         let first = tokio::select! {
             a = rx.recv() => a.unwrap_or(Action::Quit),
-            _ = tick.tick() => Action::Tick { now_ms: store::now_ms() },
+            _ = tokio::time::sleep_until(tick) => {
+                tick = next_second();
+                Action::Tick { now_ms: store::now_ms() }
+            }
         };
         let mut effects = app.update(Action::Tick {
             now_ms: store::now_ms(),
@@ -131,8 +153,9 @@ pub async fn run(ctx: Desk) -> Result<u8> {
 
     tracing::info!("dashboard quitting");
     stop.store(true, Ordering::Relaxed);
+    stop_input.wake();
     let _ = engine_cmd.try_send(EngineCommand::Stop);
-    watcher.abort();
+    watcher.stop();
     // Not `ratatui::restore()` nor dropping the `Terminal`: after a hang-up both `eprintln!`
     // on the dead terminal, which panics twice and aborts the process, skipping the lock's
     // clean-up. Show the cursor ourselves and let the `Terminal` go without its drop.
@@ -147,7 +170,7 @@ pub async fn run(ctx: Desk) -> Result<u8> {
     // decisions are stored in one transaction that runs on a blocking thread, which the
     // runtime lets finish before the process exits, so nothing is half-stored.
     let _ = tokio::time::timeout(Duration::from_millis(500), engine_task).await;
-    // The input thread sees `stop` within its poll timeout; never wait on it unboundedly.
+    // The input thread is woken to see `stop`; never wait on it unboundedly.
     drop(input);
     match failure {
         Some(e) => {
@@ -163,7 +186,7 @@ fn perform(
     ctx: &Desk,
     engine: &mpsc::Sender<EngineCommand>,
     tx: &mpsc::UnboundedSender<Action>,
-    refresh: &Arc<Notify>,
+    refresh: &Waker,
     effect: Effect,
 ) {
     let what = effect.describe();
@@ -186,56 +209,14 @@ fn perform(
     tokio::spawn(async move {
         let outcome = execute(&ctx, effect).await;
         let _ = tx.send(Action::Done { what, outcome });
-        refresh.notify_one();
+        refresh.wake();
     });
 }
 
-/// Reload the snapshot at start and whenever any other connection has committed.
-async fn watch_store(
-    desk: Desk,
-    store: Arc<Store>,
-    tx: mpsc::UnboundedSender<Action>,
-    refresh: Arc<Notify>,
-) {
-    let mut seen: Option<i64> = None;
-    let mut failing = false;
-    loop {
-        let (d, s) = (desk.clone(), store.clone());
-        let loaded = tokio::task::spawn_blocking(move || {
-            let version = s.data_version().map_err(|e| e.to_string())?;
-            if seen == Some(version) {
-                return Ok((version, None));
-            }
-            // Read the version first: a commit during the load shows up on the next pass.
-            let snap = d.snapshot(&s).map_err(|e| format!("{e:#}"))?;
-            Ok::<_, String>((version, Some(snap)))
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("the store task failed: {e}")));
-        match loaded {
-            Ok((version, snap)) => {
-                seen = Some(version);
-                failing = false;
-                if let Some(snap) = snap
-                    && tx.send(Action::Snapshot(Box::new(snap))).is_err()
-                {
-                    return;
-                }
-            }
-            Err(e) if !failing => {
-                failing = true;
-                let ev = EngineEvent::Error(format!("reading the store: {e}"));
-                if tx.send(Action::Engine(ev)).is_err() {
-                    return;
-                }
-            }
-            Err(_) => {}
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(WATCH_EVERY) => {}
-            _ = refresh.notified() => {}
-        }
-    }
+/// The next wall-clock second, when the countdown and ages change.
+fn next_second() -> tokio::time::Instant {
+    let into = store::now_ms().rem_euclid(1000) as u64;
+    tokio::time::Instant::now() + Duration::from_millis(1000 - into)
 }
 
 fn spawn_signal_task(tx: mpsc::UnboundedSender<Action>) {
@@ -431,63 +412,72 @@ fn open_tty() -> std::io::Result<std::os::fd::OwnedFd> {
 /// never misses a key that arrives with a resize, and takes end of input or a hang-up (a
 /// dropped SSH session) as Quit instead of spinning. crossterm 0.29's own reader does
 /// neither (it loops on a zero-byte read, crossterm issue 793, and is edge-triggered).
+/// It blocks until a key or `wake` (quit) with no timeout, so an idle terminal costs nothing.
 fn spawn_input_thread(
     tx: mpsc::UnboundedSender<Action>,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
+    wake: wake::Waiter,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    std::thread::spawn(move || {
-        let quit = |tx: &mpsc::UnboundedSender<Action>| {
-            let _ = tx.send(Action::Quit);
-        };
-        let tty = match open_tty() {
-            Ok(fd) => fd,
-            Err(e) => {
-                tracing::error!("cannot read the terminal: {e}");
-                return quit(&tx);
-            }
-        };
-        let mut decoder = KeyDecoder::default();
-        let mut buf = [0u8; 1024];
-        while !stop.load(Ordering::Relaxed) {
-            // An ESC waits a little for the rest of its sequence; otherwise wake to check `stop`.
-            let wait = if decoder.waiting() {
-                Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 30_000_000,
-                }
-            } else {
-                Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 200_000_000,
+    std::thread::Builder::new()
+        .name("input".into())
+        .spawn(move || {
+            let quit = |tx: &mpsc::UnboundedSender<Action>| {
+                let _ = tx.send(Action::Quit);
+            };
+            let tty = match open_tty() {
+                Ok(fd) => fd,
+                Err(e) => {
+                    tracing::error!("cannot read the terminal: {e}");
+                    return quit(&tx);
                 }
             };
-            let mut fds = [PollFd::new(&tty, PollFlags::IN)];
-            let keys = match poll(&mut fds, Some(&wait)) {
-                Ok(0) => decoder.flush(),
-                Ok(_) => {
-                    let rev = fds[0].revents();
-                    if !rev.contains(PollFlags::IN) {
-                        // HUP, ERR or NVAL with nothing to read: the terminal is gone.
-                        return quit(&tx);
-                    }
-                    match rustix::io::read(&tty, &mut buf) {
-                        Ok(0) => return quit(&tx),
-                        Ok(n) => decoder.push(&buf[..n]),
-                        Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
-                        Err(_) => return quit(&tx),
-                    }
-                }
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return quit(&tx),
+            let mut decoder = KeyDecoder::default();
+            let mut buf = [0u8; 1024];
+            // An ESC waits a little for the rest of its sequence; otherwise wait for a key.
+            let esc_wait = Timespec {
+                tv_sec: 0,
+                tv_nsec: 30_000_000,
             };
-            for k in keys {
-                if tx.send(Action::Key(k)).is_err() {
-                    return;
+            let wake_fd = wake.fd();
+            while !stop.load(Ordering::Relaxed) {
+                let wait = decoder.waiting().then_some(&esc_wait);
+                let mut fds = [
+                    PollFd::new(&tty, PollFlags::IN),
+                    PollFd::new(&wake_fd, PollFlags::IN),
+                ];
+                let keys = match poll(&mut fds, wait) {
+                    Ok(0) => decoder.flush(),
+                    Ok(_) if !fds[1].revents().is_empty() => {
+                        if wake.drain() == Woken::Closed {
+                            return;
+                        }
+                        // Woken to look at `stop`; a key read at the same time waits its turn.
+                        continue;
+                    }
+                    Ok(_) => {
+                        let rev = fds[0].revents();
+                        if !rev.contains(PollFlags::IN) {
+                            // HUP, ERR or NVAL with nothing to read: the terminal is gone.
+                            return quit(&tx);
+                        }
+                        match rustix::io::read(&tty, &mut buf) {
+                            Ok(0) => return quit(&tx),
+                            Ok(n) => decoder.push(&buf[..n]),
+                            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                            Err(_) => return quit(&tx),
+                        }
+                    }
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => return quit(&tx),
+                };
+                for k in keys {
+                    if tx.send(Action::Key(k)).is_err() {
+                        return;
+                    }
                 }
             }
-        }
-    })
+        })
 }
 
 #[cfg(test)]
