@@ -94,8 +94,15 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
     {
         return autotrade_tui::backtest::run_cli(&config, candles, symbol.as_deref(), *json);
     }
+    // Numbered threads, so that `scripts/idle-cpu.sh` can tell them apart: the two workers
+    // start with the runtime and take the first numbers, the blocking pool the later ones.
+    let threads = std::sync::atomic::AtomicUsize::new(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_name_fn(move || {
+            let n = threads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("tokio-{n}")
+        })
         .enable_all()
         .build()?;
     let ctx = Desk::open(config, data_dir)?;
