@@ -14,6 +14,7 @@ pub mod form;
 pub mod keymap;
 pub mod lock;
 pub mod logging;
+pub mod market;
 pub mod mcp;
 pub mod ml_engine;
 pub mod simulated;
