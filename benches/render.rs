@@ -85,6 +85,8 @@ fn snapshot() -> Snapshot {
                 PricePoint {
                     price: price_of(i) * 1.001,
                     at_ms: NOW - 5 * SEC,
+                    bid: None,
+                    ask: None,
                 },
             )
         })

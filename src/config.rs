@@ -18,6 +18,15 @@ struct FileConfig {
     ml_engine: Option<MlEngineFile>,
     simulation: SimulationFile,
     backtest: BacktestFile,
+    market_data: MarketDataFile,
+}
+
+#[derive(Debug, Clone, Default)]
+struct MarketDataFile {
+    provider: Option<String>,
+    stale_after_seconds: Option<f64>,
+    url: Option<String>,
+    stream_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -61,10 +70,11 @@ struct BacktestFile {
 }
 
 /// The tables a config file may have.
-const TABLES: [&str; 5] = [
+const TABLES: [&str; 6] = [
     "auto_trade",
     "account",
     "ml_engine",
+    "market_data",
     "simulation",
     "backtest",
 ];
@@ -156,6 +166,14 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         max_concurrent_requests: t.take("max_concurrent_requests"),
     };
     t.finish();
+    let mut t = TableReader::new(&mut doc, "market_data", problems);
+    let market_data = MarketDataFile {
+        provider: t.take("provider"),
+        stale_after_seconds: t.take("stale_after_seconds"),
+        url: t.take("url"),
+        stream_url: t.take("stream_url"),
+    };
+    t.finish();
     let mut t = TableReader::new(&mut doc, "simulation", problems);
     let simulation = SimulationFile {
         seed: t.take("seed"),
@@ -185,6 +203,52 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         ml_engine: has_ml_engine.then_some(ml_engine),
         simulation,
         backtest,
+        market_data,
+    }
+}
+
+/// Where prices come from between checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PriceSource {
+    /// The entry price of each symbol's latest ML signal (prices as old as the check interval).
+    MlEngine,
+    /// The built-in simulated market.
+    Simulated,
+    /// Alpaca's market data: crypto without keys (polled), streamed with keys.
+    Alpaca,
+    /// Coinbase Exchange's public feed, no account.
+    Coinbase,
+}
+
+impl PriceSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PriceSource::MlEngine => "ml_engine",
+            PriceSource::Simulated => "simulated",
+            PriceSource::Alpaca => "alpaca",
+            PriceSource::Coinbase => "coinbase",
+        }
+    }
+    /// A live feed that runs beside the checks (not the check's own source).
+    pub fn is_feed(self) -> bool {
+        matches!(self, PriceSource::Alpaca | PriceSource::Coinbase)
+    }
+}
+
+/// `[market_data]`: where prices come from and how old one may be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarketData {
+    pub provider: PriceSource,
+    /// A price older than this is stale: no fill, no TP/SL on it.
+    pub stale_after_seconds: f64,
+    /// The provider's REST address (a test server); its stream is at `stream_url`, or derived.
+    pub url: Option<String>,
+    pub stream_url: Option<String>,
+}
+
+impl MarketData {
+    pub fn stale_after(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.stale_after_seconds)
     }
 }
 
@@ -238,6 +302,7 @@ pub struct Config {
     pub ml_engine: Option<MlEngine>,
     pub simulation: Simulation,
     pub backtest: Backtest,
+    pub market_data: MarketData,
     /// Where the config came from, for messages ("built-in defaults" when no file).
     pub source: String,
 }
@@ -511,6 +576,65 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         _ => None,
     };
 
+    let md = file.market_data;
+    let provider = match md.provider.as_deref().map(str::trim) {
+        None | Some("auto") => {
+            if ml_engine.is_some() {
+                PriceSource::MlEngine
+            } else {
+                PriceSource::Simulated
+            }
+        }
+        Some("ml_engine") => {
+            if ml_engine.is_none() {
+                p.note("market_data.provider = \"ml_engine\" needs an [ml_engine] url".to_string());
+            }
+            PriceSource::MlEngine
+        }
+        Some("simulated") => {
+            if ml_engine.is_some() {
+                p.note(
+                    "market_data.provider = \"simulated\" cannot price an ML engine's symbols: \
+                     remove [ml_engine] or choose \"auto\", \"alpaca\" or \"coinbase\""
+                        .to_string(),
+                );
+            }
+            PriceSource::Simulated
+        }
+        Some("alpaca") => PriceSource::Alpaca,
+        Some("coinbase") => PriceSource::Coinbase,
+        Some(other) => {
+            p.note(format!(
+                "market_data.provider {other:?} is not one of \"auto\", \"alpaca\", \"coinbase\", \"ml_engine\", \"simulated\""
+            ));
+            PriceSource::Simulated
+        }
+    };
+    let stale_after_seconds = md.stale_after_seconds.unwrap_or(30.0);
+    if !(1.0..=86_400.0).contains(&stale_after_seconds) {
+        p.range(
+            "market_data.stale_after_seconds",
+            stale_after_seconds.to_string(),
+            "must be between 1 and 86400",
+        );
+    }
+    let mut url_of = |key: &str, url: Option<String>, schemes: [&str; 2]| {
+        let url = url?.trim_end_matches('/').to_string();
+        if !schemes.iter().any(|s| url.starts_with(s)) || reqwest::Url::parse(&url).is_err() {
+            p.note(format!(
+                "market_data.{key} {url:?} must be a {} or {} URL",
+                schemes[0], schemes[1]
+            ));
+        }
+        Some(url)
+    };
+    let market_data = MarketData {
+        provider,
+        stale_after_seconds,
+        url: url_of("url", md.url, ["http://", "https://"]),
+        stream_url: url_of("stream_url", md.stream_url, ["ws://", "wss://"]),
+    };
+
     let sim = file.simulation;
     let seconds_per_candle = sim.seconds_per_candle.unwrap_or(1.5);
     if !(0.05..=86_400.0).contains(&seconds_per_candle) {
@@ -576,6 +700,7 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             fee_percent,
             slippage_percent,
         },
+        market_data,
         source: origin.to_string(),
     }
 }
@@ -771,5 +896,47 @@ mod tests {
         assert_eq!(c.account, d.account);
         assert_eq!(c.auto_trade.max_risk_percent, d.auto_trade.max_risk_percent);
         assert_eq!(c.auto_trade.min_confidence, d.auto_trade.min_confidence);
+        assert_eq!(c.market_data, d.market_data);
+    }
+
+    #[test]
+    fn market_data_chooses_the_price_source_and_checks_it() {
+        let md = |text: &str| parse_str(text, "t").map(|c| c.market_data);
+        let d = md("").unwrap();
+        assert_eq!(
+            (d.provider, d.stale_after_seconds),
+            (PriceSource::Simulated, 30.0)
+        );
+        let ml = "[ml_engine]\nurl = \"http://127.0.0.1:1\"\n";
+        assert_eq!(md(ml).unwrap().provider, PriceSource::MlEngine);
+        let c = md(&format!(
+            "{ml}[market_data]\nprovider = \"coinbase\"\nstale_after_seconds = 5\nurl = \"http://127.0.0.1:9\"\nstream_url = \"ws://127.0.0.1:9/\""
+        ))
+        .unwrap();
+        assert_eq!(c.provider, PriceSource::Coinbase);
+        assert!(c.provider.is_feed());
+        assert_eq!(c.stale_after(), std::time::Duration::from_secs(5));
+        assert_eq!(c.stream_url.as_deref(), Some("ws://127.0.0.1:9"));
+        // Every problem at once, each naming its key.
+        let err = md("[market_data]\nprovider = \"bloomberg\"\nstale_after_seconds = 0\nstream_url = \"http://x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("3 problems"), "{err}");
+        assert!(
+            err.contains("market_data.provider \"bloomberg\" is not one of"),
+            "{err}"
+        );
+        assert!(
+            err.contains("market_data.stale_after_seconds = 0 is out of range"),
+            "{err}"
+        );
+        assert!(
+            err.contains("market_data.stream_url \"http://x\" must be a ws:// or wss:// URL"),
+            "{err}"
+        );
+        let err = md("[market_data]\nprovider = \"ml_engine\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs an [ml_engine] url"), "{err}");
     }
 }

@@ -55,6 +55,8 @@ fn snapshot() -> Snapshot {
             PricePoint {
                 price: p,
                 at_ms: NOW - 40 * SEC,
+                bid: None,
+                ask: None,
             },
         );
     }
@@ -1205,6 +1207,8 @@ fn many(n: usize, events: usize) -> App {
             PricePoint {
                 price: 100.0 + i as f64,
                 at_ms: NOW - 5 * SEC,
+                bid: None,
+                ask: None,
             },
         );
     }

@@ -87,6 +87,8 @@ fn snapshot() -> Snapshot {
             PricePoint {
                 price: p,
                 at_ms: NOW - 20 * SEC,
+                bid: None,
+                ask: None,
             },
         );
     }

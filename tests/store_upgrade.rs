@@ -78,7 +78,7 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
     // Any command opens (and so migrates) the store.
     let (code, out, err) = run(dir.path(), &["status", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("3"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("4"));
     // The trend starts from the prices the decisions were made at (each of the 17 carries its
     // ML signal's price) and each symbol's latest price: the dashboard draws it at once.
     let ticks: Vec<(String, i64)> = {
@@ -185,7 +185,7 @@ fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     let (code, _, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("schema version 99, newer than this program's 3"),
+        err.contains("schema version 99, newer than this program's 4"),
         "{err}"
     );
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));

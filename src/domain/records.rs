@@ -177,6 +177,27 @@ pub struct Event {
 /// A latest known price.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PricePoint {
+    /// The price positions are marked at: the last trade, or the middle of the quote.
     pub price: f64,
+    /// When the market said it (the provider's time when a feed gave it), ms since the epoch.
     pub at_ms: i64,
+    /// The best bid and ask, when a feed with quotes gave the price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bid: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ask: Option<f64>,
+}
+
+impl PricePoint {
+    /// What a fill on `side` would pay or get: the ask for a buy, the bid for a sell, the
+    /// price itself when there is no quote.
+    pub fn fill_price(&self, side: crate::domain::Side) -> f64 {
+        let quoted = match side {
+            crate::domain::Side::Buy => self.ask,
+            crate::domain::Side::Sell => self.bid,
+        };
+        quoted
+            .filter(|p| *p > 0.0 && p.is_finite())
+            .unwrap_or(self.price)
+    }
 }

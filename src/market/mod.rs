@@ -52,7 +52,10 @@ pub enum FeedEvent {
     Ticks(Vec<Tick>),
     State(FeedState),
     /// The provider does not know this symbol (or refused it): one error, said once.
-    SymbolError { symbol: String, message: String },
+    SymbolError {
+        symbol: String,
+        message: String,
+    },
 }
 
 /// Why a stream ended.
@@ -85,5 +88,8 @@ pub trait Provider: Send + Sync {
     async fn stream(&self, symbols: &[String], tx: &mpsc::Sender<FeedEvent>) -> StreamEnd;
     /// The latest price of each of `symbols`, as few requests as the provider allows. A symbol
     /// the provider does not know is an error of its own (second), not a failure of the poll.
-    async fn poll(&self, symbols: &[String]) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError>;
+    async fn poll(
+        &self,
+        symbols: &[String],
+    ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError>;
 }

@@ -146,20 +146,38 @@ impl Tx<'_> {
 
     // ---------- prices ----------
 
-    /// The latest price of `symbol`, and a tick of its trend when the last is a minute old.
+    /// The latest price of `symbol` (now, no quote), and a tick of its trend when the last
+    /// is a minute old.
     pub fn set_price(&self, symbol: &str, price: f64) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO prices (symbol, price, at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(symbol) DO UPDATE SET price = excluded.price, at = excluded.at",
-            params![symbol, price, self.now],
-        )?;
+        self.set_quote(
+            symbol,
+            &PricePoint {
+                price,
+                at_ms: self.now,
+                bid: None,
+                ask: None,
+            },
+        )
+    }
+
+    /// The latest price of `symbol` as a feed gave it (its time, its bid and ask), and a tick
+    /// of its trend when the last is a minute old. A time in the future is taken as now.
+    pub fn set_quote(&self, symbol: &str, p: &PricePoint) -> Result<()> {
+        let at = p.at_ms.min(self.now);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO prices (symbol, price, at, bid, ask) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(symbol) DO UPDATE SET price = excluded.price, at = excluded.at,
+                     bid = excluded.bid, ask = excluded.ask",
+            )?
+            .execute(params![symbol, p.price, at, p.bid, p.ask])?;
         let ticked = self
             .conn
             .prepare_cached(
                 "INSERT INTO price_ticks (symbol, price, at) SELECT ?1, ?2, ?3
                  WHERE NOT EXISTS (SELECT 1 FROM price_ticks WHERE symbol = ?1 AND at > ?3 - ?4)",
             )?
-            .execute(params![symbol, price, self.now, TICK_SPACING_MS])?;
+            .execute(params![symbol, p.price, at, TICK_SPACING_MS])?;
         if ticked > 0 {
             self.conn
                 .prepare_cached(
@@ -182,6 +200,8 @@ impl Tx<'_> {
                 Ok(PricePoint {
                     price: r.get(0)?,
                     at_ms: r.get(1)?,
+                    bid: None,
+                    ask: None,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -193,12 +213,14 @@ impl Tx<'_> {
         Ok(self
             .conn
             .query_row(
-                "SELECT price, at FROM prices WHERE symbol = ?1",
+                "SELECT price, at, bid, ask FROM prices WHERE symbol = ?1",
                 params![symbol],
                 |r| {
                     Ok(PricePoint {
                         price: r.get(0)?,
                         at_ms: r.get(1)?,
+                        bid: r.get(2)?,
+                        ask: r.get(3)?,
                     })
                 },
             )
@@ -208,13 +230,15 @@ impl Tx<'_> {
     pub fn prices(&self) -> Result<BTreeMap<String, PricePoint>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT symbol, price, at FROM prices")?;
+            .prepare_cached("SELECT symbol, price, at, bid, ask FROM prices")?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 PricePoint {
                     price: r.get(1)?,
                     at_ms: r.get(2)?,
+                    bid: r.get(3)?,
+                    ask: r.get(4)?,
                 },
             ))
         })?;

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// Version 1: decisions, positions, fills, prices, state, events. Version 2: orders (and
 /// user_settings, made on first use before). Version 3: price_ticks, the recent prices the
-/// dashboard draws a trend from.
-pub const SCHEMA_VERSION: i64 = 3;
+/// dashboard draws a trend from. Version 4: the best bid and ask beside each latest price.
+pub const SCHEMA_VERSION: i64 = 4;
 
 const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -146,8 +146,14 @@ INSERT INTO price_ticks (symbol, price, at)
     SELECT symbol, price, at FROM prices WHERE price > 0;
 "#;
 
+/// A live feed's quote: what a buy would pay (ask) and a sell would get (bid).
+const V4: &str = r#"
+ALTER TABLE prices ADD COLUMN bid REAL;
+ALTER TABLE prices ADD COLUMN ask REAL;
+"#;
+
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
-const STEPS: [&str; 3] = [V1, V2, V3];
+const STEPS: [&str; 4] = [V1, V2, V3, V4];
 
 /// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
 pub fn migrate(tx: &Connection) -> Result<()> {

@@ -191,6 +191,8 @@ mod tests {
             .map(|(i, p)| PricePoint {
                 price: *p,
                 at_ms: i as i64 * 60_000,
+                bid: None,
+                ask: None,
             })
             .collect()
     }

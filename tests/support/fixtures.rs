@@ -124,6 +124,8 @@ pub fn trend(prices: &[f64], last_at_ms: i64) -> Vec<autotrade_tui::store::Price
         .map(|(i, p)| autotrade_tui::store::PricePoint {
             price: *p,
             at_ms: last_at_ms - (n - 1 - i as i64) * 60 * SEC,
+            bid: None,
+            ask: None,
         })
         .collect()
 }
