@@ -4,7 +4,7 @@ use super::{Desk, Limits, Result};
 use crate::domain::lifecycle::{self, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
-use crate::store::{DecisionLog, Order, Position, Tx};
+use crate::store::{DecisionLog, Order, Position, PricePoint, Tx};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -124,7 +124,11 @@ fn cycle_symbol(
     origin: Origin,
 ) -> Result<(CycleOutcome, Option<Order>)> {
     let mut closed = Vec::new();
-    if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0) {
+    // With a live feed the check's price (an ML signal's entry) is only the decision's
+    // reference: the feed's prices are the market's.
+    if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0)
+        && !desk.config.market_data.provider.is_feed()
+    {
         closed = price_tick(tx, input.symbol, p)?;
     }
     let gates = tx.gates(input.symbol, limits.max_open_positions)?;
@@ -229,6 +233,54 @@ impl Desk {
             expire_stale(tx, limits.pending_expiry)?;
             cycle_symbol(tx, self, input, &limits, Origin::Agent).map(|(o, _)| o)
         })
+    }
+
+    /// Record a live feed's ticks in one transaction and close the positions they cross;
+    /// returns the positions closed. A long position exits at the bid, a short one at the
+    /// ask (the last trade without a quote). A tick older than the price already stored is
+    /// dropped; one older than `stale_after_seconds` is stored but closes nothing.
+    pub fn record_ticks(&self, ticks: &[crate::market::Tick]) -> Result<Vec<Position>> {
+        let stale_after = self.config.market_data.stale_after();
+        Ok(self.store.write(|tx| {
+            let mut closed = Vec::new();
+            for t in ticks {
+                let Some(price) = t.mark().filter(|p| p.is_finite() && *p > 0.0) else {
+                    continue;
+                };
+                let valid = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
+                let point = PricePoint {
+                    price,
+                    at_ms: t.at_ms.min(tx.now()),
+                    bid: valid(t.bid),
+                    ask: valid(t.ask),
+                };
+                if tx
+                    .price(&t.symbol)?
+                    .is_some_and(|old| old.at_ms > point.at_ms)
+                {
+                    continue;
+                }
+                tx.set_quote(&t.symbol, &point)?;
+                let age = Duration::from_millis((tx.now() - point.at_ms).max(0) as u64);
+                if age > stale_after {
+                    continue;
+                }
+                if let Some(pos) = tx.open_position(&t.symbol)? {
+                    // What closing would get: a long sells at the bid, a short buys at the ask.
+                    let exit_side = match pos.side {
+                        crate::domain::Side::Buy => crate::domain::Side::Sell,
+                        crate::domain::Side::Sell => crate::domain::Side::Buy,
+                    };
+                    let at = point.fill_price(exit_side);
+                    if let Some((exit, fill)) =
+                        lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
+                    {
+                        closed.push(close_at(tx, &pos, fill, exit.as_str())?);
+                    }
+                }
+            }
+            Ok::<_, crate::store::StoreError>(closed)
+        })?)
     }
 
     /// Record prices between checks in one transaction; returns the positions they closed.

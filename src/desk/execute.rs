@@ -73,11 +73,17 @@ impl Desk {
         limits: &Limits,
     ) -> crate::store::Result<std::result::Result<Order, FillRefusal>> {
         let d = &log.decision;
+        // A buy pays the ask, a sell gets the bid, when the feed quotes them.
         let quote = tx.price(&d.symbol)?.map(|p| Quote {
-            price: p.price,
+            price: d.action.side().map_or(p.price, |side| p.fill_price(side)),
             age: Duration::from_millis((tx.now() - p.at_ms).max(0) as u64),
         });
-        let fill = match lifecycle::check_fill(d, quote, limits.pending_expiry, &limits.risk) {
+        if quote.is_none() && self.config.market_data.provider.is_feed() {
+            return Ok(Err(FillRefusal::NoPrice {
+                symbol: d.symbol.clone(),
+            }));
+        }
+        let fill = match lifecycle::check_fill(d, quote, limits.price_max_age, &limits.risk) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };

@@ -63,6 +63,9 @@ pub struct Limits {
     pub max_open_positions: usize,
     pub require_confirmation: bool,
     pub pending_expiry: Duration,
+    /// A price older than this fills nothing: `stale_after_seconds` with a live feed, else
+    /// the pending expiry (prices then come with the checks).
+    pub price_max_age: Duration,
     pub mode: &'static str,
 }
 
@@ -78,6 +81,11 @@ impl Limits {
             max_open_positions: config.auto_trade.max_open_positions,
             require_confirmation: config.auto_trade.require_confirmation,
             pending_expiry: config.pending_expiry(),
+            price_max_age: if config.market_data.provider.is_feed() {
+                config.market_data.stale_after()
+            } else {
+                config.pending_expiry()
+            },
             mode: config.mode(),
         }
     }

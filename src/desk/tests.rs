@@ -531,3 +531,103 @@ async fn history_finds_closed_trades_and_events_by_any_part_in_any_case() {
     assert_eq!(f.desk.history("B_C").unwrap().events_total, 0);
     assert!(f.desk.history("btc").unwrap().events_total > 0);
 }
+
+// ---------------------------------------------------------------- a live feed's ticks
+
+const FEED: &str = "[market_data]\nprovider = \"coinbase\"\nstale_after_seconds = 5\n";
+
+fn tick(symbol: &str, last: f64, bid: f64, ask: f64, age_ms: i64) -> crate::market::Tick {
+    crate::market::Tick {
+        symbol: symbol.into(),
+        last: Some(last),
+        bid: Some(bid),
+        ask: Some(ask),
+        at_ms: crate::store::now_ms() - age_ms,
+    }
+}
+
+#[tokio::test]
+async fn a_stop_loss_fires_on_the_tick_that_crosses_it_at_the_bid() {
+    let f = Fixture::new(&format!("require_confirmation = false\n{FEED}"));
+    // No live price yet: nothing is executed without one.
+    let out = f.cycle("BTC/USD", 100.0).await;
+    assert!(out.executed.is_none());
+    assert!(
+        f.confirm_err(&out.log.log_id)
+            .await
+            .contains("no live BTC/USD price yet")
+    );
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.0, 99.99, 100.0, 0)])
+        .unwrap();
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!(pos.stop_loss, 98.0);
+    // The last trade is above the stop, but a long sells at the bid, which is below it.
+    let closed = f
+        .desk
+        .record_ticks(&[tick("BTC/USD", 98.2, 97.9, 98.3, 0)])
+        .unwrap();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0].close_reason.as_deref(), Some("stop_loss"));
+    let p = f.desk.store.prices().unwrap()["BTC/USD"];
+    assert_eq!((p.price, p.bid, p.ask), (98.2, Some(97.9), Some(98.3)));
+}
+
+#[tokio::test]
+async fn a_stale_tick_is_a_price_but_fires_nothing_and_an_older_one_is_dropped() {
+    let f = Fixture::new(FEED);
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.0, 99.99, 100.0, 8_000)])
+        .unwrap();
+    f.sql("UPDATE prices SET at = at + 8000");
+    f.desk.confirm(&out.log.log_id).await.unwrap();
+    f.sql("UPDATE prices SET at = at - 8000");
+    let closed = f
+        .desk
+        .record_ticks(&[tick("BTC/USD", 90.0, 89.9, 90.1, 6_000)])
+        .unwrap();
+    assert!(closed.is_empty(), "no stop-loss on a price 6 s old");
+    assert_eq!(open_positions(&f.desk).len(), 1);
+    assert_eq!(f.desk.store.prices().unwrap()["BTC/USD"].price, 90.0);
+    // Out of order: a tick older than the stored price changes nothing.
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 80.0, 79.9, 80.1, 60_000)])
+        .unwrap();
+    assert_eq!(f.desk.store.prices().unwrap()["BTC/USD"].price, 90.0);
+    // Bad ticks are skipped, not stored and not a failure.
+    f.desk
+        .record_ticks(&[crate::market::Tick {
+            symbol: "BTC/USD".into(),
+            last: Some(f64::NAN),
+            bid: None,
+            ask: None,
+            at_ms: crate::store::now_ms(),
+        }])
+        .unwrap();
+    assert_eq!(f.desk.store.prices().unwrap()["BTC/USD"].price, 90.0);
+}
+
+#[tokio::test]
+async fn a_buy_fills_at_the_ask_and_not_on_a_price_older_than_stale_after() {
+    let f = Fixture::new(FEED);
+    let out = f.cycle("BTC/USD", 100.0).await;
+    // Two seconds old, spread 99.9 / 100.1: the buy is sent at the ask.
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.0, 99.9, 100.1, 2_000)])
+        .unwrap();
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!(pos.entry_price, 100.1);
+    assert_eq!(f.desk.store.orders(1).unwrap()[0].reference_price, 100.1);
+
+    // Another decision; the feed then goes quiet for longer than stale_after (5 s), though
+    // far less than the pending expiry: confirm refuses.
+    let out = f.cycle("ETH/USD", 50.0).await;
+    f.desk
+        .record_ticks(&[tick("ETH/USD", 50.0, 49.9, 50.1, 0)])
+        .unwrap();
+    f.sql("UPDATE prices SET at = at - 6000 WHERE symbol = 'ETH/USD'");
+    let err = f.confirm_err(&out.log.log_id).await;
+    assert!(err.contains("6s old; no fill on a stale price"), "{err}");
+    assert_eq!(f.status(&out.log.log_id), Status::Pending);
+}

@@ -185,6 +185,8 @@ pub enum FillRefusal {
     /// Final: the decision's premise is gone, so it expires.
     #[error("price {} has moved past the take-profit or stop-loss since the decision", fmt_num(*price))]
     PastLevel { price: f64 },
+    #[error("no live {symbol} price yet; no fill without one")]
+    NoPrice { symbol: String },
     #[error("the latest {symbol} price ({}) is {}s old; no fill on a stale price", fmt_num(*price), age.as_secs())]
     StalePrice {
         symbol: String,
