@@ -151,6 +151,7 @@ fn app() -> App {
         max_open_positions: POSITIONS,
         account_size: 10_000.0,
         pending_expiry_ms: 600_000,
+        stale_after_ms: None,
         color: true,
     };
     let mut app = App::new(settings, NOW);

@@ -27,6 +27,7 @@ fn settings(live: bool, color: bool) -> Settings {
         max_open_positions: 3,
         account_size: 10_000.0,
         pending_expiry_ms: 600_000,
+        stale_after_ms: None,
         color,
     }
 }
@@ -1552,4 +1553,58 @@ fn slash_searches_the_history_and_an_older_answer_is_not_shown() {
             query: String::new()
         }]
     );
+}
+
+// ---------------------------------------------------------------- a live feed
+
+#[test]
+fn the_header_says_how_the_feed_gets_prices_and_a_stale_price_says_so() {
+    use autotrade_tui::market::FeedState;
+    let mut app = App::new(
+        Settings {
+            stale_after_ms: Some(30_000),
+            ..settings(false, false)
+        },
+        NOW,
+    )
+    .with_risk(risk());
+    app.update(Action::Snapshot(Box::new(snapshot())));
+    for (state, shown) in [
+        (FeedState::Connecting, "COINBASE connecting…"),
+        (FeedState::Streaming, "COINBASE streaming"),
+        (
+            FeedState::Polling {
+                every: std::time::Duration::from_secs(2),
+                why: "the stream was refused".into(),
+            },
+            "COINBASE polling every 2s",
+        ),
+        (
+            FeedState::Down {
+                why: "connection refused".into(),
+            },
+            "COINBASE DOWN",
+        ),
+    ] {
+        app.update(Action::Engine(EngineEvent::Feed {
+            provider: "coinbase",
+            state,
+        }));
+        let screen = render(&app, 120, 40);
+        assert!(screen.lines().next().unwrap().contains(shown), "{screen}");
+    }
+    // The fixture's prices are 40 s old, over the 30 s limit: every one is marked.
+    let screen = render(&app, 120, 40);
+    let btc = screen.lines().find(|l| l.contains("│BTC/USD")).unwrap();
+    assert!(btc.contains("45,120.50 stale"), "{btc}");
+    // Fresh again: no mark.
+    app.update(Action::Tick {
+        now_ms: NOW - 15 * SEC,
+    });
+    let mut s = snapshot();
+    for p in s.prices.values_mut() {
+        p.at_ms = NOW;
+    }
+    app.update(Action::Snapshot(Box::new(s)));
+    assert!(!render(&app, 120, 40).contains("stale"));
 }

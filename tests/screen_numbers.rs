@@ -46,6 +46,7 @@ fn settings() -> Settings {
         max_open_positions: 5,
         account_size: risk().account_size,
         pending_expiry_ms: 600_000,
+        stale_after_ms: None,
         color: false,
     }
 }

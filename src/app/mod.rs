@@ -35,6 +35,8 @@ pub struct Settings {
     pub account_size: f64,
     /// How long a pending decision lives before it expires, in ms.
     pub pending_expiry_ms: i64,
+    /// With a live feed: a price older than this (ms) is stale, and shown so.
+    pub stale_after_ms: Option<i64>,
     pub color: bool,
 }
 
@@ -48,6 +50,13 @@ impl Settings {
             max_open_positions: config.auto_trade.max_open_positions,
             account_size: config.account.size,
             pending_expiry_ms: config.pending_expiry().as_millis().min(i64::MAX as u128) as i64,
+            stale_after_ms: config.market_data.provider.is_feed().then(|| {
+                config
+                    .market_data
+                    .stale_after()
+                    .as_millis()
+                    .min(i64::MAX as u128) as i64
+            }),
             color,
         }
     }
@@ -252,6 +261,8 @@ pub struct App {
     /// The engine's latest view of each symbol.
     pub views: BTreeMap<String, SymbolView>,
     pub health: Health,
+    /// How the live market-data feed gets prices; `None` without one.
+    pub feed: Option<(&'static str, crate::market::FeedState)>,
     pub checking: bool,
     pub next_check_at_ms: Option<i64>,
     pub last_cycle: Option<CycleSummary>,
@@ -296,6 +307,7 @@ impl App {
             snapshot: None,
             views: BTreeMap::new(),
             health: Health::Ok,
+            feed: None,
             checking: false,
             next_check_at_ms: None,
             last_cycle: None,
@@ -392,6 +404,17 @@ impl App {
             .and_then(|s| s.prices.get(symbol))
             .map(|p| p.price)
             .or_else(|| self.views.get(symbol).and_then(|v| v.price))
+    }
+
+    /// Whether the stored price of `symbol` is older than the feed's `stale_after_seconds`
+    /// (never without a feed).
+    pub fn price_is_stale(&self, symbol: &str) -> bool {
+        let (Some(limit), Some(snap)) = (self.settings.stale_after_ms, &self.snapshot) else {
+            return false;
+        };
+        snap.prices
+            .get(symbol)
+            .is_some_and(|p| self.now_ms.saturating_sub(p.at_ms) > limit)
     }
 
     pub fn enabled(&self) -> Option<bool> {

@@ -95,6 +95,7 @@ impl App {
             EngineEvent::Health(h) => self.health = h,
             EngineEvent::NextCheck { at_ms } => self.next_check_at_ms = Some(at_ms),
             EngineEvent::Error(e) => self.note("error", e),
+            EngineEvent::Feed { provider, state } => self.feed = Some((provider, state)),
         }
     }
 

@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+pub mod feed;
+
 /// What the loop tells its subscribers.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
@@ -28,6 +30,11 @@ pub enum EngineEvent {
     },
     /// A failure that is not a symbol's (the store, for instance).
     Error(String),
+    /// How the live market-data feed (`provider`) is getting prices (only with a feed).
+    Feed {
+        provider: &'static str,
+        state: crate::market::FeedState,
+    },
 }
 
 /// Commands the loop takes.

@@ -62,6 +62,32 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     } else {
         vec![Span::raw("  "), Span::styled(source, theme.bold())]
     });
+    // The live feed, when there is one: how prices arrive now.
+    if let Some((provider, state)) = &app.feed {
+        use crate::market::FeedState;
+        let name = provider.to_ascii_uppercase();
+        items.push(match state {
+            FeedState::Streaming => vec![
+                Span::raw("  "),
+                Span::styled(format!("{name} streaming"), theme.good()),
+            ],
+            FeedState::Connecting => vec![
+                Span::raw("  "),
+                Span::styled(format!("{name} connecting…"), theme.warn()),
+            ],
+            FeedState::Polling { every, .. } => vec![
+                Span::raw("  "),
+                Span::styled(
+                    format!("{name} polling every {}s", every.as_secs().max(1)),
+                    theme.warn(),
+                ),
+            ],
+            FeedState::Down { .. } => vec![
+                Span::raw("  "),
+                Span::styled(format!(" {name} DOWN "), theme.badge(Color::Red)),
+            ],
+        });
+    }
     items.push(vec![
         Span::raw("  user "),
         Span::styled(app.settings.user_id.clone(), theme.bold()),

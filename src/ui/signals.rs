@@ -79,9 +79,21 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut why = Col::new("Why", 7).fill();
     for r in &all[shown.clone()] {
         sym.push(Span::styled(r.symbol.clone(), theme.bold()));
+        // A stale price says so, in every form it may take.
+        let stale = app.price_is_stale(&r.symbol);
         price.push_choices(
-            r.price.map_or_else(|| vec!["—".into()], price_choices),
-            Style::new(),
+            r.price.map_or_else(
+                || vec!["—".into()],
+                |p| {
+                    let forms = price_choices(p);
+                    if stale {
+                        forms.into_iter().map(|f| format!("{f} stale")).collect()
+                    } else {
+                        forms
+                    }
+                },
+            ),
+            if stale { theme.warn() } else { Style::new() },
         );
         let points = trend_points(app, &r.symbol);
         match (points.first(), points.last()) {

@@ -1,0 +1,177 @@
+//! The live feed's side of the loop: ticks coalesced per symbol and written at most ten
+//! times a second (so the store, the watchers and the screen follow a feed of any rate at a
+//! bounded cost), the feed's state passed on to the dashboard, a symbol the provider does
+//! not know said once.
+
+use super::EngineEvent;
+use crate::desk::Desk;
+use crate::market::{FeedEvent, Tick};
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Ticks are written together at most this often.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
+/// Take the feed's events until it ends: store the ticks (closing what they cross), tell
+/// `events` the feed's state and each unknown symbol once.
+pub async fn consume(
+    desk: Desk,
+    provider: &'static str,
+    mut feed: mpsc::Receiver<FeedEvent>,
+    events: mpsc::Sender<EngineEvent>,
+) {
+    let mut pending: BTreeMap<String, Tick> = BTreeMap::new();
+    let mut flush_at: Option<tokio::time::Instant> = None;
+    let mut unknown: HashSet<String> = HashSet::new();
+    loop {
+        let due = async {
+            match flush_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = feed.recv() => match ev {
+                Some(FeedEvent::Ticks(ticks)) => {
+                    for t in ticks {
+                        // The newest of each symbol is the one that counts.
+                        match pending.get(&t.symbol) {
+                            Some(old) if old.at_ms > t.at_ms => {}
+                            _ => {
+                                pending.insert(t.symbol.clone(), t);
+                            }
+                        }
+                    }
+                    if flush_at.is_none() && !pending.is_empty() {
+                        flush_at = Some(tokio::time::Instant::now() + FLUSH_EVERY);
+                    }
+                }
+                Some(FeedEvent::State(state)) => {
+                    let _ = events.send(EngineEvent::Feed { provider, state }).await;
+                }
+                Some(FeedEvent::SymbolError { symbol, message }) => {
+                    if unknown.insert(symbol.clone()) {
+                        let line = format!("market data for {symbol}: {message}");
+                        record_event(&desk, "warn", line.clone()).await;
+                        let _ = events.send(EngineEvent::Error(line)).await;
+                    }
+                }
+                None => {
+                    flush(&desk, &mut pending, &events).await;
+                    return;
+                }
+            },
+            _ = due => {
+                flush_at = None;
+                flush(&desk, &mut pending, &events).await;
+            }
+        }
+    }
+}
+
+async fn flush(
+    desk: &Desk,
+    pending: &mut BTreeMap<String, Tick>,
+    events: &mpsc::Sender<EngineEvent>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let ticks: Vec<Tick> = std::mem::take(pending).into_values().collect();
+    let d = desk.clone();
+    match tokio::task::spawn_blocking(move || d.record_ticks(&ticks)).await {
+        Ok(Ok(_closed)) => {}
+        Ok(Err(e)) => {
+            let _ = events
+                .send(EngineEvent::Error(format!("storing prices failed: {e}")))
+                .await;
+        }
+        Err(e) => {
+            let _ = events
+                .send(EngineEvent::Error(format!("the store task failed: {e}")))
+                .await;
+        }
+    }
+}
+
+async fn record_event(desk: &Desk, level: &'static str, line: String) {
+    let d = desk.clone();
+    let _ = tokio::task::spawn_blocking(move || d.note(level, &line)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::FeedState;
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    fn desk(dir: &std::path::Path) -> Desk {
+        let config = crate::config::parse_str(
+            "[auto_trade]\nsymbols = [\"BTC/USD\"]\n[market_data]\nprovider = \"coinbase\"\n",
+            "test",
+        )
+        .unwrap();
+        let store = Store::open(dir, "u", true).unwrap();
+        Desk::new(Arc::new(config), dir.into(), Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_ticks_leaves_the_newest_and_states_and_unknown_symbols_pass_through_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = desk(dir.path());
+        let (tx, rx) = mpsc::channel(64);
+        let (events_tx, mut events) = mpsc::channel(64);
+        let task = tokio::spawn(consume(d.clone(), "coinbase", rx, events_tx));
+        tx.send(FeedEvent::State(FeedState::Streaming))
+            .await
+            .unwrap();
+        let now = crate::store::now_ms();
+        for i in 0..1000 {
+            let t = Tick {
+                symbol: "BTC/USD".into(),
+                last: Some(100.0 + i as f64 / 100.0),
+                bid: None,
+                ask: None,
+                at_ms: now - 1000 + i,
+            };
+            tx.send(FeedEvent::Ticks(vec![t])).await.unwrap();
+        }
+        for _ in 0..2 {
+            tx.send(FeedEvent::SymbolError {
+                symbol: "XYZ/USD".into(),
+                message: "not a product".into(),
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        task.await.unwrap();
+        assert_eq!(d.store.prices().unwrap()["BTC/USD"].price, 109.99);
+        let mut got = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            got.push(e);
+        }
+        assert!(matches!(
+            &got[0],
+            EngineEvent::Feed {
+                provider: "coinbase",
+                state: FeedState::Streaming
+            }
+        ));
+        let errors = got
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::Error(m) if m.contains("XYZ/USD")))
+            .count();
+        assert_eq!(errors, 1, "an unknown symbol is said once: {got:?}");
+        let stored = d.store.recent_events(10).unwrap();
+        assert_eq!(
+            stored
+                .iter()
+                .filter(|e| e.message.contains("market data for XYZ/USD"))
+                .count(),
+            1
+        );
+    }
+}
