@@ -114,6 +114,28 @@ fn record_source_check(tx: &Tx<'_>, inputs: &[OwnedCycleInput]) -> crate::store:
     Ok(())
 }
 
+/// With a live feed and a fresh quote, what an actionable decision would fill at now (the
+/// ask for a buy, the bid for a sell), when that differs from its entry.
+fn live_fill_price(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    decision: &crate::domain::rules::Decision,
+) -> crate::store::Result<Option<f64>> {
+    let md = &desk.config.market_data;
+    let Some(side) = decision.action.side() else {
+        return Ok(None);
+    };
+    if !md.provider.is_feed() {
+        return Ok(None);
+    }
+    let Some(p) = tx.price(&decision.symbol)? else {
+        return Ok(None);
+    };
+    let age = Duration::from_millis((tx.now() - p.at_ms).max(0) as u64);
+    let fill = p.fill_price(side);
+    Ok((age <= md.stale_after() && Some(fill) != decision.entry_price).then_some(fill))
+}
+
 /// One symbol of a cycle: record the price, close positions it crosses, read the gates,
 /// decide, store; with `auto_execute`, an actionable decision's order is stored too.
 fn cycle_symbol(
@@ -132,13 +154,44 @@ fn cycle_symbol(
         closed = price_tick(tx, input.symbol, p)?;
     }
     let gates = tx.gates(input.symbol, limits.max_open_positions)?;
-    let decision = rules::decide(&rules::DecisionInput {
-        symbol: input.symbol,
-        signal: input.signal,
-        phase: input.phase,
-        risk: &limits.risk,
-        gates: &gates,
-    });
+    let decide = |signal: &std::result::Result<Value, String>| {
+        rules::decide(&rules::DecisionInput {
+            symbol: input.symbol,
+            signal,
+            phase: input.phase,
+            risk: &limits.risk,
+            gates: &gates,
+        })
+    };
+    let mut decision = decide(input.signal);
+    if let Some(live) = live_fill_price(tx, desk, &decision)?
+        && let Ok(signal) = input.signal
+        && let Some(fields) = signal.as_object()
+    {
+        // Sized on what it would fill at now, so the spread never pushes the fill over the
+        // cap or the risk limit; the ML signal stays as the engine gave it (the reference).
+        let mut at_market = fields.clone();
+        at_market.insert("entry_price".into(), serde_json::json!(live));
+        let at_market = Value::Object(at_market);
+        let ml_entry = decision.entry_price;
+        decision = decide(&Ok(at_market));
+        decision.ml_signal = signal.clone();
+        if decision.action.is_actionable()
+            && let Some(e) = ml_entry
+        {
+            decision.reasoning = format!(
+                "{}; sized at the live {} {} (ML entry {})",
+                decision.reasoning,
+                if decision.action == crate::domain::Verdict::Buy {
+                    "ask"
+                } else {
+                    "bid"
+                },
+                fmt_price(live),
+                fmt_price(e)
+            );
+        }
+    }
     let status = if decision.action.is_actionable() {
         Status::Pending
     } else {

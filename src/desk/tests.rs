@@ -631,3 +631,29 @@ async fn a_buy_fills_at_the_ask_and_not_on_a_price_older_than_stale_after() {
     assert!(err.contains("6s old; no fill on a stale price"), "{err}");
     assert_eq!(f.status(&out.log.log_id), Status::Pending);
 }
+
+#[tokio::test]
+async fn with_a_feed_a_decision_is_sized_at_the_live_ask_and_keeps_the_ml_signal() {
+    let f = Fixture::new(FEED);
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.4, 100.3, 100.5, 0)])
+        .unwrap();
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let d = &out.log.decision;
+    assert_eq!(d.entry_price, Some(100.5), "the live ask");
+    assert_eq!(
+        d.ml_signal["entry_price"], 100.0,
+        "the engine's signal as it came"
+    );
+    assert!(
+        d.reasoning
+            .ends_with("sized at the live ask 100.500 (ML entry 100.000)"),
+        "{}",
+        d.reasoning
+    );
+    // Sized on the ask: the risk at the fill is within the limit, so it fills.
+    let want = crate::domain::rules::size_position(&f.desk.config.risk(), 100.5, 98.0).quantity;
+    assert_eq!(d.position_size, want);
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!(pos.entry_price, 100.5);
+}
