@@ -81,6 +81,43 @@ impl Desk {
         Ok(self.store.add_event(level, message)?)
     }
 
+    /// The live feed came to `state`: kept for `status`, and an event when it goes down or
+    /// comes back.
+    pub fn note_feed_state(&self, provider: &str, state: &crate::market::FeedState) -> Result<()> {
+        use crate::market::FeedState;
+        let (name, why) = match state {
+            FeedState::Connecting => ("connecting", None),
+            FeedState::Streaming => ("streaming", None),
+            FeedState::Polling { why, .. } => ("polling", Some(why.as_str())),
+            FeedState::Down { why } => ("down", Some(why.as_str())),
+        };
+        Ok(self.store.write(|tx| {
+            let before = tx.feed_health()?.map(|h| h.state);
+            tx.record_feed_state(provider, name, why)?;
+            match (before.as_deref(), name) {
+                (Some("down"), "streaming" | "polling") => {
+                    tx.add_event("info", &format!("{provider} market data back: {name}"))?
+                }
+                (b, "down") if b != Some("down") => tx.add_event(
+                    "error",
+                    &format!(
+                        "{provider} market data down: {}",
+                        why.unwrap_or("no answer")
+                    ),
+                )?,
+                (b, "polling") if b != Some("polling") => tx.add_event(
+                    "warn",
+                    &format!(
+                        "{provider} market data polling: {}",
+                        why.unwrap_or("no stream")
+                    ),
+                )?,
+                _ => {}
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })?)
+    }
+
     /// Kill switch: disable and cancel every pending decision, in one transaction. Returns
     /// the number of decisions cancelled.
     pub fn kill(&self) -> Result<usize> {

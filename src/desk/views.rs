@@ -166,12 +166,13 @@ impl Desk {
     pub fn status_json(&self) -> Result<serde_json::Value> {
         self.expire_stale()?;
         let cfg = &self.config;
-        let (st, open, pending, health) = self.store.read(|tx| {
+        let (st, open, pending, health, feed) = self.store.read(|tx| {
             Ok((
                 tx.state()?,
                 tx.open_positions()?.len(),
                 tx.count_decisions(Some(Status::Pending))?,
                 tx.source_health()?,
+                tx.feed_health()?,
             ))
         })?;
         let eq = self.equity()?;
@@ -185,6 +186,14 @@ impl Desk {
             "source_reachable": health.as_ref().map(|h| h.reachable),
             "source_since": health.as_ref().map(|h| store::fmt_ts(h.since_ms)),
             "source_error": health.and_then(|h| h.error),
+            // The live market-data feed: null without one (or before it first ran).
+            "feed": cfg.market_data.provider.is_feed().then(|| feed.map(|f| serde_json::json!({
+                "provider": f.provider,
+                "state": f.state,
+                "since": store::fmt_ts(f.since_ms),
+                "why": f.why,
+            }))).flatten(),
+            "stale_after_seconds": cfg.market_data.provider.is_feed().then_some(cfg.market_data.stale_after_seconds),
             "symbols": cfg.auto_trade.symbols,
             "open_positions": open,
             "max_open_positions": cfg.auto_trade.max_open_positions,

@@ -48,6 +48,13 @@ pub async fn consume(
                     }
                 }
                 Some(FeedEvent::State(state)) => {
+                    let d = desk.clone();
+                    let kept = state.clone();
+                    if let Ok(Err(e)) =
+                        tokio::task::spawn_blocking(move || d.note_feed_state(provider, &kept)).await
+                    {
+                        tracing::warn!("recording the feed's state: {e}");
+                    }
                     let _ = events.send(EngineEvent::Feed { provider, state }).await;
                 }
                 Some(FeedEvent::SymbolError { symbol, message }) => {

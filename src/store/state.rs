@@ -20,6 +20,22 @@ pub struct SourceHealth {
     pub error: Option<String>,
 }
 
+/// How the live market-data feed last got prices, and since when (kept in `meta` too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedHealth {
+    pub provider: String,
+    /// `connecting`, `streaming`, `polling` or `down`.
+    pub state: String,
+    /// Why it polls or is down.
+    pub why: Option<String>,
+    /// When it came to this state (ms).
+    pub since_ms: i64,
+}
+
+fn feed_health_key(user_id: &str) -> String {
+    format!("feed_health:{user_id}")
+}
+
 /// The `meta` key of a user's [`SourceHealth`] (kept there so that no migration is needed).
 fn source_health_key(user_id: &str) -> String {
     format!("source_health:{user_id}")
@@ -106,6 +122,26 @@ impl Tx<'_> {
             .map_err(|e| StoreError::Other(format!("source health: {e}")))?;
         self.meta_set(&source_health_key(self.user), &value)?;
         Ok(health)
+    }
+
+    /// How the feed last got prices (see [`FeedHealth`]); `None` before any feed ran.
+    pub fn feed_health(&self) -> Result<Option<FeedHealth>> {
+        Ok(self
+            .meta_get(&feed_health_key(self.user))?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// The feed came to `state` (now).
+    pub fn record_feed_state(&self, provider: &str, state: &str, why: Option<&str>) -> Result<()> {
+        let health = FeedHealth {
+            provider: provider.to_string(),
+            state: state.to_string(),
+            why: why.map(str::to_string),
+            since_ms: self.now,
+        };
+        let value = serde_json::to_string(&health)
+            .map_err(|e| StoreError::Other(format!("feed health: {e}")))?;
+        self.meta_set(&feed_health_key(self.user), &value)
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
