@@ -6,6 +6,13 @@
 //! rest for every provider alike: connect, subscribe, reconnect with back-off and jitter, fall
 //! back to polling when the stream is refused, and go back to the stream after a while.
 
+pub mod coinbase;
+mod feed;
+mod rest;
+mod ws;
+
+pub use feed::{MAX_RETRY_AFTER, Policy, run};
+
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -52,7 +59,10 @@ pub enum FeedEvent {
     Ticks(Vec<Tick>),
     State(FeedState),
     /// The provider does not know this symbol (or refused it): one error, said once.
-    SymbolError { symbol: String, message: String },
+    SymbolError {
+        symbol: String,
+        message: String,
+    },
 }
 
 /// Why a stream ended.
@@ -85,5 +95,8 @@ pub trait Provider: Send + Sync {
     async fn stream(&self, symbols: &[String], tx: &mpsc::Sender<FeedEvent>) -> StreamEnd;
     /// The latest price of each of `symbols`, as few requests as the provider allows. A symbol
     /// the provider does not know is an error of its own (second), not a failure of the poll.
-    async fn poll(&self, symbols: &[String]) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError>;
+    async fn poll(
+        &self,
+        symbols: &[String],
+    ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError>;
 }
