@@ -1,10 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The live market-data feed: the loop every provider shares (driven by a fake provider in
-//! tokio's paused time), and Coinbase Exchange against loopback servers that speak
+//! tokio's paused time), and Coinbase Exchange and Alpaca against loopback servers that speak
 //! their documented protocols (tests/support/market.rs cites the source of each message).
 
 mod support;
 
+use autotrade_tui::market::alpaca::{Alpaca, Keys};
 use autotrade_tui::market::coinbase::Coinbase;
 use autotrade_tui::market::{
     FeedEvent, FeedState, Policy, PollError, Provider, StreamEnd, Tick, run,
@@ -608,4 +609,252 @@ async fn coinbase_429_on_poll_is_honoured() {
     let (ticks, errors) = provider.poll(&symbols(&["BTC/USD"])).await.unwrap();
     assert_eq!(ticks[0].last, Some(6268.48));
     assert!(errors.is_empty());
+}
+
+// ------------------------------------------------------------------------------------------
+// Alpaca crypto
+
+fn alpaca_prices() -> HashMap<&'static str, (f64, f64, f64)> {
+    HashMap::from([
+        ("BTC/USD", (57527.0, 57520.5, 57530.25)),
+        ("ETH/USD", (1285.5, 1285.25, 1285.75)),
+    ])
+}
+
+async fn alpaca_ws(known: &'static [&'static str], plan: fn(usize) -> Then) -> WsFake {
+    WsFake::serving(move |peer| async move {
+        let then = plan(peer.conn);
+        alpaca_session(peer, known, &alpaca_prices(), then).await
+    })
+    .await
+}
+
+fn keys(secret: &str) -> Option<Keys> {
+    Some(Keys {
+        key_id: ALPACA_KEY.into(),
+        secret: secret.into(),
+    })
+}
+
+fn alpaca(ws: &str, rest: &str, keys: Option<Keys>) -> Alpaca {
+    Alpaca::new(ws, rest, keys)
+        .unwrap()
+        .with_timeout(Duration::from_secs(2))
+        .unwrap()
+}
+
+/// 2024-03-12T10:27:48.858228144Z and 2024-03-12T10:29:43.111588173Z: the fake's trade and
+/// quote times.
+const TRADE_MS: i64 = 1_710_239_268_858;
+const QUOTE_MS: i64 = 1_710_239_383_111;
+
+#[tokio::test]
+async fn alpaca_streams_trades_and_quotes_as_ticks() {
+    let ws = alpaca_ws(&["BTC/USD", "ETH/USD"], |_| Then::Hold).await;
+    let provider = Arc::new(alpaca(&ws.url, "http://127.0.0.1:9", keys(ALPACA_SECRET)));
+    let (mut rx, _task) = start(provider, &["BTC/USD", "ETH/USD"], fast());
+    assert!(is_connecting(&next(&mut rx, REAL).await));
+    assert!(is_streaming(&next(&mut rx, REAL).await));
+    let FeedEvent::Ticks(ticks) = next(&mut rx, REAL).await else {
+        panic!("ticks expected");
+    };
+    assert_eq!(
+        ticks.len(),
+        4,
+        "a trade and a quote per symbol, in one frame: {ticks:?}"
+    );
+    let trade = ticks
+        .iter()
+        .find(|t| t.symbol == "BTC/USD" && t.last.is_some())
+        .unwrap();
+    assert_eq!(
+        (trade.last, trade.bid, trade.at_ms),
+        (Some(57527.0), None, TRADE_MS)
+    );
+    let quote = ticks
+        .iter()
+        .find(|t| t.symbol == "ETH/USD" && t.bid.is_some())
+        .unwrap();
+    assert_eq!(
+        (quote.last, quote.bid, quote.ask, quote.at_ms),
+        (None, Some(1285.25), Some(1285.75), QUOTE_MS)
+    );
+    // Authenticated with the keys, then subscribed to trades and quotes.
+    let sent = ws.received();
+    assert_eq!(sent[0].1["action"], "auth");
+    assert_eq!(sent[0].1["key"], ALPACA_KEY);
+    assert_eq!(sent[1].1["action"], "subscribe");
+    assert_eq!(
+        sent[1].1["trades"],
+        serde_json::json!(["BTC/USD", "ETH/USD"])
+    );
+    assert_eq!(
+        sent[1].1["quotes"],
+        serde_json::json!(["BTC/USD", "ETH/USD"])
+    );
+}
+
+#[tokio::test]
+async fn alpaca_unknown_symbol_is_one_error_and_the_others_stream() {
+    let ws = alpaca_ws(&["BTC/USD"], |_| Then::Hold).await;
+    let provider = Arc::new(alpaca(&ws.url, "http://127.0.0.1:9", keys(ALPACA_SECRET)));
+    let (mut rx, _task) = start(provider, &["BTC/USD", "NOPE/USD"], fast());
+    let seen = until(&mut rx, REAL, is_ticks).await;
+    assert_eq!(symbol_errors(&seen), vec!["NOPE/USD".to_string()]);
+    assert!(seen.iter().any(is_streaming));
+    assert!(ticks_of(&seen).iter().all(|t| t.symbol == "BTC/USD"));
+    assert_eq!(ticks_of(&seen).len(), 2);
+}
+
+#[tokio::test]
+async fn alpaca_dropped_stream_reconnects_authenticates_and_resubscribes() {
+    let ws = alpaca_ws(
+        &["BTC/USD"],
+        |n| if n == 0 { Then::Cut } else { Then::Hold },
+    )
+    .await;
+    let provider = Arc::new(alpaca(&ws.url, "http://127.0.0.1:9", keys(ALPACA_SECRET)));
+    let (mut rx, _task) = start(provider, &["BTC/USD"], fast());
+    until(&mut rx, REAL, is_ticks).await;
+    let again = until(&mut rx, REAL, is_ticks).await;
+    assert!(is_connecting(&again[0]), "{again:?}");
+    assert!(again.iter().any(is_streaming));
+    assert_eq!(ws.connections(), 2);
+    let conns = |action: &str| -> Vec<usize> {
+        subscribes(&ws, "action", action)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    };
+    assert_eq!(conns("auth"), vec![0, 1]);
+    assert_eq!(conns("subscribe"), vec![0, 1]);
+}
+
+fn alpaca_rest_prices() -> HashMap<String, (f64, f64, f64)> {
+    HashMap::from([("BTC/USD".to_string(), (57527.0, 39381.18, 39463.42))])
+}
+
+/// The fake REST's latest quote (2022-02-25T12:56:22.338903764Z) is later than its trade.
+const REST_QUOTE_MS: i64 = 1_645_793_782_338;
+
+#[tokio::test]
+async fn alpaca_refused_auth_falls_back_to_polling() {
+    let ws = alpaca_ws(&["BTC/USD"], |_| Then::Hold).await;
+    let rest = AlpacaRest::start(alpaca_rest_prices(), 0, vec![]).await;
+    let provider = Arc::new(alpaca(&ws.url, &rest.url, keys("wrong-secret")));
+    let (mut rx, _task) = start(provider, &["BTC/USD", "NOPE/USD"], fast());
+    assert!(is_connecting(&next(&mut rx, REAL).await));
+    match next(&mut rx, REAL).await {
+        FeedEvent::State(FeedState::Polling { why, .. }) => {
+            assert!(why.contains("auth failed") && why.contains("402"), "{why}");
+            assert!(!why.contains("wrong-secret"));
+        }
+        e => panic!("{e:?}"),
+    }
+    let mut seen = Vec::new();
+    while ticks_of(&seen).len() < 3 {
+        seen.push(next(&mut rx, REAL).await);
+    }
+    assert_eq!(
+        ticks_of(&seen)[0],
+        Tick {
+            symbol: "BTC/USD".into(),
+            last: Some(57527.0),
+            bid: Some(39381.18),
+            ask: Some(39463.42),
+            at_ms: REST_QUOTE_MS
+        }
+    );
+    // Missing from the answer: said once, then asked only for the known symbol.
+    assert_eq!(symbol_errors(&seen), vec!["NOPE/USD".to_string()]);
+    // One request for the quotes and one for the trades per poll, with the keys.
+    let asked = rest.requests();
+    assert!(asked.len() >= 6, "{asked:?}");
+    let mut first: Vec<&str> = asked[..2].iter().map(|r| r.kind.as_str()).collect();
+    first.sort();
+    assert_eq!(first, ["quotes", "trades"]);
+    assert!(asked[..2].iter().all(|r| r.symbols == "BTC/USD,NOPE/USD"));
+    assert!(asked[2..].iter().all(|r| r.symbols == "BTC/USD"));
+    assert!(asked.iter().all(|r| r.key.as_deref() == Some(ALPACA_KEY)));
+}
+
+#[tokio::test]
+async fn alpaca_without_keys_polls_and_never_connects() {
+    let ws = alpaca_ws(&["BTC/USD"], |_| Then::Hold).await;
+    let rest = AlpacaRest::start(alpaca_rest_prices(), 0, vec![]).await;
+    let provider = Arc::new(alpaca(&ws.url, &rest.url, None));
+    let (mut rx, _task) = start(provider, &["BTC/USD"], fast());
+    let seen = until(&mut rx, REAL, is_ticks).await;
+    match &seen[1] {
+        FeedEvent::State(FeedState::Polling { why, .. }) => {
+            assert!(why.contains("APCA_API_KEY_ID"), "{why}")
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(ws.connections(), 0);
+    assert!(rest.requests().iter().all(|r| r.key.is_none()));
+}
+
+#[tokio::test]
+async fn alpaca_silent_stream_counts_as_dropped_and_reconnects() {
+    let ws = alpaca_ws(
+        &["BTC/USD"],
+        |n| if n == 0 { Then::Silent } else { Then::Hold },
+    )
+    .await;
+    let provider = alpaca(&ws.url, "http://127.0.0.1:9", keys(ALPACA_SECRET))
+        .with_silence(Duration::from_millis(150));
+    let (tx, _rx) = mpsc::channel(64);
+    match provider.stream(&symbols(&["BTC/USD"]), &tx).await {
+        StreamEnd::Dropped(why) => assert!(why.contains("nothing received"), "{why}"),
+        e => panic!("{e:?}"),
+    }
+    let provider = Arc::new(provider);
+    let (mut rx, _task) = start(provider, &["BTC/USD"], fast());
+    until(&mut rx, REAL, is_ticks).await;
+    assert_eq!(ws.connections(), 2);
+    assert_eq!(subscribes(&ws, "action", "subscribe").len(), 2);
+}
+
+#[tokio::test]
+async fn alpaca_429_on_poll_is_honoured() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let reset = vec![("X-RateLimit-Reset".to_string(), (now + 5).to_string())];
+    let rest = AlpacaRest::start(alpaca_rest_prices(), 2, reset).await;
+    let provider = alpaca("ws://127.0.0.1:9", &rest.url, None);
+    let e = provider.poll(&symbols(&["BTC/USD"])).await.unwrap_err();
+    let wait = e.retry_after.unwrap();
+    assert!(
+        wait > Duration::from_secs(3) && wait <= Duration::from_secs(5),
+        "{wait:?}"
+    );
+    assert!(e.message.contains("429"));
+    let (ticks, _) = provider.poll(&symbols(&["BTC/USD"])).await.unwrap();
+    assert_eq!(ticks[0].last, Some(57527.0));
+
+    let retry = vec![("Retry-After".to_string(), "7".to_string())];
+    let rest = AlpacaRest::start(alpaca_rest_prices(), 1, retry).await;
+    let provider = alpaca("ws://127.0.0.1:9", &rest.url, None);
+    let e = provider.poll(&symbols(&["BTC/USD"])).await.unwrap_err();
+    assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn alpaca_poll_names_a_malformed_symbol_and_prices_the_others() {
+    let rest = AlpacaRest::start_rejecting(alpaca_rest_prices(), 0, vec![], &["BAD!"]).await;
+    let provider = alpaca("ws://127.0.0.1:9", &rest.url, None);
+    let (ticks, errors) = provider.poll(&symbols(&["BTC/USD", "BAD!"])).await.unwrap();
+    assert_eq!(ticks.len(), 1);
+    assert_eq!(ticks[0].symbol, "BTC/USD");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].0, "BAD!");
+    assert!(errors[0].1.contains("invalid symbol"), "{}", errors[0].1);
+    // Asked again without it, and not in later polls.
+    provider.poll(&symbols(&["BTC/USD", "BAD!"])).await.unwrap();
+    let asked: Vec<String> = rest.requests().into_iter().map(|r| r.symbols).collect();
+    assert_eq!(asked.iter().filter(|s| s.contains("BAD!")).count(), 2);
+    assert_eq!(asked.len(), 6);
 }

@@ -1,6 +1,6 @@
 //! Fake market-data services on 127.0.0.1 for the live feed's tests: a WebSocket server that
 //! runs a script per connection (or refuses the upgrade) and records what the client sent,
-//! and a REST server that answers like Coinbase Exchange.
+//! and REST servers that answer like Coinbase Exchange and Alpaca's crypto data API.
 //! Each message shape is the provider's documented one; the source is beside each fake.
 
 use axum::extract::{Path, State};
@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -351,5 +351,233 @@ impl CoinbaseRest {
     /// The product of each request, in order.
     pub fn requested(&self) -> Vec<String> {
         self.requested.lock().unwrap().clone()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Alpaca crypto market data v1beta3
+
+/// The key and secret the Alpaca fakes accept.
+pub const ALPACA_KEY: &str = "PKTESTKEY";
+pub const ALPACA_SECRET: &str = "test-secret-value";
+
+/// An Alpaca crypto trade. Shape: https://docs.alpaca.markets/docs/real-time-crypto-pricing-data
+/// ("Trades": numbers are JSON numbers, `t` RFC 3339 with nanoseconds).
+pub fn alpaca_trade(symbol: &str, price: f64, time: &str) -> Value {
+    json!({"T": "t", "S": symbol, "p": price, "s": 29.205707815, "t": time,
+           "i": 3447222699101865076u64, "tks": "S"})
+}
+
+/// An Alpaca crypto quote. Shape: same page, "Quotes".
+pub fn alpaca_quote(symbol: &str, bid: f64, ask: f64, time: &str) -> Value {
+    json!({"T": "q", "S": symbol, "bp": bid, "bs": 13445.46, "ap": ask, "as": 13561.902,
+           "t": time})
+}
+
+/// One Alpaca stream session, as the wscat session of
+/// https://docs.alpaca.markets/docs/crypto-pricing-data shows it: `[{"T":"success","msg":
+/// "connected"}]`; `auth` → `[{"T":"success","msg":"authenticated"}]` or, with other keys,
+/// `[{"T":"error","code":402,"msg":"auth failed"}]` (error list: alpacahq/alpaca-docs
+/// `crypto-pricing-data/realtime.md`); `subscribe` → `[{"T":"subscription",…}]` listing the
+/// whole current set, here only the symbols in `known` (Alpaca documents no error for an
+/// unknown crypto symbol; this fake leaves it out of the set). Then one frame with a trade and
+/// a quote per symbol (data frames may carry several messages), then `then`.
+pub async fn alpaca_session(
+    mut peer: Peer,
+    known: &[&str],
+    prices: &HashMap<&str, (f64, f64, f64)>,
+    then: Then,
+) {
+    peer.send(json!([{"T": "success", "msg": "connected"}]))
+        .await;
+    let Some(auth) = peer.recv_json().await else {
+        return;
+    };
+    if auth["action"] != "auth" || auth["key"] != ALPACA_KEY || auth["secret"] != ALPACA_SECRET {
+        peer.send(json!([{"T": "error", "code": 402, "msg": "auth failed"}]))
+            .await;
+        return peer.silent_until_gone().await;
+    }
+    peer.send(json!([{"T": "success", "msg": "authenticated"}]))
+        .await;
+    let sub = loop {
+        let Some(msg) = peer.recv_json().await else {
+            return;
+        };
+        if msg["action"] == "subscribe" {
+            break msg;
+        }
+    };
+    let keep = |k: &str| -> Vec<String> {
+        sub[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .filter(|s| known.contains(s))
+            .map(String::from)
+            .collect()
+    };
+    let (trades, quotes) = (keep("trades"), keep("quotes"));
+    peer.send(
+        json!([{"T": "subscription", "trades": trades, "quotes": quotes,
+                      "orderbooks": [], "updatedBars": [], "dailyBars": []}]),
+    )
+    .await;
+    // Unusable messages the client must skip.
+    peer.send_raw("[{\"T\":\"t\",\"S\":").await;
+    peer.send(json!([{"T": "t", "S": trades.first(), "p": "abc", "t": "2024-03-12T10:27:48Z"},
+                     {"T": "q", "S": trades.first(), "bp": -1, "ap": 0, "t": "2024-03-12T10:27:48Z"}]))
+        .await;
+    let mut frame = Vec::new();
+    let subscribed: HashSet<&String> = trades.iter().chain(quotes.iter()).collect();
+    for s in subscribed {
+        let (last, bid, ask) = prices.get(s.as_str()).copied().unwrap_or((1.0, 1.0, 1.0));
+        frame.push(alpaca_trade(s, last, "2024-03-12T10:27:48.858228144Z"));
+        frame.push(alpaca_quote(s, bid, ask, "2024-03-12T10:29:43.111588173Z"));
+    }
+    peer.send(Value::Array(frame)).await;
+    match then {
+        Then::Hold | Then::Silent => peer.silent_until_gone().await,
+        Then::Cut => peer.cut(),
+    }
+}
+
+/// Alpaca's crypto data REST API: `GET /v1beta3/crypto/us/latest/quotes?symbols=…` and
+/// `…/latest/trades?symbols=…`. Answer shapes: alpacahq/alpaca-trade-api-go
+/// `marketdata/rest_test.go` (a map keyed by symbol; a symbol without data is left out, as its
+/// `GetLatestCryptoQuote` expects). The first `limited` requests get 429 with `headers`.
+pub struct AlpacaRest {
+    pub url: String,
+    hits: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<AlpacaRequest>>>,
+}
+
+/// One request the Alpaca REST fake got.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlpacaRequest {
+    /// `quotes` or `trades`.
+    pub kind: String,
+    /// The `symbols` parameter, decoded.
+    pub symbols: String,
+    /// The `APCA-API-KEY-ID` header (None: sent without keys).
+    pub key: Option<String>,
+}
+
+type AlpacaSt = (
+    Arc<HashMap<String, (f64, f64, f64)>>,
+    Arc<AtomicUsize>,
+    usize,
+    Arc<Vec<(String, String)>>,
+    Arc<Mutex<Vec<AlpacaRequest>>>,
+    Arc<Vec<String>>,
+);
+
+async fn alpaca_latest(
+    State(st): State<AlpacaSt>,
+    Path(kind): Path<String>,
+    headers: axum::http::HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let (prices, hits, limited, limit_headers, requests, invalid) = st;
+    let symbols = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("symbols="))
+        .map(|v| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    requests.lock().unwrap().push(AlpacaRequest {
+        kind: kind.clone(),
+        symbols: symbols.clone(),
+        key: headers
+            .get("apca-api-key-id")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+    });
+    if hits.fetch_add(1, Ordering::SeqCst) < limited {
+        let h: Vec<(&str, String)> = limit_headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        return json_response(429, json!({"message": "too many requests."}), &h);
+    }
+    // A malformed symbol fails the whole request; the shape is the one third-party tests show
+    // for stocks (400 {"message":"invalid symbol: XYZ"}), not documented for crypto.
+    if let Some(bad) = symbols.split(',').find(|s| invalid.iter().any(|i| i == s)) {
+        return json_response(
+            400,
+            json!({"message": format!("invalid symbol: {bad}")}),
+            &[],
+        );
+    }
+    let mut map = serde_json::Map::new();
+    for s in symbols.split(',') {
+        let Some((last, bid, ask)) = prices.get(s) else {
+            continue;
+        };
+        let entry = match kind.as_str() {
+            "quotes" => json!({"t": "2022-02-25T12:56:22.338903764Z", "bp": bid,
+                               "bs": 1.522012, "ap": ask, "as": 1.5}),
+            _ => json!({"t": "2021-11-22T08:32:39.313396Z", "p": last, "s": 0.0755,
+                        "tks": "B", "i": 17209535}),
+        };
+        map.insert(s.to_string(), entry);
+    }
+    let mut body = serde_json::Map::new();
+    body.insert(kind, Value::Object(map));
+    json_response(200, Value::Object(body), &[])
+}
+
+impl AlpacaRest {
+    pub async fn start(
+        prices: HashMap<String, (f64, f64, f64)>,
+        limited: usize,
+        limit_headers: Vec<(String, String)>,
+    ) -> AlpacaRest {
+        Self::start_rejecting(prices, limited, limit_headers, &[]).await
+    }
+
+    /// Like [`AlpacaRest::start`]; a request naming one of `invalid` gets a 400.
+    pub async fn start_rejecting(
+        prices: HashMap<String, (f64, f64, f64)>,
+        limited: usize,
+        limit_headers: Vec<(String, String)>,
+        invalid: &[&str],
+    ) -> AlpacaRest {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state: AlpacaSt = (
+            Arc::new(prices),
+            hits.clone(),
+            limited,
+            Arc::new(limit_headers),
+            requests.clone(),
+            Arc::new(invalid.iter().map(|s| s.to_string()).collect()),
+        );
+        let router = axum::Router::new()
+            .route(
+                "/v1beta3/crypto/us/latest/{kind}",
+                axum::routing::get(alpaca_latest),
+            )
+            .with_state(state);
+        AlpacaRest {
+            url: serve(router).await,
+            hits,
+            requests,
+        }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// Every request, in order.
+    pub fn requests(&self) -> Vec<AlpacaRequest> {
+        self.requests.lock().unwrap().clone()
     }
 }
