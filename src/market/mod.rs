@@ -6,6 +6,14 @@
 //! rest for every provider alike: connect, subscribe, reconnect with back-off and jitter, fall
 //! back to polling when the stream is refused, and go back to the stream after a while.
 
+pub mod alpaca;
+pub mod coinbase;
+mod feed;
+mod rest;
+mod ws;
+
+pub use feed::{MAX_RETRY_AFTER, Policy, run};
+
 use std::time::Duration;
 use tokio::sync::mpsc;
 

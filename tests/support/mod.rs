@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod fixtures;
+pub mod market;
 pub mod ml_engine;
 pub mod pty;
 

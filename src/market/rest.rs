@@ -1,0 +1,127 @@
+//! What the polling providers share: one HTTP client, a bounded JSON read, and the wait a
+//! rate-limited answer asks for.
+
+use super::PollError;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Largest answer accepted from a market-data API.
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("autotrade-tui/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// How long a 429 asks us to wait: `Retry-After` in seconds, else `X-RateLimit-Reset` (the
+/// epoch second the limit resets at).
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
+    if let Some(secs) = header("retry-after") {
+        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+    }
+    let reset = header("x-ratelimit-reset")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)))
+}
+
+/// The body of an answer as JSON (`Value::Null` when it is not JSON), at most
+/// [`MAX_BODY_BYTES`].
+pub(crate) async fn body_json(
+    mut response: reqwest::Response,
+    what: &str,
+) -> Result<Value, PollError> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(PollError {
+                        message: format!("{what}: answer larger than {MAX_BODY_BYTES} bytes"),
+                        retry_after: None,
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(PollError {
+                    message: format!("{what}: {}", without_url(&e)),
+                    retry_after: None,
+                });
+            }
+        }
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or_else(|e| {
+        tracing::debug!("{what}: answer is not JSON: {e}");
+        Value::Null
+    }))
+}
+
+/// A request error in words, without the URL (the caller says which request it was).
+pub(crate) fn without_url(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_decode() || e.is_body() {
+        "the answer broke off"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({detail})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn retry_after_reads_seconds_or_the_reset_time() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        let mut h = HeaderMap::new();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        h.insert("x-ratelimit-reset", HeaderValue::from(now + 30));
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(28) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        h.insert("x-ratelimit-reset", HeaderValue::from(now - 30));
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&h), None);
+    }
+}
