@@ -86,7 +86,8 @@ impl Desk {
     pub fn note_feed_state(&self, provider: &str, state: &crate::market::FeedState) -> Result<()> {
         use crate::market::FeedState;
         let (name, why) = match state {
-            FeedState::Connecting => ("connecting", None),
+            // A reconnect is not news: the state kept is the last one prices came by.
+            FeedState::Connecting => return Ok(()),
             FeedState::Streaming => ("streaming", None),
             FeedState::Polling { why, .. } => ("polling", Some(why.as_str())),
             FeedState::Down { why } => ("down", Some(why.as_str())),

@@ -197,7 +197,10 @@ impl Engine {
             .iter()
             .map(|r| SymbolView {
                 symbol: r.symbol.clone(),
-                price: r.price,
+                // With a live feed the check's price is only a reference: the feed prices.
+                price: r
+                    .price
+                    .filter(|_| !self.config.market_data.provider.is_feed()),
                 signal: r.signal_input().and_then(|v| rules::parse_signal(&v)),
                 phase: r.phase_input().and_then(|v| rules::parse_phase(&v)),
                 outcome: outcomes
@@ -218,11 +221,35 @@ impl Engine {
         (tx, handle)
     }
 
+    /// Start the live market-data feed `[market_data]` asks for, if any: its provider's
+    /// stream (or polling) and the task that stores its ticks. Both stop when the guard goes.
+    fn start_feed(&self, events: &mpsc::Sender<EngineEvent>) -> Option<FeedGuard> {
+        let provider = match crate::market::for_config(&self.config.market_data) {
+            Ok(p) => p?,
+            Err(e) => {
+                let _ = events.try_send(EngineEvent::Error(format!("market data: {e}")));
+                return None;
+            }
+        };
+        let (tx, rx) = mpsc::channel(1024);
+        let name = provider.name();
+        let symbols = self.config.auto_trade.symbols.clone();
+        let run = tokio::spawn(crate::market::run(
+            provider,
+            symbols,
+            tx,
+            crate::market::Policy::default(),
+        ));
+        let consume = tokio::spawn(feed::consume(self.desk.clone(), name, rx, events.clone()));
+        Some(FeedGuard(vec![run, consume]))
+    }
+
     async fn run_loop(
         self,
         events: mpsc::Sender<EngineEvent>,
         mut commands: mpsc::Receiver<EngineCommand>,
     ) {
+        let _feed = self.start_feed(&events);
         let mut failures: u32 = 0;
         let mut backoff = Backoff::new(self.config.check_interval());
         loop {
@@ -290,6 +317,17 @@ impl Engine {
                     }
                 }
             }
+        }
+    }
+}
+
+/// The feed's tasks, stopped with the loop.
+struct FeedGuard(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for FeedGuard {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
         }
     }
 }

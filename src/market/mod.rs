@@ -101,3 +101,37 @@ pub trait Provider: Send + Sync {
         symbols: &[String],
     ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError>;
 }
+
+/// The provider `[market_data]` asks for, at its configured addresses (the public hosts when
+/// none are given); `None` when prices come with the checks (ML engine, simulated market).
+/// With only `url` set, the stream is looked for on the same host.
+pub fn for_config(
+    md: &crate::config::MarketData,
+) -> Result<Option<std::sync::Arc<dyn Provider>>, String> {
+    use crate::config::PriceSource;
+    let stream_on = |path: &str| -> Option<String> {
+        md.stream_url.clone().or_else(|| {
+            let url = md.url.as_ref()?;
+            let ws = url
+                .strip_prefix("https://")
+                .map(|rest| format!("wss://{rest}"))
+                .or_else(|| {
+                    url.strip_prefix("http://")
+                        .map(|rest| format!("ws://{rest}"))
+                })?;
+            Some(format!("{ws}{path}"))
+        })
+    };
+    Ok(match md.provider {
+        PriceSource::Coinbase => Some(std::sync::Arc::new(coinbase::Coinbase::new(
+            &stream_on("").unwrap_or_else(|| coinbase::WS_URL.to_string()),
+            md.url.as_deref().unwrap_or(coinbase::REST_URL),
+        )?)),
+        PriceSource::Alpaca => Some(std::sync::Arc::new(alpaca::Alpaca::new(
+            &stream_on("/v1beta3/crypto/us").unwrap_or_else(|| alpaca::STREAM_URL.to_string()),
+            md.url.as_deref().unwrap_or(alpaca::DATA_URL),
+            alpaca::Keys::from_env(),
+        )?)),
+        PriceSource::MlEngine | PriceSource::Simulated => None,
+    })
+}
