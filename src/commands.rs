@@ -337,6 +337,22 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
             s["source_error"].as_str().unwrap_or("no answer")
         ),
     }
+    let md = &desk.config.market_data;
+    if md.provider.is_feed() {
+        let f = &s["feed"];
+        let state = match (f["state"].as_str(), f["since"].as_str()) {
+            (Some(state), Some(since)) => match f["why"].as_str() {
+                Some(why) => format!("{state} since {since}: {why}"),
+                None => format!("{state} since {since}"),
+            },
+            _ => "not started yet (it runs with the dashboard, `serve` or `run`)".into(),
+        };
+        println!(
+            "prices      {} live feed, {state}; stale after {} s",
+            md.provider.as_str(),
+            md.stale_after_seconds
+        );
+    }
     println!("symbols     {}", desk.config.auto_trade.symbols.join(", "));
     println!(
         "positions   {} open / {} max",
