@@ -31,7 +31,7 @@ fn main() {
     println!("key to store: {runs} runs, load {}", load());
     let mut d = Dashboard::start(dir.path());
     d.wait_screen("every decision pending on the screen", |t| {
-        t.contains(&format!("Pending decisions ({runs})")) && t.contains("▶ BUY")
+        t.contains(&format!("pending {runs}")) && t.contains("▶ BUY")
     });
     let db = Connection::open_with_flags(
         dir.path().join("data").join("autotrade.db"),

@@ -507,7 +507,7 @@ impl App {
                 self.selected_position = i.map(|i| self.positions()[i].id);
             }
             Focus::Signals => {
-                let len = self.signal_rows().len();
+                let len = self.signal_symbols().len();
                 self.signals_cursor = step(Some(self.signals_cursor), len, delta).unwrap_or(0);
             }
             Focus::Events => {

@@ -123,7 +123,7 @@ impl App {
         match self.focus {
             Focus::Pending => self.pending().len(),
             Focus::Positions => self.positions().len(),
-            Focus::Signals => self.signal_rows().len(),
+            Focus::Signals => self.signal_symbols().len(),
             Focus::Events => self.event_lines().len(),
         }
     }
@@ -154,63 +154,72 @@ impl App {
         lines
     }
 
-    /// The signals table: one row per configured symbol.
-    pub fn signal_rows(&self) -> Vec<SignalRow> {
-        let latest = |sym: &str| {
-            self.snapshot
-                .as_ref()
-                .and_then(|s| s.latest.iter().find(|d| d.decision.symbol == sym))
-        };
+    /// The configured symbols the signals pane lists: those the filter matches.
+    pub fn signal_symbols(&self) -> Vec<&str> {
         self.settings
             .symbols
             .iter()
+            .map(String::as_str)
             .filter(|sym| sym.contains(self.filter.as_str()))
-            .map(|sym| {
-                let view = self.views.get(sym);
-                let log = latest(sym);
-                let ml = match view.map(|v| &v.signal) {
-                    Some(Ok(s)) => Reading::Known {
-                        value: s.direction,
-                        confidence: Some(s.confidence),
-                    },
-                    Some(Err(e)) => Reading::Failed(e.clone()),
-                    None => match log.map(|l| rules::parse_signal(&l.decision.ml_signal)) {
-                        Some(Ok(s)) => Reading::Known {
-                            value: s.direction,
-                            confidence: Some(s.confidence),
-                        },
-                        _ => Reading::Unknown,
-                    },
-                };
-                let amd = match view.map(|v| &v.phase) {
-                    Some(Ok(p)) => Reading::Known {
-                        value: p.phase,
-                        confidence: Some(p.confidence),
-                    },
-                    Some(Err(e)) => Reading::Failed(e.clone()),
-                    None => match log.and_then(|l| l.decision.amd_phase.map(|p| (p, l))) {
-                        Some((p, l)) => Reading::Known {
-                            value: p,
-                            confidence: l.amd_confidence(),
-                        },
-                        None => Reading::Unknown,
-                    },
-                };
-                SignalRow {
-                    symbol: sym.clone(),
-                    price: self.price(sym),
-                    ml,
-                    amd,
-                    last: log.map(|l| LastDecision {
-                        action: l.decision.action,
-                        status: l.status,
-                        confidence: l.decision.confidence,
-                        at_ms: l.created_at_ms,
-                        reasoning: l.decision.reasoning.clone(),
-                    }),
-                }
-            })
             .collect()
+    }
+
+    /// The signals table: one row per listed symbol.
+    pub fn signal_rows(&self) -> Vec<SignalRow> {
+        self.signal_symbols()
+            .into_iter()
+            .map(|s| self.signal_row(s))
+            .collect()
+    }
+
+    /// One symbol's row of the signals table, from the engine's latest view and the store.
+    pub fn signal_row(&self, sym: &str) -> SignalRow {
+        let log = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.latest.iter().find(|d| d.decision.symbol == sym));
+        let view = self.views.get(sym);
+        let ml = match view.map(|v| &v.signal) {
+            Some(Ok(s)) => Reading::Known {
+                value: s.direction,
+                confidence: Some(s.confidence),
+            },
+            Some(Err(e)) => Reading::Failed(e.clone()),
+            None => match log.map(|l| rules::parse_signal(&l.decision.ml_signal)) {
+                Some(Ok(s)) => Reading::Known {
+                    value: s.direction,
+                    confidence: Some(s.confidence),
+                },
+                _ => Reading::Unknown,
+            },
+        };
+        let amd = match view.map(|v| &v.phase) {
+            Some(Ok(p)) => Reading::Known {
+                value: p.phase,
+                confidence: Some(p.confidence),
+            },
+            Some(Err(e)) => Reading::Failed(e.clone()),
+            None => match log.and_then(|l| l.decision.amd_phase.map(|p| (p, l))) {
+                Some((p, l)) => Reading::Known {
+                    value: p,
+                    confidence: l.amd_confidence(),
+                },
+                None => Reading::Unknown,
+            },
+        };
+        SignalRow {
+            symbol: sym.to_string(),
+            price: self.price(sym),
+            ml,
+            amd,
+            last: log.map(|l| LastDecision {
+                action: l.decision.action,
+                status: l.status,
+                confidence: l.decision.confidence,
+                at_ms: l.created_at_ms,
+                reasoning: l.decision.reasoning.clone(),
+            }),
+        }
     }
 }
 

@@ -95,6 +95,12 @@ const SPACING: usize = 1;
 /// at the least.
 pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
     let avail = (width as usize).saturating_sub(lead as usize);
+    // Each column's width at each of its levels, measured once.
+    let widths: Vec<Vec<usize>> = cols
+        .iter()
+        .map(|c| (0..c.choices()).map(|l| c.width_at(l)).collect())
+        .collect();
+    let width_at = |i: usize, l: usize| widths[i][l.min(widths[i].len() - 1)];
     let mut level: Vec<usize> = vec![0; cols.len()];
     let mut keep: Vec<bool> = vec![true; cols.len()];
     let drop_rank = |keep: &mut [bool], rank: u8| {
@@ -112,7 +118,7 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
                 total += if c.fill {
                     c.header.chars().count().max(FILL_MIN)
                 } else {
-                    c.width_at(level[i])
+                    width_at(i, level[i])
                 };
                 n += 1;
             }
@@ -131,7 +137,7 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
             .filter(|&i| keep[i] && level[i] + 1 < cols[i].choices())
             .map(|i| {
                 let gain =
-                    cols[i].width_at(level[i]) as isize - cols[i].width_at(level[i] + 1) as isize;
+                    width_at(i, level[i]) as isize - width_at(i, level[i] + 1) as isize;
                 (gain, i)
             })
             .max();
@@ -183,7 +189,7 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
                 let fixed = used - cols[i].header.chars().count().max(FILL_MIN);
                 avail.saturating_sub(fixed)
             } else {
-                cols[i].width_at(level[i])
+                width_at(i, level[i])
             };
             (i, w.min(u16::MAX as usize) as u16, level[i])
         })

@@ -250,7 +250,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     };
     let screen = frame.area();
     let rows = Rows {
-        symbols: app.signal_rows().len(),
+        symbols: app.signal_symbols().len(),
         pending: app.pending().len(),
         positions: app.positions().len(),
     };

@@ -48,7 +48,7 @@ fn reading<T: std::fmt::Display>(
 
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let focused = app.focus == Focus::Signals;
-    let all = app.signal_rows();
+    let all = app.signal_symbols();
     let cursor = (!all.is_empty()).then(|| app.signals_cursor.min(all.len() - 1));
     let mut title = super::titled("Signals", all.len(), cursor, super::table_rows(area));
     if app.filtering || !app.filter.is_empty() {
@@ -77,7 +77,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut last = Col::new("Last decision", 3);
     let mut age = Col::new("Age", 5).right();
     let mut why = Col::new("Why", 7).fill();
-    for r in &all[shown.clone()] {
+    for r in all[shown.clone()].iter().map(|s| app.signal_row(s)) {
         sym.push(Span::styled(r.symbol.clone(), theme.bold()));
         // A stale price says so, in every form it may take.
         let stale = app.price_is_stale(&r.symbol);
