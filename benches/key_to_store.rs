@@ -31,7 +31,7 @@ fn main() {
     println!("key to store: {runs} runs, load {}", load());
     let mut d = Dashboard::start(dir.path());
     d.wait_screen("every decision pending on the screen", |t| {
-        t.contains(&format!("pending {runs}")) && t.contains("▶ BUY")
+        t.contains(&format!("pending {runs} ")) && t.contains("▶ BUY")
     });
     let db = Connection::open_with_flags(
         dir.path().join("data").join("autotrade.db"),
@@ -52,7 +52,7 @@ fn main() {
     for k in 0..runs {
         let left = runs - k;
         d.wait_screen("the next pending decision selected", |t| {
-            t.contains(&format!("Pending decisions ({left})")) && t.contains("▶ BUY")
+            t.contains(&format!("pending {left} ")) && t.contains("▶ BUY")
         });
         // The trader presses a key on a dashboard that has settled.
         std::thread::sleep(Duration::from_millis(300));
@@ -67,7 +67,7 @@ fn main() {
             std::thread::sleep(Duration::from_micros(200));
         }
         to_store.push(t0.elapsed());
-        let shown = format!("Pending decisions ({})", left - 1);
+        let shown = format!("pending {} ", left - 1);
         wait_for_every(
             Duration::from_millis(1),
             "the execution on the screen",
