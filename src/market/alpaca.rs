@@ -12,11 +12,11 @@
 //! US stocks (`/v2/{iex|sip}` streams, `/v2/stocks/…/latest`) are not covered here.
 
 use super::feed::{price_value, tick, time_ms};
+use super::rest::Link;
 use super::{FeedEvent, FeedState, PollError, Provider, StreamEnd, Tick, rest, ws};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -52,13 +52,9 @@ pub struct Alpaca {
     stream_url: String,
     data_url: String,
     keys: Option<Keys>,
-    http: reqwest::Client,
-    /// No frame for this long means the stream is dead.
-    silence: Duration,
-    /// Longest wait for a connection or an answer.
-    timeout: Duration,
-    /// Symbols Alpaca said it does not know: said once, then left out.
-    unknown: Mutex<HashSet<String>>,
+    /// The client, the silence that means a dead stream, the longest wait, the symbols
+    /// Alpaca said it does not know.
+    link: Link,
 }
 
 impl Alpaca {
@@ -69,42 +65,24 @@ impl Alpaca {
 
     /// A feed at these addresses: the stream's full URL and the data API's base.
     pub fn new(stream_url: &str, data_url: &str, keys: Option<Keys>) -> Result<Self, String> {
-        let timeout = Duration::from_secs(10);
         Ok(Alpaca {
             stream_url: stream_url.to_string(),
             data_url: data_url.trim_end_matches('/').to_string(),
             keys,
-            http: rest::client(timeout)?,
-            silence: Duration::from_secs(30),
-            timeout,
-            unknown: Mutex::new(HashSet::new()),
+            link: Link::new()?,
         })
     }
 
     /// How long the stream may stay silent before it counts as dropped.
     pub fn with_silence(mut self, silence: Duration) -> Self {
-        self.silence = silence;
+        self.link.silence = silence;
         self
     }
 
     /// How long to wait for a connection or an answer.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, String> {
-        self.timeout = timeout;
-        self.http = rest::client(timeout)?;
+        self.link.set_timeout(timeout)?;
         Ok(self)
-    }
-
-    fn is_unknown(&self, symbol: &str) -> bool {
-        self.unknown
-            .lock()
-            .map(|u| u.contains(symbol))
-            .unwrap_or(false)
-    }
-
-    fn mark_unknown(&self, symbol: &str) {
-        if let Ok(mut u) = self.unknown.lock() {
-            u.insert(symbol.to_string());
-        }
     }
 
     async fn stream_inner(
@@ -120,7 +98,7 @@ impl Alpaca {
         };
         let mut wanted: Vec<String> = symbols
             .iter()
-            .filter(|s| !self.is_unknown(s))
+            .filter(|s| !self.link.is_unknown(s))
             .cloned()
             .collect();
         if wanted.is_empty() {
@@ -128,7 +106,7 @@ impl Alpaca {
                 "Alpaca knows none of the symbols".into(),
             ));
         }
-        let mut ws = ws::connect("Alpaca", &self.stream_url, self.timeout).await?;
+        let mut ws = ws::connect("Alpaca", &self.stream_url, self.link.timeout).await?;
         let result = self.session(&mut ws, keys, &mut wanted, tx).await;
         ws::close(ws).await;
         result
@@ -143,7 +121,7 @@ impl Alpaca {
     ) -> Result<(), StreamEnd> {
         let mut streaming = false;
         loop {
-            let text = ws::next_text("Alpaca", ws, self.silence, tx).await?;
+            let text = ws::next_text("Alpaca", ws, self.link.silence, tx).await?;
             let messages = match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Array(items)) => items,
                 Ok(Value::Object(one)) => vec![Value::Object(one)],
@@ -205,7 +183,7 @@ impl Alpaca {
         wanted.retain(|s| {
             let known = trades.contains(s.as_str()) || quotes.contains(s.as_str());
             if !known {
-                self.mark_unknown(s);
+                self.link.mark_unknown(s);
                 errors.push((s.clone(), format!("Alpaca did not subscribe {s}")));
             }
             known
@@ -232,7 +210,7 @@ impl Alpaca {
         if !named.is_empty() {
             wanted.retain(|s| !named.contains(s));
             for symbol in named {
-                self.mark_unknown(&symbol);
+                self.link.mark_unknown(&symbol);
                 let message = format!("Alpaca: {msg} ({code})");
                 ws::deliver(tx, FeedEvent::SymbolError { symbol, message }).await?;
             }
@@ -257,7 +235,11 @@ impl Alpaca {
     async fn latest(&self, kind: &str, symbols: &[String]) -> Result<Map<String, Value>, Latest> {
         let url = format!("{}/v1beta3/crypto/us/latest/{kind}", self.data_url);
         let what = format!("Alpaca GET /v1beta3/crypto/us/latest/{kind}");
-        let mut request = self.http.get(&url).query(&[("symbols", symbols.join(","))]);
+        let mut request = self
+            .link
+            .http
+            .get(&url)
+            .query(&[("symbols", symbols.join(","))]);
         if let Some(keys) = &self.keys {
             for (name, value) in [
                 ("apca-api-key-id", &keys.key_id),
@@ -339,7 +321,7 @@ impl Provider for Alpaca {
     ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError> {
         let mut wanted: Vec<String> = symbols
             .iter()
-            .filter(|s| !self.is_unknown(s))
+            .filter(|s| !self.link.is_unknown(s))
             .cloned()
             .collect();
         let mut unknown = Vec::new();
@@ -358,7 +340,7 @@ impl Provider for Alpaca {
                     for symbol in wanted {
                         let (q, t) = (quotes.get(&symbol), trades.get(&symbol));
                         if q.is_none() && t.is_none() {
-                            self.mark_unknown(&symbol);
+                            self.link.mark_unknown(&symbol);
                             let message = format!("Alpaca has no quote or trade for {symbol}");
                             unknown.push((symbol, message));
                             continue;
@@ -372,7 +354,7 @@ impl Provider for Alpaca {
                 }
                 (Err(Latest::Unknown(symbol, message)), _)
                 | (_, Err(Latest::Unknown(symbol, message))) => {
-                    self.mark_unknown(&symbol);
+                    self.link.mark_unknown(&symbol);
                     wanted.retain(|s| *s != symbol);
                     unknown.push((symbol, message));
                 }

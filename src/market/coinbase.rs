@@ -7,11 +7,11 @@
 //! docs.cdp.coinbase.com/api-reference/exchange-api/rest-api/products/get-product-ticker.
 
 use super::feed::{price_value, tick, time_ms};
+use super::rest::Link;
 use super::{FeedEvent, FeedState, PollError, Provider, StreamEnd, Tick, rest, ws};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -34,13 +34,9 @@ pub fn symbol_of(product_id: &str) -> String {
 pub struct Coinbase {
     ws_url: String,
     rest_url: String,
-    http: reqwest::Client,
-    /// No message for this long means the stream is dead (heartbeats come every second).
-    silence: Duration,
-    /// Longest wait for a connection or an answer.
-    timeout: Duration,
-    /// Symbols Coinbase said it does not know: said once, then left out.
-    unknown: Mutex<HashSet<String>>,
+    /// The client, the silence that means a dead stream (heartbeats come every second), the
+    /// longest wait, the products Coinbase said it does not know.
+    link: Link,
 }
 
 impl Coinbase {
@@ -51,41 +47,23 @@ impl Coinbase {
 
     /// A feed at these addresses (a test server's, or the public hosts).
     pub fn new(ws_url: &str, rest_url: &str) -> Result<Self, String> {
-        let timeout = Duration::from_secs(10);
         Ok(Coinbase {
             ws_url: ws_url.to_string(),
             rest_url: rest_url.trim_end_matches('/').to_string(),
-            http: rest::client(timeout)?,
-            silence: Duration::from_secs(30),
-            timeout,
-            unknown: Mutex::new(HashSet::new()),
+            link: Link::new()?,
         })
     }
 
     /// How long the stream may stay silent before it counts as dropped.
     pub fn with_silence(mut self, silence: Duration) -> Self {
-        self.silence = silence;
+        self.link.silence = silence;
         self
     }
 
     /// How long to wait for a connection or an answer.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, String> {
-        self.timeout = timeout;
-        self.http = rest::client(timeout)?;
+        self.link.set_timeout(timeout)?;
         Ok(self)
-    }
-
-    fn is_unknown(&self, symbol: &str) -> bool {
-        self.unknown
-            .lock()
-            .map(|u| u.contains(symbol))
-            .unwrap_or(false)
-    }
-
-    fn mark_unknown(&self, symbol: &str) {
-        if let Ok(mut u) = self.unknown.lock() {
-            u.insert(symbol.to_string());
-        }
     }
 
     async fn stream_inner(
@@ -96,7 +74,7 @@ impl Coinbase {
         // Product id → the configured symbol, for the symbols still worth asking for.
         let mut products: HashMap<String, String> = symbols
             .iter()
-            .filter(|s| !self.is_unknown(s))
+            .filter(|s| !self.link.is_unknown(s))
             .map(|s| (product_id(s), s.clone()))
             .collect();
         if products.is_empty() {
@@ -104,7 +82,7 @@ impl Coinbase {
                 "Coinbase knows none of the symbols".into(),
             ));
         }
-        let mut ws = ws::connect("Coinbase", &self.ws_url, self.timeout).await?;
+        let mut ws = ws::connect("Coinbase", &self.ws_url, self.link.timeout).await?;
         let result = self.subscribed(&mut ws, &mut products, tx).await;
         ws::close(ws).await;
         result
@@ -119,7 +97,7 @@ impl Coinbase {
         ws::send_text("Coinbase", ws, subscribe_message(products)).await?;
         let mut streaming = false;
         loop {
-            let text = ws::next_text("Coinbase", ws, self.silence, tx).await?;
+            let text = ws::next_text("Coinbase", ws, self.link.silence, tx).await?;
             let message: Value = match serde_json::from_str(&text) {
                 Ok(v) => v,
                 Err(e) => {
@@ -153,7 +131,7 @@ impl Coinbase {
                     }
                     for p in named {
                         if let Some(symbol) = products.remove(&p) {
-                            self.mark_unknown(&symbol);
+                            self.link.mark_unknown(&symbol);
                             let message = format!("Coinbase: {text}");
                             ws::deliver(tx, FeedEvent::SymbolError { symbol, message }).await?;
                         }
@@ -182,7 +160,7 @@ impl Coinbase {
             utf8_percent_encode(&id, PATH)
         );
         let what = format!("Coinbase GET /products/{id}/ticker");
-        let response = match self.http.get(&url).send().await {
+        let response = match self.link.http.get(&url).send().await {
             Ok(r) => r,
             Err(e) => {
                 return Polled::Failed(PollError {
@@ -249,7 +227,10 @@ impl Provider for Coinbase {
         &self,
         symbols: &[String],
     ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError> {
-        let wanted: Vec<&String> = symbols.iter().filter(|s| !self.is_unknown(s)).collect();
+        let wanted: Vec<&String> = symbols
+            .iter()
+            .filter(|s| !self.link.is_unknown(s))
+            .collect();
         let answers =
             futures::future::join_all(wanted.iter().map(|s| self.poll_one(s.as_str()))).await;
         let mut ticks = Vec::new();
@@ -259,7 +240,7 @@ impl Provider for Coinbase {
             match answer {
                 Polled::Tick(t) => ticks.extend(t),
                 Polled::Unknown(message) => {
-                    self.mark_unknown(symbol);
+                    self.link.mark_unknown(symbol);
                     unknown.push((symbol.clone(), message));
                 }
                 Polled::Failed(e) => {

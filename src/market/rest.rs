@@ -4,6 +4,8 @@
 use super::PollError;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Largest answer accepted from a market-data API.
@@ -94,6 +96,47 @@ pub(crate) fn without_url(e: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind} ({detail})")
+    }
+}
+
+/// What a provider keeps between its calls: its HTTP client, how long its stream may stay
+/// silent, how long a connection or an answer may take, and the symbols it said it does not
+/// know (said once, then left out).
+pub(crate) struct Link {
+    pub http: reqwest::Client,
+    pub silence: Duration,
+    pub timeout: Duration,
+    unknown: Mutex<HashSet<String>>,
+}
+
+impl Link {
+    pub fn new() -> Result<Link, String> {
+        let timeout = Duration::from_secs(10);
+        Ok(Link {
+            http: client(timeout)?,
+            silence: Duration::from_secs(30),
+            timeout,
+            unknown: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), String> {
+        self.timeout = timeout;
+        self.http = client(timeout)?;
+        Ok(())
+    }
+
+    pub fn is_unknown(&self, symbol: &str) -> bool {
+        self.unknown
+            .lock()
+            .map(|u| u.contains(symbol))
+            .unwrap_or(false)
+    }
+
+    pub fn mark_unknown(&self, symbol: &str) {
+        if let Ok(mut u) = self.unknown.lock() {
+            u.insert(symbol.to_string());
+        }
     }
 }
 

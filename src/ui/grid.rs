@@ -136,8 +136,7 @@ pub fn fit(cols: &[Col], width: u16, lead: u16) -> Result<Fitted, usize> {
         let compact = (0..cols.len())
             .filter(|&i| keep[i] && level[i] + 1 < cols[i].choices())
             .map(|i| {
-                let gain =
-                    width_at(i, level[i]) as isize - width_at(i, level[i] + 1) as isize;
+                let gain = width_at(i, level[i]) as isize - width_at(i, level[i] + 1) as isize;
                 (gain, i)
             })
             .max();
