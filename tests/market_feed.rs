@@ -785,12 +785,19 @@ async fn alpaca_without_keys_polls_and_never_connects() {
     let provider = Arc::new(alpaca(&ws.url, &rest.url, None));
     let (mut rx, _task) = start(provider, &["BTC/USD"], fast());
     let seen = until(&mut rx, REAL, is_ticks).await;
-    match &seen[1] {
+    // Polling from the start: not even a "connecting" it could never get past.
+    match &seen[0] {
         FeedEvent::State(FeedState::Polling { why, .. }) => {
             assert!(why.contains("APCA_API_KEY_ID"), "{why}")
         }
         e => panic!("{e:?}"),
     }
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, FeedEvent::State(FeedState::Connecting))),
+        "{seen:?}"
+    );
     assert_eq!(ws.connections(), 0);
     assert!(rest.requests().iter().all(|r| r.key.is_none()));
 }

@@ -308,6 +308,12 @@ impl Provider for Alpaca {
         "alpaca"
     }
 
+    fn cannot_stream(&self) -> Option<String> {
+        self.keys.is_none().then(|| {
+            "Alpaca streams only to an account (no APCA_API_KEY_ID / APCA_API_SECRET_KEY)".into()
+        })
+    }
+
     async fn stream(&self, symbols: &[String], tx: &mpsc::Sender<FeedEvent>) -> StreamEnd {
         match self.stream_inner(symbols, tx).await {
             Ok(()) => StreamEnd::Dropped("Alpaca stream ended".into()),

@@ -78,6 +78,14 @@ struct Stop;
 
 impl Feed {
     async fn run(&mut self) {
+        if let Some(why) = self.provider.cannot_stream() {
+            while self
+                .poll_for(Duration::from_secs(24 * 3600), why.clone())
+                .await
+                .is_ok()
+            {}
+            return;
+        }
         let mut failures: u32 = 0;
         loop {
             if self

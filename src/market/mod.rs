@@ -91,6 +91,11 @@ pub struct PollError {
 pub trait Provider: Send + Sync {
     /// `"alpaca"`, `"coinbase"`.
     fn name(&self) -> &'static str;
+    /// Why this provider cannot stream at all (Alpaca streams only to an account), if so: the
+    /// feed then polls from the start and never tries the stream.
+    fn cannot_stream(&self) -> Option<String> {
+        None
+    }
     /// Stream `symbols` into `tx` until the stream ends; say why it ended. Sends
     /// `FeedState::Streaming` once subscribed.
     async fn stream(&self, symbols: &[String], tx: &mpsc::Sender<FeedEvent>) -> StreamEnd;
