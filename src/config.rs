@@ -601,8 +601,19 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             }
             PriceSource::Simulated
         }
-        Some("alpaca") => PriceSource::Alpaca,
-        Some("coinbase") => PriceSource::Coinbase,
+        Some(feed @ ("alpaca" | "coinbase")) => {
+            if ml_engine.is_none() {
+                p.note(format!(
+                    "market_data.provider = {feed:?} needs an [ml_engine] url: the built-in \
+                     simulated market's signals are about its own prices, not the market's"
+                ));
+            }
+            if feed == "alpaca" {
+                PriceSource::Alpaca
+            } else {
+                PriceSource::Coinbase
+            }
+        }
         Some(other) => {
             p.note(format!(
                 "market_data.provider {other:?} is not one of \"auto\", \"alpaca\", \"coinbase\", \"ml_engine\", \"simulated\""

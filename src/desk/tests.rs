@@ -534,7 +534,7 @@ async fn history_finds_closed_trades_and_events_by_any_part_in_any_case() {
 
 // ---------------------------------------------------------------- a live feed's ticks
 
-const FEED: &str = "[market_data]\nprovider = \"coinbase\"\nstale_after_seconds = 5\n";
+const FEED: &str = "[ml_engine]\nurl = \"http://127.0.0.1:9\"\n[market_data]\nprovider = \"coinbase\"\nstale_after_seconds = 5\n";
 
 fn tick(symbol: &str, last: f64, bid: f64, ask: f64, age_ms: i64) -> crate::market::Tick {
     crate::market::Tick {

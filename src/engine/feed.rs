@@ -116,7 +116,7 @@ mod tests {
 
     fn desk(dir: &std::path::Path) -> Desk {
         let config = crate::config::parse_str(
-            "[auto_trade]\nsymbols = [\"BTC/USD\"]\n[market_data]\nprovider = \"coinbase\"\n",
+            "[auto_trade]\nsymbols = [\"BTC/USD\"]\n[ml_engine]\nurl = \"http://127.0.0.1:9\"\n[market_data]\nprovider = \"coinbase\"\n",
             "test",
         )
         .unwrap();

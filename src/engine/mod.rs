@@ -371,12 +371,14 @@ fn next_second() -> tokio::time::Instant {
 impl Between {
     fn new(engine: &Engine) -> Between {
         let now = tokio::time::Instant::now();
-        let live_prices = engine
-            .config
-            .auto_trade
-            .symbols
-            .iter()
-            .any(|s| engine.source.latest_price(s).is_some());
+        // A live feed prices the symbols: the source's own prices are not the market's.
+        let live_prices = !engine.config.market_data.provider.is_feed()
+            && engine
+                .config
+                .auto_trade
+                .symbols
+                .iter()
+                .any(|s| engine.source.latest_price(s).is_some());
         Between {
             expires_at_ms: None,
             next_prices: live_prices.then(next_second),
