@@ -93,28 +93,43 @@ impl Desk {
             FeedState::Down { why } => ("down", Some(why.as_str())),
         };
         Ok(self.store.write(|tx| {
-            let before = tx.feed_health()?.map(|h| h.state);
-            tx.record_feed_state(provider, name, why)?;
-            match (before.as_deref(), name) {
-                (Some("down"), "streaming" | "polling") => {
-                    tx.add_event("info", &format!("{provider} market data back: {name}"))?
+            let before = tx.feed_health()?;
+            let mut reported = before.as_ref().and_then(|h| h.reported.clone());
+            // What a trader needs to hear: down, degraded to polling, or back from down; the
+            // same news again only after half an hour (a feed that stays down retries often).
+            let said_lately = |kind: &str| {
+                reported
+                    .as_ref()
+                    .is_some_and(|(k, at)| k == kind && tx.now() - at < 30 * 60 * 1000)
+            };
+            let event = match (reported.as_ref().map(|(k, _)| k.as_str()), name) {
+                (Some("down"), "streaming") => {
+                    Some(("info", format!("{provider} market data back: streaming")))
                 }
-                (b, "down") if b != Some("down") => tx.add_event(
+                (_, "down") if !said_lately("down") => Some((
                     "error",
-                    &format!(
+                    format!(
                         "{provider} market data down: {}",
                         why.unwrap_or("no answer")
                     ),
-                )?,
-                (b, "polling") if b != Some("polling") => tx.add_event(
+                )),
+                (Some("down"), _) => None,
+                (_, "polling") if !said_lately("polling") => Some((
                     "warn",
-                    &format!(
+                    format!(
                         "{provider} market data polling: {}",
                         why.unwrap_or("no stream")
                     ),
-                )?,
-                _ => {}
+                )),
+                _ => None,
+            };
+            if let Some((level, message)) = event {
+                tx.add_event(level, &message)?;
+                reported = Some((name.to_string(), tx.now()));
+            } else if name == "streaming" {
+                reported = None;
             }
+            tx.record_feed_state(provider, name, why, reported)?;
             Ok::<_, crate::store::StoreError>(())
         })?)
     }

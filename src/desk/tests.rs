@@ -657,3 +657,54 @@ async fn with_a_feed_a_decision_is_sized_at_the_live_ask_and_keeps_the_ml_signal
     let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
     assert_eq!(pos.entry_price, 100.5);
 }
+
+#[tokio::test]
+async fn a_feed_that_stays_down_is_said_once_and_its_return_once() {
+    use crate::market::FeedState;
+    let f = Fixture::new(FEED);
+    let events = |d: &Desk| -> Vec<String> {
+        d.store
+            .recent_events(50)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|e| e.message)
+            .filter(|m| m.contains("market data"))
+            .collect()
+    };
+    let down = || FeedState::Down {
+        why: "cannot connect".into(),
+    };
+    let polling = || FeedState::Polling {
+        every: std::time::Duration::from_secs(2),
+        why: "the stream dropped 3 times in a row".into(),
+    };
+    for s in [
+        FeedState::Connecting,
+        FeedState::Streaming,
+        FeedState::Connecting,
+        FeedState::Streaming,
+        polling(),
+        down(),
+        polling(),
+        down(),
+        FeedState::Connecting,
+        polling(),
+        down(),
+        FeedState::Connecting,
+        FeedState::Streaming,
+        FeedState::Streaming,
+    ] {
+        f.desk.note_feed_state("coinbase", &s).unwrap();
+    }
+    assert_eq!(
+        events(&f.desk),
+        [
+            "coinbase market data polling: the stream dropped 3 times in a row",
+            "coinbase market data down: cannot connect",
+            "coinbase market data back: streaming",
+        ]
+    );
+    let h = f.desk.store.read(|t| t.feed_health()).unwrap().unwrap();
+    assert_eq!(h.state, "streaming");
+}

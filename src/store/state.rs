@@ -30,6 +30,10 @@ pub struct FeedHealth {
     pub why: Option<String>,
     /// When it came to this state (ms).
     pub since_ms: i64,
+    /// The last state an event was written for, and when: a feed that keeps failing over
+    /// retries says so again at most every half hour.
+    #[serde(default)]
+    pub reported: Option<(String, i64)>,
 }
 
 fn feed_health_key(user_id: &str) -> String {
@@ -131,13 +135,20 @@ impl Tx<'_> {
             .and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    /// The feed came to `state` (now).
-    pub fn record_feed_state(&self, provider: &str, state: &str, why: Option<&str>) -> Result<()> {
+    /// The feed came to `state` (now); `reported`: an event was written for it now.
+    pub fn record_feed_state(
+        &self,
+        provider: &str,
+        state: &str,
+        why: Option<&str>,
+        reported: Option<(String, i64)>,
+    ) -> Result<()> {
         let health = FeedHealth {
             provider: provider.to_string(),
             state: state.to_string(),
             why: why.map(str::to_string),
             since_ms: self.now,
+            reported,
         };
         let value = serde_json::to_string(&health)
             .map_err(|e| StoreError::Other(format!("feed health: {e}")))?;
