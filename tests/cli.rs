@@ -4,7 +4,7 @@
 //! config errors (exit 2, naming the key and the file).
 
 mod support;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::ffi::OsStr;
 use std::path::Path;
 use support::*;
@@ -619,6 +619,11 @@ fn once_exits_0_when_only_some_symbols_failed_at_the_source() {
     let st = status_json(dir.path());
     assert_eq!(st["source_reachable"], true, "{st}");
     assert!(st["source_error"].is_null(), "{st}");
+    assert_eq!(
+        (&st["broker"], &st["broker_reachable"]),
+        (&json!("paper"), &json!(true))
+    );
+    assert!(st["feed"].is_null(), "no live feed configured: {st}");
 }
 
 /// stderr that must be exactly one JSON error object: `{"error": kind, "message": text}`.

@@ -186,6 +186,9 @@ impl Desk {
             "source_reachable": health.as_ref().map(|h| h.reachable),
             "source_since": health.as_ref().map(|h| store::fmt_ts(h.since_ms)),
             "source_error": health.and_then(|h| h.error),
+            // The built-in paper broker is this program's own ledger: always there.
+            "broker": self.broker.name(),
+            "broker_reachable": true,
             // The live market-data feed: null without one (or before it first ran).
             "feed": cfg.market_data.provider.is_feed().then(|| feed.map(|f| serde_json::json!({
                 "provider": f.provider,
