@@ -660,6 +660,18 @@ fn tiny_terminals_draw_without_panicking() {
     let mut with_size_form = app();
     with_size_form.update(ch('s'));
     type_text(&mut with_size_form, "0.5");
+    let mut with_history = app();
+    with_history.update(ch('h'));
+    with_history.update(loaded(history("")));
+    let mut searching_history = with_history.clone();
+    searching_history.update(ch('/'));
+    type_text(&mut searching_history, "eth");
+    let mut filtering = many(40, 30);
+    filtering.update(ch('/'));
+    type_text(&mut filtering, "s1");
+    let mut on_events = many(3, 30);
+    focus(&mut on_events, Focus::Events);
+    on_events.update(ch('G'));
     for a in [
         app(),
         with_popup,
@@ -667,17 +679,16 @@ fn tiny_terminals_draw_without_panicking() {
         troubled(),
         with_trade_form,
         with_size_form,
+        with_history,
+        searching_history,
+        filtering,
+        on_events,
     ] {
-        for (w, h) in [
-            (1, 1),
-            (10, 3),
-            (20, 5),
-            (40, 10),
-            (60, 15),
-            (79, 23),
-            (200, 60),
-        ] {
-            render(&a, w, h);
+        // From one cell to wide, on both sides of each layout threshold.
+        for w in [1, 10, 20, 30, 40, 50, 60, 79, 80, 139, 140] {
+            for h in [1, 3, 5, 8, 12, 16, 23, 24, 31, 32, 40] {
+                render(&a, w, h);
+            }
         }
     }
 }
