@@ -366,6 +366,35 @@ mod tests {
     }
 
     #[test]
+    fn a_table_whose_key_columns_cannot_fit_says_how_wide_it_needs_to_be() {
+        let cols = [
+            col("Symbol", 0, &[&["SHIB/USD"]]),
+            col("Size", 0, &[&["41,631,973,355.537056", "~41.6B"]]),
+        ];
+        let draw = Draw {
+            header_style: Style::new(),
+            highlight: Some((Style::new(), "> ")),
+            selected: Some(0),
+        };
+        let text = |w: u16| {
+            let area = Rect::new(0, 0, w, 4);
+            let mut buf = Buffer::empty(area);
+            render(&cols, area, &draw, &mut buf);
+            (0..4)
+                .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        // 2 + 8 + 1 + 6 = 17 at the least: one column short, no number is drawn.
+        let narrow = text(16);
+        assert!(narrow.contains("widen the"), "{narrow}");
+        assert!(narrow.contains("needs 17"), "{narrow}");
+        assert!(!narrow.contains("41"), "{narrow}");
+        let fits = text(17);
+        assert!(fits.contains("SHIB/USD ~41.6B"), "{fits}");
+    }
+
+    #[test]
     fn text_is_cut_at_a_word_never_inside_a_number() {
         assert_eq!(
             cut_at_word("SELL: bearish signal (0.90)", 40),
