@@ -156,3 +156,28 @@ async fn a_fill_that_would_risk_more_than_the_limit_is_refused_live_and_in_the_b
     assert_eq!(backtest(&d, risk, 100.0), (0, 1));
     live_confirm(&d, risk, 100.0).await.unwrap();
 }
+
+#[test]
+fn a_stale_price_past_a_level_refuses_as_stale_and_does_not_end_the_decision() {
+    use autotrade_tui::domain::lifecycle::{Quote, check_fill};
+    use std::time::Duration;
+    let d = buy(10.0);
+    // Yesterday's price, below the stop-loss: it says nothing about now, so the decision waits.
+    let stale = Quote {
+        price: 90.0,
+        age: Duration::from_secs(86_400),
+    };
+    let e = check_fill(&d, Some(stale), Duration::from_secs(30), &RISK).unwrap_err();
+    assert!(matches!(e, FillRefusal::StalePrice { .. }), "{e:?}");
+    assert!(!e.is_final());
+    // The same price, fresh: the premise is gone and the decision ends.
+    let fresh = Quote {
+        price: 90.0,
+        age: Duration::from_secs(1),
+    };
+    let e = check_fill(&d, Some(fresh), Duration::from_secs(30), &RISK).unwrap_err();
+    assert!(
+        matches!(e, FillRefusal::PastLevel { .. }) && e.is_final(),
+        "{e:?}"
+    );
+}

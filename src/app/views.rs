@@ -43,6 +43,9 @@ impl App {
         // A decision to act on came while the trader looks at an empty pane: show it.
         if arrived && self.focus != Focus::Pending && self.focused_len() == 0 {
             self.focus = Focus::Pending;
+            // A key already on its way was meant for the empty pane: it must not act on a
+            // decision the trader has not seen drawn.
+            self.selection_unseen = true;
         }
         if let Some(Form::Size(f)) = &self.form
             && !self.pending().iter().any(|d| d.log_id == f.log_id)

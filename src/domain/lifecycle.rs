@@ -243,22 +243,23 @@ pub fn check_fill(
     ) else {
         return Err(FillRefusal::NoLevels);
     };
+    // A stale price says nothing about the market now: it refuses (the decision waits) before
+    // it could end the decision as past its take-profit or stop-loss.
+    if let Some(q) = quote
+        && q.age > max_age
+    {
+        return Err(FillRefusal::StalePrice {
+            symbol: decision.symbol.clone(),
+            price: q.price,
+            age: q.age,
+        });
+    }
     if let Some(q) = quote
         && exit_reason(side, q.price, tp, sl).is_some()
     {
         return Err(FillRefusal::PastLevel { price: q.price });
     }
-    let fill = match quote {
-        Some(q) if q.age > max_age => {
-            return Err(FillRefusal::StalePrice {
-                symbol: decision.symbol.clone(),
-                price: q.price,
-                age: q.age,
-            });
-        }
-        Some(q) => q.price,
-        None => entry,
-    };
+    let fill = quote.map_or(entry, |q| q.price);
     let cap = rules::max_quantity(risk, entry);
     if decision.position_size > cap + 1e-12 {
         return Err(FillRefusal::OverCap {

@@ -143,11 +143,16 @@ impl Tx<'_> {
         why: Option<&str>,
         reported: Option<(String, i64)>,
     ) -> Result<()> {
+        // The same state again (a failed poll says "down" every time) keeps its `since`.
+        let since_ms = match self.feed_health()? {
+            Some(prev) if prev.state == state && prev.provider == provider => prev.since_ms,
+            _ => self.now,
+        };
         let health = FeedHealth {
             provider: provider.to_string(),
             state: state.to_string(),
             why: why.map(str::to_string),
-            since_ms: self.now,
+            since_ms,
             reported,
         };
         let value = serde_json::to_string(&health)
