@@ -268,10 +268,25 @@ impl Desk {
                     };
                     return Err(DeskError::Refused(why));
                 };
-                let price = tx.price(&symbol)?.map(|p| p.price).ok_or_else(|| {
+                let point = tx.price(&symbol)?.ok_or_else(|| {
                     DeskError::Refused(format!("no known price for {symbol}: cannot close"))
                 })?;
-                Ok(close_at(tx, &pos, price, &reason)?)
+                let limits = desk.limits();
+                let age = std::time::Duration::from_millis((tx.now() - point.at_ms).max(0) as u64);
+                if desk.config.market_data.provider.is_feed() && age > limits.price_max_age {
+                    return Err(DeskError::Refused(format!(
+                        "the latest {symbol} price ({}) is {}s old; no close on a stale price",
+                        fmt_price(point.price),
+                        age.as_secs()
+                    )));
+                }
+                // Closing a long sells at the bid, closing a short buys at the ask.
+                Ok(close_at(
+                    tx,
+                    &pos,
+                    point.fill_price(pos.side.closing()),
+                    &reason,
+                )?)
             })
         })
         .await
@@ -284,7 +299,11 @@ pub async fn market_context(desk: &Desk, symbol: &str) -> Result<MarketContext> 
     let source = desk.source()?;
     let report = source.fetch(symbol).await;
     let sym = symbol.to_string();
-    let fresh = report.price;
+    // With a live feed the source's price (an ML signal's entry) is not the market's: the
+    // feed's stored price stands.
+    let fresh = report
+        .price
+        .filter(|_| !desk.config.market_data.provider.is_feed());
     let stored = desk
         .blocking(move |desk| {
             Ok(desk.store.write(|tx| {

@@ -301,18 +301,21 @@ impl Desk {
                     continue;
                 };
                 let valid = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
-                let point = PricePoint {
-                    price,
-                    at_ms: t.at_ms.min(tx.now()),
-                    bid: valid(t.bid),
-                    ask: valid(t.ask),
-                };
-                if tx
-                    .price(&t.symbol)?
-                    .is_some_and(|old| old.at_ms > point.at_ms)
-                {
+                let at_ms = t.at_ms.min(tx.now());
+                let old = tx.price(&t.symbol)?;
+                if old.is_some_and(|o| o.at_ms > at_ms) {
                     continue;
                 }
+                // A trade carries no quote: the last quote stands while it is fresh.
+                let quote = old.filter(|o| {
+                    Duration::from_millis((tx.now() - o.at_ms).max(0) as u64) <= stale_after
+                });
+                let point = PricePoint {
+                    price,
+                    at_ms,
+                    bid: valid(t.bid).or(quote.and_then(|o| o.bid)),
+                    ask: valid(t.ask).or(quote.and_then(|o| o.ask)),
+                };
                 tx.set_quote(&t.symbol, &point)?;
                 let age = Duration::from_millis((tx.now() - point.at_ms).max(0) as u64);
                 if age > stale_after {
@@ -320,11 +323,7 @@ impl Desk {
                 }
                 if let Some(pos) = tx.open_position(&t.symbol)? {
                     // What closing would get: a long sells at the bid, a short buys at the ask.
-                    let exit_side = match pos.side {
-                        crate::domain::Side::Buy => crate::domain::Side::Sell,
-                        crate::domain::Side::Sell => crate::domain::Side::Buy,
-                    };
-                    let at = point.fill_price(exit_side);
+                    let at = point.fill_price(pos.side.closing());
                     if let Some((exit, fill)) =
                         lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
                     {

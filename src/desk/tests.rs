@@ -708,3 +708,63 @@ async fn a_feed_that_stays_down_is_said_once_and_its_return_once() {
     let h = f.desk.store.read(|t| t.feed_health()).unwrap().unwrap();
     assert_eq!(h.state, "streaming");
 }
+
+#[tokio::test]
+async fn with_a_feed_a_close_sells_a_long_at_the_bid_and_never_on_a_stale_price() {
+    let f = Fixture::new(FEED);
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.0, 99.9, 100.1, 0)])
+        .unwrap();
+    f.desk.confirm(&out.log.log_id).await.unwrap();
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 101.0, 100.8, 101.2, 0)])
+        .unwrap();
+    // Stale: refused, the position stays open.
+    f.sql("UPDATE prices SET at = at - 6000");
+    let err = f.desk.close("BTC/USD", None, "by hand").await.unwrap_err();
+    assert!(
+        err.to_string().contains("no close on a stale price"),
+        "{err}"
+    );
+    assert_eq!(open_positions(&f.desk).len(), 1);
+    f.sql("UPDATE prices SET at = at + 6000");
+    let closed = f.desk.close("BTC/USD", None, "by hand").await.unwrap();
+    assert_eq!(closed.exit_price, Some(100.8), "a long sells at the bid");
+    // The source (an ML engine that cannot be reached here) wrote no price of its own.
+    assert_eq!(f.desk.store.prices().unwrap()["BTC/USD"].price, 101.0);
+}
+
+#[tokio::test]
+async fn a_trade_tick_keeps_the_last_fresh_quote_and_a_stale_quote_is_dropped() {
+    let f = Fixture::new(FEED);
+    let quote = |bid: f64, ask: f64, age_ms: i64| crate::market::Tick {
+        symbol: "BTC/USD".into(),
+        last: None,
+        bid: Some(bid),
+        ask: Some(ask),
+        at_ms: crate::store::now_ms() - age_ms,
+    };
+    let trade = |last: f64| crate::market::Tick {
+        symbol: "BTC/USD".into(),
+        last: Some(last),
+        bid: None,
+        ask: None,
+        at_ms: crate::store::now_ms(),
+    };
+    f.desk.record_ticks(&[quote(99.9, 100.1, 0)]).unwrap();
+    let p = f.desk.store.prices().unwrap()["BTC/USD"];
+    assert_eq!(
+        (p.price, p.bid, p.ask),
+        (100.0, Some(99.9), Some(100.1)),
+        "a quote marks at its middle"
+    );
+    f.desk.record_ticks(&[trade(100.05)]).unwrap();
+    let p = f.desk.store.prices().unwrap()["BTC/USD"];
+    assert_eq!((p.price, p.bid, p.ask), (100.05, Some(99.9), Some(100.1)));
+    // A quote older than stale_after is not carried into a new trade.
+    f.sql("UPDATE prices SET at = at - 6000");
+    f.desk.record_ticks(&[trade(100.2)]).unwrap();
+    let p = f.desk.store.prices().unwrap()["BTC/USD"];
+    assert_eq!((p.price, p.bid, p.ask), (100.2, None, None));
+}

@@ -35,13 +35,14 @@ pub async fn consume(
             ev = feed.recv() => match ev {
                 Some(FeedEvent::Ticks(ticks)) => {
                     for t in ticks {
-                        // The newest of each symbol is the one that counts.
-                        match pending.get(&t.symbol) {
-                            Some(old) if old.at_ms > t.at_ms => {}
-                            _ => {
-                                pending.insert(t.symbol.clone(), t);
-                            }
-                        }
+                        // The newest of each symbol counts, and what it lacks (a trade carries
+                        // no quote, a quote no trade) the one before it gives.
+                        let merged = match pending.remove(&t.symbol) {
+                            Some(old) if old.at_ms > t.at_ms => merge(old, t),
+                            Some(old) => merge(t, old),
+                            None => t,
+                        };
+                        pending.insert(merged.symbol.clone(), merged);
                     }
                     if flush_at.is_none() && !pending.is_empty() {
                         flush_at = Some(tokio::time::Instant::now() + FLUSH_EVERY);
@@ -74,6 +75,16 @@ pub async fn consume(
                 flush(&desk, &mut pending, &events).await;
             }
         }
+    }
+}
+
+/// `newer` with the fields it lacks taken from `older`.
+fn merge(newer: Tick, older: Tick) -> Tick {
+    Tick {
+        last: newer.last.or(older.last),
+        bid: newer.bid.or(older.bid),
+        ask: newer.ask.or(older.ask),
+        ..newer
     }
 }
 
@@ -179,6 +190,28 @@ mod tests {
                 .filter(|e| e.message.contains("market data for XYZ/USD"))
                 .count(),
             1
+        );
+    }
+
+    #[test]
+    fn a_tick_takes_what_it_lacks_from_the_one_before() {
+        let t = |last: Option<f64>, bid: Option<f64>, ask: Option<f64>, at_ms: i64| Tick {
+            symbol: "BTC/USD".into(),
+            last,
+            bid,
+            ask,
+            at_ms,
+        };
+        let trade = t(Some(100.0), None, None, 1);
+        let quote = t(None, Some(99.9), Some(100.1), 2);
+        assert_eq!(
+            merge(quote.clone(), trade.clone()),
+            t(Some(100.0), Some(99.9), Some(100.1), 2)
+        );
+        let newer_trade = t(Some(100.2), None, None, 3);
+        assert_eq!(
+            merge(newer_trade, quote),
+            t(Some(100.2), Some(99.9), Some(100.1), 3)
         );
     }
 }
