@@ -295,11 +295,9 @@ pub fn desk_for_user(desk: &Desk, user: &str) -> Result<std::result::Result<Desk
     }
     config.auto_trade.user_id = user.to_string();
     let store = Store::open(&desk.data_dir, user, config.auto_trade.enabled)?;
-    Ok(Ok(Desk::new(
-        Arc::new(config),
-        desk.data_dir.clone(),
-        Arc::new(store),
-    )))
+    let mut other = Desk::new(Arc::new(config), desk.data_dir.clone(), Arc::new(store));
+    other.viewer = true;
+    Ok(Ok(other))
 }
 
 pub fn status(desk: &Desk, json: bool) -> Result<u8> {

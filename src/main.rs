@@ -113,9 +113,12 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         },
         None => ctx,
     };
-    // After a crash: executions half done are resolved, orders whose answer was lost looked up.
-    for problem in rt.block_on(ctx.recover())? {
-        report_warning(json, &problem.to_string());
+    // After a crash: executions half done are resolved, orders whose answer was lost looked up
+    // (not for a view of another user, which only reads).
+    if !ctx.viewer {
+        for problem in rt.block_on(ctx.recover())? {
+            report_warning(json, &problem.to_string());
+        }
     }
     match cli.command {
         None => rt.block_on(autotrade_tui::tui::run(ctx)),

@@ -984,12 +984,12 @@ fn users_sharing_a_data_dir_see_only_their_own_decisions() {
     let ml = three_actionable();
     let a = setup(&ml, "symbols = [\"BTC/USD\"]\nuser_id = \"alice\"");
     let id = id_of(&once_json(a.path()), "BTC/USD").to_string();
-    // Bob: same data dir, his own config.
+    // Bob: same data dir, his own config (whose pending decisions expire within 60 ms).
     let b = tempfile::tempdir().unwrap();
     let bob = write_config(
         b.path(),
         Some(&ml.url),
-        "symbols = [\"BTC/USD\"]\nuser_id = \"bob\"",
+        "symbols = [\"BTC/USD\"]\nuser_id = \"bob\"\npending_expiry_minutes = 0.001",
         "",
     );
     let data = a.path().join("data");
@@ -1035,6 +1035,12 @@ fn users_sharing_a_data_dir_see_only_their_own_decisions() {
     let (code, out, _) = bob_run(&["status", "--user", "alice"]);
     assert_eq!(code, 0);
     assert!(out.starts_with("user        alice\n"), "{out}");
+    // Looking expires nothing of alice's by bob's settings.
+    assert_eq!(
+        find(&decisions_json(a.path(), &[]), &id)["status"],
+        "pending",
+        "bob's views only read"
+    );
     // His own, without it.
     let (_, out, _) = bob_run(&["status", "--json"]);
     assert_eq!(json_lines(&out)[0]["user_id"], "bob");

@@ -101,6 +101,9 @@ pub struct Desk {
     /// The source, made once and shared by the loop and every manual action (the simulated
     /// market regenerates its history when made, and the ML client keeps its connections).
     source: Arc<std::sync::Mutex<Option<Arc<dyn MarketSource>>>>,
+    /// A view of another user (`--user`): reads only. Their pending decisions expire by
+    /// their own settings, in their own engine, not by this config's.
+    pub viewer: bool,
 }
 
 impl Desk {
@@ -124,6 +127,7 @@ impl Desk {
             store,
             broker: Arc::new(PaperBroker),
             source: Arc::default(),
+            viewer: false,
         }
     }
 

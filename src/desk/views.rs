@@ -134,7 +134,9 @@ impl Desk {
 
     /// Decisions, newest first, after expiring stale ones.
     pub fn decisions(&self, limit: usize, status: Option<Status>) -> Result<Vec<DecisionLog>> {
-        self.expire_stale()?;
+        if !self.viewer {
+            self.expire_stale()?;
+        }
         Ok(self.store.decisions(limit, status)?)
     }
 
@@ -164,7 +166,9 @@ impl Desk {
 
     /// `status --json` (after expiring stale decisions).
     pub fn status_json(&self) -> Result<serde_json::Value> {
-        self.expire_stale()?;
+        if !self.viewer {
+            self.expire_stale()?;
+        }
         let cfg = &self.config;
         let (st, open, pending, health, feed) = self.store.read(|tx| {
             Ok((
