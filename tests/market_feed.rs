@@ -865,3 +865,31 @@ async fn alpaca_poll_names_a_malformed_symbol_and_prices_the_others() {
     assert_eq!(asked.iter().filter(|s| s.contains("BAD!")).count(), 2);
     assert_eq!(asked.len(), 6);
 }
+
+#[tokio::test]
+async fn coinbase_a_poll_that_partly_fails_still_prices_the_products_that_answered() {
+    let price = |p: &str| (p.to_string(), p.to_string(), p.to_string());
+    let rest = CoinbaseRest::start(
+        HashMap::from([
+            ("BTC-USD".to_string(), price("6268.48")),
+            ("ETH-USD".to_string(), price("250.10")),
+        ]),
+        1,
+        "7",
+    )
+    .await;
+    let provider = coinbase("ws://127.0.0.1:9", &rest.url);
+    // One of the two requests is rate-limited: the other's price still counts.
+    let (ticks, errors) = provider
+        .poll(&symbols(&["BTC/USD", "ETH/USD"]))
+        .await
+        .unwrap();
+    assert_eq!(ticks.len(), 1, "{ticks:?}");
+    assert!(errors.is_empty());
+    // The next round prices both.
+    let (ticks, _) = provider
+        .poll(&symbols(&["BTC/USD", "ETH/USD"]))
+        .await
+        .unwrap();
+    assert_eq!(ticks.len(), 2);
+}

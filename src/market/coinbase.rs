@@ -231,8 +231,13 @@ impl Provider for Coinbase {
             .iter()
             .filter(|s| !self.link.is_unknown(s))
             .collect();
-        let answers =
-            futures::future::join_all(wanted.iter().map(|s| self.poll_one(s.as_str()))).await;
+        // A few at a time: Coinbase allows about 10 public requests a second per address.
+        use futures::StreamExt;
+        let requests: Vec<_> = wanted.iter().map(|s| self.poll_one(s.as_str())).collect();
+        let answers: Vec<Polled> = futures::stream::iter(requests)
+            .buffered(POLL_AT_ONCE)
+            .collect()
+            .await;
         let mut ticks = Vec::new();
         let mut unknown = Vec::new();
         let mut failed: Option<PollError> = None;
@@ -255,12 +260,17 @@ impl Provider for Coinbase {
                 }
             }
         }
+        // Some answered: their prices count, the others wait for the next round. None did: the
+        // poll failed (with the longest wait asked for).
         match failed {
-            Some(e) => Err(e),
-            None => Ok((ticks, unknown)),
+            Some(e) if ticks.is_empty() => Err(e),
+            _ => Ok((ticks, unknown)),
         }
     }
 }
+
+/// Ticker requests in flight at once while polling.
+const POLL_AT_ONCE: usize = 5;
 
 /// One subscribe for the ticker and heartbeat channels, products named per channel (the
 /// root-level `product_ids` form has been reported to fail: gocryptotrader PR #1421).
