@@ -11,7 +11,7 @@ mod views;
 
 pub use actions::market_context;
 pub use cycle::{CycleInput, CycleOutcome, OwnedCycleInput};
-pub use views::{Equity, HISTORY_LIMIT, History, Snapshot};
+pub use views::{Equity, HISTORY_LIMIT, History, Snapshot, TREND_POINTS};
 
 use crate::broker::Broker;
 use crate::broker::paper::PaperBroker;

@@ -53,8 +53,8 @@ pub const HISTORY_LIMIT: usize = 5_000;
 /// Events and pending decisions the dashboard loads.
 const SNAPSHOT_EVENTS: usize = 50;
 const SNAPSHOT_PENDING: usize = 100;
-/// The recent prices of each symbol the dashboard draws its trend from.
-pub const TREND_POINTS: usize = 40;
+/// The recent prices of each symbol the dashboard draws its trend from (all it shows).
+pub const TREND_POINTS: usize = 16;
 
 /// Equity from positions and prices already read.
 fn equity_of(

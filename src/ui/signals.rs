@@ -152,9 +152,6 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     );
 }
 
-/// How many of a symbol's recent prices the trend draws.
-pub const TREND_SHOWN: usize = 16;
-
 /// The recent prices of `symbol` the trend draws, oldest first: the store's ticks (at most
 /// one a minute), then the latest price when it is newer than the last tick.
 pub fn trend_points(app: &App, symbol: &str) -> Vec<PricePoint> {
@@ -167,7 +164,7 @@ pub fn trend_points(app: &App, symbol: &str) -> Vec<PricePoint> {
     {
         points.push(*latest);
     }
-    let skip = points.len().saturating_sub(TREND_SHOWN);
+    let skip = points.len().saturating_sub(crate::desk::TREND_POINTS);
     points.split_off(skip)
 }
 
