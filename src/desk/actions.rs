@@ -272,7 +272,7 @@ impl Desk {
                     DeskError::Refused(format!("no known price for {symbol}: cannot close"))
                 })?;
                 let limits = desk.limits();
-                let age = std::time::Duration::from_millis((tx.now() - point.at_ms).max(0) as u64);
+                let age = point.age(tx.now());
                 if desk.config.market_data.provider.is_feed() && age > limits.price_max_age {
                     return Err(DeskError::Refused(format!(
                         "the latest {symbol} price ({}) is {}s old; no close on a stale price",

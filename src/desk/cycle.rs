@@ -131,7 +131,7 @@ fn live_fill_price(
     let Some(p) = tx.price(&decision.symbol)? else {
         return Ok(None);
     };
-    let age = Duration::from_millis((tx.now() - p.at_ms).max(0) as u64);
+    let age = p.age(tx.now());
     let fill = p.fill_price(side);
     Ok((age <= md.stale_after() && Some(fill) != decision.entry_price).then_some(fill))
 }
@@ -307,9 +307,7 @@ impl Desk {
                     continue;
                 }
                 // A trade carries no quote: the last quote stands while it is fresh.
-                let quote = old.filter(|o| {
-                    Duration::from_millis((tx.now() - o.at_ms).max(0) as u64) <= stale_after
-                });
+                let quote = old.filter(|o| o.age(tx.now()) <= stale_after);
                 let point = PricePoint {
                     price,
                     at_ms,
@@ -317,7 +315,7 @@ impl Desk {
                     ask: valid(t.ask).or(quote.and_then(|o| o.ask)),
                 };
                 tx.set_quote(&t.symbol, &point)?;
-                let age = Duration::from_millis((tx.now() - point.at_ms).max(0) as u64);
+                let age = point.age(tx.now());
                 if age > stale_after {
                     continue;
                 }

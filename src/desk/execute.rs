@@ -76,7 +76,7 @@ impl Desk {
         // A buy pays the ask, a sell gets the bid, when the feed quotes them.
         let quote = tx.price(&d.symbol)?.map(|p| Quote {
             price: d.action.side().map_or(p.price, |side| p.fill_price(side)),
-            age: Duration::from_millis((tx.now() - p.at_ms).max(0) as u64),
+            age: p.age(tx.now()),
         });
         if quote.is_none() && self.config.market_data.provider.is_feed() {
             return Ok(Err(FillRefusal::NoPrice {

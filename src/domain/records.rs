@@ -189,6 +189,11 @@ pub struct PricePoint {
 }
 
 impl PricePoint {
+    /// How old the price is at `now_ms` (never negative).
+    pub fn age(&self, now_ms: i64) -> std::time::Duration {
+        std::time::Duration::from_millis(now_ms.saturating_sub(self.at_ms).max(0) as u64)
+    }
+
     /// What a fill on `side` would pay or get: the ask for a buy, the bid for a sell, the
     /// price itself when there is no quote.
     pub fn fill_price(&self, side: crate::domain::Side) -> f64 {
