@@ -1,7 +1,7 @@
 //! The live feed's side of the loop: ticks coalesced per symbol and written at most ten
 //! times a second (so the store, the watchers and the screen follow a feed of any rate at a
 //! bounded cost), the feed's state passed on to the dashboard, a symbol the provider does
-//! not know said once.
+//! not know said once (a stored event).
 
 use super::EngineEvent;
 use crate::desk::Desk;
@@ -59,10 +59,10 @@ pub async fn consume(
                     let _ = events.send(EngineEvent::Feed { provider, state }).await;
                 }
                 Some(FeedEvent::SymbolError { symbol, message }) => {
+                    // Stored as an event, which the dashboard shows from the store: once.
                     if unknown.insert(symbol.clone()) {
                         let line = format!("market data for {symbol}: {message}");
-                        record_event(&desk, "warn", line.clone()).await;
-                        let _ = events.send(EngineEvent::Error(line)).await;
+                        record_event(&desk, "warn", line).await;
                     }
                 }
                 None => {
@@ -178,11 +178,13 @@ mod tests {
                 state: FeedState::Streaming
             }
         ));
+        // Said once: as a stored event (the dashboard shows the store's events), not also as
+        // a dashboard note beside it.
         let errors = got
             .iter()
             .filter(|e| matches!(e, EngineEvent::Error(m) if m.contains("XYZ/USD")))
             .count();
-        assert_eq!(errors, 1, "an unknown symbol is said once: {got:?}");
+        assert_eq!(errors, 0, "not said twice on the dashboard: {got:?}");
         let stored = d.store.recent_events(10).unwrap();
         assert_eq!(
             stored
