@@ -63,12 +63,30 @@ pub(super) fn price_tick(
     price: f64,
 ) -> crate::store::Result<Vec<Position>> {
     tx.set_price(symbol, price)?;
+    let point = PricePoint {
+        price,
+        at_ms: tx.now(),
+        bid: None,
+        ask: None,
+    };
+    close_crossed(tx, symbol, &point)
+}
+
+/// Close the open position on `symbol` if `point` crosses its TP or SL, judged at what closing
+/// would get: a long sells at the bid, a short buys at the ask (the price without a quote).
+fn close_crossed(
+    tx: &Tx<'_>,
+    symbol: &str,
+    point: &PricePoint,
+) -> crate::store::Result<Vec<Position>> {
     let mut closed = Vec::new();
-    if let Some(pos) = tx.open_position(symbol)?
-        && let Some((exit, fill)) =
-            lifecycle::exit_on_price(pos.side, price, pos.take_profit, pos.stop_loss)
-    {
-        closed.push(close_at(tx, &pos, fill, exit.as_str())?);
+    if let Some(pos) = tx.open_position(symbol)? {
+        let at = point.fill_price(pos.side.closing());
+        if let Some((exit, fill)) =
+            lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
+        {
+            closed.push(close_at(tx, &pos, fill, exit.as_str())?);
+        }
     }
     Ok(closed)
 }
@@ -315,18 +333,8 @@ impl Desk {
                     ask: valid(t.ask).or(quote.and_then(|o| o.ask)),
                 };
                 tx.set_quote(&t.symbol, &point)?;
-                let age = point.age(tx.now());
-                if age > stale_after {
-                    continue;
-                }
-                if let Some(pos) = tx.open_position(&t.symbol)? {
-                    // What closing would get: a long sells at the bid, a short buys at the ask.
-                    let at = point.fill_price(pos.side.closing());
-                    if let Some((exit, fill)) =
-                        lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
-                    {
-                        closed.push(close_at(tx, &pos, fill, exit.as_str())?);
-                    }
+                if point.age(tx.now()) <= stale_after {
+                    closed.extend(close_crossed(tx, &t.symbol, &point)?);
                 }
             }
             Ok::<_, crate::store::StoreError>(closed)
