@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! Upgrades keep history: a store written by the previous release (schema version 1, kept as
 //! `tests/fixtures/store-v1.db`: 17 decisions, an open and a closed position, a pending manual
-//! trade, a kill and an enable) is migrated in place by this one and used as before.
+//! trade, a kill and an enable) is migrated in place by this one and used as before. So is one
+//! from the release before this one (schema version 4, `tests/fixtures/store-v4.db`: 16
+//! decisions, two filled orders, an open BTC/USD and a closed ETH/USD position, a pending
+//! SOL/USD trade, price ticks).
 
 mod support;
 
@@ -78,7 +81,7 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
     // Any command opens (and so migrates) the store.
     let (code, out, err) = run(dir.path(), &["status", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("4"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("5"));
     // The trend starts from the prices the decisions were made at (each of the 17 carries its
     // ML signal's price) and each symbol's latest price: the dashboard draws it at once.
     let ticks: Vec<(String, i64)> = {
@@ -185,7 +188,7 @@ fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     let (code, _, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("schema version 99, newer than this program's 4"),
+        err.contains("schema version 99, newer than this program's 5"),
         "{err}"
     );
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));
@@ -213,4 +216,71 @@ fn the_upgraded_stores_closed_trade_is_in_the_dashboards_history() {
     d.press("q");
     d.wait_screen("the dashboard again", |t| !t.contains("Trade history"));
     d.quit();
+}
+
+#[test]
+fn a_store_from_the_release_before_keeps_its_orders_and_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("autotrade.db");
+    std::fs::copy("tests/fixtures/store-v4.db", &db).unwrap();
+    // Prices that stay put, inside the open position's take-profit and stop-loss.
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "neutral", 0.5, 68_000.0, "accumulation");
+    write_config(dir.path(), Some(&ml.url), "symbols = [\"BTC/USD\"]", "");
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("4"));
+    let before = audit_rows(&db);
+    assert_eq!(before.len(), 16);
+
+    let (code, out, err) = run(dir.path(), &["positions", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("5"));
+    let pos = json_lines(&out);
+    assert_eq!(pos.len(), 1);
+    assert_eq!(pos[0]["symbol"], "BTC/USD");
+    assert_eq!(pos[0]["entry_price"], 68324.0);
+
+    // Orders from before were opening orders; positions kept their exits with the engine.
+    let c = Connection::open(&db).unwrap();
+    let kinds: Vec<(String, String)> = {
+        let mut stmt = c
+            .prepare("SELECT kind, status FROM orders ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        kinds,
+        [
+            ("open".to_string(), "filled".to_string()),
+            ("open".to_string(), "filled".to_string())
+        ]
+    );
+    let held: Vec<String> = {
+        let mut stmt = c
+            .prepare("SELECT exits_held_by FROM positions ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(held, ["engine", "engine"]);
+    // Nothing lost: every decision as it was (`positions` expires nothing).
+    assert_eq!(audit_rows(&db), before);
+    assert_eq!(
+        c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "ok"
+    );
+    // The open position closes as it would have.
+    let (code, out, err) = run(dir.path(), &["close", "BTC/USD"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("closed BUY 0.01802018 BTC/USD @ 68,000.00, realized P&L -5.84"),
+        "{out}"
+    );
 }

@@ -5,7 +5,7 @@
 
 use super::{Desk, DeskError, Limits, Result};
 use crate::broker::OrderUpdate;
-use crate::domain::lifecycle::{self, FillRefusal, OrderStatus, Quote, Status};
+use crate::domain::lifecycle::{self, FillRefusal, OrderKind, OrderStatus, Quote, Status};
 use crate::domain::money::{fmt_price, fmt_qty};
 use crate::store::{DecisionLog, NewOrder, NewPosition, Order, Position, Tx};
 use std::time::Duration;
@@ -91,6 +91,9 @@ impl Desk {
             return Ok(Err(FillRefusal::NoLevels));
         };
         tx.insert_order(&NewOrder {
+            client_order_id: &log.log_id,
+            kind: OrderKind::Open,
+            reason: None,
             decision_id: &log.log_id,
             broker: self.broker.name(),
             symbol: &d.symbol,
@@ -192,6 +195,7 @@ impl Desk {
                             take_profit: order.take_profit,
                             stop_loss: order.stop_loss,
                             mode: &log.mode,
+                            exits_held_by: self.broker.exits_held_by(&order.symbol, quantity),
                         })?;
                         tx.set_executed(id, &format!("filled at {} ({})", fmt_price(price), log.mode))?;
                         tx.add_event(
@@ -218,6 +222,7 @@ impl Desk {
                         OrderStatus::Rejected,
                         &format!("the {} broker has no such order: it was never sent", order.broker),
                     )?)),
+                    OrderUpdate::Working { .. } => Err(DeskError::Refused(format!("{id}: accepted, not filled yet"))),
                     OrderUpdate::Unknown { why } => {
                         tx.update_order(id, OrderStatus::Unknown, None, Some(&why))?;
                         let msg = format!(

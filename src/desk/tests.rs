@@ -104,6 +104,28 @@ impl crate::broker::Broker for ScriptedBroker {
             .pop_front()
             .unwrap_or(OrderUpdate::NotFound)
     }
+    fn exits_held_by(&self, _symbol: &str, _quantity: f64) -> crate::broker::ExitsHeldBy {
+        crate::broker::ExitsHeldBy::Engine
+    }
+    async fn check(&self, _intent: &crate::broker::Intent<'_>) -> std::result::Result<(), String> {
+        Ok(())
+    }
+    async fn account(
+        &self,
+    ) -> std::result::Result<Option<crate::broker::Account>, crate::broker::BrokerError> {
+        Ok(None)
+    }
+    async fn holdings(
+        &self,
+    ) -> std::result::Result<Option<Vec<crate::broker::Holding>>, crate::broker::BrokerError> {
+        Ok(None)
+    }
+    async fn exit_fill(
+        &self,
+        _id: &str,
+    ) -> std::result::Result<Option<crate::broker::BrokerExit>, crate::broker::BrokerError> {
+        Ok(None)
+    }
 }
 
 fn scripted(
@@ -465,6 +487,9 @@ async fn an_order_left_submitted_by_a_crash_is_looked_up_after_the_grace() {
         .store
         .write(|t| {
             t.insert_order(&crate::store::NewOrder {
+                client_order_id: &id,
+                kind: crate::domain::lifecycle::OrderKind::Open,
+                reason: None,
                 decision_id: &id,
                 broker: "paper",
                 symbol: "BTC/USD",

@@ -75,19 +75,41 @@ named_enum!(
 
 named_enum!(
     /// An order's state at the broker as far as this program knows it: stored `submitted`
-    /// before it is sent; `unknown` when the answer was lost (it is looked up, never re-sent).
+    /// before it is sent; `partially_filled` while part of it has filled and the rest still
+    /// works; `unknown` when the answer was lost (it is looked up, never re-sent).
     OrderStatus, "order status", {
         Submitted => "submitted",
+        PartiallyFilled => "partially_filled",
         Filled => "filled",
         Rejected => "rejected",
         Unknown => "unknown",
     }
 );
 
+named_enum!(
+    /// Whether an order opens a position or closes one.
+    OrderKind, "order kind", {
+        Open => "open",
+        Close => "close",
+    }
+);
+
+named_enum!(
+    /// Who watches a position's take-profit and stop-loss: the engine on every price (and
+    /// sends the closing order), or the broker, as protective orders placed with the entry.
+    ExitsHeldBy, "exits held by", {
+        Engine => "engine",
+        Broker => "broker",
+    }
+);
+
 impl OrderStatus {
-    /// Submitted or unknown: the outcome is still to be learnt from the broker.
+    /// Submitted, partly filled or unknown: the outcome is still to be learnt from the broker.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Submitted | Self::Unknown)
+        matches!(
+            self,
+            Self::Submitted | Self::PartiallyFilled | Self::Unknown
+        )
     }
 }
 

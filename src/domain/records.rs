@@ -1,7 +1,7 @@
 //! The records of the trade lifecycle as the store keeps them and every front end shows them:
 //! decisions, orders, positions, fills, prices, events and the runtime switches.
 
-use super::lifecycle::{self, OrderStatus, Origin, Status};
+use super::lifecycle::{self, ExitsHeldBy, OrderKind, OrderStatus, Origin, Status};
 use super::money::round_dp;
 use super::rules::Decision;
 use super::types::Side;
@@ -89,6 +89,8 @@ pub struct Position {
     pub exit_price: Option<f64>,
     pub realized_pnl: Option<f64>,
     pub close_reason: Option<String>,
+    /// Who watches the take-profit and stop-loss.
+    pub exits_held_by: ExitsHeldBy,
 }
 
 impl Position {
@@ -129,6 +131,8 @@ pub struct Order {
     pub decision_id: String,
     /// The broker it was sent to (`paper`, …).
     pub broker: String,
+    /// Opens the decision's position, or closes it.
+    pub kind: OrderKind,
     pub symbol: String,
     pub side: Side,
     pub quantity: f64,

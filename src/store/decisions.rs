@@ -266,10 +266,11 @@ impl Tx<'_> {
                 self.conn.query_row(sql, params![self.user], |r| r.get(0))?
             })
         };
-        // An order out at the broker will be a position: it counts against the limit.
+        // An opening order out at the broker will be a position: it counts against the limit
+        // (a partly filled one has its position already).
         let open_positions = count(
             "SELECT (SELECT COUNT(*) FROM positions WHERE user_id = ?1 AND status = 'open')
-                  + (SELECT COUNT(*) FROM orders WHERE user_id = ?1 AND status IN ('submitted', 'unknown'))",
+                  + (SELECT COUNT(*) FROM orders WHERE user_id = ?1 AND kind = 'open' AND status IN ('submitted', 'unknown'))",
             false,
         )?;
         let symbol_open = count(

@@ -2,10 +2,16 @@
 
 use super::{Order, OrderStatus, Result, Tx, rows};
 use crate::domain::Side;
+use crate::domain::lifecycle::OrderKind;
 use rusqlite::{OptionalExtension, params};
 
 /// An order about to be sent.
 pub struct NewOrder<'a> {
+    /// The decision's log id for its opening order; `<log id>-close-N` for a closing one.
+    pub client_order_id: &'a str,
+    pub kind: OrderKind,
+    /// Why a closing order is sent (`take_profit`, `stop_loss`, a manual close, …).
+    pub reason: Option<&'a str>,
     pub decision_id: &'a str,
     pub broker: &'a str,
     pub symbol: &'a str,
@@ -17,16 +23,17 @@ pub struct NewOrder<'a> {
 }
 
 impl Tx<'_> {
-    /// Store an order as `submitted`, its client order id the decision's log id. A second
-    /// order for one decision violates the unique client order id and fails.
+    /// Store an order as `submitted`. The client order id is unique: a second opening order
+    /// for one decision fails.
     pub fn insert_order(&self, o: &NewOrder<'_>) -> Result<Order> {
         self.conn.execute(
             "INSERT INTO orders (user_id, client_order_id, decision_id, broker, symbol, side, quantity,
-                reference_price, take_profit, stop_loss, status, created_at, updated_at)
-             VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'submitted', ?10, ?10)",
+                reference_price, take_profit, stop_loss, status, created_at, updated_at, kind, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'submitted', ?11, ?11, ?12, ?13)",
             params![
-                self.user, o.decision_id, o.broker, o.symbol, o.side.as_str(), o.quantity,
-                o.reference_price, o.take_profit, o.stop_loss, self.now
+                self.user, o.client_order_id, o.decision_id, o.broker, o.symbol, o.side.as_str(),
+                o.quantity, o.reference_price, o.take_profit, o.stop_loss, self.now, o.kind.as_str(),
+                o.reason
             ],
         )?;
         Ok(self.conn.query_row(
@@ -50,10 +57,20 @@ impl Tx<'_> {
     /// Orders whose outcome is still to be learnt (submitted or unknown), oldest first.
     pub fn open_orders(&self) -> Result<Vec<Order>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT * FROM orders WHERE user_id = ?1 AND status IN ('submitted', 'unknown') ORDER BY id",
+            "SELECT * FROM orders WHERE user_id = ?1 AND status IN ('submitted', 'partially_filled', 'unknown') ORDER BY id",
         )?;
         Ok(stmt
             .query_map(params![self.user], rows::order)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The closing orders sent for a decision's position, oldest first.
+    pub fn closing_orders(&self, decision_id: &str) -> Result<Vec<Order>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT * FROM orders WHERE user_id = ?1 AND decision_id = ?2 AND kind = 'close' ORDER BY id",
+        )?;
+        Ok(stmt
+            .query_map(params![self.user, decision_id], rows::order)?
             .collect::<rusqlite::Result<Vec<_>>>()?)
     }
 

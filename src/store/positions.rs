@@ -2,6 +2,7 @@
 
 use super::{Fill, Position, PricePoint, Result, Tx, rows};
 use crate::domain::Side;
+use crate::domain::lifecycle::ExitsHeldBy;
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub struct NewPosition<'a> {
     pub take_profit: f64,
     pub stop_loss: f64,
     pub mode: &'a str,
+    pub exits_held_by: ExitsHeldBy,
 }
 
 impl Tx<'_> {
@@ -93,10 +95,10 @@ impl Tx<'_> {
     pub fn open(&self, p: &NewPosition<'_>) -> Result<Position> {
         self.conn.execute(
             "INSERT INTO positions (user_id, decision_id, symbol, side, quantity, entry_price, take_profit, stop_loss,
-                opened_at, mode, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open')",
+                opened_at, mode, status, exits_held_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11)",
             params![
                 self.user, p.decision_id, p.symbol, p.side.as_str(), p.quantity, p.entry_price,
-                p.take_profit, p.stop_loss, self.now, p.mode
+                p.take_profit, p.stop_loss, self.now, p.mode, p.exits_held_by.as_str()
             ],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -106,6 +108,32 @@ impl Tx<'_> {
             params![self.user, id, p.decision_id, p.symbol, p.side.as_str(), p.quantity, p.entry_price, self.now],
         )?;
         self.position(id)
+    }
+
+    /// The position a decision opened, open or closed.
+    pub fn position_of(&self, decision_id: &str) -> Result<Option<Position>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT * FROM positions WHERE user_id = ?1 AND decision_id = ?2 ORDER BY id DESC LIMIT 1",
+                params![self.user, decision_id],
+                rows::position,
+            )
+            .optional()?)
+    }
+
+    /// The broker's figures for an open position (more of its order filled, or the broker's
+    /// book says otherwise): its quantity and average entry price, and its opening fill with them.
+    pub fn restate(&self, pos: &Position, quantity: f64, entry_price: f64) -> Result<Position> {
+        self.conn.execute(
+            "UPDATE positions SET quantity = ?2, entry_price = ?3 WHERE id = ?1",
+            params![pos.id, quantity, entry_price],
+        )?;
+        self.conn.execute(
+            "UPDATE fills SET quantity = ?2, price = ?3 WHERE position_id = ?1 AND kind = 'open'",
+            params![pos.id, quantity, entry_price],
+        )?;
+        self.position(pos.id)
     }
 
     /// Close `pos` at `price` with its realized P&L, and record the closing fill.

@@ -97,6 +97,7 @@ pub fn position(row: &Row<'_>) -> rusqlite::Result<Position> {
         exit_price: row.get("exit_price")?,
         realized_pnl: row.get("realized_pnl")?,
         close_reason: row.get("close_reason")?,
+        exits_held_by: parsed(row, "exits_held_by")?,
     })
 }
 
@@ -106,6 +107,7 @@ pub fn order(row: &Row<'_>) -> rusqlite::Result<Order> {
         client_order_id: row.get("client_order_id")?,
         decision_id: row.get("decision_id")?,
         broker: row.get("broker")?,
+        kind: parsed(row, "kind")?,
         symbol: row.get("symbol")?,
         side: side(row, "side")?,
         quantity: row.get("quantity")?,

@@ -7,7 +7,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Version 1: decisions, positions, fills, prices, state, events. Version 2: orders (and
 /// user_settings, made on first use before). Version 3: price_ticks, the recent prices the
 /// dashboard draws a trend from. Version 4: the best bid and ask beside each latest price.
-pub const SCHEMA_VERSION: i64 = 4;
+/// Version 5: closing orders beside opening ones, partial fills, and who holds a position's
+/// exits (the engine, or the broker's protective orders).
+pub const SCHEMA_VERSION: i64 = 5;
 
 const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -152,8 +154,19 @@ ALTER TABLE prices ADD COLUMN bid REAL;
 ALTER TABLE prices ADD COLUMN ask REAL;
 "#;
 
+/// An order opens a position or closes one (its client order id is then the decision's log id
+/// with `-close` and a number); an order still working at the broker may be partly filled; a
+/// position's take-profit and stop-loss are watched by the engine or held at the broker.
+const V5: &str = r#"
+ALTER TABLE orders ADD COLUMN kind TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE positions ADD COLUMN exits_held_by TEXT NOT NULL DEFAULT 'engine';
+DROP INDEX IF EXISTS orders_open;
+CREATE INDEX IF NOT EXISTS orders_open ON orders(user_id, status)
+    WHERE status IN ('submitted', 'partially_filled', 'unknown');
+"#;
+
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
-const STEPS: [&str; 4] = [V1, V2, V3, V4];
+const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 /// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
 pub fn migrate(tx: &Connection) -> Result<()> {

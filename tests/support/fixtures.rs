@@ -112,6 +112,7 @@ pub fn position(id: i64, symbol: &str, side: Side, qty: f64, entry: f64, age_s: 
         exit_price: None,
         realized_pnl: None,
         close_reason: None,
+        exits_held_by: autotrade_tui::domain::lifecycle::ExitsHeldBy::Engine,
     }
 }
 
