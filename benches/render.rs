@@ -129,6 +129,7 @@ fn snapshot() -> Snapshot {
         equity: 10_123.45,
         realized_pnl: 100.0,
         unrealized_pnl: 23.45,
+        broker: None,
     }
 }
 

@@ -18,7 +18,7 @@ pub struct Cli {
     /// Data dir for the store and the log. Default: $AUTOTRADE_DATA_DIR, then the user's data dir.
     #[arg(long, global = true, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
-    /// Arm live trading (needs paper_trading = false and a live execution backend).
+    /// Arm live trading (needs paper_trading = false, [broker] kind = "alpaca" and Alpaca's live keys in the environment).
     #[arg(long, global = true)]
     pub live: bool,
     #[command(subcommand)]

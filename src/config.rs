@@ -19,6 +19,15 @@ struct FileConfig {
     simulation: SimulationFile,
     backtest: BacktestFile,
     market_data: MarketDataFile,
+    broker: BrokerFile,
+}
+
+#[derive(Debug, Clone, Default)]
+struct BrokerFile {
+    kind: Option<String>,
+    trading_url: Option<String>,
+    data_url: Option<String>,
+    timeout_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -70,11 +79,12 @@ struct BacktestFile {
 }
 
 /// The tables a config file may have.
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 7] = [
     "auto_trade",
     "account",
     "ml_engine",
     "market_data",
+    "broker",
     "simulation",
     "backtest",
 ];
@@ -174,6 +184,14 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         stream_url: t.take("stream_url"),
     };
     t.finish();
+    let mut t = TableReader::new(&mut doc, "broker", problems);
+    let broker = BrokerFile {
+        kind: t.take("kind"),
+        trading_url: t.take("trading_url"),
+        data_url: t.take("data_url"),
+        timeout_seconds: t.take("timeout_seconds"),
+    };
+    t.finish();
     let mut t = TableReader::new(&mut doc, "simulation", problems);
     let simulation = SimulationFile {
         seed: t.take("seed"),
@@ -204,6 +222,7 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         simulation,
         backtest,
         market_data,
+        broker,
     }
 }
 
@@ -232,6 +251,33 @@ impl PriceSource {
     /// A live feed that runs beside the checks (not the check's own source).
     pub fn is_feed(self) -> bool {
         matches!(self, PriceSource::Alpaca | PriceSource::Coinbase)
+    }
+}
+
+/// Where orders go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerKind {
+    /// The built-in ledger: every order fills at once at the checked price.
+    Paper,
+    /// Alpaca's trading API: its paper account unless live is armed.
+    Alpaca,
+}
+
+/// `[broker]`: where orders go. Keys come from the environment only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    pub kind: BrokerKind,
+    /// The trading API's address (a test server); default: Alpaca's paper or live host.
+    pub trading_url: Option<String>,
+    /// The market data API's address for the Alpaca feed, when `[market_data] url` is not set.
+    pub data_url: Option<String>,
+    /// How long a request to the broker may take before its outcome is unknown.
+    pub timeout_seconds: f64,
+}
+
+impl BrokerConfig {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.timeout_seconds)
     }
 }
 
@@ -303,6 +349,7 @@ pub struct Config {
     pub simulation: Simulation,
     pub backtest: Backtest,
     pub market_data: MarketData,
+    pub broker: BrokerConfig,
     /// Where the config came from, for messages ("built-in defaults" when no file).
     pub source: String,
 }
@@ -576,8 +623,37 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         _ => None,
     };
 
+    let bf = file.broker;
+    let broker_kind = match bf.kind.as_deref().map(str::trim) {
+        None | Some("paper") => BrokerKind::Paper,
+        Some("alpaca") => BrokerKind::Alpaca,
+        Some(other) => {
+            p.note(format!(
+                "broker.kind {other:?} is not one of \"paper\", \"alpaca\""
+            ));
+            BrokerKind::Paper
+        }
+    };
+    let broker_timeout = bf.timeout_seconds.unwrap_or(10.0);
+    if !(0.1..=120.0).contains(&broker_timeout) {
+        p.range(
+            "broker.timeout_seconds",
+            broker_timeout.to_string(),
+            "must be between 0.1 and 120",
+        );
+    }
     let md = file.market_data;
     let provider = match md.provider.as_deref().map(str::trim) {
+        None | Some("auto") if broker_kind == BrokerKind::Alpaca => {
+            if ml_engine.is_none() {
+                p.note(
+                    "[broker] kind = \"alpaca\" needs an [ml_engine] url: the built-in simulated \
+                     market's signals are about its own prices, not the market's"
+                        .to_string(),
+                );
+            }
+            PriceSource::Alpaca
+        }
         None | Some("auto") => {
             if ml_engine.is_some() {
                 PriceSource::MlEngine
@@ -645,6 +721,29 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         url: url_of("url", md.url, ["http://", "https://"]),
         stream_url: url_of("stream_url", md.stream_url, ["ws://", "wss://"]),
     };
+    if broker_kind == BrokerKind::Alpaca && !provider.is_feed() {
+        p.note(format!(
+            "market_data.provider = {:?} cannot price orders at Alpaca: use \"auto\", \"alpaca\" or \"coinbase\"",
+            provider.as_str()
+        ));
+    }
+    let mut broker_url = |key: &str, url: Option<String>| {
+        let url = url?.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || reqwest::Url::parse(&url).is_err()
+        {
+            p.note(format!(
+                "broker.{key} {url:?} must be an http:// or https:// URL"
+            ));
+        }
+        Some(url)
+    };
+    let broker = BrokerConfig {
+        kind: broker_kind,
+        trading_url: broker_url("trading_url", bf.trading_url),
+        data_url: broker_url("data_url", bf.data_url),
+        timeout_seconds: broker_timeout,
+    };
 
     let sim = file.simulation;
     let seconds_per_candle = sim.seconds_per_candle.unwrap_or(1.5);
@@ -702,6 +801,7 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             max_position_percent,
         },
         ml_engine,
+        broker,
         simulation: Simulation {
             seed: sim.seed.unwrap_or(42),
             seconds_per_candle,

@@ -59,7 +59,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
     ExitCode::from(report_error(true, ErrorKind::Usage, message))
 }
 
-/// `paper_trading = false` alone never trades live.
+/// `paper_trading = false` alone never trades live: live needs it, the `--live` flag, a broker
+/// that trades live (`[broker] kind = "alpaca"`) and that broker's live keys in the
+/// environment. Each missing piece is named.
 fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
     if config.auto_trade.paper_trading {
         if live_flag {
@@ -72,9 +74,28 @@ fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
     }
     let mut missing = Vec::new();
     if !live_flag {
-        missing.push("the --live flag on the command line");
+        missing.push("the --live flag on the command line".to_string());
     }
-    missing.push("a configured live execution backend (none exists in this version)");
+    if config.broker.kind != config::BrokerKind::Alpaca {
+        missing.push(
+            "a broker that trades live ([broker] kind = \"alpaca\"; the built-in paper ledger never does)"
+                .to_string(),
+        );
+    } else {
+        let absent: Vec<&str> = ["APCA_LIVE_API_KEY_ID", "APCA_LIVE_API_SECRET_KEY"]
+            .into_iter()
+            .filter(|k| std::env::var(k).map_or(true, |v| v.trim().is_empty()))
+            .collect();
+        if !absent.is_empty() {
+            missing.push(format!(
+                "Alpaca's live keys in the environment ({} not set)",
+                absent.join(" and ")
+            ));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
     Err(format!(
         "live trading refused: paper_trading = false in {} but {} {} missing. Set paper_trading = true to trade on paper.",
         config.source,

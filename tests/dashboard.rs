@@ -98,6 +98,7 @@ fn snapshot() -> Snapshot {
         equity: 10_000.0 + 12.5 + unrealized,
         realized_pnl: 12.5,
         unrealized_pnl: unrealized,
+        broker: None,
     }
 }
 
@@ -1257,6 +1258,7 @@ fn many(n: usize, events: usize) -> App {
         equity: 10_000.0,
         realized_pnl: 0.0,
         unrealized_pnl: 0.0,
+        broker: None,
     })));
     app
 }

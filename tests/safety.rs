@@ -244,10 +244,10 @@ fn paper_trading_false_never_trades_live_by_accident() {
     assert_eq!(code, 2);
     assert!(err.contains("live trading refused"), "{err}");
     assert!(err.contains("--live"), "{err}");
-    // With --live it is still refused: there is no live execution backend.
+    // With --live it is still refused: the paper ledger never trades live.
     let (code, _, err) = run(dir.path(), &["once", "--live"]);
     assert_eq!(code, 2);
-    assert!(err.contains("live execution backend"), "{err}");
+    assert!(err.contains("a broker that trades live"), "{err}");
     assert!(!err.contains("--live flag"), "the flag was given: {err}");
     // Nothing was stored.
     assert!(!dir.path().join("data").join("autotrade.db").exists());

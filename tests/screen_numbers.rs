@@ -153,6 +153,7 @@ fn snapshot() -> Snapshot {
         equity: risk().account_size + 1_234.56 + unrealized,
         realized_pnl: 1_234.56,
         unrealized_pnl: unrealized,
+        broker: None,
     }
 }
 

@@ -59,8 +59,9 @@ pub fn user_config(base: &Config, settings: &AutoTradeConfig) -> Result<Config, 
     if !parsed.auto_trade.paper_trading {
         return Err(ApiError::invalid(
             "config.paper_trading",
-            "config.paper_trading = false is refused: live trading needs the --live flag and a live \
-             execution backend, and none exists in this version. Set paper_trading to true.",
+            "config.paper_trading = false is refused: live trading is armed only from the config file, \
+             with the --live flag, [broker] kind = \"alpaca\" and Alpaca's live keys in the \
+             environment, never through the API. Set paper_trading to true.",
         ));
     }
     let mut c = base.clone();

@@ -53,6 +53,21 @@ pub struct Holding {
     pub avg_entry_price: f64,
 }
 
+/// What the broker said at the last reconciliation: its account, the positions it holds that
+/// this program did not open (shown as external, never touched), and whether it answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerView {
+    pub broker: String,
+    /// When it was last asked (ms).
+    pub at_ms: i64,
+    /// The account as of the last answer (kept through an outage, with `error` set).
+    pub account: Option<Account>,
+    pub external: Vec<Holding>,
+    /// Why the last reconciliation failed, and since when it has been failing.
+    pub error: Option<String>,
+    pub error_since_ms: Option<i64>,
+}
+
 /// An order about to be sent, for the broker's rules to judge before it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intent<'a> {

@@ -1,6 +1,6 @@
 //! The trader's actions: cancel, resize, kill, enable and disable, a manual trade, a close.
 
-use super::cycle::{close_at, price_tick};
+use super::cycle::{close_at, closing_order, price_tick};
 use super::execute::{fill_refusal, must_be_pending, settle};
 use super::{Desk, DeskError, Result};
 use crate::domain::lifecycle::{Origin, Status};
@@ -251,45 +251,55 @@ impl Desk {
         }
         market_context(self, symbol).await?;
         let (symbol, reason) = (symbol.to_string(), reason.to_string());
-        self.blocking(move |desk| {
-            desk.store.write(|tx| {
-                let Some(pos) = tx.open_position(&symbol)? else {
-                    let why = match tx
-                        .closed_positions(1)?
-                        .into_iter()
-                        .find(|p| p.symbol == symbol)
-                    {
-                        Some(p) => format!(
-                            "{symbol} was just closed by its {} at {}",
-                            p.close_reason.unwrap_or_default(),
-                            p.exit_price.map(fmt_price).unwrap_or_default()
-                        ),
-                        None => format!("no open position on {symbol}"),
+        let closed = self
+            .blocking(move |desk| {
+                desk.store.write(|tx| {
+                    let Some(pos) = tx.open_position(&symbol)? else {
+                        let why = match tx
+                            .closed_positions(1)?
+                            .into_iter()
+                            .find(|p| p.symbol == symbol)
+                        {
+                            Some(p) => format!(
+                                "{symbol} was just closed by its {} at {}",
+                                p.close_reason.unwrap_or_default(),
+                                p.exit_price.map(fmt_price).unwrap_or_default()
+                            ),
+                            None => format!("no open position on {symbol}"),
+                        };
+                        return Err(DeskError::Refused(why));
                     };
-                    return Err(DeskError::Refused(why));
-                };
-                let point = tx.price(&symbol)?.ok_or_else(|| {
-                    DeskError::Refused(format!("no known price for {symbol}: cannot close"))
-                })?;
-                let limits = desk.limits();
-                let age = point.age(tx.now());
-                if desk.config.market_data.provider.is_feed() && age > limits.price_max_age {
-                    return Err(DeskError::Refused(format!(
-                        "the latest {symbol} price ({}) is {}s old; no close on a stale price",
-                        fmt_price(point.price),
-                        age.as_secs()
-                    )));
-                }
-                // Closing a long sells at the bid, closing a short buys at the ask.
-                Ok(close_at(
-                    tx,
-                    &pos,
-                    point.fill_price(pos.side.closing()),
-                    &reason,
-                )?)
+                    let point = tx.price(&symbol)?.ok_or_else(|| {
+                        DeskError::Refused(format!("no known price for {symbol}: cannot close"))
+                    })?;
+                    let limits = desk.limits();
+                    let age = point.age(tx.now());
+                    if desk.config.market_data.provider.is_feed() && age > limits.price_max_age {
+                        return Err(DeskError::Refused(format!(
+                            "the latest {symbol} price ({}) is {}s old; no close on a stale price",
+                            fmt_price(point.price),
+                            age.as_secs()
+                        )));
+                    }
+                    // Closing a long sells at the bid, closing a short buys at the ask.
+                    let at = point.fill_price(pos.side.closing());
+                    if desk.broker.is_ledger() {
+                        return Ok(Closing::Done(close_at(tx, &pos, at, &reason)?));
+                    }
+                    match closing_order(tx, desk, &pos, at, &reason)? {
+                        Some(order) => Ok(Closing::Send(order)),
+                        None => Err(DeskError::Refused(format!(
+                            "{symbol}: a closing order is already out at the {} broker, or one was refused in the last minute",
+                            desk.broker.name()
+                        ))),
+                    }
+                })
             })
-        })
-        .await
+            .await?;
+        match closed {
+            Closing::Done(pos) => Ok(pos),
+            Closing::Send(order) => self.send_close(order).await,
+        }
     }
 }
 
@@ -306,14 +316,18 @@ pub async fn market_context(desk: &Desk, symbol: &str) -> Result<MarketContext> 
         .filter(|_| !desk.config.market_data.provider.is_feed());
     let stored = desk
         .blocking(move |desk| {
-            Ok(desk.store.write(|tx| {
+            let mut out = Vec::new();
+            let stored = desk.store.write(|tx| {
                 if let Some(p) = fresh.filter(|p| p.is_finite() && *p > 0.0) {
-                    price_tick(tx, &sym, p)?;
+                    price_tick(tx, desk, &sym, p, &mut out)?;
                 }
                 Ok::<_, crate::store::StoreError>(tx.price(&sym)?.map(|p| p.price))
-            })?)
+            })?;
+            desk.queue(out);
+            Ok(stored)
         })
         .await?;
+    desk.send_queued().await;
     Ok(MarketContext {
         price: stored,
         signal: report
@@ -329,4 +343,10 @@ pub async fn market_context(desk: &Desk, symbol: &str) -> Result<MarketContext> 
             .and_then(|v| rules::parse_phase(v).ok())
             .map(|a| a.phase),
     })
+}
+
+/// A close on the ledger is done in its transaction; at a real broker it is an order to send.
+enum Closing {
+    Done(Position),
+    Send(crate::store::Order),
 }

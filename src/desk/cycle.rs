@@ -1,7 +1,7 @@
 //! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
 
 use super::{Desk, Limits, Result};
-use crate::domain::lifecycle::{self, Origin, Status};
+use crate::domain::lifecycle::{self, ExitsHeldBy, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
 use crate::store::{DecisionLog, Order, Position, PricePoint, Tx};
@@ -45,12 +45,18 @@ pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Resul
     Ok(stale.len())
 }
 
-/// Record prices (finite and positive ones) and close the positions they cross.
-fn price_ticks(tx: &Tx<'_>, prices: &[(String, f64)]) -> crate::store::Result<Vec<Position>> {
+/// Record prices (finite and positive ones) and close the positions they cross (see
+/// [`close_crossed`]).
+fn price_ticks(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    prices: &[(String, f64)],
+    out: &mut Vec<Order>,
+) -> crate::store::Result<Vec<Position>> {
     let mut closed = Vec::new();
     for (symbol, price) in prices {
         if price.is_finite() && *price > 0.0 {
-            closed.extend(price_tick(tx, symbol, *price)?);
+            closed.extend(price_tick(tx, desk, symbol, *price, out)?);
         }
     }
     Ok(closed)
@@ -59,8 +65,10 @@ fn price_ticks(tx: &Tx<'_>, prices: &[(String, f64)]) -> crate::store::Result<Ve
 /// Record a price and close the open position on `symbol` if it crosses its TP or SL.
 pub(super) fn price_tick(
     tx: &Tx<'_>,
+    desk: &Desk,
     symbol: &str,
     price: f64,
+    out: &mut Vec<Order>,
 ) -> crate::store::Result<Vec<Position>> {
     tx.set_price(symbol, price)?;
     let point = PricePoint {
@@ -69,26 +77,91 @@ pub(super) fn price_tick(
         bid: None,
         ask: None,
     };
-    close_crossed(tx, symbol, &point)
+    close_crossed(tx, desk, symbol, &point, out)
 }
+
+/// A closing order refused this recently is not sent again for the same crossing: the next
+/// price after it may try again.
+const CLOSE_RETRY_MS: i64 = 60_000;
 
 /// Close the open position on `symbol` if `point` crosses its TP or SL, judged at what closing
 /// would get: a long sells at the bid, a short buys at the ask (the price without a quote).
+/// On the paper ledger it closes at once (the position is returned). With a real broker a
+/// closing order is stored and put in `out`, for the caller to send once the transaction has
+/// committed; a position whose exits the broker holds is left to the broker.
 fn close_crossed(
     tx: &Tx<'_>,
+    desk: &Desk,
     symbol: &str,
     point: &PricePoint,
+    out: &mut Vec<Order>,
 ) -> crate::store::Result<Vec<Position>> {
     let mut closed = Vec::new();
-    if let Some(pos) = tx.open_position(symbol)? {
-        let at = point.fill_price(pos.side.closing());
-        if let Some((exit, fill)) =
-            lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
-        {
-            closed.push(close_at(tx, &pos, fill, exit.as_str())?);
-        }
+    let Some(pos) = tx.open_position(symbol)? else {
+        return Ok(closed);
+    };
+    let at = point.fill_price(pos.side.closing());
+    let Some((exit, fill)) = lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
+    else {
+        return Ok(closed);
+    };
+    if desk.broker.is_ledger() {
+        closed.push(close_at(tx, &pos, fill, exit.as_str())?);
+    } else if pos.exits_held_by == ExitsHeldBy::Engine
+        && let Some(order) = closing_order(tx, desk, &pos, fill, exit.as_str())?
+    {
+        tx.add_event(
+            "info",
+            &format!(
+                "{symbol} at {} crossed the {} of {} {}: closing order sent to the {} broker ({})",
+                fmt_price(at),
+                exit.as_str().replace('_', "-"),
+                pos.side,
+                fmt_qty(pos.quantity),
+                desk.broker.name(),
+                order.client_order_id
+            ),
+        )?;
+        out.push(order);
     }
     Ok(closed)
+}
+
+/// Store the order that closes `pos` at a real broker, unless one is already out or one was
+/// refused within [`CLOSE_RETRY_MS`]. Its client order id is the decision's log id with
+/// `-close-N`, so every closing order is unique and can be looked up.
+pub(super) fn closing_order(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    pos: &Position,
+    reference_price: f64,
+    reason: &str,
+) -> crate::store::Result<Option<Order>> {
+    let prior = tx.closing_orders(&pos.decision_id)?;
+    if prior.iter().any(|o| o.status.is_open()) {
+        return Ok(None);
+    }
+    if prior.last().is_some_and(|o| {
+        o.status == crate::domain::lifecycle::OrderStatus::Rejected
+            && tx.now() - o.updated_at_ms < CLOSE_RETRY_MS
+    }) {
+        return Ok(None);
+    }
+    let client_order_id = format!("{}-close-{}", pos.decision_id, prior.len() + 1);
+    tx.insert_order(&crate::store::NewOrder {
+        client_order_id: &client_order_id,
+        kind: crate::domain::lifecycle::OrderKind::Close,
+        reason: Some(reason),
+        decision_id: &pos.decision_id,
+        broker: desk.broker.name(),
+        symbol: &pos.symbol,
+        side: pos.side.closing(),
+        quantity: pos.quantity,
+        reference_price,
+        take_profit: pos.take_profit,
+        stop_loss: pos.stop_loss,
+    })
+    .map(Some)
 }
 
 /// Close `pos` on the paper ledger at `price`, with its P&L and an event.
@@ -162,6 +235,7 @@ fn cycle_symbol(
     input: &CycleInput<'_>,
     limits: &Limits,
     origin: Origin,
+    out: &mut Vec<Order>,
 ) -> Result<(CycleOutcome, Option<Order>)> {
     let mut closed = Vec::new();
     // With a live feed the check's price (an ML signal's entry) is only the decision's
@@ -169,7 +243,7 @@ fn cycle_symbol(
     if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0)
         && !desk.config.market_data.provider.is_feed()
     {
-        closed = price_tick(tx, input.symbol, p)?;
+        closed = price_tick(tx, desk, input.symbol, p, out)?;
     }
     let gates = tx.gates(input.symbol, limits.max_open_positions)?;
     let decide = |signal: &std::result::Result<Value, String>| {
@@ -263,17 +337,23 @@ impl Desk {
         let (mut outcomes, orders) = self
             .blocking(move |desk| {
                 let limits = desk.limits();
-                desk.store.write(|tx| {
+                let mut out = Vec::new();
+                let done = desk.store.write(|tx| {
                     expire_stale(tx, limits.pending_expiry)?;
                     record_source_check(tx, &inputs)?;
                     inputs
                         .iter()
-                        .map(|i| cycle_symbol(tx, desk, &i.borrow(), &limits, Origin::Auto))
+                        .map(|i| {
+                            cycle_symbol(tx, desk, &i.borrow(), &limits, Origin::Auto, &mut out)
+                        })
                         .collect::<Result<Vec<_>>>()
                         .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
-                })
+                })?;
+                desk.queue(out);
+                Ok(done)
             })
             .await?;
+        self.send_queued().await;
         for (outcome, order) in outcomes.iter_mut().zip(orders) {
             let Some(order) = order else { continue };
             match self.send(order).await {
@@ -300,10 +380,13 @@ impl Desk {
             require_confirmation: true,
             ..self.limits()
         };
-        self.store.write(|tx| {
+        let mut out = Vec::new();
+        let outcome = self.store.write(|tx| {
             expire_stale(tx, limits.pending_expiry)?;
-            cycle_symbol(tx, self, input, &limits, Origin::Agent).map(|(o, _)| o)
-        })
+            cycle_symbol(tx, self, input, &limits, Origin::Agent, &mut out).map(|(o, _)| o)
+        })?;
+        self.queue(out);
+        Ok(outcome)
     }
 
     /// Record a live feed's ticks in one transaction and close the positions they cross;
@@ -312,7 +395,8 @@ impl Desk {
     /// dropped; one older than `stale_after_seconds` is stored but closes nothing.
     pub fn record_ticks(&self, ticks: &[crate::market::Tick]) -> Result<Vec<Position>> {
         let stale_after = self.config.market_data.stale_after();
-        Ok(self.store.write(|tx| {
+        let mut out = Vec::new();
+        let closed = self.store.write(|tx| {
             let mut closed = Vec::new();
             for t in ticks {
                 let Some(price) = t.mark().filter(|p| p.is_finite() && *p > 0.0) else {
@@ -334,16 +418,23 @@ impl Desk {
                 };
                 tx.set_quote(&t.symbol, &point)?;
                 if point.age(tx.now()) <= stale_after {
-                    closed.extend(close_crossed(tx, &t.symbol, &point)?);
+                    closed.extend(close_crossed(tx, self, &t.symbol, &point, &mut out)?);
                 }
             }
             Ok::<_, crate::store::StoreError>(closed)
-        })?)
+        })?;
+        self.queue(out);
+        Ok(closed)
     }
 
     /// Record prices between checks in one transaction; returns the positions they closed.
     pub fn record_prices(&self, prices: &[(String, f64)]) -> Result<Vec<Position>> {
-        Ok(self.store.write(|tx| price_ticks(tx, prices))?)
+        let mut out = Vec::new();
+        let closed = self
+            .store
+            .write(|tx| price_ticks(tx, self, prices, &mut out))?;
+        self.queue(out);
+        Ok(closed)
     }
 
     /// Expire pending decisions older than the configured expiry; returns how many.
@@ -366,13 +457,16 @@ impl Desk {
         if !expire && prices.is_empty() {
             return Ok(self.store.read(next)?);
         }
-        Ok(self.store.write(|tx| {
+        let mut out = Vec::new();
+        let next = self.store.write(|tx| {
             if expire {
                 expire_stale(tx, expiry)?;
             }
-            price_ticks(tx, prices)?;
+            price_ticks(tx, self, prices, &mut out)?;
             next(tx)
-        })?)
+        })?;
+        self.queue(out);
+        Ok(next)
     }
 
     /// When the loop last ran a cycle.

@@ -4,7 +4,7 @@
 //! sent again.
 
 use super::{Desk, DeskError, Limits, Result};
-use crate::broker::OrderUpdate;
+use crate::broker::{Intent, OrderUpdate};
 use crate::domain::lifecycle::{self, FillRefusal, OrderKind, OrderStatus, Quote, Status};
 use crate::domain::money::{fmt_price, fmt_qty};
 use crate::store::{DecisionLog, NewOrder, NewPosition, Order, Position, Tx};
@@ -13,6 +13,17 @@ use std::time::Duration;
 /// An order stored as submitted this long ago with no answer was lost with its sender (a
 /// crash between storing and hearing back): it is looked up.
 pub const SUBMIT_GRACE: Duration = Duration::from_secs(60);
+
+/// What an order's answer did.
+#[derive(Debug)]
+pub(super) enum Settled {
+    /// An opening order filled, in whole or in part so far: its decision and position.
+    Opened(Box<DecisionLog>, Position),
+    /// A closing order filled: the closed position.
+    Closed(Position),
+    /// The broker holds the order and has filled none of it yet.
+    Working(Order),
+}
 
 /// Refuse anything but a pending decision that is not already on its way to the broker.
 pub(super) fn must_be_pending(tx: &Tx<'_>, log: &DecisionLog, verb: &str) -> Result<()> {
@@ -148,19 +159,97 @@ impl Desk {
             .and_then(|r| r)
     }
 
-    /// Send a stored order and record the broker's answer.
+    /// Send a stored opening order and record the broker's answer. A real broker's rules are
+    /// asked first: an order they refuse is never sent, and its decision fails with the rule.
+    /// A market order the broker accepted but has not filled yet is asked after for a few
+    /// seconds; one still working after that is followed by every cycle.
     pub(super) async fn send(&self, order: Order) -> Result<(DecisionLog, Position)> {
+        let id = order.client_order_id.clone();
+        let mut update = None;
+        if !self.broker.is_ledger() && order.kind == OrderKind::Open {
+            let intent = Intent {
+                symbol: &order.symbol,
+                side: order.side,
+                quantity: order.quantity,
+                price: order.reference_price,
+                closing: false,
+            };
+            if let Err(rule) = self.broker.check(&intent).await {
+                update = Some(OrderUpdate::Rejected {
+                    reason: format!("not sent, the broker's rules refuse it: {rule}"),
+                });
+            }
+        }
+        let update = match update {
+            Some(u) => u,
+            None => self.broker.submit(&order).await,
+        };
+        match self.settle_update(&id, update).await? {
+            Settled::Opened(log, pos) => Ok((*log, pos)),
+            Settled::Closed(pos) => Err(DeskError::Refused(format!(
+                "{id} closed the {} position instead of opening one",
+                pos.symbol
+            ))),
+            Settled::Working(o) => Err(DeskError::Refused(format!(
+                "{id}: {} {} {} sent to the {} broker and accepted, not filled yet; it is followed every cycle",
+                o.side,
+                fmt_qty(o.quantity),
+                o.symbol,
+                o.broker
+            ))),
+        }
+    }
+
+    /// Send a stored closing order (no rules asked: a close is always tried) and record the
+    /// broker's answer: the closed position.
+    pub(super) async fn send_close(&self, order: Order) -> Result<Position> {
+        let id = order.client_order_id.clone();
         let update = self.broker.submit(&order).await;
-        self.blocking(move |desk| desk.apply_update(&order.client_order_id, update))
+        match self.settle_update(&id, update).await? {
+            Settled::Closed(pos) => Ok(pos),
+            Settled::Opened(_, pos) => Err(DeskError::Refused(format!(
+                "{id} opened a {} position instead of closing one",
+                pos.symbol
+            ))),
+            Settled::Working(o) => Err(DeskError::Refused(format!(
+                "{id}: closing {} {} sent to the {} broker and accepted, not filled yet; it is followed every cycle",
+                fmt_qty(o.quantity),
+                o.symbol,
+                o.broker
+            ))),
+        }
+    }
+
+    /// Record an answer; while the broker says an order it accepted is still working with
+    /// nothing filled, ask again a few times (a market order normally fills within a second).
+    pub(super) async fn settle_update(&self, id: &str, update: OrderUpdate) -> Result<Settled> {
+        let mut settled = self.apply(id, update).await?;
+        for wait_ms in [200, 400, 800, 1_600] {
+            let Settled::Working(_) = settled else { break };
+            tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+            let update = self.broker.lookup(id).await;
+            if let OrderUpdate::Unknown { .. } = update {
+                continue;
+            }
+            settled = self.apply(id, update).await?;
+        }
+        Ok(settled)
+    }
+
+    async fn apply(&self, id: &str, update: OrderUpdate) -> Result<Settled> {
+        let id = id.to_string();
+        self.blocking(move |desk| desk.apply_update(&id, update))
             .await
     }
 
-    /// Record what the broker said of an order, once: an order already settled is left as it is.
-    fn apply_update(
+    /// Record what the broker said of an order, once: an order already settled is left as it
+    /// is. An opening order's fill opens (or restates) its decision's position with the
+    /// broker's quantity and price; a closing order's fill closes the position at its price.
+    pub(super) fn apply_update(
         &self,
         client_order_id: &str,
         update: OrderUpdate,
-    ) -> Result<(DecisionLog, Position)> {
+    ) -> Result<Settled> {
         self.store
             .write(|tx| {
                 let id = client_order_id;
@@ -176,16 +265,105 @@ impl Desk {
                         order.status
                     )));
                 }
-                let fail = |status: OrderStatus, why: &str| -> Result<DeskError> {
-                    tx.update_order(id, status, None, Some(why))?;
-                    let (action, symbol) = (log.decision.action, &log.decision.symbol);
+                let (action, symbol) = (log.decision.action, &log.decision.symbol);
+                let fail = |why: &str| -> Result<DeskError> {
+                    tx.update_order(id, OrderStatus::Rejected, None, Some(why))?;
+                    if order.kind == OrderKind::Close {
+                        let event = format!(
+                            "closing {symbol} not done: {why} ({id}); the position stays open"
+                        );
+                        tx.add_event("error", &event)?;
+                        return Ok(DeskError::Refused(event));
+                    }
                     let event = format!("{action} {symbol} not executed: {why} ({id})");
-                    settle(tx, id, Status::Failed, why, ("error", event))?;
+                    settle(tx, &log.log_id, Status::Failed, why, ("error", event))?;
                     Ok(DeskError::Refused(format!("{id} not executed: {why}")))
                 };
-                match update {
-                    OrderUpdate::Filled { quantity, price } => {
-                        tx.update_order(id, OrderStatus::Filled, Some((quantity, price)), None)?;
+                let filled = match update {
+                    OrderUpdate::Filled { quantity, price } => (quantity, price, true),
+                    OrderUpdate::Working { filled: Some((quantity, price)) } => {
+                        (quantity, price, false)
+                    }
+                    OrderUpdate::Working { filled: None } => {
+                        if order.status == OrderStatus::Unknown {
+                            tx.update_order(id, OrderStatus::Submitted, None, None)?;
+                        }
+                        return Ok(Ok(Settled::Working(order)));
+                    }
+                    OrderUpdate::Rejected { reason } => {
+                        let why = if reason.starts_with("not sent") {
+                            reason
+                        } else {
+                            format!("rejected by the {} broker: {reason}", order.broker)
+                        };
+                        return Ok(Err(fail(&why)?));
+                    }
+                    OrderUpdate::NotFound => {
+                        return Ok(Err(fail(&format!(
+                            "the {} broker has no such order: it was never sent",
+                            order.broker
+                        ))?));
+                    }
+                    OrderUpdate::Unknown { why } => {
+                        tx.update_order(id, OrderStatus::Unknown, None, Some(&why))?;
+                        let msg = format!(
+                            "{id}: the broker's answer was lost ({why}); it will be looked up, never sent again"
+                        );
+                        tx.add_event("warn", &msg)?;
+                        return Ok(Err(DeskError::Refused(msg)));
+                    }
+                };
+                let (quantity, price, done) = filled;
+                if !(quantity.is_finite() && quantity > 0.0 && price.is_finite() && price > 0.0) {
+                    tx.update_order(id, OrderStatus::Unknown, None, Some("an unreadable fill"))?;
+                    return Err(DeskError::Refused(format!(
+                        "{id}: the broker reported a fill of {quantity} at {price}; it will be looked up again"
+                    )));
+                }
+                let status = if done {
+                    OrderStatus::Filled
+                } else {
+                    OrderStatus::PartiallyFilled
+                };
+                if order.kind == OrderKind::Close {
+                    tx.update_order(id, status, Some((quantity, price)), order.reason.as_deref())?;
+                    if !done {
+                        return Ok(Ok(Settled::Working(order)));
+                    }
+                    let pos = tx.position_of(&order.decision_id)?.filter(|p| p.closed_at_ms.is_none());
+                    let Some(pos) = pos else {
+                        tx.add_event(
+                            "warn",
+                            &format!("{id} filled at {} but its {symbol} position was already closed", fmt_price(price)),
+                        )?;
+                        return Err(DeskError::Refused(format!("{id}: the {symbol} position was already closed")));
+                    };
+                    let reason = order.reason.clone().unwrap_or_else(|| "closed".into());
+                    let closed = super::cycle::close_at(tx, &pos, price, &reason)?;
+                    return Ok(Ok(Settled::Closed(closed)));
+                }
+                tx.update_order(id, status, Some((quantity, price)), None)?;
+                let part = if done {
+                    String::new()
+                } else {
+                    format!(" (part of {}, the rest still working)", fmt_qty(order.quantity))
+                };
+                let open = tx.position_of(id)?.filter(|p| p.closed_at_ms.is_none());
+                let pos = match open {
+                    Some(p) if p.quantity == quantity && p.entry_price == price => p,
+                    Some(p) => {
+                        let p = tx.restate(&p, quantity, price)?;
+                        tx.add_event(
+                            "info",
+                            &format!(
+                                "{action} {symbol}: {} filled @ {}{part} ({id})",
+                                fmt_qty(quantity),
+                                fmt_price(price)
+                            ),
+                        )?;
+                        p
+                    }
+                    None => {
                         let pos = tx.open(&NewPosition {
                             decision_id: id,
                             symbol: &order.symbol,
@@ -195,50 +373,34 @@ impl Desk {
                             take_profit: order.take_profit,
                             stop_loss: order.stop_loss,
                             mode: &log.mode,
-                            exits_held_by: self.broker.exits_held_by(&order.symbol, quantity),
+                            exits_held_by: self.broker.exits_held_by(&order.symbol, order.quantity),
                         })?;
                         tx.set_executed(id, &format!("filled at {} ({})", fmt_price(price), log.mode))?;
                         tx.add_event(
                             "info",
                             &format!(
-                                "executed {} {} {} @ {} ({}, {id})",
-                                log.decision.action,
+                                "executed {action} {} {} @ {}{part} ({}, {id})",
                                 fmt_qty(quantity),
                                 order.symbol,
                                 fmt_price(price),
                                 log.mode
                             ),
                         )?;
-                        let log = tx
-                            .decision(id)?
-                            .ok_or_else(|| DeskError::UnknownDecision(id.to_string()))?;
-                        Ok(Ok((log, pos)))
+                        pos
                     }
-                    OrderUpdate::Rejected { reason } => Ok(Err(fail(
-                        OrderStatus::Rejected,
-                        &format!("rejected by the {} broker: {reason}", order.broker),
-                    )?)),
-                    OrderUpdate::NotFound => Ok(Err(fail(
-                        OrderStatus::Rejected,
-                        &format!("the {} broker has no such order: it was never sent", order.broker),
-                    )?)),
-                    OrderUpdate::Working { .. } => Err(DeskError::Refused(format!("{id}: accepted, not filled yet"))),
-                    OrderUpdate::Unknown { why } => {
-                        tx.update_order(id, OrderStatus::Unknown, None, Some(&why))?;
-                        let msg = format!(
-                            "{id}: the broker's answer was lost ({why}); it will be looked up, never sent again"
-                        );
-                        tx.add_event("warn", &msg)?;
-                        Ok(Err(DeskError::Refused(msg)))
-                    }
-                }
+                };
+                let log = tx
+                    .decision(id)?
+                    .ok_or_else(|| DeskError::UnknownDecision(id.to_string()))?;
+                Ok(Ok(Settled::Opened(Box::new(log), pos)))
             })
             .and_then(|r| r)
     }
 
-    /// Look up every order whose outcome is not known (an `unknown` answer, or `submitted`
-    /// longer than [`SUBMIT_GRACE`] ago) and record what the broker says. Returns a line for
-    /// each, for the trader to see.
+    /// Look up every order whose outcome is not known (an `unknown` answer, one partly
+    /// filled, or one `submitted` longer than [`SUBMIT_GRACE`] ago: younger ones may still be
+    /// on their way) and record what the broker says. Returns a line for each that changed,
+    /// for the trader to see.
     pub async fn resolve_open_orders(&self) -> Result<Vec<String>> {
         let grace = SUBMIT_GRACE.as_millis() as i64;
         let open = self
@@ -249,7 +411,7 @@ impl Desk {
                         .open_orders()?
                         .into_iter()
                         .filter(|o| {
-                            o.status == OrderStatus::Unknown || now - o.updated_at_ms > grace
+                            o.status != OrderStatus::Submitted || now - o.updated_at_ms > grace
                         })
                         .collect::<Vec<_>>())
                 })?)
@@ -258,18 +420,25 @@ impl Desk {
         let mut found = Vec::new();
         for order in open {
             let update = self.broker.lookup(&order.client_order_id).await;
-            let line = match self
-                .blocking({
-                    let id = order.client_order_id.clone();
-                    move |desk| desk.apply_update(&id, update)
-                })
-                .await
-            {
-                Ok((log, _)) => format!(
-                    "{} {} ({}): looked up at the broker after a restart: filled",
-                    log.decision.action, log.decision.symbol, log.log_id
+            if let OrderUpdate::Unknown { .. } = update {
+                // Still not known (the broker is down): asked again next time, quietly.
+                continue;
+            }
+            let what = format!("{} {} {}", order.side, order.symbol, order.client_order_id);
+            let line = match self.apply(&order.client_order_id, update).await {
+                Ok(Settled::Opened(_, pos)) => format!(
+                    "{what}: looked up at the {} broker: {} filled @ {}",
+                    order.broker,
+                    fmt_qty(pos.quantity),
+                    fmt_price(pos.entry_price)
                 ),
-                Err(e) if e.is_refusal() => format!("looked up after a restart: {e}"),
+                Ok(Settled::Closed(pos)) => format!(
+                    "{what}: looked up at the {} broker: closed @ {}",
+                    order.broker,
+                    pos.exit_price.map(fmt_price).unwrap_or_default()
+                ),
+                Ok(Settled::Working(_)) => continue,
+                Err(e) if e.is_refusal() => format!("{what}: looked up: {e}"),
                 Err(e) => return Err(e),
             };
             found.push(line);
@@ -282,7 +451,7 @@ impl Desk {
     /// what it found, for the trader to see.
     pub async fn recover(&self) -> Result<Vec<String>> {
         let mut found = self.blocking(|desk| desk.recover_executed()).await?;
-        found.extend(self.resolve_open_orders().await?);
+        found.extend(self.reconcile().await?);
         Ok(found)
     }
 

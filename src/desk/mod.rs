@@ -7,6 +7,7 @@
 mod actions;
 mod cycle;
 mod execute;
+mod reconcile;
 mod views;
 
 pub use actions::market_context;
@@ -104,6 +105,10 @@ pub struct Desk {
     /// A view of another user (`--user`): reads only. Their pending decisions expire by
     /// their own settings, in their own engine, not by this config's.
     pub viewer: bool,
+    /// Closing orders stored (with a real broker) and not yet sent: filled by the writes
+    /// that find a position's exit crossed, after they commit; emptied by
+    /// [`Desk::send_queued`].
+    outbox: Arc<std::sync::Mutex<Vec<crate::store::Order>>>,
 }
 
 impl Desk {
@@ -128,6 +133,7 @@ impl Desk {
             broker: Arc::new(PaperBroker),
             source: Arc::default(),
             viewer: false,
+            outbox: Arc::default(),
         }
     }
 
@@ -152,6 +158,41 @@ impl Desk {
         let made = make_source(&self.config, &self.store)?;
         *cached = Some(made.clone());
         Ok(made)
+    }
+
+    /// Closing orders stored by a committed write, to be sent.
+    fn queue(&self, orders: Vec<crate::store::Order>) {
+        if orders.is_empty() {
+            return;
+        }
+        match self.outbox.lock() {
+            Ok(mut q) => q.extend(orders),
+            Err(p) => p.into_inner().extend(orders),
+        }
+    }
+
+    /// Send the closing orders queued by the writes that found exits crossed, and record each
+    /// answer. Returns a line for each, for the trader to see (the events pane has them too).
+    pub async fn send_queued(&self) -> Vec<String> {
+        let orders = match self.outbox.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
+        let mut lines = Vec::new();
+        for order in orders {
+            lines.push(match self.send_close(order).await {
+                Ok(pos) => format!(
+                    "closed {} {} @ {}",
+                    pos.side,
+                    pos.symbol,
+                    pos.exit_price
+                        .map(crate::domain::money::fmt_price)
+                        .unwrap_or_default()
+                ),
+                Err(e) => e.to_string(),
+            });
+        }
+        lines
     }
 
     /// Run store work off the async workers.

@@ -31,6 +31,9 @@ pub struct Snapshot {
     pub equity: f64,
     pub realized_pnl: f64,
     pub unrealized_pnl: f64,
+    /// A real broker's account and the positions it holds that this program did not open, as
+    /// of the last reconciliation; `None` on the paper ledger.
+    pub broker: Option<crate::broker::BrokerView>,
 }
 
 /// The trade history view: closed positions and the events log, searched.
@@ -111,6 +114,7 @@ impl Desk {
                     equity: eq.equity,
                     realized_pnl: eq.realized_pnl,
                     unrealized_pnl: eq.unrealized_pnl,
+                    broker: tx.broker_view()?,
                 })
             })?;
             Ok(snap)

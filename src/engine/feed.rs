@@ -99,7 +99,11 @@ async fn flush(
     let ticks: Vec<Tick> = std::mem::take(pending).into_values().collect();
     let d = desk.clone();
     match tokio::task::spawn_blocking(move || d.record_ticks(&ticks)).await {
-        Ok(Ok(_closed)) => {}
+        // Exits crossed at a real broker: their closing orders go out now, beside the ticks.
+        Ok(Ok(_closed)) => {
+            let d = desk.clone();
+            tokio::spawn(async move { d.send_queued().await });
+        }
         Ok(Err(e)) => {
             let _ = events
                 .send(EngineEvent::Error(format!("storing prices failed: {e}")))

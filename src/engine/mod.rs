@@ -127,10 +127,11 @@ impl Engine {
     pub async fn run_cycle(&self) -> (Vec<SymbolView>, CycleSummary) {
         let started = Instant::now();
         let started_ms = store::now_ms();
-        // Orders whose answer was lost are looked up first; they count against the gates.
-        match self.desk.resolve_open_orders().await {
+        // The broker's book first (orders whose answer was lost, fills, positions closed at
+        // the broker): it counts against the gates.
+        match self.desk.reconcile().await {
             Ok(found) => found.iter().for_each(|f| tracing::warn!("{f}")),
-            Err(e) => tracing::error!("looking up open orders failed: {e}"),
+            Err(e) => tracing::error!("reconciling with the broker failed: {e}"),
         }
         let reports = self.fetch_all().await;
         let views = self.record_all(&reports).await;
@@ -436,6 +437,7 @@ impl Between {
         }
         let desk = engine.desk.clone();
         let found = tokio::task::spawn_blocking(move || desk.between_checks(expire, &ticks)).await;
+        engine.desk.send_queued().await;
         let failure = match found {
             Ok(Ok(next)) => {
                 self.expires_at_ms = next;

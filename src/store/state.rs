@@ -160,6 +160,18 @@ impl Tx<'_> {
         self.meta_set(&feed_health_key(self.user), &value)
     }
 
+    /// What the broker said at the last reconciliation, if it is a real broker.
+    pub fn broker_view(&self) -> Result<Option<crate::broker::BrokerView>> {
+        Ok(self
+            .meta_get(&format!("broker_view:{}", self.user))?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    pub fn set_broker_view(&self, view: &crate::broker::BrokerView) -> Result<()> {
+        let json = serde_json::to_string(view).map_err(|e| StoreError::Other(e.to_string()))?;
+        self.meta_set(&format!("broker_view:{}", self.user), &json)
+    }
+
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .conn

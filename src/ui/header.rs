@@ -113,13 +113,47 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     match &app.snapshot {
         Some(s) => {
             let pnl = s.realized_pnl + s.unrealized_pnl;
-            items.push(vec![
-                Span::raw(" equity "),
-                Span::styled(fmt_money(s.equity), theme.bold()),
-                Span::raw(" ("),
-                Span::styled(fmt_signed(pnl), theme.pnl(pnl)),
-                Span::raw(")"),
-            ]);
+            // With a real broker its account is the truth: its equity and buying power, named.
+            match s.broker.as_ref() {
+                Some(b) => {
+                    let name = b.broker.to_ascii_uppercase();
+                    if b.error.is_some() {
+                        items.push(vec![
+                            Span::raw(" "),
+                            Span::styled(format!(" {name} DOWN "), theme.badge(Color::Red)),
+                        ]);
+                    }
+                    match &b.account {
+                        Some(a) => {
+                            items.push(vec![
+                                Span::raw(format!(" {} equity ", b.broker)),
+                                Span::styled(fmt_money(a.equity), theme.bold()),
+                            ]);
+                            items.push(vec![
+                                Span::raw("  buying power "),
+                                Span::styled(fmt_money(a.buying_power), theme.bold()),
+                            ]);
+                            if let Some(why) = &a.blocked {
+                                items.push(vec![
+                                    Span::raw("  "),
+                                    Span::styled(format!("blocked: {why}"), theme.bad()),
+                                ]);
+                            }
+                        }
+                        None => items.push(vec![
+                            Span::raw(format!(" {} equity ", b.broker)),
+                            Span::styled("—", theme.dim()),
+                        ]),
+                    }
+                }
+                None => items.push(vec![
+                    Span::raw(" equity "),
+                    Span::styled(fmt_money(s.equity), theme.bold()),
+                    Span::raw(" ("),
+                    Span::styled(fmt_signed(pnl), theme.pnl(pnl)),
+                    Span::raw(")"),
+                ]),
+            }
             items.push(vec![Span::raw(format!(
                 "  positions {}/{}",
                 s.positions.len(),

@@ -13,7 +13,16 @@ use ratatui::text::Span;
 use ratatui::widgets::{Paragraph, Widget};
 
 /// Side, symbol, quantity and P&L stay; the rest drop from the right of their rank.
-fn columns(app: &App, theme: Theme, rows: &[Position]) -> Vec<Col> {
+/// With a real broker a `Stops` column says who holds each position's exits (the engine
+/// watching prices, or the broker's protective orders), and the positions the broker holds that
+/// this program did not open follow as `external` rows: shown, never selectable, never touched.
+fn columns(
+    app: &App,
+    theme: Theme,
+    rows: &[Position],
+    external: &[crate::broker::Holding],
+    broker: bool,
+) -> Vec<Col> {
     let mut side = Col::new("Side", 0);
     let mut sym = Col::new("Symbol", 0);
     let mut qty = Col::new("Qty", 0).right();
@@ -25,6 +34,8 @@ fn columns(app: &App, theme: Theme, rows: &[Position]) -> Vec<Col> {
     let mut tp = Col::new("TP", 4).right();
     let mut sl = Col::new("SL", 4).right();
     let mut age = Col::new("Age", 5).right();
+    // An external row is told apart by this column: it stays while any is shown.
+    let mut stops = Col::new("Stops", if external.is_empty() { 2 } else { 0 });
     let plain = Style::new();
     for p in rows {
         let last = app.price(&p.symbol);
@@ -38,6 +49,7 @@ fn columns(app: &App, theme: Theme, rows: &[Position]) -> Vec<Col> {
         tp.push_choices(price_choices(p.take_profit), plain);
         sl.push_choices(price_choices(p.stop_loss), plain);
         age.push(fmt_age(app.now_ms, p.opened_at_ms));
+        stops.push(p.exits_held_by.as_str());
         match last.zip(p.unrealized_pnl(last)) {
             Some((l, pnl)) => {
                 last_c.push_choices(price_choices(l), plain);
@@ -52,14 +64,45 @@ fn columns(app: &App, theme: Theme, rows: &[Position]) -> Vec<Col> {
             }
         }
     }
-    vec![
+    for h in external {
+        let last = app.price(&h.symbol);
+        side.push(Span::styled(h.side.as_str(), theme.dim()));
+        sym.push(Span::styled(h.symbol.clone(), theme.dim()));
+        qty.push_choices(qty_choices(h.quantity), theme.dim());
+        entry.push_choices(price_choices(h.avg_entry_price), theme.dim());
+        match last {
+            Some(l) => {
+                last_c.push_choices(price_choices(l), theme.dim());
+                let pnl = crate::domain::money::round_dp(
+                    crate::domain::lifecycle::pnl(h.side, h.quantity, h.avg_entry_price, l),
+                    2,
+                );
+                pnl_c.push_choices(signed_choices(pnl), theme.dim());
+            }
+            None => {
+                last_c.push("—");
+                pnl_c.push("—");
+            }
+        }
+        for c in [&mut to_tp, &mut to_sl, &mut tp, &mut sl, &mut age] {
+            c.push("");
+        }
+        stops.push(Span::styled("external", theme.warn()));
+    }
+    let mut cols = vec![
         side, sym, qty, entry, last_c, pnl_c, to_tp, to_sl, tp, sl, age,
-    ]
+    ];
+    if broker {
+        cols.insert(6, stops);
+    }
+    cols
 }
 
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let focused = app.focus == Focus::Positions;
     let positions = app.positions();
+    let broker = app.snapshot.as_ref().and_then(|s| s.broker.as_ref());
+    let external = broker.map(|b| b.external.as_slice()).unwrap_or_default();
     let selected = app.selected_position_index();
     let block = theme.block(
         super::titled(
@@ -72,7 +115,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     );
     let inner = block.inner(area);
     block.render(area, buf);
-    if positions.is_empty() {
+    if positions.is_empty() && external.is_empty() {
         Paragraph::new(Span::styled("no open positions", theme.dim())).render(inner, buf);
         return;
     }
@@ -81,7 +124,20 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         selected,
         inner.height.saturating_sub(1) as usize,
     );
-    let cols = columns(app, theme, &positions[shown.clone()]);
+    // External rows follow the last page of this program's own positions.
+    let room = (inner.height.saturating_sub(1) as usize).saturating_sub(shown.len());
+    let external = if shown.end == positions.len() {
+        &external[..external.len().min(room)]
+    } else {
+        &[]
+    };
+    let cols = columns(
+        app,
+        theme,
+        &positions[shown.clone()],
+        external,
+        broker.is_some(),
+    );
     grid::render(
         &cols,
         inner,
