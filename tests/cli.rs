@@ -711,7 +711,14 @@ fn with_json_every_refusal_and_error_is_one_json_object_on_stderr() {
         (&["once", "--json", "--no-such-flag"], "usage", 2),
         (&["backtest", "--candles", csv, "--json"], "refused", 1),
         (
-            &["backtest", "--candles", csv, "--symbol", "BTC", "--json"],
+            &[
+                "backtest",
+                "--candles",
+                csv,
+                "--symbol",
+                "BTC-USD",
+                "--json",
+            ],
             "usage",
             2,
         ),
