@@ -68,7 +68,7 @@ pub enum Command {
     Kill,
     /// A manual trade: TP/SL from the ML signal and the size from the risk rules unless given; pending until confirmed, or at once with --yes.
     Trade {
-        /// One of the configured symbols, BASE/QUOTE in any case, e.g. BTC/USD.
+        /// One of the configured symbols in any case: a pair like BTC/USD or a US stock ticker like AAPL.
         symbol: String,
         side: Side,
         /// Quantity; default: from max_risk_percent and the stop distance, capped.

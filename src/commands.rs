@@ -394,7 +394,7 @@ pub fn kill(desk: &Desk) -> Result<u8> {
 
 /// The symbol the trader typed, upper-cased (`eth/usd` is `ETH/USD`), when it is one of
 /// `known`. Otherwise the refusal names them all and the nearest one; a symbol that is not
-/// BASE/QUOTE at all is a usage error.
+/// a pair or a stock ticker at all is a usage error.
 fn known_symbol(typed: &str, known: &[String]) -> std::result::Result<String, (ErrorKind, String)> {
     let symbol = crate::config::normalize_symbol(typed);
     if known.contains(&symbol) {
@@ -413,7 +413,8 @@ fn known_symbol(typed: &str, known: &[String]) -> std::result::Result<String, (E
         Err((
             ErrorKind::Usage,
             format!(
-                "symbol {typed:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD){hint}; {list}"
+                "symbol {typed:?} is not {}{hint}; {list}",
+                crate::config::SYMBOL_FORMS
             ),
         ))
     }

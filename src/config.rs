@@ -36,6 +36,7 @@ struct MarketDataFile {
     stale_after_seconds: Option<f64>,
     url: Option<String>,
     stream_url: Option<String>,
+    stock_feed: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -182,6 +183,7 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         stale_after_seconds: t.take("stale_after_seconds"),
         url: t.take("url"),
         stream_url: t.take("stream_url"),
+        stock_feed: t.take("stock_feed"),
     };
     t.finish();
     let mut t = TableReader::new(&mut doc, "broker", problems);
@@ -281,6 +283,24 @@ impl BrokerConfig {
     }
 }
 
+/// Which of Alpaca's US stock feeds prices stocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockFeed {
+    /// The Investors Exchange alone: free with any Alpaca account.
+    Iex,
+    /// Every US exchange (the consolidated tape): a paid Alpaca data plan.
+    Sip,
+}
+
+impl StockFeed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StockFeed::Iex => "iex",
+            StockFeed::Sip => "sip",
+        }
+    }
+}
+
 /// `[market_data]`: where prices come from and how old one may be.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MarketData {
@@ -290,6 +310,8 @@ pub struct MarketData {
     /// The provider's REST address (a test server); its stream is at `stream_url`, or derived.
     pub url: Option<String>,
     pub stream_url: Option<String>,
+    /// Alpaca's feed for US stocks.
+    pub stock_feed: StockFeed,
 }
 
 impl MarketData {
@@ -496,9 +518,7 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
     let mut seen = std::collections::BTreeSet::new();
     for s in &symbols {
         if !valid_symbol(s) {
-            p.note(format!(
-                "auto_trade.symbols: {s:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
-            ));
+            p.note(format!("auto_trade.symbols: {s:?} is not {SYMBOL_FORMS}"));
         } else if !seen.insert(s.clone()) {
             p.note(format!("auto_trade.symbols: {s:?} is listed twice"));
         }
@@ -697,6 +717,24 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             PriceSource::Simulated
         }
     };
+    if provider == PriceSource::Coinbase {
+        for s in symbols.iter().filter(|s| is_stock(s)) {
+            p.note(format!(
+                "auto_trade.symbols: {s:?} is a US stock ticker, and market_data.provider = \"coinbase\" \
+                 prices crypto pairs only (choose \"alpaca\" for US stocks)"
+            ));
+        }
+    }
+    let stock_feed = match md.stock_feed.as_deref().map(str::trim) {
+        None | Some("iex") => StockFeed::Iex,
+        Some("sip") => StockFeed::Sip,
+        Some(other) => {
+            p.note(format!(
+                "market_data.stock_feed {other:?} is not one of \"iex\" (free), \"sip\" (a paid Alpaca plan)"
+            ));
+            StockFeed::Iex
+        }
+    };
     let stale_after_seconds = md.stale_after_seconds.unwrap_or(30.0);
     if !(1.0..=86_400.0).contains(&stale_after_seconds) {
         p.range(
@@ -720,6 +758,7 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         stale_after_seconds,
         url: url_of("url", md.url, ["http://", "https://"]),
         stream_url: url_of("stream_url", md.stream_url, ["ws://", "wss://"]),
+        stock_feed,
     };
     if broker_kind == BrokerKind::Alpaca && !provider.is_feed() {
         p.note(format!(
@@ -738,6 +777,11 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         }
         Some(url)
     };
+    // `[broker] data_url` is where Alpaca's market data is, when `[market_data] url` is not set.
+    let mut market_data = market_data;
+    if market_data.provider == PriceSource::Alpaca && market_data.url.is_none() {
+        market_data.url = bf.data_url.clone();
+    }
     let broker = BrokerConfig {
         kind: broker_kind,
         trading_url: broker_url("trading_url", bf.trading_url),
@@ -827,14 +871,51 @@ pub fn normalize_symbol(s: &str) -> String {
     s.trim().to_ascii_uppercase()
 }
 
-/// `BASE/QUOTE`, letters and digits only, each side 1 to 12 characters.
-pub fn valid_symbol(s: &str) -> bool {
-    let Some((base, quote)) = s.split_once('/') else {
-        return false;
+/// What a symbol names: a pair (crypto, `BTC/USD`) or a US stock (`AAPL`). Alpaca's own
+/// convention: a pair has a `/`, a stock ticker has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolKind {
+    Pair,
+    Stock,
+}
+
+/// What a symbol may be, for messages: "… is not {SYMBOL_FORMS}".
+pub const SYMBOL_FORMS: &str =
+    "a pair like BTC/USD (BASE/QUOTE, letters and digits) or a US stock ticker like AAPL or BRK.B";
+
+/// The kind of a symbol as stored (upper-case; see [`normalize_symbol`]), or `None` when it is
+/// neither form: `BASE/QUOTE`, letters and digits, each side 1 to 12 characters; or a ticker of
+/// 1 to 10 upper-case letters and digits starting with a letter, with at most one class suffix
+/// of a dot and 1 or 2 letters (`BRK.B`).
+pub fn symbol_kind(s: &str) -> Option<SymbolKind> {
+    if let Some((base, quote)) = s.split_once('/') {
+        let ok = |p: &str| {
+            !p.is_empty() && p.len() <= 12 && p.chars().all(|c| c.is_ascii_alphanumeric())
+        };
+        return (ok(base) && ok(quote)).then_some(SymbolKind::Pair);
+    }
+    let (root, class) = match s.split_once('.') {
+        Some((root, class)) => (root, Some(class)),
+        None => (s, None),
     };
-    let ok =
-        |p: &str| !p.is_empty() && p.len() <= 12 && p.chars().all(|c| c.is_ascii_alphanumeric());
-    ok(base) && ok(quote)
+    let root_ok = root.len() <= 10
+        && root.starts_with(|c: char| c.is_ascii_uppercase())
+        && root
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let class_ok = class
+        .is_none_or(|c| (1..=2).contains(&c.len()) && c.chars().all(|c| c.is_ascii_uppercase()));
+    (root_ok && class_ok).then_some(SymbolKind::Stock)
+}
+
+/// A pair or a US stock ticker (see [`symbol_kind`]).
+pub fn valid_symbol(s: &str) -> bool {
+    symbol_kind(s).is_some()
+}
+
+/// A US stock ticker (`AAPL`, `BRK.B`), not a pair.
+pub fn is_stock(s: &str) -> bool {
+    symbol_kind(s) == Some(SymbolKind::Stock)
 }
 
 /// The data dir: `--data-dir`, `$AUTOTRADE_DATA_DIR`, the user's data dir.
@@ -904,10 +985,116 @@ mod tests {
 
     #[test]
     fn bad_symbol_is_refused() {
-        let e = parse_str("[auto_trade]\nsymbols = [\"BTCUSD\"]\n", "c.toml").unwrap_err();
-        assert!(e.0.contains("BTCUSD"), "{e}");
+        let e = parse_str("[auto_trade]\nsymbols = [\"BTC-USD\"]\n", "c.toml").unwrap_err();
+        assert!(
+            e.0.contains("\"BTC-USD\" is not a pair like BTC/USD"),
+            "{e}"
+        );
+        assert!(e.0.contains("or a US stock ticker like AAPL"), "{e}");
         assert!(!valid_symbol("BTC/US-D"));
         assert!(valid_symbol("ETH/USDT"));
+    }
+
+    #[test]
+    fn a_symbol_is_a_pair_or_a_us_stock_ticker() {
+        use SymbolKind::*;
+        for (s, kind) in [
+            ("BTC/USD", Some(Pair)),
+            ("ETH/USDT", Some(Pair)),
+            ("1INCH/USD", Some(Pair)),
+            ("btc/usd", Some(Pair)),
+            ("ABCDEFGHIJKL/USD", Some(Pair)),
+            ("AAPL", Some(Stock)),
+            ("MSFT", Some(Stock)),
+            ("F", Some(Stock)),
+            ("BRK.B", Some(Stock)),
+            ("BF.AB", Some(Stock)),
+            ("ABCDEFGHIJ", Some(Stock)),
+            ("A1B2", Some(Stock)),
+            // Neither form.
+            ("", None),
+            ("/", None),
+            ("AAPL/", None),
+            ("/USD", None),
+            ("ABCDEFGHIJKLM/USD", None),
+            ("BTC/US-D", None),
+            ("BTC/USD/EUR", None),
+            ("BTC-USD", None),
+            ("aapl", None),
+            ("Aapl", None),
+            ("1AAPL", None),
+            ("ABCDEFGHIJK", None),
+            ("BRK..B", None),
+            ("BRK.", None),
+            (".B", None),
+            ("BRK.ABC", None),
+            ("BRK.B.C", None),
+            ("BRK.1", None),
+            ("BRK.b", None),
+            ("AA PL", None),
+            ("ÄAPL", None),
+        ] {
+            assert_eq!(symbol_kind(s), kind, "{s:?}");
+            assert_eq!(valid_symbol(s), kind.is_some(), "{s:?}");
+            assert_eq!(is_stock(s), kind == Some(Stock), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn stock_tickers_are_accepted_in_any_case_and_malformed_ones_refused() {
+        let c = parse_str(
+            "[auto_trade]\nsymbols = [\"aapl\", \"BRK.B\", \"btc/usd\"]\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.auto_trade.symbols, vec!["AAPL", "BRK.B", "BTC/USD"]);
+        for bad in ["aapl/", "AAPL/", "BRK..B"] {
+            let e = parse_str(&format!("[auto_trade]\nsymbols = [{bad:?}]\n"), "c.toml")
+                .unwrap_err()
+                .0;
+            assert!(
+                e.contains("is not a pair like BTC/USD (BASE/QUOTE, letters and digits) or a US stock ticker like AAPL or BRK.B"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn coinbase_refuses_a_stock_naming_the_symbol_and_the_provider() {
+        let doc = |provider: &str| {
+            format!(
+                "[auto_trade]\nsymbols = [\"BTC/USD\", \"AAPL\"]\n[ml_engine]\nurl = \"http://127.0.0.1:9\"\n\
+                 [market_data]\nprovider = \"{provider}\"\n"
+            )
+        };
+        let e = parse_str(&doc("coinbase"), "c.toml").unwrap_err().0;
+        assert_eq!(
+            e,
+            "invalid config in c.toml: auto_trade.symbols: \"AAPL\" is a US stock ticker, and \
+             market_data.provider = \"coinbase\" prices crypto pairs only (choose \"alpaca\" for US stocks)"
+        );
+        for fine in ["alpaca", "ml_engine", "auto"] {
+            parse_str(&doc(fine), "c.toml").unwrap();
+        }
+        // The simulated market prices stocks too.
+        parse_str("[auto_trade]\nsymbols = [\"AAPL\"]\n", "c.toml").unwrap();
+    }
+
+    #[test]
+    fn stock_feed_is_iex_or_sip() {
+        let md = |text: &str| parse_str(text, "t").map(|c| c.market_data);
+        assert_eq!(md("").unwrap().stock_feed, StockFeed::Iex);
+        assert_eq!(
+            md("[market_data]\nstock_feed = \"sip\"")
+                .unwrap()
+                .stock_feed,
+            StockFeed::Sip
+        );
+        let e = md("[market_data]\nstock_feed = \"nasdaq\"").unwrap_err().0;
+        assert!(
+            e.contains("market_data.stock_feed \"nasdaq\" is not one of \"iex\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -948,7 +1135,7 @@ mod tests {
     #[test]
     fn every_problem_is_named_at_once() {
         let doc = "verbose = true\n[auto_trade]\nmax_risk_percnt = 1.0\nmin_confidence = 1.5\n\
-                   enabled = \"yes\"\nsymbols = [\"BTCUSD\", \"eth/usd\", \"ETH/USD\"]\n\
+                   enabled = \"yes\"\nsymbols = [\"BTC-USD\", \"eth/usd\", \"ETH/USD\"]\n\
                    [account]\nsize = 0\n[mlengine]\nurl = \"http://x\"\n";
         let e = parse_str(doc, "c.toml").unwrap_err().0;
         for want in [
@@ -956,7 +1143,7 @@ mod tests {
             "auto_trade.max_risk_percnt: unknown key; did you mean auto_trade.max_risk_percent?",
             "auto_trade.min_confidence = 1.5 is out of range",
             "auto_trade.enabled: invalid type: string \"yes\", expected a boolean",
-            "auto_trade.symbols: \"BTCUSD\" is not BASE/QUOTE",
+            "auto_trade.symbols: \"BTC-USD\" is not a pair like BTC/USD",
             "auto_trade.symbols: \"ETH/USD\" is listed twice",
             "account.size = 0 is out of range",
             "[mlengine]: unknown table; did you mean [ml_engine]?",

@@ -814,7 +814,7 @@ fn config_bad_inputs_are_refused_naming_the_field() {
         ),
         (cfg(json!({"symbols": []})), 422, Some("config.symbols")),
         (
-            cfg(json!({"symbols": ["BTCUSD"]})),
+            cfg(json!({"symbols": ["BTC-USD"]})),
             422,
             Some("config.symbols"),
         ),

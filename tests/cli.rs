@@ -698,7 +698,7 @@ fn with_json_every_refusal_and_error_is_one_json_object_on_stderr() {
     let csv = csv.to_str().unwrap();
     for (args, kind, code) in [
         (&["trade", "DOGE/USD", "buy", "--json"][..], "refused", 1),
-        (&["trade", "BTCUSD", "buy", "--json"], "usage", 2),
+        (&["trade", "BTC-USD", "buy", "--json"], "usage", 2),
         (
             &["trade", "BTC/USD", "buy", "--size", "1000", "--json"],
             "refused",
@@ -711,7 +711,14 @@ fn with_json_every_refusal_and_error_is_one_json_object_on_stderr() {
         (&["once", "--json", "--no-such-flag"], "usage", 2),
         (&["backtest", "--candles", csv, "--json"], "refused", 1),
         (
-            &["backtest", "--candles", csv, "--symbol", "BTC", "--json"],
+            &[
+                "backtest",
+                "--candles",
+                csv,
+                "--symbol",
+                "BTC-USD",
+                "--json",
+            ],
             "usage",
             2,
         ),
@@ -934,7 +941,7 @@ fn a_config_with_several_problems_names_every_one_with_its_key() {
         [
             "auto_trade.enabled: invalid type: string \"yes\", expected a boolean",
             "auto_trade.max_risk_percnt: unknown key; did you mean auto_trade.max_risk_percent?",
-            "auto_trade.symbols: \"BTCUSD\" is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")",
+            "auto_trade.symbols: \"BTC-USD\" is not a pair like BTC/USD (BASE/QUOTE, letters and digits) or a US stock ticker like AAPL or BRK.B",
             "auto_trade.max_risk_percent = 0 is out of range: must be > 0 and <= 100",
             "auto_trade.min_confidence = 1.5 is out of range: must be between 0 and 1",
             "account.size = -5 is out of range: must be > 0 and at most 1e12",

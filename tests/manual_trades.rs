@@ -353,9 +353,12 @@ fn max_open_positions_and_the_symbol_gates_refuse_manual_trades() {
 fn a_bad_symbol_is_a_usage_error() {
     let ml = engine();
     let dir = setup(&ml, "");
-    let (code, _, err) = run(dir.path(), &["trade", "BTCUSD", "buy"]);
+    let (code, _, err) = run(dir.path(), &["trade", "BTC-USD", "buy"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("BASE/QUOTE"), "{err}");
+    assert!(
+        err.contains("is not a pair like BTC/USD (BASE/QUOTE, letters and digits) or a US stock ticker like AAPL"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -402,8 +405,8 @@ fn an_unknown_symbol_is_refused_naming_the_configured_ones_and_the_nearest() {
         0,
         "refused before asking"
     );
-    // Not BASE/QUOTE at all: a usage error, with the suggestion too.
-    let (code, _, err) = run(dir.path(), &["trade", "btcusd", "buy"]);
+    // Neither a pair nor a stock ticker: a usage error, with the suggestion too.
+    let (code, _, err) = run(dir.path(), &["trade", "btc_usd", "buy"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("(did you mean BTC/USD?)"), "{err}");
     // close says the same.

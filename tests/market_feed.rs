@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
 //! The live market-data feed: the loop every provider shares (driven by a fake provider in
-//! tokio's paused time), and Coinbase Exchange and Alpaca against loopback servers that speak
-//! their documented protocols (tests/support/market.rs cites the source of each message).
+//! tokio's paused time), and Coinbase Exchange and Alpaca (crypto, US stocks, and both at once)
+//! against loopback servers that speak their documented protocols (tests/support/market.rs
+//! cites the source of each message).
 
 mod support;
 
@@ -892,4 +893,380 @@ async fn coinbase_a_poll_that_partly_fails_still_prices_the_products_that_answer
         .await
         .unwrap();
     assert_eq!(ticks.len(), 2);
+}
+
+// ------------------------------------------------------------------------------------------
+// Alpaca US stocks, alone and beside crypto (tests/support/market.rs cites Alpaca's stock
+// protocol for each fake).
+
+use autotrade_tui::config::StockFeed;
+use autotrade_tui::market::{Plan, alpaca, run_plan};
+
+/// What the stock stream trades and quotes at.
+fn stock_stream_prices() -> HashMap<&'static str, (f64, f64, f64)> {
+    HashMap::from([
+        ("AAPL", (126.55, 126.5, 126.6)),
+        ("MSFT", (253.87, 253.85, 253.9)),
+    ])
+}
+
+/// What the REST API answers: other prices, so a test tells a poll from the stream.
+fn stock_rest_prices() -> HashMap<String, (f64, f64, f64)> {
+    HashMap::from([
+        ("AAPL".to_string(), (142.2, 142.1, 142.3)),
+        ("MSFT".to_string(), (294.1, 294.0, 294.2)),
+        ("BTC/USD".to_string(), (57527.0, 39381.18, 39463.42)),
+    ])
+}
+
+/// 2021-02-22T15:51:45.335Z: when the stock stream fake's quotes are timed in most tests.
+const STOCK_QUOTE_MS: i64 = 1_614_009_105_335;
+/// The REST fake's latest stock trade (2021-10-11T23:42:47.895547Z), later than its quote.
+const REST_STOCK_MS: i64 = 1_633_995_767_895;
+
+fn stock_quote_time() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(STOCK_QUOTE_MS).unwrap()
+}
+
+async fn stock_ws(script: StockStream) -> WsFake {
+    WsFake::serving(move |peer| async move {
+        alpaca_stock_session(peer, &stock_stream_prices(), stock_quote_time(), script).await
+    })
+    .await
+}
+
+fn stocks(ws: &str, rest: &str, keys: Option<Keys>) -> Alpaca {
+    Alpaca::stocks(ws, rest, keys, StockFeed::Iex)
+        .unwrap()
+        .with_timeout(Duration::from_secs(2))
+        .unwrap()
+}
+
+fn start_plan(plan: Plan, policy: Policy) -> (mpsc::Receiver<FeedEvent>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(run_plan(plan, tx, policy));
+    (rx, task)
+}
+
+fn tick(symbol: &str, last: Option<f64>, bid: Option<f64>, ask: Option<f64>, at_ms: i64) -> Tick {
+    Tick {
+        symbol: symbol.into(),
+        last,
+        bid,
+        ask,
+        at_ms,
+    }
+}
+
+#[tokio::test]
+async fn alpaca_stock_ticks_stream_with_the_keys_in_the_auth_message_and_the_headers() {
+    let ws = stock_ws(StockStream::Serve(Then::Hold)).await;
+    let rest = AlpacaRest::start(stock_rest_prices(), 0, vec![]).await;
+    let provider = Arc::new(stocks(&ws.url, &rest.url, keys(ALPACA_SECRET)));
+    let (mut rx, _task) = start(provider, &["AAPL", "MSFT"], fast());
+    let mut seen = until(&mut rx, REAL, is_streaming).await;
+    // Before the stream, the latest prices over REST: outside market hours the stream is
+    // silent, and these are what the stocks last traded at (stale by their time).
+    let mut seed = ticks_of(&seen);
+    seed.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+    assert_eq!(
+        seed,
+        vec![
+            tick("AAPL", Some(142.2), Some(142.1), Some(142.3), REST_STOCK_MS),
+            tick("MSFT", Some(294.1), Some(294.0), Some(294.2), REST_STOCK_MS),
+        ]
+    );
+    while ticks_of(&seen).len() < 6 {
+        seen.push(next(&mut rx, REAL).await);
+    }
+    let streamed = &ticks_of(&seen)[2..];
+    assert!(streamed.contains(&tick("AAPL", Some(126.55), None, None, STOCK_QUOTE_MS - 1)));
+    assert!(streamed.contains(&tick(
+        "AAPL",
+        None,
+        Some(126.5),
+        Some(126.6),
+        STOCK_QUOTE_MS
+    )));
+    assert!(streamed.contains(&tick(
+        "MSFT",
+        None,
+        Some(253.85),
+        Some(253.9),
+        STOCK_QUOTE_MS
+    )));
+    assert!(symbol_errors(&seen).is_empty(), "{seen:?}");
+    // The stream: auth with the keys, then trades and quotes of every ticker.
+    let sent = ws.received();
+    assert_eq!(sent[0].1["action"], "auth");
+    assert_eq!(sent[0].1["key"], ALPACA_KEY);
+    assert_eq!(sent[0].1["secret"], ALPACA_SECRET);
+    assert_eq!(sent[1].1["action"], "subscribe");
+    assert_eq!(sent[1].1["trades"], serde_json::json!(["AAPL", "MSFT"]));
+    assert_eq!(sent[1].1["quotes"], serde_json::json!(["AAPL", "MSFT"]));
+    // REST: the stock endpoints on the free feed, both keys in the headers.
+    let asked = rest.requests();
+    let mut kinds: Vec<&str> = asked.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["quotes", "trades"]);
+    for r in &asked {
+        assert!(r.stocks, "{r:?}");
+        assert_eq!(r.symbols, "AAPL,MSFT");
+        assert_eq!(r.feed.as_deref(), Some("iex"));
+        assert_eq!(r.key.as_deref(), Some(ALPACA_KEY));
+        assert!(r.secret_ok, "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn alpaca_mixed_symbols_stream_both_halves_into_the_stored_bid_and_ask() {
+    use autotrade_tui::desk::Desk;
+    use autotrade_tui::store::Store;
+    let now = chrono::Utc::now();
+    let crypto_ws = alpaca_ws(&["BTC/USD"], |_| Then::Hold).await;
+    let stock_ws = WsFake::serving(move |peer| async move {
+        alpaca_stock_session(
+            peer,
+            &stock_stream_prices(),
+            now,
+            StockStream::Serve(Then::Hold),
+        )
+        .await
+    })
+    .await;
+    let rest = AlpacaRest::start(stock_rest_prices(), 0, vec![]).await;
+    let plan = alpaca::plan(
+        &symbols(&["BTC/USD", "AAPL"]),
+        alpaca(&crypto_ws.url, &rest.url, keys(ALPACA_SECRET)),
+        stocks(&stock_ws.url, &rest.url, keys(ALPACA_SECRET)),
+    );
+    assert_eq!(plan.parts.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = autotrade_tui::config::parse_str(
+        "[auto_trade]\nsymbols = [\"BTC/USD\", \"AAPL\"]\n[ml_engine]\nurl = \"http://127.0.0.1:9\"\n\
+         [market_data]\nprovider = \"alpaca\"\n",
+        "test",
+    )
+    .unwrap();
+    let store = Store::open(dir.path(), "u", true).unwrap();
+    let desk = Desk::new(Arc::new(config), dir.path().into(), Arc::new(store));
+    let (tx, rx) = mpsc::channel(64);
+    let (events_tx, mut events) = mpsc::channel(64);
+    let _run = tokio::spawn(run_plan(plan, tx, fast()));
+    let _consume = tokio::spawn(autotrade_tui::engine::feed::consume(
+        desk.clone(),
+        "alpaca",
+        rx,
+        events_tx,
+    ));
+    // One state for the feed: streaming once both halves stream.
+    let deadline = Instant::now() + REAL;
+    loop {
+        let e = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("the feed did not stream")
+            .unwrap();
+        if let autotrade_tui::engine::EngineEvent::Feed { provider, state } = e {
+            assert_eq!(provider, "alpaca");
+            if state == FeedState::Streaming {
+                break;
+            }
+            assert!(
+                matches!(state, FeedState::Connecting),
+                "nothing refused here: {state:?}"
+            );
+        }
+    }
+    // The stocks' stream ticks reach the store: the quote's bid and ask, the trade's price.
+    let stored = loop {
+        let prices = desk.store.prices().unwrap();
+        if let (Some(aapl), Some(btc)) = (prices.get("AAPL"), prices.get("BTC/USD"))
+            && aapl.bid == Some(126.5)
+            && btc.bid.is_some()
+        {
+            break (*aapl, *btc);
+        }
+        assert!(Instant::now() < deadline, "not stored: {prices:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (aapl, btc) = stored;
+    assert_eq!(
+        (aapl.price, aapl.bid, aapl.ask),
+        (126.55, Some(126.5), Some(126.6))
+    );
+    assert_eq!(aapl.at_ms, now.timestamp_millis());
+    assert_eq!((btc.bid, btc.ask), (Some(57520.5), Some(57530.25)));
+    assert_eq!((crypto_ws.connections(), stock_ws.connections()), (1, 1));
+    // Each stream was asked only for its own kind of symbol.
+    assert_eq!(
+        subscribes(&crypto_ws, "action", "subscribe")[0].1["trades"],
+        serde_json::json!(["BTC/USD"])
+    );
+    assert_eq!(
+        subscribes(&stock_ws, "action", "subscribe")[0].1["trades"],
+        serde_json::json!(["AAPL"])
+    );
+}
+
+#[tokio::test]
+async fn alpaca_without_keys_each_stock_is_one_error_and_crypto_still_ticks() {
+    let crypto_ws = alpaca_ws(&["BTC/USD"], |_| Then::Hold).await;
+    let stock_ws = stock_ws(StockStream::Serve(Then::Hold)).await;
+    let rest = AlpacaRest::start(stock_rest_prices(), 0, vec![]).await;
+    let plan = alpaca::plan(
+        &symbols(&["AAPL", "BTC/USD", "BRK.B"]),
+        alpaca(&crypto_ws.url, &rest.url, None),
+        stocks(&stock_ws.url, &rest.url, None),
+    );
+    let (mut rx, _task) = start_plan(plan, fast());
+    let mut seen = Vec::new();
+    while ticks_of(&seen).len() < 4 {
+        seen.push(next(&mut rx, REAL).await);
+    }
+    // One error per stock, first, saying what it needs; never a key's value.
+    assert_eq!(
+        symbol_errors(&seen),
+        vec!["AAPL".to_string(), "BRK.B".to_string()]
+    );
+    for e in &seen[..2] {
+        let FeedEvent::SymbolError { message, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            message.contains("US stocks on Alpaca need APCA_API_KEY_ID and APCA_API_SECRET_KEY"),
+            "{message}"
+        );
+    }
+    // Crypto needs no keys: polled.
+    assert!(ticks_of(&seen).iter().all(|t| t.symbol == "BTC/USD"));
+    assert!(matches!(
+        seen[2],
+        FeedEvent::State(FeedState::Polling { .. })
+    ));
+    // Nothing ever asked Alpaca about a stock.
+    assert_eq!(stock_ws.connections(), 0);
+    assert_eq!(crypto_ws.connections(), 0);
+    let asked = rest.requests();
+    assert!(
+        asked.iter().all(|r| !r.stocks && r.symbols == "BTC/USD"),
+        "{asked:?}"
+    );
+}
+
+#[tokio::test]
+async fn alpaca_only_stocks_without_keys_is_down_and_says_why() {
+    let plan = alpaca::plan(
+        &symbols(&["AAPL"]),
+        alpaca("ws://127.0.0.1:9", "http://127.0.0.1:9", None),
+        stocks("ws://127.0.0.1:9", "http://127.0.0.1:9", None),
+    );
+    assert!(plan.parts.is_empty());
+    let (mut rx, task) = start_plan(plan, fast());
+    assert_eq!(
+        symbol_errors(&[next(&mut rx, REAL).await]),
+        vec!["AAPL".to_string()]
+    );
+    match next(&mut rx, REAL).await {
+        FeedEvent::State(FeedState::Down { why }) => {
+            assert!(why.contains("APCA_API_KEY_ID"), "{why}")
+        }
+        e => panic!("{e:?}"),
+    }
+    // Nothing more: no loop, no retries; it ends with its receiver.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err()
+    );
+    drop(rx);
+    tokio::time::timeout(REAL, task).await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn alpaca_refused_stock_stream_polls_rest_while_crypto_streams() {
+    let crypto_ws = alpaca_ws(&["BTC/USD"], |_| Then::Hold).await;
+    let stock_ws = stock_ws(StockStream::Refuse(406, "connection limit exceeded")).await;
+    let rest = AlpacaRest::start(stock_rest_prices(), 0, vec![]).await;
+    let plan = alpaca::plan(
+        &symbols(&["BTC/USD", "AAPL"]),
+        alpaca(&crypto_ws.url, &rest.url, keys(ALPACA_SECRET)),
+        stocks(&stock_ws.url, &rest.url, keys(ALPACA_SECRET)),
+    );
+    let (mut rx, _task) = start_plan(plan, fast());
+    let mut seen = Vec::new();
+    while ticks_of(&seen)
+        .iter()
+        .filter(|t| t.symbol == "AAPL")
+        .count()
+        < 4
+        || !ticks_of(&seen).iter().any(|t| t.symbol == "BTC/USD")
+    {
+        seen.push(next(&mut rx, REAL).await);
+    }
+    // The feed reads as polling, and says which half polls and why.
+    let polling: Vec<&String> = seen
+        .iter()
+        .filter_map(|e| match e {
+            FeedEvent::State(FeedState::Polling { why, .. }) => Some(why),
+            _ => None,
+        })
+        .collect();
+    assert!(!polling.is_empty(), "{seen:?}");
+    let why = polling.last().unwrap();
+    assert!(
+        why.contains("US stocks polling: Alpaca US stocks stream: connection limit exceeded (406)"),
+        "{why}"
+    );
+    assert!(why.contains("crypto streaming"), "{why}");
+    assert!(
+        !why.contains(ALPACA_SECRET) && !why.contains(ALPACA_KEY),
+        "{why}"
+    );
+    // The stocks' prices come from REST, the crypto's from its stream.
+    let aapl: Vec<Tick> = ticks_of(&seen)
+        .into_iter()
+        .filter(|t| t.symbol == "AAPL")
+        .collect();
+    assert!(
+        aapl.iter()
+            .all(|t| *t == tick("AAPL", Some(142.2), Some(142.1), Some(142.3), REST_STOCK_MS))
+    );
+    let btc = ticks_of(&seen)
+        .into_iter()
+        .find(|t| t.symbol == "BTC/USD" && t.bid.is_some())
+        .unwrap();
+    assert_eq!((btc.bid, btc.at_ms), (Some(57520.5), QUOTE_MS));
+    // Refused once: the stock stream is not hammered.
+    assert_eq!(stock_ws.connections(), 1);
+    assert_eq!(crypto_ws.connections(), 1);
+    assert!(
+        rest.requests()
+            .iter()
+            .all(|r| r.stocks && r.symbols == "AAPL")
+    );
+}
+
+#[tokio::test]
+async fn alpaca_unknown_stock_symbol_is_one_error_and_the_others_stream() {
+    let ws = stock_ws(StockStream::Serve(Then::Hold)).await;
+    let rest = AlpacaRest::start(stock_rest_prices(), 0, vec![]).await;
+    let provider = Arc::new(stocks(&ws.url, &rest.url, keys(ALPACA_SECRET)));
+    let (mut rx, _task) = start(provider, &["AAPL", "ZZZZ"], fast());
+    let mut seen = until(&mut rx, REAL, is_streaming).await;
+    while ticks_of(&seen).len() < 3 {
+        seen.push(next(&mut rx, REAL).await);
+    }
+    assert_eq!(symbol_errors(&seen), vec!["ZZZZ".to_string()]);
+    let message = seen
+        .iter()
+        .find_map(|e| match e {
+            FeedEvent::SymbolError { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(message, "Alpaca US stocks has no quote or trade for ZZZZ");
+    assert!(ticks_of(&seen).iter().all(|t| t.symbol == "AAPL"));
+    // The stream is asked only for the ticker Alpaca knows.
+    let subs = subscribes(&ws, "action", "subscribe");
+    assert_eq!(subs[0].1["trades"], serde_json::json!(["AAPL"]));
 }

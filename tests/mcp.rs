@@ -597,8 +597,8 @@ fn malformed_arguments_are_tool_errors_and_the_server_keeps_serving() {
         ("auto_trade_decision", json!({"symbol": 5}), "invalid type"),
         (
             "get_amd_phase",
-            json!({"symbol": "BTCUSD"}),
-            "is not BASE/QUOTE",
+            json!({"symbol": "BTC-USD"}),
+            "is not a pair like BTC/USD (BASE/QUOTE, letters and digits) or a US stock ticker like AAPL",
         ),
         (
             "execute_trade",

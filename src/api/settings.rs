@@ -158,7 +158,7 @@ mod tests {
                 "config.pending_expiry_minutes",
             ),
             (
-                json!({"user_id": "u", "symbols": ["BTCUSD"]}),
+                json!({"user_id": "u", "symbols": ["BTC-USD"]}),
                 "config.symbols",
             ),
             (json!({"user_id": "u", "symbols": []}), "config.symbols"),

@@ -95,9 +95,7 @@ pub fn run_cli(
         return Ok(report_error(
             json,
             ErrorKind::Usage,
-            &format!(
-                "--symbol {symbol:?} is not BASE/QUOTE (letters and digits only, e.g. \"BTC/USD\")"
-            ),
+            &format!("--symbol {symbol:?} is not {}", crate::config::SYMBOL_FORMS),
         ));
     }
     let mut bar = Progress::stderr();

@@ -225,7 +225,8 @@ impl Engine {
     /// Start the live market-data feed `[market_data]` asks for, if any: its provider's
     /// stream (or polling) and the task that stores its ticks. Both stop when the guard goes.
     fn start_feed(&self, events: &mpsc::Sender<EngineEvent>) -> Option<FeedGuard> {
-        let provider = match crate::market::for_config(&self.config.market_data) {
+        let symbols = self.config.auto_trade.symbols.clone();
+        let plan = match crate::market::for_config(&self.config.market_data, &symbols) {
             Ok(p) => p?,
             Err(e) => {
                 let _ = events.try_send(EngineEvent::Error(format!("market data: {e}")));
@@ -233,11 +234,9 @@ impl Engine {
             }
         };
         let (tx, rx) = mpsc::channel(1024);
-        let name = provider.name();
-        let symbols = self.config.auto_trade.symbols.clone();
-        let run = tokio::spawn(crate::market::run(
-            provider,
-            symbols,
+        let name = plan.name;
+        let run = tokio::spawn(crate::market::run_plan(
+            plan,
             tx,
             crate::market::Policy::default(),
         ));

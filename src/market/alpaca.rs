@@ -1,19 +1,25 @@
-//! Alpaca's crypto market data, v1beta3 (US feed). Symbols stay `BTC/USD`.
+//! Alpaca's market data: crypto (v1beta3, US feed; symbols stay `BTC/USD`) and US stocks
+//! (v2, the IEX or SIP feed; symbols are tickers, `AAPL`).
 //!
-//! Stream: `wss://stream.data.alpaca.markets/v1beta3/crypto/us`; every frame is a JSON array
-//! of messages keyed by `T`. The server greets (`connected`), we authenticate (the stream
-//! needs an account's keys; the REST API does not), subscribe to trades and quotes, and get
-//! `t` trades and `q` quotes. Poll: `GET /v1beta3/crypto/us/latest/quotes?symbols=…` and
-//! `…/latest/trades?symbols=…`, one request each for every symbol.
+//! Crypto stream: `wss://stream.data.alpaca.markets/v1beta3/crypto/us`; stocks:
+//! `wss://stream.data.alpaca.markets/v2/{iex|sip}`. Both speak the same protocol: every frame
+//! is a JSON array of messages keyed by `T`. The server greets (`connected`), we authenticate
+//! (every stream needs an account's keys), subscribe to trades and quotes, and get `t` trades
+//! and `q` quotes. Poll: crypto `GET /v1beta3/crypto/us/latest/quotes?symbols=…` and
+//! `…/latest/trades?symbols=…` (no keys needed); stocks `GET /v2/stocks/quotes/latest?symbols=…
+//! &feed=iex` and `/v2/stocks/trades/latest?…` (keys needed): one request each for every symbol.
 //! Sources: docs.alpaca.markets/docs/real-time-crypto-pricing-data, …/crypto-pricing-data,
-//! alpacahq/alpaca-docs `content/api-references/market-data-api/crypto-pricing-data/realtime.md`
-//! (errors), alpacahq/alpaca-trade-api-go `marketdata/rest.go` and `marketdata/stream/errors.go`.
-//!
-//! US stocks (`/v2/{iex|sip}` streams, `/v2/stocks/…/latest`) are not covered here.
+//! …/streaming-market-data (406 connection limit), alpacahq/alpaca-docs
+//! `content/api-references/market-data-api/{crypto,stock}-pricing-data/realtime.md` (errors
+//! 400–411, 500; IEX: one connection, 30 trade/quote channels), alpacahq/alpaca-trade-api-go
+//! `marketdata/rest.go` (`/v2/stocks/{quotes,trades}/latest`, `feed`), `marketdata/entities.go`
+//! (feeds iex, sip, …) and `marketdata/stream/errors.go`; alpaca-py `alpaca/data/live/stock.py`
+//! (`/v2/` + feed, IEX by default, SIP needs a subscription).
 
 use super::feed::{price_value, tick, time_ms};
 use super::rest::Link;
 use super::{FeedEvent, FeedState, PollError, Provider, StreamEnd, Tick, rest, ws};
+use crate::config::StockFeed;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
@@ -21,7 +27,20 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 pub const STREAM_URL: &str = "wss://stream.data.alpaca.markets/v1beta3/crypto/us";
+/// The stream host: the crypto stream is at `/v1beta3/crypto/us`, the stocks' at `/v2/{feed}`.
+pub const STREAM_HOST: &str = "wss://stream.data.alpaca.markets";
 pub const DATA_URL: &str = "https://data.alpaca.markets";
+
+/// Why a US stock gets no price from Alpaca without keys (said once per stock symbol).
+pub const NO_STOCK_KEYS: &str = "US stocks on Alpaca need APCA_API_KEY_ID and APCA_API_SECRET_KEY \
+     in the environment (crypto needs no keys)";
+
+/// Which of Alpaca's markets a feed prices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Market {
+    Crypto,
+    Stocks(StockFeed),
+}
 
 /// An Alpaca account's API keys. They go into the auth message and the request headers and
 /// nowhere else: not into a log line, an error or `Debug`.
@@ -49,6 +68,9 @@ impl Keys {
 }
 
 pub struct Alpaca {
+    market: Market,
+    /// How messages name this feed: "Alpaca" (crypto), "Alpaca US stocks".
+    label: &'static str,
     stream_url: String,
     data_url: String,
     keys: Option<Keys>,
@@ -63,9 +85,34 @@ impl Alpaca {
         Self::new(STREAM_URL, DATA_URL, keys)
     }
 
-    /// A feed at these addresses: the stream's full URL and the data API's base.
+    /// A crypto feed at these addresses: the stream's full URL and the data API's base.
     pub fn new(stream_url: &str, data_url: &str, keys: Option<Keys>) -> Result<Self, String> {
+        Self::for_market(Market::Crypto, stream_url, data_url, keys)
+    }
+
+    /// A US stocks feed on `feed` at these addresses: the stream's full URL (`…/v2/iex`) and the
+    /// data API's base.
+    pub fn stocks(
+        stream_url: &str,
+        data_url: &str,
+        keys: Option<Keys>,
+        feed: StockFeed,
+    ) -> Result<Self, String> {
+        Self::for_market(Market::Stocks(feed), stream_url, data_url, keys)
+    }
+
+    fn for_market(
+        market: Market,
+        stream_url: &str,
+        data_url: &str,
+        keys: Option<Keys>,
+    ) -> Result<Self, String> {
         Ok(Alpaca {
+            market,
+            label: match market {
+                Market::Crypto => "Alpaca",
+                Market::Stocks(_) => "Alpaca US stocks",
+            },
             stream_url: stream_url.to_string(),
             data_url: data_url.trim_end_matches('/').to_string(),
             keys,
@@ -85,31 +132,71 @@ impl Alpaca {
         Ok(self)
     }
 
+    /// Why the stream cannot be used without keys.
+    fn no_keys(&self) -> String {
+        match self.market {
+            Market::Crypto => {
+                "Alpaca streams only to an account (no APCA_API_KEY_ID / APCA_API_SECRET_KEY)"
+                    .into()
+            }
+            Market::Stocks(_) => NO_STOCK_KEYS.into(),
+        }
+    }
+
+    fn none_known(&self) -> StreamEnd {
+        StreamEnd::Refused(format!("{} knows none of the symbols", self.label))
+    }
+
     async fn stream_inner(
         &self,
         symbols: &[String],
         tx: &mpsc::Sender<FeedEvent>,
     ) -> Result<(), StreamEnd> {
         let Some(keys) = &self.keys else {
-            return Err(StreamEnd::Refused(
-                "Alpaca streams only to an account (no APCA_API_KEY_ID / APCA_API_SECRET_KEY)"
-                    .into(),
-            ));
+            return Err(StreamEnd::Refused(self.no_keys()));
         };
+        if let Market::Stocks(_) = self.market {
+            self.seed(symbols, tx).await?;
+        }
         let mut wanted: Vec<String> = symbols
             .iter()
             .filter(|s| !self.link.is_unknown(s))
             .cloned()
             .collect();
         if wanted.is_empty() {
-            return Err(StreamEnd::Refused(
-                "Alpaca knows none of the symbols".into(),
-            ));
+            return Err(self.none_known());
         }
-        let mut ws = ws::connect("Alpaca", &self.stream_url, self.link.timeout).await?;
+        let mut ws = ws::connect(self.label, &self.stream_url, self.link.timeout).await?;
         let result = self.session(&mut ws, keys, &mut wanted, tx).await;
         ws::close(ws).await;
         result
+    }
+
+    /// Before a stock stream: one poll. Outside market hours the stream says nothing, so this
+    /// gives each stock its latest price (as old as it is, so marked stale), and it names the
+    /// tickers Alpaca does not know, which the stream would only leave silent. A poll that
+    /// fails leaves it to the stream.
+    async fn seed(
+        &self,
+        symbols: &[String],
+        tx: &mpsc::Sender<FeedEvent>,
+    ) -> Result<(), StreamEnd> {
+        match self.poll(symbols).await {
+            Ok((ticks, unknown)) => {
+                for (symbol, message) in unknown {
+                    ws::deliver(tx, FeedEvent::SymbolError { symbol, message }).await?;
+                }
+                if !ticks.is_empty() {
+                    ws::deliver(tx, FeedEvent::Ticks(ticks)).await?;
+                }
+            }
+            Err(e) => tracing::debug!(
+                "{}: the latest prices before streaming: {}",
+                self.label,
+                e.message
+            ),
+        }
+        Ok(())
     }
 
     async fn session(
@@ -120,13 +207,15 @@ impl Alpaca {
         tx: &mpsc::Sender<FeedEvent>,
     ) -> Result<(), StreamEnd> {
         let mut streaming = false;
+        let quiet_allowed = matches!(self.market, Market::Stocks(_));
         loop {
-            let text = ws::next_text("Alpaca", ws, self.link.silence, tx).await?;
+            let text =
+                ws::next_text_or_ping(self.label, ws, self.link.silence, tx, quiet_allowed).await?;
             let messages = match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Array(items)) => items,
                 Ok(Value::Object(one)) => vec![Value::Object(one)],
                 Ok(_) | Err(_) => {
-                    tracing::debug!("Alpaca stream: frame is not a JSON array, skipped");
+                    tracing::debug!("{} stream: frame is not a JSON array, skipped", self.label);
                     continue;
                 }
             };
@@ -138,10 +227,10 @@ impl Alpaca {
                     Some("success") => match m.get("msg").and_then(Value::as_str) {
                         Some("connected") => {
                             let auth = json!({"action": "auth", "key": keys.key_id, "secret": keys.secret});
-                            ws::send_text("Alpaca", ws, auth.to_string()).await?;
+                            ws::send_text(self.label, ws, auth.to_string()).await?;
                         }
                         Some("authenticated") => {
-                            ws::send_text("Alpaca", ws, subscribe_message(wanted)).await?;
+                            ws::send_text(self.label, ws, subscribe_message(wanted)).await?;
                         }
                         _ => {}
                     },
@@ -150,9 +239,7 @@ impl Alpaca {
                             ws::deliver(tx, FeedEvent::SymbolError { symbol, message }).await?;
                         }
                         if wanted.is_empty() {
-                            return Err(StreamEnd::Refused(
-                                "Alpaca knows none of the symbols".into(),
-                            ));
+                            return Err(self.none_known());
                         }
                         if !streaming {
                             streaming = true;
@@ -184,7 +271,7 @@ impl Alpaca {
             let known = trades.contains(s.as_str()) || quotes.contains(s.as_str());
             if !known {
                 self.link.mark_unknown(s);
-                errors.push((s.clone(), format!("Alpaca did not subscribe {s}")));
+                errors.push((s.clone(), format!("{} did not subscribe {s}", self.label)));
             }
             known
         });
@@ -211,35 +298,41 @@ impl Alpaca {
             wanted.retain(|s| !named.contains(s));
             for symbol in named {
                 self.link.mark_unknown(&symbol);
-                let message = format!("Alpaca: {msg} ({code})");
+                let message = format!("{}: {msg} ({code})", self.label);
                 ws::deliver(tx, FeedEvent::SymbolError { symbol, message }).await?;
             }
             if wanted.is_empty() {
-                return Err(StreamEnd::Refused(
-                    "Alpaca knows none of the symbols".into(),
-                ));
+                return Err(self.none_known());
             }
-            return ws::send_text("Alpaca", ws, subscribe_message(wanted)).await;
+            return ws::send_text(self.label, ws, subscribe_message(wanted)).await;
         }
-        let why = format!("Alpaca stream: {msg} ({code})");
+        let why = format!("{} stream: {msg} ({code})", self.label);
         match code {
             // 407 slow client, 500 internal error: a new connection may do better.
             407 | 500 => Err(StreamEnd::Dropped(why)),
-            // 401 not authenticated, 402 auth failed, 404 auth timeout, 405 symbol limit,
-            // 406 connection limit, 409 insufficient subscription, 411 insufficient scope…
+            // 401 not authenticated, 402 auth failed, 404 auth timeout, 405 symbol limit
+            // (IEX: 30 trade/quote channels), 406 connection limit, 409 insufficient
+            // subscription (SIP without the plan), 411 insufficient scope…
             _ => Err(StreamEnd::Refused(why)),
         }
     }
 
     /// GET one of the latest-data endpoints for `symbols`; the map under `key`.
     async fn latest(&self, kind: &str, symbols: &[String]) -> Result<Map<String, Value>, Latest> {
-        let url = format!("{}/v1beta3/crypto/us/latest/{kind}", self.data_url);
-        let what = format!("Alpaca GET /v1beta3/crypto/us/latest/{kind}");
+        let path = match self.market {
+            Market::Crypto => format!("/v1beta3/crypto/us/latest/{kind}"),
+            Market::Stocks(_) => format!("/v2/stocks/{kind}/latest"),
+        };
+        let url = format!("{}{path}", self.data_url);
+        let what = format!("Alpaca GET {path}");
         let mut request = self
             .link
             .http
             .get(&url)
             .query(&[("symbols", symbols.join(","))]);
+        if let Market::Stocks(feed) = self.market {
+            request = request.query(&[("feed", feed.as_str())]);
+        }
         if let Some(keys) = &self.keys {
             for (name, value) in [
                 ("apca-api-key-id", &keys.key_id),
@@ -260,7 +353,7 @@ impl Alpaca {
         let status = response.status();
         if status.as_u16() == 429 {
             return Err(Latest::Failed(PollError {
-                message: "Alpaca: too many requests (HTTP 429)".into(),
+                message: format!("{}: too many requests (HTTP 429)", self.label),
                 retry_after: rest::retry_after(response.headers()),
             }));
         }
@@ -275,7 +368,10 @@ impl Alpaca {
                 .trim();
             // A malformed symbol: 400 {"message":"invalid symbol: XYZ"}.
             if let Some(bad) = symbols.iter().find(|s| names_symbol(said, s)) {
-                return Err(Latest::Unknown(bad.clone(), format!("Alpaca: {said}")));
+                return Err(Latest::Unknown(
+                    bad.clone(),
+                    format!("{}: {said}", self.label),
+                ));
             }
             let said = if said.is_empty() {
                 String::new()
@@ -309,14 +405,12 @@ impl Provider for Alpaca {
     }
 
     fn cannot_stream(&self) -> Option<String> {
-        self.keys.is_none().then(|| {
-            "Alpaca streams only to an account (no APCA_API_KEY_ID / APCA_API_SECRET_KEY)".into()
-        })
+        self.keys.is_none().then(|| self.no_keys())
     }
 
     async fn stream(&self, symbols: &[String], tx: &mpsc::Sender<FeedEvent>) -> StreamEnd {
         match self.stream_inner(symbols, tx).await {
-            Ok(()) => StreamEnd::Dropped("Alpaca stream ended".into()),
+            Ok(()) => StreamEnd::Dropped(format!("{} stream ended", self.label)),
             Err(end) => end,
         }
     }
@@ -325,6 +419,13 @@ impl Provider for Alpaca {
         &self,
         symbols: &[String],
     ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError> {
+        if matches!(self.market, Market::Stocks(_)) && self.keys.is_none() {
+            // Alpaca answers stock data only to an account: no request to make.
+            let refused = symbols
+                .iter()
+                .map(|s| (s.clone(), NO_STOCK_KEYS.to_string()));
+            return Ok((Vec::new(), refused.collect()));
+        }
         let mut wanted: Vec<String> = symbols
             .iter()
             .filter(|s| !self.link.is_unknown(s))
@@ -347,7 +448,8 @@ impl Provider for Alpaca {
                         let (q, t) = (quotes.get(&symbol), trades.get(&symbol));
                         if q.is_none() && t.is_none() {
                             self.link.mark_unknown(&symbol);
-                            let message = format!("Alpaca has no quote or trade for {symbol}");
+                            let message =
+                                format!("{} has no quote or trade for {symbol}", self.label);
                             unknown.push((symbol, message));
                             continue;
                         }
@@ -373,6 +475,38 @@ impl Provider for Alpaca {
             }
         }
     }
+}
+
+/// Alpaca's feed for `symbols`: the pairs on `crypto`, the US stocks on `stocks`, each half
+/// streaming or polling on its own. Without keys every stock is one error (`NO_STOCK_KEYS`)
+/// and nothing asks Alpaca about it; the pairs are priced all the same.
+pub fn plan(symbols: &[String], crypto: Alpaca, stocks: Alpaca) -> super::Plan {
+    let (stock_symbols, pairs): (Vec<String>, Vec<String>) = symbols
+        .iter()
+        .cloned()
+        .partition(|s| crate::config::is_stock(s));
+    let mut plan = super::Plan::new("alpaca");
+    if !pairs.is_empty() {
+        plan.parts.push(super::Part {
+            label: "crypto",
+            provider: std::sync::Arc::new(crypto),
+            symbols: pairs,
+        });
+    }
+    if stocks.keys.is_none() {
+        plan.refused.extend(
+            stock_symbols
+                .into_iter()
+                .map(|s| (s, NO_STOCK_KEYS.to_string())),
+        );
+    } else if !stock_symbols.is_empty() {
+        plan.parts.push(super::Part {
+            label: "US stocks",
+            provider: std::sync::Arc::new(stocks),
+            symbols: stock_symbols,
+        });
+    }
+    plan
 }
 
 fn subscribe_message(symbols: &[String]) -> String {

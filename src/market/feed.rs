@@ -2,7 +2,7 @@
 //! back-off and jitter when the stream drops, poll the REST API while the stream is refused
 //! or keeps failing, and go back to the stream after a while.
 
-use super::{FeedEvent, FeedState, Provider, StreamEnd, Tick};
+use super::{FeedEvent, FeedState, Plan, Provider, StreamEnd, Tick};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +61,136 @@ pub async fn run(
     };
     feed.run().await;
     tracing::debug!("market feed stopped");
+}
+
+/// Run every part of `plan` until `tx`'s receiver is gone: first each refused symbol's error,
+/// then the parts, each with its own stream, back-off and polling, their ticks and symbol
+/// errors merged into `tx`. The feed has one state: the state of the part worse off
+/// (streaming, connecting, polling, down), its reason naming each part (`crypto streaming;
+/// US stocks polling: …`). One part runs as if alone.
+pub async fn run_plan(plan: Plan, tx: mpsc::Sender<FeedEvent>, policy: Policy) {
+    for (symbol, message) in plan.refused.iter().cloned() {
+        if tx
+            .send(FeedEvent::SymbolError { symbol, message })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let mut parts = plan.parts;
+    match parts.len() {
+        0 => {
+            let why = plan
+                .refused
+                .first()
+                .map(|(_, m)| m.clone())
+                .unwrap_or_else(|| "no symbol to price".into());
+            if tx
+                .send(FeedEvent::State(FeedState::Down { why }))
+                .await
+                .is_ok()
+            {
+                tx.closed().await;
+            }
+            return;
+        }
+        1 => {
+            let part = parts.remove(0);
+            return run(part.provider, part.symbols, tx, policy).await;
+        }
+        _ => {}
+    }
+    let labels: Vec<&'static str> = parts.iter().map(|p| p.label).collect();
+    let (merged_tx, mut merged) = mpsc::channel::<(usize, FeedEvent)>(64);
+    let mut tasks = Tasks(Vec::new());
+    for (i, part) in parts.into_iter().enumerate() {
+        let (part_tx, mut part_rx) = mpsc::channel(64);
+        tasks.0.push(tokio::spawn(run(
+            part.provider,
+            part.symbols,
+            part_tx,
+            policy.clone(),
+        )));
+        let merged_tx = merged_tx.clone();
+        tasks.0.push(tokio::spawn(async move {
+            while let Some(event) = part_rx.recv().await {
+                if merged_tx.send((i, event)).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    drop(merged_tx);
+    let mut states = vec![FeedState::Connecting; labels.len()];
+    let mut said: Option<FeedState> = None;
+    loop {
+        let next = tokio::select! {
+            next = merged.recv() => next,
+            _ = tx.closed() => return,
+        };
+        let Some((i, event)) = next else { return };
+        let event = match event {
+            FeedEvent::State(state) => {
+                states[i] = state;
+                let now = combined(&labels, &states);
+                if said.as_ref() == Some(&now) {
+                    continue;
+                }
+                said = Some(now.clone());
+                FeedEvent::State(now)
+            }
+            other => other,
+        };
+        if tx.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The parts' tasks, stopped with the plan.
+struct Tasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// One state for the parts: the one worse off, and why, naming every part.
+fn combined(labels: &[&str], states: &[FeedState]) -> FeedState {
+    let rank = |s: &FeedState| match s {
+        FeedState::Streaming => 0,
+        FeedState::Connecting => 1,
+        FeedState::Polling { .. } => 2,
+        FeedState::Down { .. } => 3,
+    };
+    let Some(worst) = states.iter().max_by_key(|s| rank(s)) else {
+        return FeedState::Connecting;
+    };
+    let why = || {
+        labels
+            .iter()
+            .zip(states)
+            .map(|(label, s)| match s {
+                FeedState::Streaming => format!("{label} streaming"),
+                FeedState::Connecting => format!("{label} connecting"),
+                FeedState::Polling { why, .. } => format!("{label} polling: {why}"),
+                FeedState::Down { why } => format!("{label} down: {why}"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match worst {
+        FeedState::Streaming | FeedState::Connecting => worst.clone(),
+        FeedState::Polling { every, .. } => FeedState::Polling {
+            every: *every,
+            why: why(),
+        },
+        FeedState::Down { .. } => FeedState::Down { why: why() },
+    }
 }
 
 struct Feed {

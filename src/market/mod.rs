@@ -12,7 +12,7 @@ mod feed;
 mod rest;
 mod ws;
 
-pub use feed::{MAX_RETRY_AFTER, Policy, run};
+pub use feed::{MAX_RETRY_AFTER, Policy, run, run_plan};
 
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -107,12 +107,56 @@ pub trait Provider: Send + Sync {
     ) -> Result<(Vec<Tick>, Vec<(String, String)>), PollError>;
 }
 
-/// The provider `[market_data]` asks for, at its configured addresses (the public hosts when
-/// none are given); `None` when prices come with the checks (ML engine, simulated market).
-/// With only `url` set, the stream is looked for on the same host.
+/// One half of a feed: a provider and the symbols it prices, with its own stream, back-off and
+/// polling.
+pub struct Part {
+    /// How the feed's state names this half ("crypto", "US stocks").
+    pub label: &'static str,
+    pub provider: std::sync::Arc<dyn Provider>,
+    pub symbols: Vec<String>,
+}
+
+/// What a feed runs: its parts, and the symbols no part can price, each with why (said once,
+/// like a symbol the provider does not know).
+pub struct Plan {
+    /// The provider's name (`"alpaca"`), as the dashboard shows it.
+    pub name: &'static str,
+    pub parts: Vec<Part>,
+    pub refused: Vec<(String, String)>,
+}
+
+impl Plan {
+    pub fn new(name: &'static str) -> Plan {
+        Plan {
+            name,
+            parts: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// One provider for every symbol.
+    pub fn single(provider: std::sync::Arc<dyn Provider>, symbols: Vec<String>) -> Plan {
+        Plan {
+            name: provider.name(),
+            parts: vec![Part {
+                label: provider.name(),
+                provider,
+                symbols,
+            }],
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// The feed `[market_data]` asks for `symbols`, at its configured addresses (the public hosts
+/// when none are given); `None` when prices come with the checks (ML engine, simulated
+/// market). With only `url` set, the stream is looked for on the same host. Alpaca's
+/// `stream_url` is its stream host: the crypto stream is at `/v1beta3/crypto/us` on it, the
+/// stocks' at `/v2/iex` (or `/v2/sip`).
 pub fn for_config(
     md: &crate::config::MarketData,
-) -> Result<Option<std::sync::Arc<dyn Provider>>, String> {
+    symbols: &[String],
+) -> Result<Option<Plan>, String> {
     use crate::config::PriceSource;
     let stream_on = |path: &str| -> Option<String> {
         md.stream_url.clone().or_else(|| {
@@ -128,15 +172,25 @@ pub fn for_config(
         })
     };
     Ok(match md.provider {
-        PriceSource::Coinbase => Some(std::sync::Arc::new(coinbase::Coinbase::new(
-            &stream_on("").unwrap_or_else(|| coinbase::WS_URL.to_string()),
-            md.url.as_deref().unwrap_or(coinbase::REST_URL),
-        )?)),
-        PriceSource::Alpaca => Some(std::sync::Arc::new(alpaca::Alpaca::new(
-            &stream_on("/v1beta3/crypto/us").unwrap_or_else(|| alpaca::STREAM_URL.to_string()),
-            md.url.as_deref().unwrap_or(alpaca::DATA_URL),
-            alpaca::Keys::from_env(),
-        )?)),
+        PriceSource::Coinbase => Some(Plan::single(
+            std::sync::Arc::new(coinbase::Coinbase::new(
+                &stream_on("").unwrap_or_else(|| coinbase::WS_URL.to_string()),
+                md.url.as_deref().unwrap_or(coinbase::REST_URL),
+            )?),
+            symbols.to_vec(),
+        )),
+        PriceSource::Alpaca => {
+            let host = stream_on("").unwrap_or_else(|| alpaca::STREAM_HOST.to_string());
+            let host = host.trim_end_matches('/');
+            let data = md.url.as_deref().unwrap_or(alpaca::DATA_URL);
+            let keys = alpaca::Keys::from_env();
+            let feed = md.stock_feed;
+            Some(alpaca::plan(
+                symbols,
+                alpaca::Alpaca::new(&format!("{host}/v1beta3/crypto/us"), data, keys.clone())?,
+                alpaca::Alpaca::stocks(&format!("{host}/v2/{}", feed.as_str()), data, keys, feed)?,
+            ))
+        }
         PriceSource::MlEngine | PriceSource::Simulated => None,
     })
 }

@@ -46,12 +46,40 @@ pub(crate) async fn next_text(
     silence: Duration,
     tx: &mpsc::Sender<FeedEvent>,
 ) -> Result<String, StreamEnd> {
+    next_text_or_ping(name, ws, silence, tx, false).await
+}
+
+/// Like [`next_text`], for a stream that may rightly stay silent (US stocks outside market
+/// hours, a thinly traded ticker): after `silence` it pings, and only a ping left unanswered
+/// for another `silence` counts as a dead connection.
+pub(crate) async fn next_text_or_ping(
+    name: &str,
+    ws: &mut Ws,
+    silence: Duration,
+    tx: &mpsc::Sender<FeedEvent>,
+    ping_when_silent: bool,
+) -> Result<String, StreamEnd> {
+    let mut pinged = false;
     loop {
         let frame = tokio::select! {
             _ = tx.closed() => return Err(StreamEnd::Closed),
             f = tokio::time::timeout(silence, ws.next()) => f,
         };
+        if frame.is_ok() {
+            pinged = false;
+        }
         match frame {
+            Err(_) if ping_when_silent && !pinged => {
+                pinged = true;
+                ws.send(Message::Ping(Default::default()))
+                    .await
+                    .map_err(|e| StreamEnd::Dropped(format!("{name} stream: ping failed: {e}")))?;
+            }
+            Err(_) if pinged => {
+                return Err(StreamEnd::Dropped(format!(
+                    "{name} stream: nothing received for {silence:?}, not even an answer to a ping"
+                )));
+            }
             Err(_) => {
                 return Err(StreamEnd::Dropped(format!(
                     "{name} stream: nothing received for {silence:?}"

@@ -196,11 +196,13 @@ impl Tools {
         {
             return Ok(c.clone());
         }
-        if crate::config::valid_symbol(s) {
-            return Ok(crate::config::normalize_symbol(s));
+        let symbol = crate::config::normalize_symbol(s);
+        if crate::config::valid_symbol(&symbol) {
+            return Ok(symbol);
         }
         Err(format!(
-            "bad arguments for {tool}: symbol {raw:?} is not BASE/QUOTE (letters and digits only, e.g. BTC/USD); configured symbols: {}",
+            "bad arguments for {tool}: symbol {raw:?} is not {}; configured symbols: {}",
+            crate::config::SYMBOL_FORMS,
             self.ctx.config.auto_trade.symbols.join(", ")
         ))
     }

@@ -36,8 +36,9 @@ You can analyse (get_ml_signal, get_amd_phase, get_status, get_decisions, list_p
 (auto_trade_decision, execute_trade). Every proposal is stored as a PENDING decision with origin \"agent\" \
 and waits for the human trader, who confirms or cancels it on the dashboard or the command line; \
 no tool here confirms, cancels or executes a trade, and pending decisions expire after \
-pending_expiry_minutes. Prices are in the symbol's quote currency (USD for BTC/USD), sizes in units \
-of its base currency (BTC for BTC/USD), confidences are 0..1. A refused proposal (kill switch, \
+pending_expiry_minutes. Prices are in the symbol's quote currency (USD for BTC/USD; a US stock \
+ticker like AAPL is priced in USD), sizes in units of its base currency (BTC for BTC/USD) or in \
+shares (AAPL), confidences are 0..1. A refused proposal (kill switch, \
 auto-trading disabled, a position or pending decision already on the symbol, max_open_positions \
 reached, size over the cap, take-profit/stop-loss on the wrong side) comes back as a tool error \
 that says why.";
@@ -46,7 +47,7 @@ that says why.";
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SymbolArgs {
-    /// The market as BASE/QUOTE, letters and digits only, e.g. "BTC/USD". The configured symbols are in get_status.symbols.
+    /// The market: a pair as BASE/QUOTE, letters and digits (e.g. "BTC/USD"), or a US stock ticker (e.g. "AAPL", "BRK.B"). The configured symbols are in get_status.symbols.
     pub symbol: String,
 }
 
@@ -86,11 +87,11 @@ impl Side {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TradeArgs {
-    /// The market as BASE/QUOTE, e.g. "BTC/USD".
+    /// The market: a pair like "BTC/USD" or a US stock ticker like "AAPL".
     pub symbol: String,
     /// "buy" (profit when the price rises) or "sell" (profit when it falls).
     pub side: Side,
-    /// Quantity in units of the base currency (BTC for BTC/USD), > 0. Omit to size by the risk rules: max_risk_percent of the account at risk between entry and stop_loss, capped at max_position_percent of the account. A size over that cap is refused.
+    /// Quantity in units of the base currency (BTC for BTC/USD) or in shares (AAPL), > 0. Omit to size by the risk rules: max_risk_percent of the account at risk between entry and stop_loss, capped at max_position_percent of the account. A size over that cap is refused.
     #[serde(default)]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub size: Option<f64>,

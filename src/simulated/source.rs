@@ -21,8 +21,24 @@ pub const BAR_SECONDS: i64 = 60;
 pub const MAX_CANDLES: u64 = 500_000;
 const ORIGIN_KEY: &str = "sim_origin_ms";
 
-/// A plausible start price for a symbol.
+/// A plausible start price for a symbol: a pair's by its base currency, a US stock's by its
+/// ticker; any other near 100 (a stock-like price).
 pub fn default_start_price(symbol: &str) -> f64 {
+    if crate::config::is_stock(symbol) {
+        return match symbol {
+            "AAPL" => 190.0,
+            "MSFT" => 420.0,
+            "NVDA" => 120.0,
+            "AMZN" => 180.0,
+            "GOOGL" | "GOOG" => 170.0,
+            "META" => 500.0,
+            "TSLA" => 250.0,
+            "SPY" => 550.0,
+            "QQQ" => 480.0,
+            "BRK.B" => 410.0,
+            _ => 100.0,
+        };
+    }
     match symbol.split('/').next().unwrap_or("") {
         "BTC" => 65_000.0,
         "ETH" => 3_200.0,

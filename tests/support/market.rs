@@ -1,6 +1,7 @@
 //! Fake market-data services on 127.0.0.1 for the live feed's tests: a WebSocket server that
 //! runs a script per connection (or refuses the upgrade) and records what the client sent,
-//! and REST servers that answer like Coinbase Exchange and Alpaca's crypto data API.
+//! and REST servers that answer like Coinbase Exchange and Alpaca's crypto and US stock data
+//! APIs.
 //! Each message shape is the provider's documented one; the source is beside each fake.
 
 use axum::extract::{Path, State};
@@ -443,10 +444,13 @@ pub async fn alpaca_session(
     }
 }
 
-/// Alpaca's crypto data REST API: `GET /v1beta3/crypto/us/latest/quotes?symbols=…` and
-/// `…/latest/trades?symbols=…`. Answer shapes: alpacahq/alpaca-trade-api-go
-/// `marketdata/rest_test.go` (a map keyed by symbol; a symbol without data is left out, as its
-/// `GetLatestCryptoQuote` expects). The first `limited` requests get 429 with `headers`.
+/// Alpaca's data REST API: crypto `GET /v1beta3/crypto/us/latest/quotes?symbols=…` and
+/// `…/latest/trades?symbols=…`; US stocks `GET /v2/stocks/quotes/latest?symbols=…&feed=iex`
+/// and `/v2/stocks/trades/latest?…`, which answer only with the keys in the
+/// `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY` headers. Answer shapes: alpacahq/alpaca-trade-api-go
+/// `marketdata/rest.go` and `rest_test.go` (`{"quotes": {SYMBOL: …}}`, a map keyed by symbol; a
+/// symbol without data is left out, as its `GetLatestQuote` expects). The first `limited`
+/// requests get 429 with `headers`.
 pub struct AlpacaRest {
     pub url: String,
     hits: Arc<AtomicUsize>,
@@ -462,6 +466,12 @@ pub struct AlpacaRequest {
     pub symbols: String,
     /// The `APCA-API-KEY-ID` header (None: sent without keys).
     pub key: Option<String>,
+    /// Whether the `APCA-API-SECRET-KEY` header carried the secret the fake accepts.
+    pub secret_ok: bool,
+    /// A stock request (`/v2/stocks/…`), not a crypto one.
+    pub stocks: bool,
+    /// The `feed` parameter (stocks).
+    pub feed: Option<String>,
 }
 
 type AlpacaSt = (
@@ -480,25 +490,39 @@ async fn alpaca_latest(
     uri: axum::http::Uri,
 ) -> Response {
     let (prices, hits, limited, limit_headers, requests, invalid) = st;
-    let symbols = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("symbols="))
-        .map(|v| {
-            percent_encoding::percent_decode_str(&v.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
+    let param = |name: &str| {
+        uri.query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(|v| {
+                percent_encoding::percent_decode_str(&v.replace('+', " "))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+    };
+    let symbols = param("symbols").unwrap_or_default();
+    let stocks = uri.path().starts_with("/v2/stocks/");
+    let key = headers
+        .get("apca-api-key-id")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let secret_ok = headers
+        .get("apca-api-secret-key")
+        .is_some_and(|v| v.as_bytes() == ALPACA_SECRET.as_bytes());
     requests.lock().unwrap().push(AlpacaRequest {
         kind: kind.clone(),
         symbols: symbols.clone(),
-        key: headers
-            .get("apca-api-key-id")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from),
+        key: key.clone(),
+        secret_ok,
+        stocks,
+        feed: param("feed"),
     });
+    // Stock data only to an account: 403 without (or with wrong) keys
+    // (https://docs.alpaca.markets/docs/market-data-faq, "Why am I getting HTTP 403").
+    if stocks && (key.as_deref() != Some(ALPACA_KEY) || !secret_ok) {
+        return json_response(403, json!({"message": "forbidden"}), &[]);
+    }
     if hits.fetch_add(1, Ordering::SeqCst) < limited {
         let h: Vec<(&str, String)> = limit_headers
             .iter()
@@ -520,11 +544,17 @@ async fn alpaca_latest(
         let Some((last, bid, ask)) = prices.get(s) else {
             continue;
         };
-        let entry = match kind.as_str() {
-            "quotes" => json!({"t": "2022-02-25T12:56:22.338903764Z", "bp": bid,
+        // Stock shapes: alpacahq/alpaca-trade-api-go `marketdata/rest_test.go`
+        // (TestLatestQuote, TestLatestTrades).
+        let entry = match (stocks, kind.as_str()) {
+            (false, "quotes") => json!({"t": "2022-02-25T12:56:22.338903764Z", "bp": bid,
                                "bs": 1.522012, "ap": ask, "as": 1.5}),
-            _ => json!({"t": "2021-11-22T08:32:39.313396Z", "p": last, "s": 0.0755,
+            (false, _) => json!({"t": "2021-11-22T08:32:39.313396Z", "p": last, "s": 0.0755,
                         "tks": "B", "i": 17209535}),
+            (true, "quotes") => json!({"t": "2021-04-20T13:01:57.822745906Z", "ax": "Q",
+                               "ap": ask, "as": 1, "bx": "K", "bp": bid, "bs": 29, "c": ["R"]}),
+            (true, _) => json!({"t": "2021-10-11T23:42:47.895547Z", "x": "K", "p": last,
+                        "s": 197, "c": [" ", "F", "T"], "i": 52983525503560u64, "z": "A"}),
         };
         map.insert(s.to_string(), entry);
     }
@@ -564,6 +594,10 @@ impl AlpacaRest {
                 "/v1beta3/crypto/us/latest/{kind}",
                 axum::routing::get(alpaca_latest),
             )
+            .route(
+                "/v2/stocks/{kind}/latest",
+                axum::routing::get(alpaca_latest),
+            )
             .with_state(state);
         AlpacaRest {
             url: serve(router).await,
@@ -579,5 +613,108 @@ impl AlpacaRest {
     /// Every request, in order.
     pub fn requests(&self) -> Vec<AlpacaRequest> {
         self.requests.lock().unwrap().clone()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Alpaca US stock market data v2
+
+/// An Alpaca stock trade. Shape: the Trade Schema example of alpacahq/alpaca-docs
+/// `content/api-references/market-data-api/stock-pricing-data/realtime.md`
+/// (docs.alpaca.markets/docs/real-time-stock-pricing-data): `s` an integer size, `t` RFC 3339.
+pub fn alpaca_stock_trade(symbol: &str, price: f64, time: &str) -> Value {
+    json!({"T": "t", "i": 96921, "S": symbol, "x": "D", "p": price, "s": 1, "t": time,
+           "c": ["@", "I"], "z": "C"})
+}
+
+/// An Alpaca stock quote. Shape: the Quote Schema example of the same page.
+pub fn alpaca_stock_quote(symbol: &str, bid: f64, ask: f64, time: &str) -> Value {
+    json!({"T": "q", "S": symbol, "bx": "U", "bp": bid, "bs": 1, "ax": "Q", "ap": ask, "as": 4,
+           "t": time, "c": ["R"], "z": "C"})
+}
+
+/// How the stock stream fake treats an authenticated connection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StockStream {
+    /// Subscribe and send data, then `Then`.
+    Serve(Then),
+    /// Answer the auth with this error and stay connected (`406 connection limit exceeded`,
+    /// `409 insufficient subscription`).
+    Refuse(i64, &'static str),
+}
+
+/// One Alpaca US stock stream session (`wss://stream.data.alpaca.markets/v2/{iex|sip}`), as
+/// alpacahq/alpaca-docs `content/api-references/market-data-api/stock-pricing-data/realtime.md`
+/// describes it: `[{"T":"success","msg":"connected"}]`; `{"action":"auth","key","secret"}` →
+/// `[{"T":"success","msg":"authenticated"}]`, or with other keys
+/// `[{"T":"error","code":402,"msg":"auth failed"}]` (codes 400–409 and 500 listed there;
+/// 406 "connection limit exceeded" also on docs.alpaca.markets/docs/streaming-market-data;
+/// the same codes in alpacahq/alpaca-trade-api-go `marketdata/stream/errors.go`); `subscribe`
+/// → `[{"T":"subscription","trades":[…],"quotes":[…],"bars":[]}]` listing the whole set
+/// ("You will always receive your entire list of subscriptions"). The page documents no error
+/// for a ticker that does not exist, so this fake subscribes whatever it is asked and sends
+/// data only for `prices`' symbols: a trade and a quote each, in one frame, timed `at`
+/// (RFC 3339; the trade a millisecond before the quote).
+pub async fn alpaca_stock_session(
+    mut peer: Peer,
+    prices: &HashMap<&str, (f64, f64, f64)>,
+    at: chrono::DateTime<chrono::Utc>,
+    script: StockStream,
+) {
+    peer.send(json!([{"T": "success", "msg": "connected"}]))
+        .await;
+    let Some(auth) = peer.recv_json().await else {
+        return;
+    };
+    if auth["action"] != "auth" || auth["key"] != ALPACA_KEY || auth["secret"] != ALPACA_SECRET {
+        peer.send(json!([{"T": "error", "code": 402, "msg": "auth failed"}]))
+            .await;
+        return peer.silent_until_gone().await;
+    }
+    let then = match script {
+        StockStream::Refuse(code, msg) => {
+            peer.send(json!([{"T": "error", "code": code, "msg": msg}]))
+                .await;
+            return peer.silent_until_gone().await;
+        }
+        StockStream::Serve(then) => then,
+    };
+    peer.send(json!([{"T": "success", "msg": "authenticated"}]))
+        .await;
+    let sub = loop {
+        let Some(msg) = peer.recv_json().await else {
+            return;
+        };
+        if msg["action"] == "subscribe" {
+            break msg;
+        }
+    };
+    let list = |k: &str| -> Vec<String> {
+        sub[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    };
+    let (trades, quotes) = (list("trades"), list("quotes"));
+    peer.send(json!([{"T": "subscription", "trades": trades, "quotes": quotes, "bars": []}]))
+        .await;
+    let mut frame = Vec::new();
+    for s in &trades {
+        if let Some((last, bid, ask)) = prices.get(s.as_str()).copied() {
+            let time = |t: chrono::DateTime<chrono::Utc>| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            };
+            let trade_at = at - chrono::Duration::milliseconds(1);
+            frame.push(alpaca_stock_trade(s, last, &time(trade_at)));
+            frame.push(alpaca_stock_quote(s, bid, ask, &time(at)));
+        }
+    }
+    peer.send(Value::Array(frame)).await;
+    match then {
+        Then::Hold | Then::Silent => peer.silent_until_gone().await,
+        Then::Cut => peer.cut(),
     }
 }
