@@ -191,6 +191,7 @@ fn status_text(status: u16, code: Option<i64>, message: &str) -> String {
 pub struct AlpacaBroker {
     url: String,
     live: bool,
+    timeout: Duration,
     http: reqwest::Client,
     assets: Mutex<HashMap<String, (Instant, Asset)>>,
 }
@@ -232,6 +233,7 @@ impl AlpacaBroker {
         Ok(AlpacaBroker {
             live: url == LIVE_URL,
             url,
+            timeout,
             http,
             assets: Mutex::new(HashMap::new()),
         })
@@ -379,8 +381,10 @@ impl AlpacaBroker {
                 other => return Err(other.into_error("cancelling an open order").to_string()),
             }
         }
-        // A cancel is asynchronous at Alpaca; the shares are free once nothing is open.
-        for _ in 0..10 {
+        // A cancel is asynchronous at Alpaca; the shares are free once nothing is open. Wait
+        // at most one timeout, then send anyway: Alpaca answers a refusal if they are not.
+        let started = Instant::now();
+        while started.elapsed() < self.timeout {
             match list().await {
                 Answer::Ok(Value::Array(orders))
                     if !orders
@@ -564,7 +568,7 @@ impl Broker for AlpacaBroker {
             "type": "market",
             // Crypto: gtc or ioc. Stocks: fractional orders must be day orders; a bracket
             // (whole shares) is gtc so its exits outlive the session.
-            "time_in_force": if crypto { "gtc" } else if bracket { "gtc" } else { "day" },
+            "time_in_force": if crypto || bracket { "gtc" } else { "day" },
         });
         if bracket {
             let (Some(tp), Some(sl)) = (
