@@ -8,6 +8,7 @@
 //! holds the truth: the desk asks it for the account, the positions it holds and what became
 //! of each order, and records what it says.
 
+pub mod alpaca;
 pub mod paper;
 
 use crate::domain::Side;

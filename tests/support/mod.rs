@@ -5,6 +5,7 @@
 //! `#[path = "../tests/support/mod.rs"] mod support;`. Each crate uses a part of it.
 #![allow(dead_code)]
 
+pub mod alpaca;
 pub mod bench;
 pub mod fixtures;
 pub mod market;
