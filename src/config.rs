@@ -760,12 +760,6 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         stream_url: url_of("stream_url", md.stream_url, ["ws://", "wss://"]),
         stock_feed,
     };
-    if broker_kind == BrokerKind::Alpaca && !provider.is_feed() {
-        p.note(format!(
-            "market_data.provider = {:?} cannot price orders at Alpaca: use \"auto\", \"alpaca\" or \"coinbase\"",
-            provider.as_str()
-        ));
-    }
     let mut broker_url = |key: &str, url: Option<String>| {
         let url = url?.trim_end_matches('/').to_string();
         if !(url.starts_with("http://") || url.starts_with("https://"))

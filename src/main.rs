@@ -18,6 +18,13 @@ fn main() -> ExitCode {
     if let Err(msg) = live_guard(&config, cli.live) {
         return ExitCode::from(report_error(json, ErrorKind::Config, &msg));
     }
+    // A broker that cannot be made (a key missing from the environment) refuses to start;
+    // a backtest sends no orders.
+    if !matches!(cli.command, Some(Command::Backtest { .. }))
+        && let Err(msg) = autotrade_tui::broker::for_config(&config)
+    {
+        return ExitCode::from(report_error(json, ErrorKind::Config, &msg));
+    }
     let data_dir = match config::data_dir(cli.data_dir.as_deref()) {
         Ok(d) => d,
         Err(e) => return ExitCode::from(report_error(json, ErrorKind::Config, &e.0)),
@@ -81,17 +88,8 @@ fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
             "a broker that trades live ([broker] kind = \"alpaca\"; the built-in paper ledger never does)"
                 .to_string(),
         );
-    } else {
-        let absent: Vec<&str> = ["APCA_LIVE_API_KEY_ID", "APCA_LIVE_API_SECRET_KEY"]
-            .into_iter()
-            .filter(|k| std::env::var(k).map_or(true, |v| v.trim().is_empty()))
-            .collect();
-        if !absent.is_empty() {
-            missing.push(format!(
-                "Alpaca's live keys in the environment ({} not set)",
-                absent.join(" and ")
-            ));
-        }
+    } else if let Err(e) = autotrade_tui::broker::alpaca::AlpacaKeys::from_env(true) {
+        missing.push(format!("Alpaca's live keys: {e}"));
     }
     if missing.is_empty() {
         return Ok(());

@@ -11,6 +11,31 @@
 pub mod alpaca;
 pub mod paper;
 
+/// The broker `[broker]` names: the paper ledger, or Alpaca (its paper endpoint unless
+/// `paper_trading = false`; the caller has checked that live is armed on purpose). Keys come
+/// from the environment; a missing one is named.
+pub fn for_config(config: &crate::config::Config) -> Result<std::sync::Arc<dyn Broker>, String> {
+    use crate::config::BrokerKind;
+    match config.broker.kind {
+        BrokerKind::Paper => Ok(std::sync::Arc::new(paper::PaperBroker)),
+        BrokerKind::Alpaca => {
+            let live = !config.auto_trade.paper_trading;
+            let keys = alpaca::AlpacaKeys::from_env(live)
+                .map_err(|e| format!("[broker] kind = \"alpaca\" in {}: {e}", config.source))?;
+            let url = config.broker.trading_url.as_deref().unwrap_or(if live {
+                alpaca::LIVE_URL
+            } else {
+                alpaca::PAPER_URL
+            });
+            Ok(std::sync::Arc::new(alpaca::AlpacaBroker::new(
+                url,
+                keys,
+                config.broker.timeout(),
+            )?))
+        }
+    }
+}
+
 use crate::domain::Side;
 pub use crate::domain::lifecycle::ExitsHeldBy;
 pub use crate::domain::records::Order;

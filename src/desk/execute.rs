@@ -10,8 +10,9 @@ use crate::domain::money::{fmt_price, fmt_qty};
 use crate::store::{DecisionLog, NewOrder, NewPosition, Order, Position, Tx};
 use std::time::Duration;
 
-/// An order stored as submitted this long ago with no answer was lost with its sender (a
-/// crash between storing and hearing back): it is looked up.
+/// On the paper ledger, an order stored as submitted this long ago with no answer was lost
+/// with its sender (a crash between storing and hearing back): it is looked up. At a real
+/// broker the grace is twice the request timeout: no sender waits longer for its answer.
 pub const SUBMIT_GRACE: Duration = Duration::from_secs(60);
 
 /// What an order's answer did.
@@ -398,11 +399,16 @@ impl Desk {
     }
 
     /// Look up every order whose outcome is not known (an `unknown` answer, one partly
-    /// filled, or one `submitted` longer than [`SUBMIT_GRACE`] ago: younger ones may still be
+    /// filled, or one `submitted` longer than the grace ago (see [`SUBMIT_GRACE`]): younger ones may still be
     /// on their way) and record what the broker says. Returns a line for each that changed,
     /// for the trader to see.
     pub async fn resolve_open_orders(&self) -> Result<Vec<String>> {
-        let grace = SUBMIT_GRACE.as_millis() as i64;
+        let grace = if self.broker.is_ledger() {
+            SUBMIT_GRACE
+        } else {
+            self.config.broker.timeout() * 2
+        }
+        .as_millis() as i64;
         let open = self
             .blocking(move |desk| {
                 Ok(desk.store.read(|tx| {

@@ -112,7 +112,7 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// Open the store in `data_dir` and check it after a crash (see [`Desk::recover`]).
+    /// Open the store in `data_dir`, with the broker `[broker]` names (see [`crate::broker::for_config`]).
     pub fn open(config: Config, data_dir: PathBuf) -> color_eyre::Result<Desk> {
         use color_eyre::eyre::WrapErr;
         let store = Store::open(
@@ -121,7 +121,8 @@ impl Desk {
             config.auto_trade.enabled,
         )
         .wrap_err_with(|| format!("opening the store in {}", data_dir.display()))?;
-        Ok(Desk::new(Arc::new(config), data_dir, Arc::new(store)))
+        let broker = crate::broker::for_config(&config).map_err(|e| color_eyre::eyre::eyre!(e))?;
+        Ok(Desk::new(Arc::new(config), data_dir, Arc::new(store)).with_broker(broker))
     }
 
     /// A desk on an open store, with the paper broker.

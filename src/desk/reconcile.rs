@@ -139,7 +139,7 @@ fn apply_book(
     for pos in &open {
         // An order on its way may change this position, and one opened since the broker was
         // asked may not be in its answer: judge them next time.
-        if busy.contains(&pos.symbol) || pos.opened_at_ms >= asked_at_ms - 1_000 {
+        if busy.contains(&pos.symbol) || pos.opened_at_ms >= asked_at_ms {
             continue;
         }
         let sym = &pos.symbol;
@@ -202,7 +202,7 @@ fn apply_book(
     let recently_closed: Vec<String> = tx
         .closed_positions(50)?
         .into_iter()
-        .filter(|p| p.closed_at_ms.is_some_and(|at| at >= asked_at_ms - 1_000))
+        .filter(|p| p.closed_at_ms.is_some_and(|at| at >= asked_at_ms))
         .map(|p| p.symbol)
         .collect();
     let ours: Vec<&str> = open

@@ -174,13 +174,14 @@ impl Desk {
             self.expire_stale()?;
         }
         let cfg = &self.config;
-        let (st, open, pending, health, feed) = self.store.read(|tx| {
+        let (st, open, pending, health, feed, broker) = self.store.read(|tx| {
             Ok((
                 tx.state()?,
                 tx.open_positions()?.len(),
                 tx.count_decisions(Some(Status::Pending))?,
                 tx.source_health()?,
                 tx.feed_health()?,
+                tx.broker_view()?,
             ))
         })?;
         let eq = self.equity()?;
@@ -194,9 +195,24 @@ impl Desk {
             "source_reachable": health.as_ref().map(|h| h.reachable),
             "source_since": health.as_ref().map(|h| store::fmt_ts(h.since_ms)),
             "source_error": health.and_then(|h| h.error),
-            // The built-in paper broker is this program's own ledger: always there.
+            // The built-in paper broker is this program's own ledger: always there. A real
+            // broker: whether the last reconciliation reached it, its account, and the
+            // positions it holds that this program did not open (external, never touched).
             "broker": self.broker.name(),
-            "broker_reachable": true,
+            "broker_reachable": broker.as_ref().is_none_or(|b| b.error.is_none()),
+            "broker_error": broker.as_ref().and_then(|b| b.error.clone()),
+            "broker_account": broker.as_ref().and_then(|b| b.account.as_ref()).map(|a| serde_json::json!({
+                "equity": a.equity,
+                "cash": a.cash,
+                "buying_power": a.buying_power,
+                "blocked": a.blocked,
+            })),
+            "external_positions": broker.as_ref().map(|b| b.external.iter().map(|h| serde_json::json!({
+                "symbol": h.symbol,
+                "side": h.side.as_str(),
+                "quantity": h.quantity,
+                "avg_entry_price": h.avg_entry_price,
+            })).collect::<Vec<_>>()),
             // The live market-data feed: null without one (or before it first ran).
             "feed": cfg.market_data.provider.is_feed().then(|| feed.map(|f| serde_json::json!({
                 "provider": f.provider,
