@@ -357,3 +357,40 @@ fn live_is_refused_for_each_missing_piece_with_its_own_message() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_dashboard_shows_the_brokers_account_who_holds_the_stops_and_external_positions() {
+    let d = desk(5.0);
+    d.fake.add_external_position("ETH/USD", 3.0, 2_500.0);
+    let args: Vec<std::ffi::OsString> = vec![
+        "--config".into(),
+        d.dir.path().join("config.toml").into_os_string(),
+        "--data-dir".into(),
+        d.dir.path().join("data").into_os_string(),
+    ];
+    let mut dash = support::pty::Dashboard::start_with(
+        &args,
+        &[
+            ("APCA_API_KEY_ID", std::ffi::OsStr::new("PKTEST")),
+            ("APCA_API_SECRET_KEY", std::ffi::OsStr::new("SECRETTEST")),
+        ],
+        d.dir.path().join("data"),
+    );
+    // The first check proposes BUY BTC/USD (and AAPL); the header has Alpaca's account.
+    let screen = dash.wait_screen("the broker's account and the pending BUY", |t| {
+        t.contains("alpaca equity 100,000.00") && t.contains("Pending decisions (2)")
+    });
+    assert!(screen.contains("buying power 200,000.00"), "{screen}");
+    assert!(screen.contains("external"), "{screen}");
+    // Confirm the selected (newest) pending decision, AAPL in a fractional quantity: one
+    // order at the broker, and its position says the engine holds its stops (Alpaca takes no
+    // bracket for a fraction of a share).
+    dash.press("y");
+    let screen = dash.wait_screen("the position", |t| t.contains("Open positions (1)"));
+    assert!(
+        screen.contains("AAPL") && screen.contains("engine"),
+        "{screen}"
+    );
+    assert_eq!(d.fake.post_count(), 1);
+    dash.press("q");
+}
