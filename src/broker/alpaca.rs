@@ -32,6 +32,7 @@ use super::{
 use crate::domain::Side;
 use crate::domain::lifecycle::OrderKind;
 use crate::domain::money::{dec, fmt_price, fmt_qty, mul_exact, round_dp};
+use crate::market::rest::retry_after;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -989,28 +990,6 @@ fn parse_asset(v: &Value) -> Result<Asset, String> {
     })
 }
 
-/// How long a 429 asks to wait: `Retry-After` in seconds, else `X-RateLimit-Reset` (the
-/// epoch second the limit resets at). The market-data client has its own copy, private to
-/// `market`.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    };
-    if let Some(secs) = header("retry-after") {
-        return Some(Duration::from_secs_f64(secs.min(86_400.0)));
-    }
-    let reset = header("x-ratelimit-reset")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs_f64();
-    Some(Duration::from_secs_f64((reset - now).clamp(0.0, 86_400.0)))
-}
-
 async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     loop {
@@ -1029,26 +1008,7 @@ async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
 
 /// A request error in words, without the URL or headers.
 fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_body() || e.is_decode() {
-        "the answer broke off"
-    } else {
-        "request failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() || detail == kind {
-        kind.to_string()
-    } else {
-        format!("{kind} ({detail})")
-    }
+    crate::market::rest::without_url(e)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 pub mod alpaca;
 pub mod coinbase;
 mod feed;
-mod rest;
+pub(crate) mod rest;
 mod ws;
 
 pub use feed::{MAX_RETRY_AFTER, Policy, run, run_plan};
