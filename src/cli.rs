@@ -64,8 +64,12 @@ pub enum Command {
     Enable,
     /// Turn auto-trading off.
     Disable,
-    /// Kill switch: disable and cancel every pending decision.
-    Kill,
+    /// Kill switch: disable and cancel every pending decision (--flatten: and close every open position).
+    Kill {
+        /// Also close every open position: on the paper ledger at its latest price, at a real broker by a closing market order each.
+        #[arg(long)]
+        flatten: bool,
+    },
     /// A manual trade: TP/SL from the ML signal and the size from the risk rules unless given; pending until confirmed, or at once with --yes.
     Trade {
         /// One of the configured symbols in any case: a pair like BTC/USD or a US stock ticker like AAPL.

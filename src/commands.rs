@@ -392,6 +392,38 @@ pub fn kill(desk: &Desk) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+/// `kill --flatten`: the kill switch, then every open position closed. Exit 1 when one could
+/// not be closed (its line says why).
+pub async fn flatten(desk: &Desk) -> Result<u8> {
+    let (cancelled, closed) = desk.flatten().await?;
+    println!(
+        "kill switch on: auto-trading disabled, {cancelled} pending decision(s) cancelled; `enable` to resume"
+    );
+    let mut code = EXIT_OK;
+    if closed.is_empty() {
+        println!("flatten: no open positions");
+    }
+    for c in closed {
+        match c {
+            Ok(p) => println!(
+                "closed {} {} {} @ {}, realized P&L {}",
+                p.side,
+                fmt_qty(p.quantity),
+                p.symbol,
+                p.exit_price.map(fmt_price).unwrap_or_default(),
+                p.realized_pnl
+                    .map(crate::domain::money::fmt_signed)
+                    .unwrap_or_default()
+            ),
+            Err(why) => {
+                eprintln!("{why}");
+                code = EXIT_REFUSED;
+            }
+        }
+    }
+    Ok(code)
+}
+
 /// The symbol the trader typed, upper-cased (`eth/usd` is `ETH/USD`), when it is one of
 /// `known`. Otherwise the refusal names them all and the nearest one; a symbol that is not
 /// a pair or a stock ticker at all is a usage error.

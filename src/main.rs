@@ -154,7 +154,8 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         Some(Command::Status { json, .. }) => commands::status(&ctx, json),
         Some(Command::Enable) => commands::enable(&ctx),
         Some(Command::Disable) => commands::disable(&ctx),
-        Some(Command::Kill) => commands::kill(&ctx),
+        Some(Command::Kill { flatten: false }) => commands::kill(&ctx),
+        Some(Command::Kill { flatten: true }) => rt.block_on(commands::flatten(&ctx)),
         Some(Command::Trade {
             symbol,
             side,

@@ -394,3 +394,101 @@ fn the_dashboard_shows_the_brokers_account_who_holds_the_stops_and_external_posi
     assert_eq!(d.fake.post_count(), 1);
     dash.press("q");
 }
+
+#[test]
+fn kill_flatten_closes_every_position_at_the_broker() {
+    let d = desk(5.0);
+    let btc = d.propose("BTC/USD", "1");
+    assert_eq!(d.run(&["confirm", &btc]).0, 0);
+    let aapl = d.propose("AAPL", "10");
+    assert_eq!(d.run(&["confirm", &aapl]).0, 0);
+    assert_eq!(d.positions().len(), 2);
+    d.fake.set_price("BTC/USD", 101.0);
+    d.fake.set_price("AAPL", 191.0);
+    let (code, out, err) = d.run(&["kill", "--flatten"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("closed BUY 1 BTC/USD @ 101.00"), "{out}");
+    assert!(out.contains("closed BUY 10 AAPL @ 191.00"), "{out}");
+    assert!(d.positions().is_empty());
+    // One closing order each, by client order id; the broker holds nothing more.
+    assert_eq!(d.orders_for(&format!("{btc}-close-1")), 1);
+    assert_eq!(d.orders_for(&format!("{aapl}-close-1")), 1);
+    assert!(d.fake.positions().is_empty(), "{:?}", d.fake.positions());
+    let st = d.status();
+    assert_eq!(st["kill_switch"], true);
+}
+
+/// `serve` on a free loopback port, beside the command line; its address.
+fn serve(d: &Desk) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = command(d.dir.path(), &["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("AUTOTRADE_API_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    for line in std::io::BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap().to_string();
+            return (child, format!("http://{addr}"));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("serve never said where it listens");
+}
+
+#[test]
+fn a_command_line_confirm_and_an_api_confirm_racing_send_one_order() {
+    let d = desk(5.0);
+    let (mut server, base) = serve(&d);
+    // serve's first check proposes BUY BTC/USD.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let id = loop {
+        let (_, out, _) = d.run(&["decisions", "--json", "--pending"]);
+        if let Some(p) = json_lines(&out)
+            .into_iter()
+            .find(|p| p["decision"]["symbol"] == "BTC/USD")
+        {
+            break p["log_id"].as_str().unwrap().to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no pending BUY");
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cli = command(d.dir.path(), &["confirm", &id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let api = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!(
+                "{base}/api/v1/auto-trade/decisions/default/confirm"
+            ))
+            .json(&serde_json::json!({ "log_id": id }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    let cli = cli.wait().unwrap().code();
+    // One of them executed it; the other was refused (409 or exit 1).
+    let wins = [api == 200, cli == Some(0)];
+    assert_eq!(
+        wins.iter().filter(|w| **w).count(),
+        1,
+        "api {api}, cli {cli:?}"
+    );
+    assert!(api == 200 || api == 409, "{api}");
+    assert_eq!(d.orders_for(&id), 1);
+    assert_eq!(d.fake.post_count(), 1);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(d.positions().len(), 1);
+}

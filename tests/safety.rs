@@ -306,3 +306,47 @@ async fn an_absurd_retry_after_neither_crashes_nor_parks_the_loop() {
     let _ = cmd.send(autotrade_tui::engine::EngineCommand::Stop).await;
     let _ = handle.await;
 }
+
+#[test]
+fn kill_flatten_closes_every_paper_position_at_its_latest_price() {
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "bullish", 0.9, 100.0, "accumulation");
+    ml.set_symbol("ETH/USD", "bearish", 0.9, 50.0, "distribution");
+    ml.set_symbol("SOL/USD", "bullish", 0.9, 20.0, "accumulation");
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]",
+        "",
+    );
+    let trade = |args: &[&str]| {
+        let (code, _, err) = run(dir.path(), args);
+        assert_eq!(code, 0, "{err}");
+    };
+    trade(&["trade", "BTC/USD", "buy", "--size", "1", "--yes"]);
+    trade(&["trade", "ETH/USD", "sell", "--size", "2", "--yes"]);
+    trade(&["trade", "SOL/USD", "buy", "--size", "1"]);
+    // Prices move; flatten closes both at them and cancels what is pending.
+    ml.set_symbol("BTC/USD", "neutral", 0.5, 101.0, "accumulation");
+    ml.set_symbol("ETH/USD", "neutral", 0.5, 49.5, "accumulation");
+    let (code, out, err) = run(dir.path(), &["kill", "--flatten"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 pending decision(s) cancelled"), "{out}");
+    assert!(
+        out.contains("closed BUY 1 BTC/USD @ 101.000, realized P&L +1.00"),
+        "{out}"
+    );
+    assert!(
+        out.contains("closed SELL 2 ETH/USD @ 49.500, realized P&L +1.00"),
+        "{out}"
+    );
+    let (_, out, _) = run(dir.path(), &["positions", "--json"]);
+    assert!(out.trim().is_empty(), "{out}");
+    // Flatten with nothing open says so, and the switch stays on.
+    let (code, out, _) = run(dir.path(), &["kill", "--flatten"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("flatten: no open positions"), "{out}");
+    let st = json_lines(&run(dir.path(), &["status", "--json"]).1).remove(0);
+    assert_eq!(st["kill_switch"], true);
+}

@@ -269,7 +269,20 @@ impl Desk {
                         };
                         return Err(DeskError::Refused(why));
                     };
-                    let point = tx.price(&symbol)?.ok_or_else(|| {
+                    let point = tx.price(&symbol)?;
+                    if !desk.broker.is_ledger() {
+                        // A market order at the broker fills at the market's price: the latest
+                        // known one is only its reference.
+                        let at = point.map_or(pos.entry_price, |p| p.fill_price(pos.side.closing()));
+                        return match closing_order(tx, desk, &pos, at, &reason)? {
+                            Some(order) => Ok(Closing::Send(order)),
+                            None => Err(DeskError::Refused(format!(
+                                "{symbol}: a closing order is already out at the {} broker, or one was refused in the last minute",
+                                desk.broker.name()
+                            ))),
+                        };
+                    }
+                    let point = point.ok_or_else(|| {
                         DeskError::Refused(format!("no known price for {symbol}: cannot close"))
                     })?;
                     let limits = desk.limits();
@@ -283,16 +296,7 @@ impl Desk {
                     }
                     // Closing a long sells at the bid, closing a short buys at the ask.
                     let at = point.fill_price(pos.side.closing());
-                    if desk.broker.is_ledger() {
-                        return Ok(Closing::Done(close_at(tx, &pos, at, &reason)?));
-                    }
-                    match closing_order(tx, desk, &pos, at, &reason)? {
-                        Some(order) => Ok(Closing::Send(order)),
-                        None => Err(DeskError::Refused(format!(
-                            "{symbol}: a closing order is already out at the {} broker, or one was refused in the last minute",
-                            desk.broker.name()
-                        ))),
-                    }
+                    Ok(Closing::Done(close_at(tx, &pos, at, &reason)?))
                 })
             })
             .await?;
@@ -300,6 +304,34 @@ impl Desk {
             Closing::Done(pos) => Ok(pos),
             Closing::Send(order) => self.send_close(order).await,
         }
+    }
+
+    /// The kill switch, then every open position closed: on the paper ledger at its latest
+    /// price (a long at the bid, a short at the ask), at a real broker by a closing market order
+    /// each. Returns how many pending decisions were cancelled and a line per position.
+    pub async fn flatten(&self) -> Result<(usize, Vec<std::result::Result<Position, String>>)> {
+        let cancelled = self.blocking(|desk| desk.kill()).await?;
+        let open = self
+            .blocking(|desk| Ok(desk.store.read(|tx| tx.open_positions())?))
+            .await?;
+        let n = open.len();
+        self.blocking(move |desk| {
+            Ok(desk
+                .store
+                .add_event("warn", &format!("FLATTEN: closing {n} open position(s)"))?)
+        })
+        .await?;
+        let mut closed = Vec::new();
+        for pos in open {
+            closed.push(
+                match self.close(&pos.symbol, Some(pos.id), "flatten").await {
+                    Ok(p) => Ok(p),
+                    Err(e) if e.is_refusal() => Err(format!("{}: not closed: {e}", pos.symbol)),
+                    Err(e) => return Err(e),
+                },
+            );
+        }
+        Ok((cancelled, closed))
     }
 }
 
