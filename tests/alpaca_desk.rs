@@ -492,3 +492,23 @@ fn a_command_line_confirm_and_an_api_confirm_racing_send_one_order() {
     server.wait().unwrap();
     assert_eq!(d.positions().len(), 1);
 }
+
+#[test]
+fn a_partial_fill_is_recorded_as_it_comes_and_completed_by_the_next_check() {
+    let d = desk(5.0);
+    let id = d.propose("BTC/USD", "2");
+    d.fake.set_fill_mode(FillMode::Partial(0.5));
+    let (code, out, err) = d.run(&["confirm", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    let pos = d.positions();
+    assert_eq!(pos.len(), 1);
+    assert_eq!(pos[0]["quantity"], 1.0, "half of 2 so far: {pos:?}");
+    assert_eq!(d.decision(&id)["status"], "executed");
+    // The rest fills at the broker; the next check's reconciliation records it.
+    d.fake.set_fill_mode(FillMode::Immediate);
+    d.fake.complete(&id);
+    assert_eq!(d.run(&["once"]).0, 0);
+    let pos = d.positions();
+    assert_eq!(pos[0]["quantity"], 2.0, "{pos:?}");
+    assert_eq!(d.fake.post_count(), 1, "the rest was not ordered again");
+}
