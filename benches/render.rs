@@ -153,6 +153,7 @@ fn app() -> App {
         account_size: 10_000.0,
         pending_expiry_ms: 600_000,
         stale_after_ms: None,
+        broker: None,
         color: true,
     };
     let mut app = App::new(settings, NOW);

@@ -134,8 +134,16 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
     };
     // After a crash: executions half done are resolved, orders whose answer was lost looked up
     // (not for a view of another user, which only reads).
+    // The dashboard and `serve` start at once and leave the broker to their first cycle (a
+    // broker that hangs must not hold the screen); a command waits for the broker's truth.
+    let engine = matches!(cli.command, None | Some(Command::Serve { .. }));
     if !ctx.viewer {
-        for problem in rt.block_on(ctx.recover())? {
+        let found = if engine {
+            ctx.recover_executed()?
+        } else {
+            rt.block_on(ctx.recover())?
+        };
+        for problem in found {
             report_warning(json, &problem.to_string());
         }
     }

@@ -250,7 +250,23 @@ fn the_brokers_rules_refuse_before_sending_with_the_figures() {
     assert!(err.contains("not sent"), "{err}");
     assert!(err.to_lowercase().contains("short"), "{err}");
     assert_eq!(d.fake.post_count(), 0);
-    assert_eq!(d.decision(&id)["status"], "failed");
+    // Nothing stored: it stays pending, to resize or cancel.
+    assert_eq!(d.decision(&id)["status"], "pending");
+    // A broker that cannot be asked refuses the same way, and sends nothing.
+    let buy = d.propose("AAPL", "1");
+    d.fake.fail_next(
+        "GET /v2/account",
+        503,
+        r#"{"message": "unavailable"}"#,
+        None,
+    );
+    d.fake
+        .fail_next("GET /v2/assets", 503, r#"{"message": "unavailable"}"#, None);
+    let (code, _, err) = d.run(&["confirm", &buy]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not sent"), "{err}");
+    assert_eq!(d.decision(&buy)["status"], "pending");
+    assert_eq!(d.fake.post_count(), 0);
 }
 
 #[test]

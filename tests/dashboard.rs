@@ -28,6 +28,7 @@ fn settings(live: bool, color: bool) -> Settings {
         account_size: 10_000.0,
         pending_expiry_ms: 600_000,
         stale_after_ms: None,
+        broker: None,
         color,
     }
 }
@@ -521,6 +522,55 @@ fn dashboard_80x24() {
         assert!(text.contains(s), "{s} missing:\n{text}");
     }
     insta::assert_snapshot!(text);
+}
+
+/// Trading through Alpaca: the header has the broker's account instead of the ledger's
+/// equity; each position says who holds its stops; a holding the program did not open is an
+/// `external` row, after the program's own.
+#[test]
+fn a_real_brokers_account_stops_and_external_positions_120x40() {
+    let mut settings = settings(false, true);
+    settings.broker = Some("alpaca");
+    let mut app = App::new(settings, NOW).with_risk(risk());
+    let mut snap = snapshot();
+    snap.positions[0].exits_held_by = autotrade_tui::domain::lifecycle::ExitsHeldBy::Broker;
+    snap.broker = Some(autotrade_tui::broker::BrokerView {
+        broker: "alpaca".into(),
+        at_ms: NOW - 5 * SEC,
+        account: Some(autotrade_tui::broker::Account {
+            equity: 100_234.56,
+            cash: 80_000.0,
+            buying_power: 160_469.12,
+            blocked: None,
+        }),
+        external: vec![autotrade_tui::broker::Holding {
+            symbol: "ETH/USD".into(),
+            side: Side::Buy,
+            quantity: 3.0,
+            avg_entry_price: 2_400.0,
+        }],
+        error: None,
+        error_since_ms: None,
+    });
+    app.update(Action::Snapshot(Box::new(snap.clone())));
+    let text = render(&app, 120, 40);
+    assert!(
+        text.contains("alpaca equity 100,234.56  buying power 160,469.12"),
+        "{text}"
+    );
+    assert!(text.contains("Stops"), "{text}");
+    assert!(text.contains("external"), "{text}");
+    insta::assert_snapshot!(text);
+    // The broker does not answer: the header says so, with the account as last seen.
+    let mut down = snap;
+    if let Some(b) = down.broker.as_mut() {
+        b.error = Some("the broker is unreachable: timed out".into());
+        b.error_since_ms = Some(NOW - 30 * SEC);
+    }
+    app.update(Action::Snapshot(Box::new(down)));
+    let text = render(&app, 120, 40);
+    assert!(text.contains("ALPACA DOWN"), "{text}");
+    assert!(text.contains("alpaca equity 100,234.56"), "{text}");
 }
 
 #[test]
@@ -1576,6 +1626,7 @@ fn the_header_says_how_the_feed_gets_prices_and_a_stale_price_says_so() {
     let mut app = App::new(
         Settings {
             stale_after_ms: Some(30_000),
+            broker: None,
             ..settings(false, false)
         },
         NOW,

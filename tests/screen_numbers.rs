@@ -47,6 +47,7 @@ fn settings() -> Settings {
         account_size: risk().account_size,
         pending_expiry_ms: 600_000,
         stale_after_ms: None,
+        broker: None,
         color: false,
     }
 }

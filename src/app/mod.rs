@@ -37,6 +37,9 @@ pub struct Settings {
     pub pending_expiry_ms: i64,
     /// With a live feed: a price older than this (ms) is stale, and shown so.
     pub stale_after_ms: Option<i64>,
+    /// A real broker's name (its account is shown instead of the ledger's equity); `None` on
+    /// the paper ledger.
+    pub broker: Option<&'static str>,
     pub color: bool,
 }
 
@@ -50,6 +53,10 @@ impl Settings {
             max_open_positions: config.auto_trade.max_open_positions,
             account_size: config.account.size,
             pending_expiry_ms: config.pending_expiry().as_millis().min(i64::MAX as u128) as i64,
+            broker: match config.broker.kind {
+                crate::config::BrokerKind::Paper => None,
+                crate::config::BrokerKind::Alpaca => Some("alpaca"),
+            },
             stale_after_ms: config.market_data.provider.is_feed().then(|| {
                 config
                     .market_data

@@ -121,9 +121,58 @@ impl Desk {
     /// Confirm a pending decision: re-check expiry, the gates and the latest price, store the
     /// order, send it, and record the broker's answer.
     pub async fn confirm(&self, log_id: &str) -> Result<(DecisionLog, Position)> {
+        let checked = !self.broker.is_ledger();
+        if checked {
+            self.precheck(log_id).await?;
+        }
         let id = log_id.to_string();
         let order = self.blocking(move |desk| desk.prepare_confirm(&id)).await?;
-        self.send(order).await
+        self.send_order(order, checked).await
+    }
+
+    /// A real broker's rules, asked before a confirm stores anything: a refusal (or a broker
+    /// that cannot be asked) leaves the decision pending, to resize, retry or cancel.
+    async fn precheck(&self, log_id: &str) -> Result<()> {
+        let id = log_id.to_string();
+        let found = self
+            .blocking(move |desk| {
+                Ok(desk.store.read(|tx| {
+                    let Some(log) = tx.decision(&id)? else {
+                        return Ok(None);
+                    };
+                    let d = &log.decision;
+                    let price = match (tx.price(&d.symbol)?, d.action.side()) {
+                        (Some(p), Some(side)) => Some(p.fill_price(side)),
+                        _ => d.entry_price,
+                    };
+                    Ok(d.action.side().zip(price).map(|(side, price)| {
+                        (d.symbol.clone(), side, d.position_size, price, log.status)
+                    }))
+                })?)
+            })
+            .await?;
+        // Not pending or not actionable: the confirm itself says so.
+        let Some((symbol, side, quantity, price, Status::Pending)) = found else {
+            return Ok(());
+        };
+        let intent = Intent {
+            symbol: &symbol,
+            side,
+            quantity,
+            price,
+            closing: false,
+        };
+        if let Err(rule) = self.broker.check(&intent).await {
+            let msg = format!(
+                "{log_id} not sent: the {} broker's rules refuse it: {rule}; it stays pending (resize or cancel it)",
+                self.broker.name()
+            );
+            let event = msg.clone();
+            self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
+                .await?;
+            return Err(DeskError::Refused(msg));
+        }
+        Ok(())
     }
 
     fn prepare_confirm(&self, log_id: &str) -> Result<Order> {
@@ -165,9 +214,14 @@ impl Desk {
     /// A market order the broker accepted but has not filled yet is asked after for a few
     /// seconds; one still working after that is followed by every cycle.
     pub(super) async fn send(&self, order: Order) -> Result<(DecisionLog, Position)> {
+        self.send_order(order, false).await
+    }
+
+    /// [`Desk::send`], with the broker's rules already asked (`checked`) or not.
+    async fn send_order(&self, order: Order, checked: bool) -> Result<(DecisionLog, Position)> {
         let id = order.client_order_id.clone();
         let mut update = None;
-        if !self.broker.is_ledger() && order.kind == OrderKind::Open {
+        if !checked && !self.broker.is_ledger() && order.kind == OrderKind::Open {
             let intent = Intent {
                 symbol: &order.symbol,
                 side: order.side,

@@ -28,8 +28,8 @@ impl Desk {
         }
         // A position opened after this moment may be missing from the answer: it is judged next time.
         let asked_at_ms = crate::store::now_ms();
-        let account = self.broker.account().await;
-        let holdings = self.broker.holdings().await;
+        let (account, holdings) =
+            futures::future::join(self.broker.account(), self.broker.holdings()).await;
         let (account, holdings) = match (account, holdings) {
             (Ok(a), Ok(h)) => (a, h.unwrap_or_default()),
             (Err(e), _) | (_, Err(e)) => {

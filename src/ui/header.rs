@@ -27,10 +27,16 @@ fn fit_items(items: Vec<Vec<Span<'static>>>, width: usize) -> Vec<Span<'static>>
 
 pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let width = area.width as usize;
+    // Where orders go: the paper ledger, or a real broker's paper or live account.
+    let broker = app
+        .settings
+        .broker
+        .map(|b| format!("{} ", b.to_ascii_uppercase()))
+        .unwrap_or_default();
     let mode = if app.settings.live {
-        Span::styled(" LIVE ", theme.badge(Color::Red))
+        Span::styled(format!(" {broker}LIVE "), theme.badge(Color::Red))
     } else {
-        Span::styled(" PAPER ", theme.badge(Color::Cyan))
+        Span::styled(format!(" {broker}PAPER "), theme.badge(Color::Cyan))
     };
     let switch = match app.snapshot.as_ref().map(|s| s.state) {
         Some(st) if st.enabled => Span::styled(" ENABLED ", theme.badge(Color::Green)),
@@ -146,6 +152,14 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                         ]),
                     }
                 }
+                // Before the first reconciliation a real broker's account is not known yet.
+                None if app.settings.broker.is_some() => items.push(vec![
+                    Span::raw(format!(
+                        " {} equity ",
+                        app.settings.broker.unwrap_or_default()
+                    )),
+                    Span::styled("—", theme.dim()),
+                ]),
                 None => items.push(vec![
                     Span::raw(" equity "),
                     Span::styled(fmt_money(s.equity), theme.bold()),
