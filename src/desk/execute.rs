@@ -162,15 +162,12 @@ impl Desk {
             price,
             closing: false,
         };
+        // Each front end reports the refusal (the dashboard in its events pane).
         if let Err(rule) = self.broker.check(&intent).await {
-            let msg = format!(
-                "{log_id} not sent: the {} broker's rules refuse it: {rule}; it stays pending (resize or cancel it)",
+            return Err(DeskError::Refused(format!(
+                "{log_id} not sent to {}: {rule}; it stays pending (resize or cancel it)",
                 self.broker.name()
-            );
-            let event = msg.clone();
-            self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
-                .await?;
-            return Err(DeskError::Refused(msg));
+            )));
         }
         Ok(())
     }
