@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
-//! Safety with the dashboard running: one dashboard per data dir, the command line beside
-//! it, and a finger that presses `y` twice.
+//! Safety with the dashboard running: one engine per data dir (a second dashboard attaches to
+//! it), the command line beside it, and a finger that presses `y` twice.
 
 mod support;
 use autotrade_tui::store::Status;
@@ -21,29 +21,49 @@ fn setup() -> (MlServer, tempfile::TempDir) {
 }
 
 #[test]
-fn a_second_dashboard_is_refused_and_the_command_line_works_beside_the_first() {
+fn a_second_dashboard_attaches_to_the_first_and_acts_through_the_same_store() {
     let (_ml, dir) = setup();
-    let mut d = Dashboard::start(dir.path());
-    d.wait_screen("the dashboard", |t| {
-        t.contains("PAPER") && t.contains("BTC/USD")
+    let mut first = Dashboard::start(dir.path());
+    first.wait_screen("the pending BUY", |t| t.contains("Pending decisions (1)"));
+    let engine_pid = first.child.process_id().expect("pid");
+    // The second runs no loop of its own: it says whose engine it shows.
+    let mut second = Dashboard::start(dir.path());
+    let screen = second.wait_screen("attached", |t| {
+        t.contains("ATTACHED") && t.contains("Pending decisions (1)")
     });
-    let second = std::process::Command::new(support::bin())
-        .arg("--config")
-        .arg(dir.path().join("config.toml"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&second.stderr);
-    assert_ne!(second.status.code(), Some(0), "{err}");
-    assert!(err.contains("another dashboard"), "{err}");
-    assert!(err.contains("pid"), "{err}");
+    assert!(screen.contains(&format!("pid {engine_pid}")), "{screen}");
+    // `y` on the second executes the decision once; the first shows it.
+    second.press("y");
+    first.wait_screen("the position, on the first", |t| {
+        t.contains("Open positions (1)")
+    });
+    second.wait_screen("the position, on the second", |t| {
+        t.contains("Open positions (1)")
+    });
+    let store = first.store();
+    assert_eq!(store.orders(10).unwrap().len(), 1);
+    // The command line works beside both.
     let (code, out, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ENABLED"), "{out}");
-    d.press("q");
-    assert_eq!(d.wait_exit(), 0);
+    // Quitting the attached one leaves the engine running.
+    second.press("q");
+    assert_eq!(second.wait_exit(), 0);
+    first.wait_screen("the first, still running", |t| t.contains("Signals"));
+    // When the engine stops, an attached dashboard says so, and `r` runs it there.
+    let mut third = Dashboard::start(dir.path());
+    third.wait_screen("attached", |t| t.contains("ATTACHED"));
+    first.press("q");
+    assert_eq!(first.wait_exit(), 0);
+    third.wait_screen("the engine stopped", |t| {
+        t.contains("ENGINE STOPPED") && t.contains(&format!("pid {engine_pid}"))
+    });
+    third.press("r");
+    third.wait_screen("the engine running here", |t| {
+        t.contains("the engine runs in this dashboard now") && t.contains("next check in")
+    });
+    third.press("q");
+    assert_eq!(third.wait_exit(), 0);
 }
 
 #[test]

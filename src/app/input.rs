@@ -116,10 +116,23 @@ impl App {
                 });
                 vec![]
             }
-            Command::CheckNow => {
-                self.note("info", "check requested".into());
-                vec![Effect::CheckNow]
-            }
+            Command::CheckNow => match self.attached {
+                Some(a) if a.running => {
+                    self.note(
+                        "info",
+                        format!(
+                            "attached to the engine of {}: it checks on its own schedule",
+                            a.pid_text()
+                        ),
+                    );
+                    vec![]
+                }
+                Some(_) => vec![Effect::StartEngine],
+                None => {
+                    self.note("info", "check requested".into());
+                    vec![Effect::CheckNow]
+                }
+            },
             Command::NewTrade => {
                 self.open_trade_form();
                 vec![]

@@ -85,8 +85,29 @@ pub enum Action {
         what: String,
         outcome: Outcome,
     },
+    /// Whose engine this dashboard shows: another process's (attached; `running` false once
+    /// it stopped), or `None` once this dashboard runs its own.
+    Attached(Option<Attached>),
     /// A signal, the end of input or a terminal failure.
     Quit,
+}
+
+/// The engine this dashboard is attached to (another dashboard, `serve` or `run` on the same
+/// data dir): its pid and since when it runs, when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attached {
+    pub pid: Option<u32>,
+    pub since_ms: Option<i64>,
+    /// False once it stopped: the dashboard shows the last state and offers to run the engine.
+    pub running: bool,
+}
+
+impl Attached {
+    pub fn pid_text(&self) -> String {
+        self.pid
+            .map(|p| format!("pid {p}"))
+            .unwrap_or_else(|| "pid unknown".into())
+    }
 }
 
 /// How an effect ended.
@@ -119,6 +140,8 @@ pub enum Effect {
     SetEnabled(bool),
     Kill,
     CheckNow,
+    /// Run the engine in this dashboard (the one it was attached to has stopped).
+    StartEngine,
     /// A manual trade, placed like `trade` without `--yes`: fresh market, the rules, the gates.
     Trade {
         order: ManualOrder,
@@ -152,6 +175,7 @@ impl Effect {
             Effect::SetEnabled(false) => "disable".into(),
             Effect::Kill => "kill switch".into(),
             Effect::CheckNow => "check now".into(),
+            Effect::StartEngine => "run the engine here".into(),
             Effect::LoadHistory { .. } => "load the history".into(),
             Effect::Trade { label, .. } => format!("manual trade {label}"),
             Effect::Resize { label, size, .. } => format!("resize {label} to {}", fmt_qty(*size)),
@@ -292,6 +316,8 @@ pub struct App {
     pub filtering: bool,
     /// The trade history view, when open (`h`).
     pub history: Option<HistoryView>,
+    /// Attached to another process's engine; `None`: this dashboard runs the engine.
+    pub attached: Option<Attached>,
     /// A refresh moved the selection off a decision that vanished, and the trader has not
     /// seen the new one highlighted yet: `y`/`n` must not act on it until it is drawn.
     selection_unseen: bool,
@@ -331,6 +357,7 @@ impl App {
             filter: String::new(),
             filtering: false,
             history: None,
+            attached: None,
             selection_unseen: false,
             quit: false,
             dirty: true,
@@ -486,6 +513,28 @@ impl App {
                     Outcome::Refused(why) => self.note("warn", format!("{what} refused: {why}")),
                     Outcome::Failed(why) => self.note("error", format!("{what} failed: {why}")),
                 }
+                self.dirty = true;
+                Vec::new()
+            }
+            Action::Attached(a) => {
+                match (self.attached, a) {
+                    (Some(was), Some(now)) if was.running && !now.running => self.note(
+                        "error",
+                        format!(
+                            "the engine ({}) stopped: nothing checks or decides now; r runs it in this dashboard",
+                            was.pid_text()
+                        ),
+                    ),
+                    (Some(_), None) => {
+                        self.note("info", "the engine runs in this dashboard now".into())
+                    }
+                    (Some(was), Some(now)) if now.pid != was.pid => self.note(
+                        "info",
+                        format!("attached to the engine of {}", now.pid_text()),
+                    ),
+                    _ => {}
+                }
+                self.attached = a;
                 self.dirty = true;
                 Vec::new()
             }

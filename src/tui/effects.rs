@@ -66,6 +66,6 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
             }))
             .await
         }
-        Effect::CheckNow => Outcome::Ok,
+        Effect::CheckNow | Effect::StartEngine => Outcome::Ok,
     }
 }

@@ -12,7 +12,7 @@ mod effects;
 mod wake;
 mod watch;
 
-use crate::app::{Action, App, Effect, Outcome, Settings};
+use crate::app::{Action, App, Attached, Effect, Outcome, Settings};
 use crate::commands;
 use crate::desk::Desk;
 use crate::engine::{Engine, EngineCommand, EngineEvent};
@@ -45,11 +45,28 @@ pub async fn run(ctx: Desk) -> Result<u8> {
 
 async fn dashboard(ctx: Desk) -> Result<u8> {
     // Everything that can fail before the terminal is taken fails with a plain message.
-    // One dashboard (and so one monitoring loop) per data dir; the command line runs beside it.
-    let _lock = crate::lock::DashboardLock::acquire(&ctx.data_dir).map_err(|e| eyre!(e))?;
+    // One engine per data dir: the first dashboard (or `serve`, or `run`) runs it; a dashboard
+    // started beside it attaches: no loop of its own, the same store, every key through it.
+    let (mut lock, attached) =
+        match crate::lock::DashboardLock::try_take(&ctx.data_dir, true).map_err(|e| eyre!(e))? {
+            crate::lock::Lock::Taken(l) => (Some(l), None),
+            crate::lock::Lock::Held(h) => (
+                None,
+                Some(Attached {
+                    pid: h.pid,
+                    since_ms: h.since_ms,
+                    running: true,
+                }),
+            ),
+        };
     // The watcher tells the loop of other connections' commits, so the loop need not look.
     let store_changes = Arc::new(Notify::new());
-    let engine = Engine::new(ctx.clone(), ctx.source()?).with_store_changes(store_changes.clone());
+    let engine = match lock {
+        Some(_) => {
+            Some(Engine::new(ctx.clone(), ctx.source()?).with_store_changes(store_changes.clone()))
+        }
+        None => None,
+    };
     let watcher_store = {
         let dir = ctx.data_dir.clone();
         let user = ctx.config.auto_trade.user_id.clone();
@@ -64,8 +81,13 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
     let (stop_input, input_waiter) =
         wake::pair().wrap_err("making the input thread's wake-up pipe")?;
-    let watcher = watch::spawn(ctx.clone(), watcher_store, tx.clone(), store_changes)
-        .wrap_err("starting the store watcher")?;
+    let watcher = watch::spawn(
+        ctx.clone(),
+        watcher_store,
+        tx.clone(),
+        store_changes.clone(),
+    )
+    .wrap_err("starting the store watcher")?;
     let refresh = watcher.waker();
 
     let mut terminal = ratatui::try_init().wrap_err("the dashboard needs a terminal")?;
@@ -79,23 +101,20 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     };
     spawn_signal_task(tx.clone());
 
-    let (events_tx, mut events_rx) = mpsc::channel::<EngineEvent>(256);
-    let (engine_cmd, engine_task) = engine.spawn(events_tx);
-    {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = events_rx.recv().await {
-                if tx.send(Action::Engine(ev)).is_err() {
-                    break;
-                }
-            }
-        });
+    let mut running = engine.map(|e| start_engine(e, &tx));
+    if let Some(a) = attached {
+        let first = crate::lock::Holder {
+            pid: a.pid,
+            since_ms: a.since_ms,
+        };
+        spawn_attach_watch(ctx.data_dir.clone(), tx.clone(), first);
     }
     let mut app = App::new(
         Settings::from_config(&ctx.config, colour_allowed()),
         store::now_ms(),
     )
     .with_risk(ctx.limits().risk);
+    app.update(Action::Attached(attached));
     let mut tick = next_second();
     let mut last_draw: Option<Instant> = None;
     let mut failure: Option<color_eyre::Report> = None;
@@ -116,7 +135,11 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
             effects.extend(app.update(a));
         }
         for effect in effects {
-            perform(&ctx, &engine_cmd, &tx, &refresh, effect);
+            if effect == Effect::StartEngine {
+                take_over(&ctx, &mut lock, &mut running, &store_changes, &tx);
+                continue;
+            }
+            perform(&ctx, running.as_ref().map(|r| &r.0), &tx, &refresh, effect);
         }
         if app.should_quit() {
             break;
@@ -134,7 +157,11 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
                     more.extend(app.update(a));
                 }
                 for effect in more {
-                    perform(&ctx, &engine_cmd, &tx, &refresh, effect);
+                    if effect == Effect::StartEngine {
+                        take_over(&ctx, &mut lock, &mut running, &store_changes, &tx);
+                        continue;
+                    }
+                    perform(&ctx, running.as_ref().map(|r| &r.0), &tx, &refresh, effect);
                 }
                 app.take_dirty();
                 if app.should_quit() {
@@ -154,7 +181,9 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     tracing::info!("dashboard quitting");
     stop.store(true, Ordering::Relaxed);
     stop_input.wake();
-    let _ = engine_cmd.try_send(EngineCommand::Stop);
+    if let Some((cmd, _)) = &running {
+        let _ = cmd.try_send(EngineCommand::Stop);
+    }
     watcher.stop();
     // Not `ratatui::restore()` nor dropping the `Terminal`: after a hang-up both `eprintln!`
     // on the dead terminal, which panics twice and aborts the process, skipping the lock's
@@ -169,7 +198,10 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     // The loop stops at once between cycles. A cycle in flight is only waited on briefly: its
     // decisions are stored in one transaction that runs on a blocking thread, which the
     // runtime lets finish before the process exits, so nothing is half-stored.
-    let _ = tokio::time::timeout(Duration::from_millis(500), engine_task).await;
+    if let Some((_, task)) = running {
+        let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+    }
+    drop(lock);
     // The input thread is woken to see `stop`; never wait on it unboundedly.
     drop(input);
     match failure {
@@ -181,16 +213,127 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     }
 }
 
+/// The engine's command channel and its task.
+type Running = (mpsc::Sender<EngineCommand>, tokio::task::JoinHandle<()>);
+
+/// Run `engine`, its events forwarded to the dashboard.
+fn start_engine(engine: Engine, tx: &mpsc::UnboundedSender<Action>) -> Running {
+    let (events_tx, mut events_rx) = mpsc::channel::<EngineEvent>(256);
+    let running = engine.spawn(events_tx);
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = events_rx.recv().await {
+            if tx.send(Action::Engine(ev)).is_err() {
+                break;
+            }
+        }
+    });
+    running
+}
+
+/// Once a second, whether the engine this dashboard is attached to still runs (its lock is
+/// tried, never kept); a change is sent as `Action::Attached`.
+fn spawn_attach_watch(
+    data_dir: std::path::PathBuf,
+    tx: mpsc::UnboundedSender<Action>,
+    first: crate::lock::Holder,
+) {
+    tokio::spawn(async move {
+        let mut last: Option<crate::lock::Holder> = Some(first);
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let dir = data_dir.clone();
+            let Ok(Ok(now)) = tokio::task::spawn_blocking(move || crate::lock::holder(&dir)).await
+            else {
+                continue;
+            };
+            // This dashboard took the engine over: nothing more to watch.
+            if now.is_some_and(|h| h.pid == Some(std::process::id())) {
+                break;
+            }
+            if last == now {
+                continue;
+            }
+            let before = last;
+            last = now;
+            let state = match now {
+                Some(h) => Attached {
+                    pid: h.pid,
+                    since_ms: h.since_ms,
+                    running: true,
+                },
+                // Stopped: still named by the pid it had.
+                None => Attached {
+                    pid: before.and_then(|h| h.pid),
+                    since_ms: before.and_then(|h| h.since_ms),
+                    running: false,
+                },
+            };
+            if tx.send(Action::Attached(Some(state))).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// `r` after the attached engine stopped: take the lock and run the engine here. Another
+/// engine may have started meanwhile: then attach to it instead.
+fn take_over(
+    ctx: &Desk,
+    lock: &mut Option<crate::lock::DashboardLock>,
+    running: &mut Option<Running>,
+    store_changes: &Arc<Notify>,
+    tx: &mpsc::UnboundedSender<Action>,
+) {
+    if running.is_some() {
+        return;
+    }
+    let what = Effect::StartEngine.describe();
+    let fail = |why: String| {
+        let _ = tx.send(Action::Done {
+            what: what.clone(),
+            outcome: Outcome::Failed(why),
+        });
+    };
+    match crate::lock::DashboardLock::try_take(&ctx.data_dir, true) {
+        Ok(crate::lock::Lock::Taken(l)) => match ctx.source() {
+            Ok(source) => {
+                let engine =
+                    Engine::new(ctx.clone(), source).with_store_changes(store_changes.clone());
+                *running = Some(start_engine(engine, tx));
+                *lock = Some(l);
+                let _ = tx.send(Action::Attached(None));
+            }
+            Err(e) => fail(e.to_string()),
+        },
+        Ok(crate::lock::Lock::Held(h)) => {
+            let _ = tx.send(Action::Attached(Some(Attached {
+                pid: h.pid,
+                since_ms: h.since_ms,
+                running: true,
+            })));
+        }
+        Err(e) => fail(e),
+    }
+}
+
 /// Start an effect; its result comes back as `Action::Done`.
 fn perform(
     ctx: &Desk,
-    engine: &mpsc::Sender<EngineCommand>,
+    engine: Option<&mpsc::Sender<EngineCommand>>,
     tx: &mpsc::UnboundedSender<Action>,
     refresh: &Waker,
     effect: Effect,
 ) {
     let what = effect.describe();
     if effect == Effect::CheckNow {
+        let Some(engine) = engine else {
+            let _ = tx.send(Action::Done {
+                what,
+                outcome: Outcome::Refused("this dashboard runs no engine".into()),
+            });
+            return;
+        };
         let outcome = match engine.try_send(EngineCommand::CheckNow) {
             Ok(()) => Outcome::Ok,
             Err(mpsc::error::TrySendError::Full(_)) => {

@@ -1,7 +1,7 @@
 //! The header: mode, switches, source, user, equity, positions and the next check.
 
 use super::Theme;
-use crate::app::{App, fmt_countdown};
+use crate::app::{App, fmt_age, fmt_countdown};
 use crate::domain::money::{fmt_money, fmt_signed};
 use crate::engine::Health;
 use ratatui::buffer::Buffer;
@@ -49,6 +49,29 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             Span::raw(" "),
             Span::styled(" KILL SWITCH ", theme.badge(Color::Red)),
         ]);
+    }
+    // Another process runs the engine: this dashboard shows its store and acts through it.
+    match app.attached {
+        Some(a) if a.running => {
+            let mut item = vec![
+                Span::raw(" "),
+                Span::styled(" ATTACHED ", theme.badge(Color::Blue)),
+                Span::raw(format!(" {}", a.pid_text())),
+            ];
+            if let Some(since) = a.since_ms {
+                item.push(Span::raw(format!(", up {}", fmt_age(app.now_ms, since))));
+            }
+            items.push(item);
+        }
+        Some(a) => items.push(vec![
+            Span::raw(" "),
+            Span::styled(
+                format!(" ENGINE STOPPED ({}) ", a.pid_text()),
+                theme.badge(Color::Red),
+            ),
+            Span::styled(" r runs it here", theme.warn()),
+        ]),
+        None => {}
     }
     // When the source is down, its badge replaces its name: the mark must fit at 80 columns.
     let unreachable = match &app.health {
@@ -180,7 +203,17 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             Span::styled(fmt_money(app.settings.account_size), theme.dim()),
         ]),
     }
-    items.push(if app.checking {
+    items.push(if let Some(a) = app.attached {
+        // The engine's schedule is its own: this dashboard does not know its next check.
+        if a.running {
+            vec![Span::styled(
+                format!("  checks by the engine of {}", a.pid_text()),
+                theme.dim(),
+            )]
+        } else {
+            vec![Span::styled("  no engine checks now", theme.bad())]
+        }
+    } else if app.checking {
         vec![Span::raw("  "), Span::styled("checking…", theme.warn())]
     } else {
         match app.next_check_at_ms {
