@@ -106,6 +106,14 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8003", value_name = "ADDR")]
         listen: String,
     },
+    /// The dashboard of a `serve` on another machine, through its REST API and events stream (token: $AUTOTRADE_API_TOKEN).
+    Attach {
+        /// The server's address, e.g. http://tradebox:8003.
+        url: String,
+        /// The user whose desk to show.
+        #[arg(long, default_value = "default", value_name = "ID")]
+        user: String,
+    },
     /// The agent tools over MCP (JSON-RPC on stdio): an LLM agent analyses and proposes.
     Mcp,
     /// Replay a CSV of candles through the analyzer, the rules and the paper broker.

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod market;
 pub mod mcp;
 pub mod ml_engine;
+pub mod remote;
 pub mod simulated;
 pub mod source;
 pub mod store;

@@ -20,8 +20,10 @@ fn main() -> ExitCode {
     }
     // A broker that cannot be made (a key missing from the environment) refuses to start;
     // a backtest sends no orders.
-    if !matches!(cli.command, Some(Command::Backtest { .. }))
-        && let Err(msg) = autotrade_tui::broker::for_config(&config)
+    if !matches!(
+        cli.command,
+        Some(Command::Backtest { .. } | Command::Attach { .. })
+    ) && let Err(msg) = autotrade_tui::broker::for_config(&config)
     {
         return ExitCode::from(report_error(json, ErrorKind::Config, &msg));
     }
@@ -113,6 +115,24 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
     {
         return autotrade_tui::backtest::run_cli(&config, candles, symbol.as_deref(), *json);
     }
+    // A remote dashboard needs no store, no source and no broker here: everything is the server's.
+    if let Some(Command::Attach { url, user }) = &cli.command {
+        let token = std::env::var("AUTOTRADE_API_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty());
+        let remote = match autotrade_tui::remote::Remote::new(url, user, token.as_deref()) {
+            Ok(r) => r,
+            Err(e) => return Ok(report_error(json, ErrorKind::Usage, &e)),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        return match rt.block_on(autotrade_tui::tui::run_remote(remote)) {
+            Ok(code) => Ok(code),
+            Err(e) => Ok(report_error(json, ErrorKind::Refused, &format!("{e:#}"))),
+        };
+    }
     // Numbered threads, so that `scripts/idle-cpu.sh` can tell them apart: the two workers
     // start with the runtime and take the first numbers, the blocking pool the later ones.
     let threads = std::sync::atomic::AtomicUsize::new(0);
@@ -148,6 +168,8 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         }
     }
     match cli.command {
+        // Run above, before any store is opened.
+        Some(Command::Attach { .. }) => Ok(commands::EXIT_OK),
         None => rt.block_on(autotrade_tui::tui::run(ctx)),
         Some(Command::Once { json }) => rt.block_on(commands::once(&ctx, json)),
         Some(Command::Decisions {

@@ -530,7 +530,7 @@ fn dashboard_80x24() {
 #[test]
 fn a_real_brokers_account_stops_and_external_positions_120x40() {
     let mut settings = settings(false, true);
-    settings.broker = Some("alpaca");
+    settings.broker = Some("alpaca".into());
     let mut app = App::new(settings, NOW).with_risk(risk());
     let mut snap = snapshot();
     snap.positions[0].exits_held_by = autotrade_tui::domain::lifecycle::ExitsHeldBy::Broker;

@@ -29,6 +29,8 @@ pub fn router(users: Arc<Users>, guard: Arc<Guard>) -> Router {
         .route("/api/v1/auto-trade/status/{user_id}", get(get_status))
         .route("/api/v1/auto-trade/enable/{user_id}", post(enable))
         .route("/api/v1/auto-trade/disable/{user_id}", post(disable))
+        .route("/api/v1/auto-trade/kill/{user_id}", post(kill))
+        .route("/api/v1/auto-trade/dashboard/{user_id}", get(dashboard))
         .route("/api/v1/auto-trade/decisions/{user_id}", get(decisions))
         .route("/api/v1/auto-trade/pending/{user_id}", get(pending))
         .route(
@@ -191,6 +193,37 @@ async fn set_enabled(users: Arc<Users>, user: Arc<User>, on: bool) -> Reply {
     .await;
     users.wake.notify_one();
     reply
+}
+
+/// The kill switch: disable and cancel every pending decision (as `kill` and `K`).
+async fn kill(State(users): State<Arc<Users>>, path: Result<Path<String>, PathRejection>) -> Reply {
+    let user = user_of(&users, path)?;
+    blocking(move || {
+        let cancelled = user.ctx.kill().map_err(desk_error)?;
+        Ok(Json(
+            json!({ "kill_switch": true, "enabled": false, "cancelled": cancelled }),
+        ))
+    })
+    .await
+}
+
+/// What a remote dashboard (`autotrade-tui attach URL`) shows: its settings and a snapshot of
+/// the user's desk, in the program's own serde form.
+async fn dashboard(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    blocking(move || {
+        let ctx = &user.ctx;
+        let snapshot = ctx.snapshot(&ctx.store).map_err(desk_error)?;
+        let settings = crate::app::Settings::from_config(&ctx.config, false);
+        Ok(Json(json!({
+            "settings": serde_json::to_value(settings).map_err(ApiError::internal)?,
+            "snapshot": serde_json::to_value(snapshot).map_err(ApiError::internal)?,
+        })))
+    })
+    .await
 }
 
 async fn enable(

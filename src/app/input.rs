@@ -116,8 +116,8 @@ impl App {
                 });
                 vec![]
             }
-            Command::CheckNow => match self.attached {
-                Some(a) if a.running => {
+            Command::CheckNow => match self.attached.clone() {
+                Some(a) if a.running || a.remote.is_some() => {
                     self.note(
                         "info",
                         format!(

@@ -24,8 +24,9 @@ pub use views::{fmt_age, fmt_countdown};
 /// How many dashboard-side events (refusals, engine errors) are kept.
 const LOCAL_EVENTS: usize = 50;
 
-/// The settings the dashboard shows, taken from the config once.
-#[derive(Debug, Clone, PartialEq)]
+/// The settings the dashboard shows, taken from the config once (a remote dashboard gets
+/// them from `serve`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     pub user_id: String,
     pub live: bool,
@@ -39,7 +40,7 @@ pub struct Settings {
     pub stale_after_ms: Option<i64>,
     /// A real broker's name (its account is shown instead of the ledger's equity); `None` on
     /// the paper ledger.
-    pub broker: Option<&'static str>,
+    pub broker: Option<String>,
     pub color: bool,
 }
 
@@ -55,7 +56,7 @@ impl Settings {
             pending_expiry_ms: config.pending_expiry().as_millis().min(i64::MAX as u128) as i64,
             broker: match config.broker.kind {
                 crate::config::BrokerKind::Paper => None,
-                crate::config::BrokerKind::Alpaca => Some("alpaca"),
+                crate::config::BrokerKind::Alpaca => Some("alpaca".into()),
             },
             stale_after_ms: config.market_data.provider.is_feed().then(|| {
                 config
@@ -94,19 +95,25 @@ pub enum Action {
 
 /// The engine this dashboard is attached to (another dashboard, `serve` or `run` on the same
 /// data dir): its pid and since when it runs, when known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attached {
     pub pid: Option<u32>,
     pub since_ms: Option<i64>,
-    /// False once it stopped: the dashboard shows the last state and offers to run the engine.
+    /// False once it stopped (or, remote, cannot be reached): the dashboard shows the last
+    /// state (and, local, offers to run the engine).
     pub running: bool,
+    /// A remote `serve` (`attach URL`): its address.
+    pub remote: Option<String>,
 }
 
 impl Attached {
+    /// Which engine: `pid 1234`, or the remote server's address.
     pub fn pid_text(&self) -> String {
-        self.pid
-            .map(|p| format!("pid {p}"))
-            .unwrap_or_else(|| "pid unknown".into())
+        match (&self.remote, self.pid) {
+            (Some(url), _) => url.clone(),
+            (None, Some(p)) => format!("pid {p}"),
+            (None, None) => "pid unknown".into(),
+        }
     }
 }
 
@@ -517,7 +524,17 @@ impl App {
                 Vec::new()
             }
             Action::Attached(a) => {
-                match (self.attached, a) {
+                match (self.attached.clone(), a.clone()) {
+                    (Some(was), Some(now)) if was.running && !now.running && now.remote.is_some() => self.note(
+                        "error",
+                        format!(
+                            "{} cannot be reached: the screen shows the last state it sent",
+                            was.pid_text()
+                        ),
+                    ),
+                    (Some(was), Some(now)) if !was.running && now.running && now.remote.is_some() => {
+                        self.note("info", format!("{} answers again", now.pid_text()))
+                    }
                     (Some(was), Some(now)) if was.running && !now.running => self.note(
                         "error",
                         format!(

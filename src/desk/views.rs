@@ -13,8 +13,9 @@ pub struct Equity {
     pub unrealized_pnl: f64,
 }
 
-/// Everything the dashboard shows from the store, as of one moment.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything the dashboard shows from the store, as of one moment (its serde form is what
+/// `serve` sends a remote dashboard).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub taken_at_ms: i64,
     pub state: RuntimeState,

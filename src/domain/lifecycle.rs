@@ -5,7 +5,7 @@
 use super::money::{fmt_money, fmt_num, mul_exact, round_dp, sub_exact};
 use super::rules::{self, Decision, RiskSettings};
 use super::types::Side;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub struct UnknownValue {
 macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 

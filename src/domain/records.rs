@@ -6,7 +6,7 @@ use super::money::round_dp;
 use super::rules::Decision;
 use super::types::Side;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// `2026-11-25T11:00:00Z`.
@@ -21,8 +21,9 @@ pub fn to_datetime(ms: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
 }
 
-/// One stored decision, as the decision log JSON shows it.
-#[derive(Debug, Clone, PartialEq)]
+/// One stored decision, as the decision log JSON shows it (its serde form carries a snapshot
+/// to a remote dashboard; the SPEC's JSON is [`DecisionLog::to_json`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionLog {
     pub log_id: String,
     pub user_id: String,
@@ -73,7 +74,7 @@ impl DecisionLog {
 }
 
 /// An open or closed paper position.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Position {
     pub id: i64,
     pub decision_id: String,
@@ -162,7 +163,7 @@ pub struct Fill {
 }
 
 /// Runtime switches kept across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuntimeState {
     pub enabled: bool,
     pub kill_switch: bool,
@@ -170,7 +171,7 @@ pub struct RuntimeState {
 }
 
 /// A line of the recent-events pane.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     pub id: i64,
     pub at_ms: i64,
@@ -179,7 +180,7 @@ pub struct Event {
 }
 
 /// A latest known price.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PricePoint {
     /// The price positions are marked at: the last trade, or the middle of the quote.
     pub price: f64,

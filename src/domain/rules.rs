@@ -78,7 +78,7 @@ pub struct Decision {
     pub position_size: f64,
     pub ml_signal: Value,
     pub amd_phase: Option<Phase>,
-    #[serde(skip)]
+    #[serde(default)]
     pub risk_reward: Option<RiskReward>,
 }
 

@@ -56,6 +56,7 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
                     pid: h.pid,
                     since_ms: h.since_ms,
                     running: true,
+                    remote: None,
                 }),
             ),
         };
@@ -77,10 +78,7 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
             .wrap_err("opening the dashboard's store connection")?
     };
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (stop_input, input_waiter) =
-        wake::pair().wrap_err("making the input thread's wake-up pipe")?;
+    let (tx, rx) = mpsc::unbounded_channel::<Action>();
     let watcher = watch::spawn(
         ctx.clone(),
         watcher_store,
@@ -89,20 +87,8 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     )
     .wrap_err("starting the store watcher")?;
     let refresh = watcher.waker();
-
-    let mut terminal = ratatui::try_init().wrap_err("the dashboard needs a terminal")?;
-    let input = match spawn_input_thread(tx.clone(), stop.clone(), input_waiter) {
-        Ok(handle) => handle,
-        Err(e) => {
-            watcher.stop();
-            let _ = ratatui::try_restore();
-            return Err(eyre!("starting the input thread: {e}"));
-        }
-    };
-    spawn_signal_task(tx.clone());
-
     let mut running = engine.map(|e| start_engine(e, &tx));
-    if let Some(a) = attached {
+    if let Some(a) = &attached {
         let first = crate::lock::Holder {
             pid: a.pid,
             since_ms: a.since_ms,
@@ -115,6 +101,162 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     )
     .with_risk(ctx.limits().risk);
     app.update(Action::Attached(attached));
+    let effect_tx = tx.clone();
+    let result = ui_loop(app, tx, rx, |effect| {
+        if effect == Effect::StartEngine {
+            take_over(&ctx, &mut lock, &mut running, &store_changes, &effect_tx);
+            return;
+        }
+        perform(
+            &Backend::Local(ctx.clone()),
+            running.as_ref().map(|r| &r.0),
+            &effect_tx,
+            &Refresh::Store(refresh.clone()),
+            effect,
+        );
+    })
+    .await;
+    if let Some((cmd, _)) = &running {
+        let _ = cmd.try_send(EngineCommand::Stop);
+    }
+    watcher.stop();
+    // The loop stops at once between cycles. A cycle in flight is only waited on briefly: its
+    // decisions are stored in one transaction that runs on a blocking thread, which the
+    // runtime lets finish before the process exits, so nothing is half-stored.
+    if let Some((_, task)) = running {
+        let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
+    }
+    drop(lock);
+    result
+}
+
+/// The dashboard of a remote `serve` (`autotrade-tui attach URL`): its settings and snapshot
+/// come over the REST API, a new snapshot is loaded on each server-sent event, and every key
+/// acts through the API.
+pub async fn run_remote(remote: crate::remote::Remote) -> Result<u8> {
+    // The first load says whether the server and the token are right, before the terminal
+    // is taken.
+    let (settings, snapshot) = remote.dashboard().await.map_err(|e| eyre!(e))?;
+    let remote = Arc::new(remote);
+    let (tx, rx) = mpsc::unbounded_channel::<Action>();
+    let refresh = Arc::new(Notify::new());
+    let follower = tokio::spawn(follow_remote(remote.clone(), tx.clone(), refresh.clone()));
+    let mut app = App::new(
+        Settings {
+            color: colour_allowed(),
+            ..settings
+        },
+        store::now_ms(),
+    );
+    app.update(Action::Snapshot(Box::new(snapshot)));
+    app.update(Action::Attached(Some(Attached {
+        pid: None,
+        since_ms: None,
+        running: true,
+        remote: Some(remote.url().to_string()),
+    })));
+    let effect_tx = tx.clone();
+    let result = ui_loop(app, tx, rx, |effect| {
+        perform(
+            &Backend::Remote(remote.clone()),
+            None,
+            &effect_tx,
+            &Refresh::Remote(refresh.clone()),
+            effect,
+        );
+    })
+    .await;
+    follower.abort();
+    result
+}
+
+/// Follow the server's events stream, loading a snapshot after each event (and after each
+/// of this dashboard's actions); reconnect with a pause when it drops, and say so.
+async fn follow_remote(
+    remote: Arc<crate::remote::Remote>,
+    tx: mpsc::UnboundedSender<Action>,
+    refresh: Arc<Notify>,
+) {
+    let url = remote.url().to_string();
+    let attached = |running: bool| {
+        Action::Attached(Some(Attached {
+            pid: None,
+            since_ms: None,
+            running,
+            remote: Some(url.clone()),
+        }))
+    };
+    let (events, mut wanted) = mpsc::unbounded_channel::<()>();
+    // Loads run one at a time, after the events that asked for them.
+    let loader = {
+        let (remote, tx) = (remote.clone(), tx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    got = wanted.recv() => if got.is_none() { break },
+                    _ = refresh.notified() => {}
+                }
+                while wanted.try_recv().is_ok() {}
+                match remote.dashboard().await {
+                    Ok((_, snap)) => {
+                        if tx.send(Action::Snapshot(Box::new(snap))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::warn!("loading the remote snapshot: {e}"),
+                }
+            }
+        })
+    };
+    let mut down = false;
+    loop {
+        let ev = events.clone();
+        let result = remote
+            .follow(|_| {
+                let _ = ev.send(());
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!("the events stream of {url}: {e}");
+        }
+        if !down {
+            down = true;
+            let _ = tx.send(attached(false));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Back: a fresh snapshot, then follow again.
+        if remote.dashboard().await.is_ok() {
+            down = false;
+            let _ = tx.send(attached(true));
+            let _ = events.send(());
+        }
+        if tx.is_closed() {
+            break;
+        }
+    }
+    loader.abort();
+}
+
+/// The terminal, the input thread, the signals and the draw loop: every action goes through
+/// `app`, and each effect it asks for to `handle`. Returns when the dashboard quits.
+async fn ui_loop(
+    mut app: App,
+    tx: mpsc::UnboundedSender<Action>,
+    mut rx: mpsc::UnboundedReceiver<Action>,
+    mut handle: impl FnMut(Effect),
+) -> Result<u8> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stop_input, input_waiter) =
+        wake::pair().wrap_err("making the input thread's wake-up pipe")?;
+    let mut terminal = ratatui::try_init().wrap_err("the dashboard needs a terminal")?;
+    let input = match spawn_input_thread(tx.clone(), stop.clone(), input_waiter) {
+        Ok(handle) => handle,
+        Err(e) => {
+            let _ = ratatui::try_restore();
+            return Err(eyre!("starting the input thread: {e}"));
+        }
+    };
+    spawn_signal_task(tx.clone());
     let mut tick = next_second();
     let mut last_draw: Option<Instant> = None;
     let mut failure: Option<color_eyre::Report> = None;
@@ -134,13 +276,7 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
         while let Ok(a) = rx.try_recv() {
             effects.extend(app.update(a));
         }
-        for effect in effects {
-            if effect == Effect::StartEngine {
-                take_over(&ctx, &mut lock, &mut running, &store_changes, &tx);
-                continue;
-            }
-            perform(&ctx, running.as_ref().map(|r| &r.0), &tx, &refresh, effect);
-        }
+        effects.into_iter().for_each(&mut handle);
         if app.should_quit() {
             break;
         }
@@ -156,13 +292,7 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
                 while let Ok(a) = rx.try_recv() {
                     more.extend(app.update(a));
                 }
-                for effect in more {
-                    if effect == Effect::StartEngine {
-                        take_over(&ctx, &mut lock, &mut running, &store_changes, &tx);
-                        continue;
-                    }
-                    perform(&ctx, running.as_ref().map(|r| &r.0), &tx, &refresh, effect);
-                }
+                more.into_iter().for_each(&mut handle);
                 app.take_dirty();
                 if app.should_quit() {
                     break;
@@ -181,10 +311,6 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     tracing::info!("dashboard quitting");
     stop.store(true, Ordering::Relaxed);
     stop_input.wake();
-    if let Some((cmd, _)) = &running {
-        let _ = cmd.try_send(EngineCommand::Stop);
-    }
-    watcher.stop();
     // Not `ratatui::restore()` nor dropping the `Terminal`: after a hang-up both `eprintln!`
     // on the dead terminal, which panics twice and aborts the process, skipping the lock's
     // clean-up. Show the cursor ourselves and let the `Terminal` go without its drop.
@@ -195,21 +321,34 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     if let Err(e) = ratatui::try_restore() {
         tracing::warn!("restoring the terminal: {e}");
     }
-    // The loop stops at once between cycles. A cycle in flight is only waited on briefly: its
-    // decisions are stored in one transaction that runs on a blocking thread, which the
-    // runtime lets finish before the process exits, so nothing is half-stored.
-    if let Some((_, task)) = running {
-        let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
-    }
-    drop(lock);
     // The input thread is woken to see `stop`; never wait on it unboundedly.
     drop(input);
-    match failure {
-        Some(e) => {
-            tracing::warn!("{e}");
-            Ok(commands::EXIT_OK)
+    if let Some(e) = failure {
+        tracing::warn!("{e}");
+    }
+    Ok(commands::EXIT_OK)
+}
+
+/// Where the dashboard's actions go: this machine's desk, or a remote `serve`.
+#[derive(Clone)]
+pub enum Backend {
+    Local(Desk),
+    Remote(Arc<crate::remote::Remote>),
+}
+
+/// How to make the dashboard reload after its own action.
+#[derive(Clone)]
+enum Refresh {
+    Store(Waker),
+    Remote(Arc<Notify>),
+}
+
+impl Refresh {
+    fn wake(&self) {
+        match self {
+            Refresh::Store(w) => w.wake(),
+            Refresh::Remote(n) => n.notify_one(),
         }
-        None => Ok(commands::EXIT_OK),
     }
 }
 
@@ -261,12 +400,14 @@ fn spawn_attach_watch(
                     pid: h.pid,
                     since_ms: h.since_ms,
                     running: true,
+                    remote: None,
                 },
                 // Stopped: still named by the pid it had.
                 None => Attached {
                     pid: before.and_then(|h| h.pid),
                     since_ms: before.and_then(|h| h.since_ms),
                     running: false,
+                    remote: None,
                 },
             };
             if tx.send(Action::Attached(Some(state))).is_err() {
@@ -311,6 +452,7 @@ fn take_over(
                 pid: h.pid,
                 since_ms: h.since_ms,
                 running: true,
+                remote: None,
             })));
         }
         Err(e) => fail(e),
@@ -319,14 +461,16 @@ fn take_over(
 
 /// Start an effect; its result comes back as `Action::Done`.
 fn perform(
-    ctx: &Desk,
+    backend: &Backend,
     engine: Option<&mpsc::Sender<EngineCommand>>,
     tx: &mpsc::UnboundedSender<Action>,
-    refresh: &Waker,
+    refresh: &Refresh,
     effect: Effect,
 ) {
     let what = effect.describe();
-    if effect == Effect::CheckNow {
+    if effect == Effect::CheckNow
+        && let Backend::Local(_) = backend
+    {
         let Some(engine) = engine else {
             let _ = tx.send(Action::Done {
                 what,
@@ -346,11 +490,14 @@ fn perform(
         let _ = tx.send(Action::Done { what, outcome });
         return;
     }
-    let ctx = ctx.clone();
+    let backend = backend.clone();
     let tx = tx.clone();
     let refresh = refresh.clone();
     tokio::spawn(async move {
-        let outcome = execute(&ctx, effect).await;
+        let outcome = match &backend {
+            Backend::Local(desk) => execute(desk, effect).await,
+            Backend::Remote(remote) => remote.execute(effect).await,
+        };
         let _ = tx.send(Action::Done { what, outcome });
         refresh.wake();
     });

@@ -31,6 +31,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let broker = app
         .settings
         .broker
+        .as_ref()
         .map(|b| format!("{} ", b.to_ascii_uppercase()))
         .unwrap_or_default();
     let mode = if app.settings.live {
@@ -51,7 +52,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         ]);
     }
     // Another process runs the engine: this dashboard shows its store and acts through it.
-    match app.attached {
+    match &app.attached {
         Some(a) if a.running => {
             let mut item = vec![
                 Span::raw(" "),
@@ -63,6 +64,13 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             }
             items.push(item);
         }
+        Some(a) if a.remote.is_some() => items.push(vec![
+            Span::raw(" "),
+            Span::styled(
+                format!(" {} UNREACHABLE ", a.pid_text()),
+                theme.badge(Color::Red),
+            ),
+        ]),
         Some(a) => items.push(vec![
             Span::raw(" "),
             Span::styled(
@@ -179,7 +187,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                 None if app.settings.broker.is_some() => items.push(vec![
                     Span::raw(format!(
                         " {} equity ",
-                        app.settings.broker.unwrap_or_default()
+                        app.settings.broker.as_deref().unwrap_or_default()
                     )),
                     Span::styled("—", theme.dim()),
                 ]),
@@ -203,7 +211,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
             Span::styled(fmt_money(app.settings.account_size), theme.dim()),
         ]),
     }
-    items.push(if let Some(a) = app.attached {
+    items.push(if let Some(a) = &app.attached {
         // The engine's schedule is its own: this dashboard does not know its next check.
         if a.running {
             vec![Span::styled(
