@@ -106,6 +106,8 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8003", value_name = "ADDR")]
         listen: String,
     },
+    /// The engine headless for the config file's user, no HTTP: for a service manager (systemd).
+    Run,
     /// The agent tools over MCP (JSON-RPC on stdio): an LLM agent analyses and proposes.
     Mcp,
     /// Replay a CSV of candles through the analyzer, the rules and the paper broker.
