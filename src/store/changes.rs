@@ -229,9 +229,11 @@ fn since(conn: &Connection, user: &str, from: Cursor, max: usize) -> Result<Opti
         return Ok(None);
     }
 
-    for (log, seq, _) in new {
+    // A decision comes once, as it stands, at the time of its latest change: a reader that
+    // missed several changes of it gets the stream it missed without the superseded states.
+    for (log, seq, updated_at) in new {
         cursor.seq = cursor.seq.max(seq);
-        keyed.push(((log.created_at_ms, 0, seq), Change::Decision(log)));
+        keyed.push(((updated_at, 0, seq), Change::Decision(log)));
     }
     for (log, seq, updated_at) in changed {
         keyed.push(((updated_at, 0, seq), Change::Decision(log)));
