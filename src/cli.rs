@@ -114,6 +114,8 @@ pub enum Command {
         #[arg(long, default_value = "default", value_name = "ID")]
         user: String,
     },
+    /// The engine headless for the config file's user, no HTTP: for a service manager (systemd).
+    Run,
     /// The agent tools over MCP (JSON-RPC on stdio): an LLM agent analyses and proposes.
     Mcp,
     /// Replay a CSV of candles through the analyzer, the rules and the paper broker.

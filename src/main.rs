@@ -156,7 +156,10 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
     // (not for a view of another user, which only reads).
     // The dashboard and `serve` start at once and leave the broker to their first cycle (a
     // broker that hangs must not hold the screen); a command waits for the broker's truth.
-    let engine = matches!(cli.command, None | Some(Command::Serve { .. }));
+    let engine = matches!(
+        cli.command,
+        None | Some(Command::Serve { .. } | Command::Run)
+    );
     if !ctx.viewer {
         let found = if engine {
             ctx.recover_executed()?
@@ -164,7 +167,12 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
             rt.block_on(ctx.recover())?
         };
         for problem in found {
-            report_warning(json, &problem.to_string());
+            // `run` has no terminal to speak to: the log file has it.
+            if matches!(cli.command, Some(Command::Run)) {
+                tracing::warn!("{problem}");
+            } else {
+                report_warning(json, &problem.to_string());
+            }
         }
     }
     match cli.command {
@@ -209,6 +217,7 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         Some(Command::Positions { json, .. }) => commands::positions(&ctx, json),
         Some(Command::Close { symbol }) => rt.block_on(commands::close(&ctx, &symbol)),
         Some(Command::Serve { listen }) => rt.block_on(autotrade_tui::api::serve(ctx, &listen)),
+        Some(Command::Run) => rt.block_on(autotrade_tui::api::headless::run(ctx)),
         Some(Command::Mcp) => rt.block_on(autotrade_tui::mcp::run(ctx)),
         Some(Command::Backtest { .. }) => Ok(EXIT_USAGE),
     }

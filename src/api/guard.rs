@@ -43,14 +43,20 @@ pub async fn check(
     }
 }
 
-fn has_body(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0")
+/// The rate limit alone (`GET /health`, which needs no token).
+pub async fn limit_only(
+    State(guard): State<Arc<Guard>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match rate_limit(&guard, peer.ip()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
 }
 
-fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+fn rate_limit(guard: &Guard, ip: IpAddr) -> Result<(), ApiError> {
     if let Some(limiter) = &guard.limiter
         && let Err(wait) = limiter.take(ip)
     {
@@ -66,6 +72,18 @@ fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError>
         e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
         return Err(e);
     }
+    Ok(())
+}
+
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+    rate_limit(guard, ip)?;
     // Browsers send Origin on every cross-origin request that could change something; CORS
     // is off, so no web page may drive this API (e.g. POST enable from a malicious site).
     if headers.contains_key(header::ORIGIN) {

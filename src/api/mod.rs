@@ -2,13 +2,16 @@
 //!
 //! One monitoring loop per enabled user (see [`users`]), the seed's endpoints (see [`routes`]),
 //! and in front of them a per-client rate limit, a bearer token when one is set (required
-//! off loopback), no CORS, and a 64 KiB body limit ([`guard`]). SIGTERM or SIGINT stops the
-//! server and the loops, and exits 0.
+//! off loopback), no CORS, and a 64 KiB body limit ([`guard`]). SIGTERM, SIGINT or SIGHUP
+//! stops the server and the loops, and exits 0. `GET /health` answers without a token; the
+//! events route streams what the store records ([`stream`]).
 
 pub mod error;
 pub mod guard;
+pub mod headless;
 pub mod routes;
 pub mod settings;
+pub mod stream;
 pub mod users;
 
 use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
@@ -75,15 +78,12 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
-    // One engine per data dir: the dashboard runs the same loop for the file's user.
-    let _lock = match crate::lock::DashboardLock::acquire(&ctx.data_dir) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: serve runs the monitoring loop, and so does the dashboard: {e}");
-            return Ok(EXIT_REFUSED);
-        }
+    // One engine per data dir: the dashboard and `run` run the same loop for the file's user.
+    let Some(_lock) = headless::engine_lock(&ctx.data_dir, "serve") else {
+        return Ok(EXIT_REFUSED);
     };
     let source = ctx.config.ml_engine.as_ref().map(|m| m.url.clone());
+    let data_dir = ctx.data_dir.clone();
     let users = Arc::new(
         tokio::task::spawn_blocking(move || Users::load(ctx))
             .await?
@@ -121,10 +121,14 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         token,
         limiter,
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let supervisor = tokio::spawn(users::supervise(users.clone(), stop_rx.clone()));
-    let app = routes::router(users, guard).into_make_service_with_connect_info::<SocketAddr>();
-    let mut server_stop = stop_rx.clone();
+    let loops = headless::Loops::start(users.clone());
+    let follower = Arc::new(
+        stream::Follower::open(&data_dir, loops.stopping())
+            .wrap_err("opening the store to follow it")?,
+    );
+    let app =
+        routes::router(users, guard, follower).into_make_service_with_connect_info::<SocketAddr>();
+    let mut server_stop = loops.stopping();
     let mut server = tokio::spawn(
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -134,10 +138,9 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     );
 
     let why = tokio::select! {
-        s = stop_signal() => s?,
+        s = headless::stop_signal(true) => s?,
         r = &mut server => {
-            let _ = stop_tx.send(true);
-            let _ = supervisor.await;
+            loops.stop().await;
             return match r {
                 Ok(Ok(())) => Ok(EXIT_OK),
                 Ok(Err(e)) => Err(e).wrap_err("serving"),
@@ -147,7 +150,7 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     };
     eprintln!("{why}: stopping");
     tracing::info!("serve: {why}, stopping");
-    let _ = stop_tx.send(true);
+    loops.tell_stop();
     if tokio::time::timeout(DRAIN_GRACE, &mut server)
         .await
         .is_err()
@@ -155,28 +158,9 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         tracing::warn!("serve: requests still open after {DRAIN_GRACE:?}, closing them");
         server.abort();
     }
-    let _ = supervisor.await;
+    loops.stop().await;
     eprintln!("stopped");
     Ok(EXIT_OK)
-}
-
-/// SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C).
-async fn stop_signal() -> Result<&'static str> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
-    }
 }
 
 /// `AUTOTRADE_API_RATE_LIMIT`: requests a second per client (bursts of twice that); 0 turns

@@ -3,12 +3,13 @@
 use super::error::{ApiError, from_json_error};
 use super::guard::{self, Guard, MAX_BODY};
 use super::settings::{ConfigRequest, settings_json};
+use super::stream::{self, Follower};
 use super::users::{User, Users};
 use crate::desk::DeskError;
 use crate::store::Status;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -22,8 +23,16 @@ pub const MAX_LIMIT: usize = 1000;
 
 type Reply = Result<Json<Value>, ApiError>;
 
-pub fn router(users: Arc<Users>, guard: Arc<Guard>) -> Router {
-    Router::new()
+pub fn router(users: Arc<Users>, guard: Arc<Guard>, follower: Arc<Follower>) -> Router {
+    // For load balancers and service managers: no token, only the rate limit.
+    let health = Router::new()
+        .route("/health", get(health))
+        .layer(middleware::from_fn_with_state(
+            guard.clone(),
+            guard::limit_only,
+        ))
+        .with_state(users.clone());
+    let api = Router::new()
         .route("/api/v1/auto-trade/config", post(post_config))
         .route("/api/v1/auto-trade/config/{user_id}", get(get_config))
         .route("/api/v1/auto-trade/status/{user_id}", get(get_status))
@@ -41,15 +50,28 @@ pub fn router(users: Arc<Users>, guard: Arc<Guard>) -> Router {
             "/api/v1/auto-trade/decisions/{user_id}/cancel",
             post(cancel),
         )
+        .route("/api/v1/auto-trade/events/{user_id}", get(stream::events))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(follower))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(guard, guard::check))
-        .with_state(users)
+        .with_state(users);
+    health.merge(api)
+}
+
+/// `GET /health`: 200 while the server runs, with how many users it trades for; reads
+/// nothing from the store.
+async fn health(State(users): State<Arc<Users>>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "users": users.len(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint: the API is under /api/v1/auto-trade/")
+    ApiError::not_found("no such endpoint: the API is under /api/v1/auto-trade/ (and GET /health)")
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -53,8 +53,17 @@ pub struct Users {
 }
 
 impl Users {
-    /// The file's user, then every user the store has settings for.
+    /// The file's user, then every user the store has settings for (`serve`).
     pub fn load(ctx: Desk) -> color_eyre::Result<Users> {
+        Users::load_with(ctx, true)
+    }
+
+    /// The file's user alone (`run`).
+    pub fn file_user_only(ctx: Desk) -> color_eyre::Result<Users> {
+        Users::load_with(ctx, false)
+    }
+
+    fn load_with(ctx: Desk, stored_users: bool) -> color_eyre::Result<Users> {
         let ml_source = match &ctx.config.ml_engine {
             Some(_) => Some(ctx.source()?),
             None => None,
@@ -62,7 +71,11 @@ impl Users {
         let file_user = ctx.config.auto_trade.user_id.clone();
         let base = ctx.config.clone();
         let data_dir = ctx.data_dir.clone();
-        let stored = ctx.store.all_user_settings()?;
+        let stored = if stored_users {
+            ctx.store.all_user_settings()?
+        } else {
+            Vec::new()
+        };
         let users = Users {
             file_user: file_user.clone(),
             base,

@@ -6,6 +6,7 @@
 //! runs in WAL mode with `synchronous=FULL` and an explicit busy timeout, so the dashboard,
 //! the command line and the API can share one data dir.
 
+mod changes;
 mod decisions;
 mod events;
 mod orders;
@@ -16,6 +17,7 @@ mod state;
 
 pub use crate::domain::lifecycle::{OrderStatus, Origin, Status};
 pub use crate::domain::records::*;
+pub use changes::{Change, ChangeReader, Changes, Cursor, FillRecord};
 pub use decisions::StalePending;
 pub use orders::NewOrder;
 pub use positions::NewPosition;

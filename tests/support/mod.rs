@@ -7,6 +7,7 @@
 
 pub mod alpaca;
 pub mod bench;
+pub mod engine;
 pub mod fixtures;
 pub mod market;
 pub mod ml_engine;
