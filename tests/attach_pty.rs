@@ -10,6 +10,8 @@ use support::{MlServer, bin, signal_path, write_config};
 
 struct Serve {
     child: std::process::Child,
+    /// `http://127.0.0.1:PORT`
+    url: String,
 }
 
 impl Drop for Serve {
@@ -21,23 +23,34 @@ impl Drop for Serve {
 
 /// `serve` on the data dir, once it listens.
 fn serve(dir: &std::path::Path) -> Serve {
-    let mut child = std::process::Command::new(bin())
+    serve_with(dir, None)
+}
+
+/// `serve`, with `AUTOTRADE_API_TOKEN` when given.
+fn serve_with(dir: &std::path::Path, token: Option<&str>) -> Serve {
+    let mut cmd = std::process::Command::new(bin());
+    if let Some(t) = token {
+        cmd.env("AUTOTRADE_API_TOKEN", t);
+    }
+    let mut child = cmd
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(dir.join("config.toml"))
         .arg("--data-dir")
         .arg(dir.join("data"))
         .env_remove("AUTOTRADE_CONFIG")
         .env_remove("AUTOTRADE_DATA_DIR")
-        .env_remove("AUTOTRADE_API_TOKEN")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
     let mut lines = std::io::BufReader::new(out).lines();
-    loop {
+    let url = loop {
         match lines.next() {
-            Some(Ok(l)) if l.contains("listening on http://") => break,
+            Some(Ok(l)) if l.contains("listening on http://") => {
+                let addr = l.split("listening on http://").nth(1).unwrap();
+                break format!("http://{}", addr.split_whitespace().next().unwrap());
+            }
             Some(Ok(_)) => {}
             _ => {
                 let _ = child.kill();
@@ -45,10 +58,10 @@ fn serve(dir: &std::path::Path) -> Serve {
                 panic!("serve never listened");
             }
         }
-    }
+    };
     // Keep reading its stdout so that it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Serve { child }
+    Serve { child, url }
 }
 
 #[test]
@@ -100,4 +113,61 @@ fn dashboards_attach_to_serve_and_never_stop_it() {
         (ml.hits(&signal_path("BTC/USD")) > asked).then_some(())
     });
     assert!(engine.child.try_wait().unwrap().is_none(), "serve stopped");
+}
+
+/// `attach URL` in a pseudo-terminal, with `token` as `AUTOTRADE_API_TOKEN`.
+fn attach(url: &str, token: &str, data: std::path::PathBuf) -> Dashboard {
+    Dashboard::start_with(
+        &["attach".into(), url.into()],
+        &[("AUTOTRADE_API_TOKEN", std::ffi::OsStr::new(token))],
+        data,
+    )
+}
+
+#[test]
+fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "bullish", 0.9, 45_000.0, "accumulation");
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05\npending_expiry_minutes = 10",
+        "",
+    );
+    let engine = serve_with(dir.path(), Some("s3cret-token"));
+    // A wrong token is refused with a message, before the terminal is taken.
+    let wrong = std::process::Command::new(bin())
+        .args(["attach", &engine.url])
+        .env("AUTOTRADE_API_TOKEN", "wrong")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("refused the token"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+    // The right one: the server's pending BUY, and `y` executes it once.
+    let mut a = attach(&engine.url, "s3cret-token", dir.path().join("data"));
+    let screen = a.wait_screen("the remote dashboard with its pending BUY", |t| {
+        t.contains("ATTACHED") && t.contains("Pending decisions (1)")
+    });
+    assert!(screen.contains(&engine.url), "{screen}");
+    let mut b = attach(&engine.url, "s3cret-token", dir.path().join("data"));
+    b.wait_screen("a second remote dashboard", |t| {
+        t.contains("Pending decisions (1)")
+    });
+    a.press("y");
+    // The other one hears of it through the events stream.
+    b.wait_screen("the position on the other remote dashboard", |t| {
+        t.contains("Open positions (1)")
+    });
+    a.wait_screen("the position on the first", |t| {
+        t.contains("Open positions (1)")
+    });
+    assert_eq!(a.store().orders(10).unwrap().len(), 1);
+    a.press("q");
+    assert_eq!(a.wait_exit(), 0);
+    b.press("q");
+    assert_eq!(b.wait_exit(), 0);
 }
