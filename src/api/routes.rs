@@ -434,10 +434,13 @@ mod tests {
             "v1/auto-trade/status/{user_id}",
             "v1/auto-trade/enable/{user_id}",
             "v1/auto-trade/disable/{user_id}",
+            "v1/auto-trade/kill/{user_id}",
+            "v1/auto-trade/dashboard/{user_id}",
             "v1/auto-trade/decisions/{user_id}",
             "v1/auto-trade/pending/{user_id}",
             "v1/auto-trade/decisions/{user_id}/confirm",
             "v1/auto-trade/decisions/{user_id}/cancel",
+            "v1/auto-trade/events/{user_id}",
         ];
         assert_eq!(described, served);
         let source = include_str!("routes.rs");
