@@ -405,12 +405,15 @@ mod tests {
             "v1/auto-trade/pending/{user_id}",
             "v1/auto-trade/decisions/{user_id}/confirm",
             "v1/auto-trade/decisions/{user_id}/cancel",
+            "v1/auto-trade/events/{user_id}",
         ];
         assert_eq!(described, served);
         let source = include_str!("routes.rs");
         for path in served {
             assert!(source.contains(&format!("\"/api/{path}\"")), "{path}");
         }
+        assert!(doc.lines().any(|l| l == "  /health:"));
+        assert!(source.contains("\"/health\""));
     }
 
     #[test]
