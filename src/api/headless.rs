@@ -17,7 +17,7 @@ pub fn engine_lock(data_dir: &Path, what: &str) -> Option<DashboardLock> {
     match DashboardLock::acquire(data_dir) {
         Ok(l) => Some(l),
         Err(e) => {
-            eprintln!("error: {what} refused, one engine per data dir: {e}");
+            eprintln!("error: {what} runs the monitoring loop, one per data dir: {e}");
             None
         }
     }

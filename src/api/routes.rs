@@ -447,6 +447,8 @@ mod tests {
         for path in served {
             assert!(source.contains(&format!("\"/api/{path}\"")), "{path}");
         }
+        assert!(doc.lines().any(|l| l == "  /health:"));
+        assert!(source.contains("\"/health\""));
     }
 
     #[test]
