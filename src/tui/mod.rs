@@ -248,6 +248,7 @@ async fn ui_loop(
     let stop = Arc::new(AtomicBool::new(false));
     let (stop_input, input_waiter) =
         wake::pair().wrap_err("making the input thread's wake-up pipe")?;
+    spawn_signal_task(tx.clone());
     let mut terminal = ratatui::try_init().wrap_err("the dashboard needs a terminal")?;
     let input = match spawn_input_thread(tx.clone(), stop.clone(), input_waiter) {
         Ok(handle) => handle,
@@ -256,7 +257,6 @@ async fn ui_loop(
             return Err(eyre!("starting the input thread: {e}"));
         }
     };
-    spawn_signal_task(tx.clone());
     let mut tick = next_second();
     let mut last_draw: Option<Instant> = None;
     let mut failure: Option<color_eyre::Report> = None;
@@ -511,16 +511,18 @@ fn next_second() -> tokio::time::Instant {
 
 fn spawn_signal_task(tx: mpsc::UnboundedSender<Action>) {
     use tokio::signal::unix::{SignalKind, signal};
+    // Installed here, before the first frame: a hang-up right after the screen shows must
+    // find the handler in place, not the default action that kills the process.
+    let (Ok(mut term), Ok(mut hup), Ok(mut int), Ok(mut winch)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::window_change()),
+    ) else {
+        tracing::warn!("cannot listen for signals: SIGTERM/SIGHUP will not quit cleanly");
+        return;
+    };
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut hup), Ok(mut int), Ok(mut winch)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::window_change()),
-        ) else {
-            tracing::warn!("cannot listen for signals: SIGTERM/SIGHUP will not quit cleanly");
-            return;
-        };
         loop {
             let action = tokio::select! {
                 _ = term.recv() => Action::Quit,
