@@ -1,7 +1,8 @@
 //! `autotrade-tui attach URL`: the dashboard of a `serve` on another machine. Everything goes
 //! through the REST API with the bearer token from `AUTOTRADE_API_TOKEN`: the dashboard's
 //! settings and snapshot (`GET /api/v1/auto-trade/dashboard/{user_id}`), its actions
-//! (confirm, cancel, enable, disable, kill), and the server-sent events stream
+//! (confirm, cancel, resize, trade, close, enable, disable, kill, the history view), and the
+//! server-sent events stream
 //! (`GET /api/v1/auto-trade/events/{user_id}`), which says when to load a new snapshot.
 
 use crate::app::{Effect, Outcome, Settings};
@@ -119,14 +120,56 @@ impl Remote {
             Effect::CheckNow | Effect::StartEngine => {
                 return Outcome::Refused("the server's engine checks on its own schedule".into());
             }
-            Effect::Trade { .. }
-            | Effect::Resize { .. }
-            | Effect::ClosePosition { .. }
-            | Effect::LoadHistory { .. } => {
-                return Outcome::Refused(format!(
-                    "not available on a remote dashboard: use the command line on the server ({})",
-                    self.base
-                ));
+            Effect::Trade { order, .. } => {
+                let body = json!({
+                    "symbol": order.symbol,
+                    "side": order.side,
+                    "size": order.size,
+                    "take_profit": order.take_profit,
+                    "stop_loss": order.stop_loss,
+                });
+                return match self.post(&self.path("trade"), body).await {
+                    Ok(_) => Outcome::Ok,
+                    // The server recorded the refusal as an event: the events pane shows it.
+                    Err((status, _)) if (400..500).contains(&status) && status != 401 => {
+                        Outcome::Recorded
+                    }
+                    Err((_, msg)) => Outcome::Failed(msg),
+                };
+            }
+            Effect::Resize { log_id, size, .. } => {
+                self.post(
+                    &format!("{}/resize", self.path("decisions")),
+                    json!({ "log_id": log_id, "size": size }),
+                )
+                .await
+            }
+            Effect::ClosePosition {
+                position_id,
+                symbol,
+                ..
+            } => {
+                self.post(
+                    &self.path("close"),
+                    json!({ "symbol": symbol, "position_id": position_id }),
+                )
+                .await
+            }
+            Effect::LoadHistory { query } => {
+                let mut url = match reqwest::Url::parse(&self.path("history")) {
+                    Ok(u) => u,
+                    Err(e) => return Outcome::Failed(e.to_string()),
+                };
+                url.query_pairs_mut().append_pair("query", &query);
+                return match self.get(url.as_str()).await {
+                    Ok(v) => match serde_json::from_value(v) {
+                        Ok(h) => Outcome::History(Box::new(h)),
+                        Err(e) => {
+                            Outcome::Failed(format!("the server's history is unreadable: {e}"))
+                        }
+                    },
+                    Err(e) => Outcome::Failed(e),
+                };
             }
         };
         match done {

@@ -1488,3 +1488,66 @@ fn a_second_engine_on_the_same_data_dir_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("monitoring loop"), "{err}");
 }
+
+/// The routes a remote dashboard uses beyond the seed's: a manual trade, a resize, the
+/// confirm, a close, the history view, the kill switch and the dashboard's own snapshot.
+#[test]
+fn a_remote_dashboards_actions_go_through_the_api() {
+    let ml = ml_with(&[("ETH/USD", "neutral", 0.5, 2_000.0, "accumulation")]);
+    let dir = setup(&ml, "symbols = [\"ETH/USD\"]\ncheck_interval_minutes = 60");
+    let srv = Server::start(dir.path());
+    // A manual trade, pending.
+    let r = srv.post_json(
+        "/api/v1/auto-trade/trade/default",
+        &json!({"symbol": "eth/usd", "side": "BUY", "size": 1, "take_profit": 2_100, "stop_loss": 1_950}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["status"], "pending");
+    let id = r.body["log_id"].as_str().unwrap().to_string();
+    // A symbol the user does not trade is refused, naming it.
+    let r = srv.post_json(
+        "/api/v1/auto-trade/trade/default",
+        &json!({"symbol": "DOGE/USD", "side": "BUY"}),
+    );
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.to_string().contains("DOGE/USD"), "{r:?}");
+    // Resized, then confirmed.
+    let r = srv.post_json(
+        "/api/v1/auto-trade/decisions/default/resize",
+        &json!({"log_id": id, "size": 0.5}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["decision"]["position_size"], 0.5);
+    let r = srv.post_json(
+        "/api/v1/auto-trade/decisions/default/confirm",
+        &json!({"log_id": id}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    // The dashboard's snapshot has the position.
+    let r = srv.get("/api/v1/auto-trade/dashboard/default");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["snapshot"]["positions"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["settings"]["symbols"], json!(["ETH/USD"]));
+    // Closed at the latest price; a second close is refused.
+    let r = srv.post_json(
+        "/api/v1/auto-trade/close/default",
+        &json!({"symbol": "ETH/USD"}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["symbol"], "ETH/USD");
+    let r = srv.post_json(
+        "/api/v1/auto-trade/close/default",
+        &json!({"symbol": "ETH/USD"}),
+    );
+    assert_eq!(r.status, 409, "{r:?}");
+    // The history view finds it by its close reason.
+    let r = srv.get("/api/v1/auto-trade/history/default?query=through%20the%20API");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["closed_total"], 1, "{r:?}");
+    // The kill switch.
+    let r = srv.post("/api/v1/auto-trade/kill/default", None);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["kill_switch"], true);
+    let r = srv.get("/api/v1/auto-trade/status/default");
+    assert_eq!(r.body["kill_switch"], true);
+}

@@ -166,6 +166,23 @@ fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
         t.contains("Open positions (1)")
     });
     assert_eq!(a.store().orders(10).unwrap().len(), 1);
+    // `c` then `y` closes it through the API; the other dashboard sees it go.
+    a.press("c");
+    a.wait_screen("the close question", |t| {
+        t.contains("y/n") || t.contains("Close")
+    });
+    a.press("y");
+    b.wait_screen("the position closed, on the other", |t| {
+        t.contains("Open positions (0)")
+    });
+    // The history view comes from the server too.
+    a.press("h");
+    a.wait_screen("the history with the closed trade", |t| {
+        t.contains("closed through the API")
+    });
+    // `q` closes the history view, a second one quits.
+    a.press("q");
+    a.wait_screen("the dashboard again", |t| t.contains("Signals"));
     a.press("q");
     assert_eq!(a.wait_exit(), 0);
     b.press("q");

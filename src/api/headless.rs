@@ -70,6 +70,7 @@ pub async fn run(ctx: Desk) -> Result<u8> {
             .await?
             .wrap_err("loading the config file's user")?,
     );
+    let mut signals = StopSignals::install(true).wrap_err("listening for stop signals")?;
     let loops = Loops::start(users);
     {
         let mut out = std::io::stdout().lock();
@@ -87,8 +88,7 @@ pub async fn run(ctx: Desk) -> Result<u8> {
         std::process::id(),
         data_dir.display()
     );
-    let why = stop_signal(true).await;
-    let why = match why {
+    let why = match signals.recv().await {
         Ok(w) => w,
         Err(e) => {
             loops.stop().await;
@@ -102,35 +102,61 @@ pub async fn run(ctx: Desk) -> Result<u8> {
 }
 
 /// SIGTERM (systemd, `kill`) or SIGINT (Ctrl-C); with `hangup`, SIGHUP too, unless it was
-/// ignored when the program started (`nohup`), which keeps it ignored.
-pub async fn stop_signal(hangup: bool) -> Result<&'static str> {
+/// ignored when the program started (`nohup`), which keeps it ignored. Installed before the
+/// start line is printed, so a signal sent as soon as it shows finds the handler, not the
+/// default action.
+pub struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut hup = if hangup && !hangup_ignored() {
-            Some(signal(SignalKind::hangup())?)
-        } else {
-            None
-        };
-        let hup_recv = async {
-            match hup.as_mut() {
-                Some(h) => h.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = term.recv() => Ok("SIGTERM"),
-            _ = int.recv() => Ok("SIGINT"),
-            _ = hup_recv => Ok("SIGHUP"),
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    pub fn install(hangup: bool) -> Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+                hup: if hangup && !hangup_ignored() {
+                    Some(signal(SignalKind::hangup())?)
+                } else {
+                    None
+                },
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = hangup;
+            Ok(StopSignals {})
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = hangup;
-        tokio::signal::ctrl_c().await?;
-        Ok("Ctrl-C")
+
+    /// The first stop signal to arrive.
+    pub async fn recv(&mut self) -> Result<&'static str> {
+        #[cfg(unix)]
+        {
+            let hup_recv = async {
+                match self.hup.as_mut() {
+                    Some(h) => h.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.term.recv() => Ok("SIGTERM"),
+                _ = self.int.recv() => Ok("SIGINT"),
+                _ = hup_recv => Ok("SIGHUP"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await?;
+            Ok("Ctrl-C")
+        }
     }
 }
 

@@ -97,6 +97,8 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         }
     };
     let local = listener.local_addr()?;
+    let mut signals =
+        headless::StopSignals::install(true).wrap_err("listening for stop signals")?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
@@ -138,7 +140,7 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     );
 
     let why = tokio::select! {
-        s = headless::stop_signal(true) => s?,
+        s = signals.recv() => s?,
         r = &mut server => {
             loops.stop().await;
             return match r {

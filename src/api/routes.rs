@@ -40,6 +40,9 @@ pub fn router(users: Arc<Users>, guard: Arc<Guard>, follower: Arc<Follower>) -> 
         .route("/api/v1/auto-trade/disable/{user_id}", post(disable))
         .route("/api/v1/auto-trade/kill/{user_id}", post(kill))
         .route("/api/v1/auto-trade/dashboard/{user_id}", get(dashboard))
+        .route("/api/v1/auto-trade/trade/{user_id}", post(trade))
+        .route("/api/v1/auto-trade/close/{user_id}", post(close))
+        .route("/api/v1/auto-trade/history/{user_id}", get(history))
         .route("/api/v1/auto-trade/decisions/{user_id}", get(decisions))
         .route("/api/v1/auto-trade/pending/{user_id}", get(pending))
         .route(
@@ -49,6 +52,10 @@ pub fn router(users: Arc<Users>, guard: Arc<Guard>, follower: Arc<Follower>) -> 
         .route(
             "/api/v1/auto-trade/decisions/{user_id}/cancel",
             post(cancel),
+        )
+        .route(
+            "/api/v1/auto-trade/decisions/{user_id}/resize",
+            post(resize),
         )
         .route("/api/v1/auto-trade/events/{user_id}", get(stream::events))
         .fallback(not_found)
@@ -248,6 +255,121 @@ async fn dashboard(
     .await
 }
 
+/// A manual trade, as `trade` without `--yes` and the dashboard's `t`: pending until confirmed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TradeRequest {
+    symbol: String,
+    side: crate::domain::Side,
+    size: Option<f64>,
+    take_profit: Option<f64>,
+    stop_loss: Option<f64>,
+}
+
+async fn trade(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let req: TradeRequest = json_body(&headers, body)?;
+    let order = crate::domain::manual::ManualOrder {
+        symbol: crate::config::normalize_symbol(&req.symbol),
+        side: req.side,
+        size: req.size,
+        take_profit: req.take_profit,
+        stop_loss: req.stop_loss,
+    };
+    if !user.ctx.config.auto_trade.symbols.contains(&order.symbol) {
+        return Err(ApiError::invalid(
+            "symbol",
+            format!("{} is not one of this user's symbols", order.symbol),
+        ));
+    }
+    let (log, _) = user
+        .ctx
+        .trade(&order, crate::store::Origin::Manual, false)
+        .await
+        .map_err(desk_error)?;
+    Ok(Json(log.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CloseRequest {
+    symbol: String,
+    /// The position the trader saw: refused when another one is open on the symbol now.
+    position_id: Option<i64>,
+}
+
+/// Close the open position on a symbol at the latest price (at a real broker, by a closing
+/// order), as `close` and the dashboard's `c`.
+async fn close(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let req: CloseRequest = json_body(&headers, body)?;
+    let symbol = crate::config::normalize_symbol(&req.symbol);
+    let pos = user
+        .ctx
+        .close(&symbol, req.position_id, "closed through the API")
+        .await
+        .map_err(desk_error)?;
+    let last = pos.exit_price;
+    Ok(Json(pos.to_json(last)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResizeRequest {
+    log_id: String,
+    size: f64,
+}
+
+/// A new size for a pending decision, as the dashboard's `s`.
+async fn resize(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let req: ResizeRequest = json_body(&headers, body)?;
+    blocking(move || {
+        let log = user.ctx.resize(&req.log_id, req.size).map_err(desk_error)?;
+        Ok(Json(log.to_json()))
+    })
+    .await
+}
+
+/// The history view: closed positions and events containing `query` (any case), newest
+/// first, in the program's own serde form (what a remote dashboard shows).
+async fn history(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    // `query=...`, percent-decoded as a URL's query is.
+    let query = reqwest::Url::parse(&format!("http://q/?{}", raw.unwrap_or_default()))
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "query")
+                .map(|(_, v)| v.into_owned())
+        })
+        .unwrap_or_default();
+    blocking(move || {
+        let h = user.ctx.history(&query).map_err(desk_error)?;
+        Ok(Json(serde_json::to_value(h).map_err(ApiError::internal)?))
+    })
+    .await
+}
+
 async fn enable(
     State(users): State<Arc<Users>>,
     path: Result<Path<String>, PathRejection>,
@@ -436,10 +558,14 @@ mod tests {
             "v1/auto-trade/disable/{user_id}",
             "v1/auto-trade/kill/{user_id}",
             "v1/auto-trade/dashboard/{user_id}",
+            "v1/auto-trade/trade/{user_id}",
+            "v1/auto-trade/close/{user_id}",
+            "v1/auto-trade/history/{user_id}",
             "v1/auto-trade/decisions/{user_id}",
             "v1/auto-trade/pending/{user_id}",
             "v1/auto-trade/decisions/{user_id}/confirm",
             "v1/auto-trade/decisions/{user_id}/cancel",
+            "v1/auto-trade/decisions/{user_id}/resize",
             "v1/auto-trade/events/{user_id}",
         ];
         assert_eq!(described, served);

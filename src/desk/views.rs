@@ -38,7 +38,7 @@ pub struct Snapshot {
 }
 
 /// The trade history view: closed positions and the events log, searched.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct History {
     /// What was searched for (empty: everything).
     pub query: String,
