@@ -434,32 +434,16 @@ fn kill_flatten_closes_every_position_at_the_broker() {
     assert_eq!(st["kill_switch"], true);
 }
 
-/// `serve` on a free loopback port, beside the command line; its address.
-fn serve(d: &Desk) -> (std::process::Child, String) {
-    use std::io::BufRead;
-    let mut child = command(d.dir.path(), &["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("AUTOTRADE_API_TOKEN")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    for line in std::io::BufReader::new(out).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap().to_string();
-            return (child, format!("http://{addr}"));
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve never said where it listens");
-}
-
 #[test]
 fn a_command_line_confirm_and_an_api_confirm_racing_send_one_order() {
     let d = desk(5.0);
-    let (mut server, base) = serve(&d);
+    let (server, base) = support::engine::serve(
+        d.dir.path(),
+        &[
+            ("APCA_API_KEY_ID", "PKTEST"),
+            ("APCA_API_SECRET_KEY", "SECRETTEST"),
+        ],
+    );
     // serve's first check proposes BUY BTC/USD.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let id = loop {
@@ -504,8 +488,7 @@ fn a_command_line_confirm_and_an_api_confirm_racing_send_one_order() {
     assert!(api == 200 || api == 409, "{api}");
     assert_eq!(d.orders_for(&id), 1);
     assert_eq!(d.fake.post_count(), 1);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    drop(server);
     assert_eq!(d.positions().len(), 1);
 }
 

@@ -4,68 +4,12 @@
 //! `kill -9` nor a hang-up of a dashboard stops the engine.
 
 mod support;
-use std::io::BufRead;
+use support::engine::serve;
 use support::pty::{Dashboard, wait_for};
 use support::{MlServer, bin, signal_path, write_config};
 
-struct Serve {
-    child: std::process::Child,
-    /// `http://127.0.0.1:PORT`
-    url: String,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `serve` on the data dir, once it listens.
-fn serve(dir: &std::path::Path) -> Serve {
-    serve_with(dir, None)
-}
-
-/// `serve`, with `AUTOTRADE_API_TOKEN` when given.
-fn serve_with(dir: &std::path::Path, token: Option<&str>) -> Serve {
-    let mut cmd = std::process::Command::new(bin());
-    if let Some(t) = token {
-        cmd.env("AUTOTRADE_API_TOKEN", t);
-    }
-    let mut child = cmd
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(dir.join("config.toml"))
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .env_remove("AUTOTRADE_CONFIG")
-        .env_remove("AUTOTRADE_DATA_DIR")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = std::io::BufReader::new(out).lines();
-    let url = loop {
-        match lines.next() {
-            Some(Ok(l)) if l.contains("listening on http://") => {
-                let addr = l.split("listening on http://").nth(1).unwrap();
-                break format!("http://{}", addr.split_whitespace().next().unwrap());
-            }
-            Some(Ok(_)) => {}
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("serve never listened");
-            }
-        }
-    };
-    // Keep reading its stdout so that it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Serve { child, url }
-}
-
-#[test]
-fn dashboards_attach_to_serve_and_never_stop_it() {
+/// An ML engine bullish on BTC/USD, and a config checking it every 3 s.
+fn setup() -> (MlServer, tempfile::TempDir) {
     let ml = MlServer::start();
     ml.set_symbol("BTC/USD", "bullish", 0.9, 45_000.0, "accumulation");
     let dir = tempfile::tempdir().unwrap();
@@ -75,8 +19,14 @@ fn dashboards_attach_to_serve_and_never_stop_it() {
         "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05\npending_expiry_minutes = 10",
         "",
     );
-    let mut engine = serve(dir.path());
-    let engine_pid = engine.child.id();
+    (ml, dir)
+}
+
+#[test]
+fn dashboards_attach_to_serve_and_never_stop_it() {
+    let (ml, dir) = setup();
+    let (mut engine, _) = serve(dir.path(), &[]);
+    let engine_pid = engine.pid();
     let mut a = Dashboard::start(dir.path());
     let screen = a.wait_screen("attached, with serve's pending BUY", |t| {
         t.contains("ATTACHED") && t.contains("Pending decisions (1)")
@@ -126,19 +76,11 @@ fn attach(url: &str, token: &str, data: std::path::PathBuf) -> Dashboard {
 
 #[test]
 fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
-    let ml = MlServer::start();
-    ml.set_symbol("BTC/USD", "bullish", 0.9, 45_000.0, "accumulation");
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        Some(&ml.url),
-        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05\npending_expiry_minutes = 10",
-        "",
-    );
-    let engine = serve_with(dir.path(), Some("s3cret-token"));
+    let (_ml, dir) = setup();
+    let (_engine, url) = serve(dir.path(), &[("AUTOTRADE_API_TOKEN", "s3cret-token")]);
     // A wrong token is refused with a message, before the terminal is taken.
     let wrong = std::process::Command::new(bin())
-        .args(["attach", &engine.url])
+        .args(["attach", &url])
         .env("AUTOTRADE_API_TOKEN", "wrong")
         .stdin(std::process::Stdio::null())
         .output()
@@ -148,12 +90,12 @@ fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
     assert!(err.contains("refused the token"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
     // The right one: the server's pending BUY, and `y` executes it once.
-    let mut a = attach(&engine.url, "s3cret-token", dir.path().join("data"));
+    let mut a = attach(&url, "s3cret-token", dir.path().join("data"));
     let screen = a.wait_screen("the remote dashboard with its pending BUY", |t| {
         t.contains("ATTACHED") && t.contains("Pending decisions (1)")
     });
-    assert!(screen.contains(&engine.url), "{screen}");
-    let mut b = attach(&engine.url, "s3cret-token", dir.path().join("data"));
+    assert!(screen.contains(&url), "{screen}");
+    let mut b = attach(&url, "s3cret-token", dir.path().join("data"));
     b.wait_screen("a second remote dashboard", |t| {
         t.contains("Pending decisions (1)")
     });
