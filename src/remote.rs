@@ -230,9 +230,10 @@ async fn answer(r: reqwest::Response) -> Result<Value, (u16, String)> {
     if status.is_success() {
         return Ok(body);
     }
-    let msg = body
-        .get("message")
-        .and_then(Value::as_str)
+    // The API's errors are `{"detail": …}` (as the seed's service answered).
+    let msg = ["detail", "message"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| format!("the server answered {status}"));
     Err((

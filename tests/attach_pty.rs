@@ -87,7 +87,10 @@ fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
         .unwrap();
     assert_eq!(wrong.status.code(), Some(1));
     let err = String::from_utf8_lossy(&wrong.stderr);
-    assert!(err.contains("refused the token"), "{err}");
+    assert!(
+        err.contains("refused the token: wrong bearer token"),
+        "{err}"
+    );
     assert!(!err.contains("s3cret"), "{err}");
     // The right one: the server's pending BUY, and `y` executes it once.
     let mut a = attach(&url, "s3cret-token", dir.path().join("data"));

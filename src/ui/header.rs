@@ -218,6 +218,11 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                 format!("  checks by the engine of {}", a.pid_text()),
                 theme.dim(),
             )]
+        } else if a.remote.is_some() {
+            vec![Span::styled(
+                "  the last state the server sent",
+                theme.bad(),
+            )]
         } else {
             vec![Span::styled("  no engine checks now", theme.bad())]
         }
