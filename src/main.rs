@@ -19,14 +19,18 @@ fn main() -> ExitCode {
         return ExitCode::from(report_error(json, ErrorKind::Config, &msg));
     }
     // A broker that cannot be made (a key missing from the environment) refuses to start;
-    // a backtest sends no orders.
-    if !matches!(
+    // a backtest and a remote dashboard send no orders from here.
+    let broker = if matches!(
         cli.command,
         Some(Command::Backtest { .. } | Command::Attach { .. })
-    ) && let Err(msg) = autotrade_tui::broker::for_config(&config)
-    {
-        return ExitCode::from(report_error(json, ErrorKind::Config, &msg));
-    }
+    ) {
+        None
+    } else {
+        match autotrade_tui::broker::for_config(&config) {
+            Ok(b) => Some(b),
+            Err(msg) => return ExitCode::from(report_error(json, ErrorKind::Config, &msg)),
+        }
+    };
     let data_dir = match config::data_dir(cli.data_dir.as_deref()) {
         Ok(d) => d,
         Err(e) => return ExitCode::from(report_error(json, ErrorKind::Config, &e.0)),
@@ -41,7 +45,7 @@ fn main() -> ExitCode {
             None
         }
     };
-    match run(cli, config, data_dir) {
+    match run(cli, config, data_dir, broker) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             tracing::error!("{e:#}");
@@ -104,7 +108,12 @@ fn live_guard(config: &Config, live_flag: bool) -> Result<(), String> {
     ))
 }
 
-fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Result<u8> {
+fn run(
+    cli: Cli,
+    config: Config,
+    data_dir: std::path::PathBuf,
+    broker: Option<std::sync::Arc<dyn autotrade_tui::broker::Broker>>,
+) -> color_eyre::Result<u8> {
     let json = cli.json();
     // The backtest needs no store, no source and no runtime: history in, report out.
     if let Some(Command::Backtest {
@@ -144,7 +153,10 @@ fn run(cli: Cli, config: Config, data_dir: std::path::PathBuf) -> color_eyre::Re
         })
         .enable_all()
         .build()?;
-    let ctx = Desk::open(config, data_dir)?;
+    let Some(broker) = broker else {
+        return Err(color_eyre::eyre::eyre!("no broker for this command"));
+    };
+    let ctx = Desk::open(config, data_dir, broker)?;
     let ctx = match cli.user() {
         Some(user) => match commands::desk_for_user(&ctx, user)? {
             Ok(other) => other,

@@ -533,7 +533,8 @@ fn a_close_whose_refresh_crosses_the_stop_says_so() {
 
 fn context(dir: &Path) -> Desk {
     let config = autotrade_tui::config::load_file(&dir.join("config.toml")).unwrap();
-    Desk::open(config, dir.join("data")).unwrap()
+    let broker = autotrade_tui::broker::for_config(&config).unwrap();
+    Desk::open(config, dir.join("data"), broker).unwrap()
 }
 
 fn order(symbol: &str, side: Side) -> ManualOrder {

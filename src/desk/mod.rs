@@ -112,8 +112,13 @@ pub struct Desk {
 }
 
 impl Desk {
-    /// Open the store in `data_dir`, with the broker `[broker]` names (see [`crate::broker::for_config`]).
-    pub fn open(config: Config, data_dir: PathBuf) -> color_eyre::Result<Desk> {
+    /// Open the store in `data_dir`, with `broker` (the one `[broker]` names: see
+    /// [`crate::broker::for_config`]).
+    pub fn open(
+        config: Config,
+        data_dir: PathBuf,
+        broker: Arc<dyn Broker>,
+    ) -> color_eyre::Result<Desk> {
         use color_eyre::eyre::WrapErr;
         let store = Store::open(
             &data_dir,
@@ -121,7 +126,6 @@ impl Desk {
             config.auto_trade.enabled,
         )
         .wrap_err_with(|| format!("opening the store in {}", data_dir.display()))?;
-        let broker = crate::broker::for_config(&config).map_err(|e| color_eyre::eyre::eyre!(e))?;
         Ok(Desk::new(Arc::new(config), data_dir, Arc::new(store)).with_broker(broker))
     }
 
