@@ -6,25 +6,11 @@
 mod support;
 use support::engine::serve;
 use support::pty::{Dashboard, wait_for};
-use support::{MlServer, bin, signal_path, write_config};
-
-/// An ML engine bullish on BTC/USD, and a config checking it every 3 s.
-fn setup() -> (MlServer, tempfile::TempDir) {
-    let ml = MlServer::start();
-    ml.set_symbol("BTC/USD", "bullish", 0.9, 45_000.0, "accumulation");
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        Some(&ml.url),
-        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05\npending_expiry_minutes = 10",
-        "",
-    );
-    (ml, dir)
-}
+use support::{bin, bullish_btc, signal_path};
 
 #[test]
 fn dashboards_attach_to_serve_and_never_stop_it() {
-    let (ml, dir) = setup();
+    let (ml, dir) = bullish_btc();
     let (mut engine, _) = serve(dir.path(), &[]);
     let engine_pid = engine.pid();
     let mut a = Dashboard::start(dir.path());
@@ -76,7 +62,7 @@ fn attach(url: &str, token: &str, data: std::path::PathBuf) -> Dashboard {
 
 #[test]
 fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
-    let (_ml, dir) = setup();
+    let (_ml, dir) = bullish_btc();
     let (_engine, url) = serve(dir.path(), &[("AUTOTRADE_API_TOKEN", "s3cret-token")]);
     // A wrong token is refused with a message, before the terminal is taken.
     let wrong = std::process::Command::new(bin())

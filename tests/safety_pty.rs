@@ -5,24 +5,11 @@
 mod support;
 use autotrade_tui::store::Status;
 use support::pty::{Dashboard, wait_for};
-use support::{MlServer, run, write_config};
-
-fn setup() -> (MlServer, tempfile::TempDir) {
-    let ml = MlServer::start();
-    ml.set_symbol("BTC/USD", "bullish", 0.9, 45_000.0, "accumulation");
-    let dir = tempfile::tempdir().unwrap();
-    write_config(
-        dir.path(),
-        Some(&ml.url),
-        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05\npending_expiry_minutes = 10",
-        "",
-    );
-    (ml, dir)
-}
+use support::{bullish_btc, run};
 
 #[test]
 fn a_second_dashboard_attaches_to_the_first_and_acts_through_the_same_store() {
-    let (_ml, dir) = setup();
+    let (_ml, dir) = bullish_btc();
     let mut first = Dashboard::start(dir.path());
     first.wait_screen("the pending BUY", |t| t.contains("Pending decisions (1)"));
     let engine_pid = first.child.process_id().expect("pid");
@@ -68,7 +55,7 @@ fn a_second_dashboard_attaches_to_the_first_and_acts_through_the_same_store() {
 
 #[test]
 fn a_command_line_confirm_shows_on_the_dashboard_and_is_never_undone() {
-    let (ml, dir) = setup();
+    let (ml, dir) = bullish_btc();
     let mut d = Dashboard::start(dir.path());
     d.wait_screen("the pending BUY", |t| t.contains("Pending decisions (1)"));
     let store = d.store();
@@ -100,7 +87,7 @@ fn a_command_line_confirm_shows_on_the_dashboard_and_is_never_undone() {
 
 #[test]
 fn y_pressed_twice_executes_once() {
-    let (_ml, dir) = setup();
+    let (_ml, dir) = bullish_btc();
     let mut d = Dashboard::start(dir.path());
     d.wait_screen("the pending BUY", |t| t.contains("Pending decisions (1)"));
     let store = d.store();
@@ -125,7 +112,7 @@ fn y_pressed_twice_executes_once() {
 fn a_dropped_ssh_session_quits_cleanly_and_frees_the_data_dir() {
     use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     use std::io::Read;
-    let (_ml, dir) = setup();
+    let (_ml, dir) = bullish_btc();
     let pair = native_pty_system()
         .openpty(PtySize {
             rows: 24,

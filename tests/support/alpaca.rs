@@ -886,34 +886,18 @@ pub struct AlpacaFake {
 impl AlpacaFake {
     pub fn start() -> AlpacaFake {
         let state: Shared = Arc::new(Mutex::new(State::new()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let hang_rx = stop_rx.clone();
-                let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                        answer(st.clone(), hang_rx.clone(), method, uri, headers, body)
-                    },
-                );
-                let mut stop_rx = stop_rx;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop_rx.wait_for(|s| *s).await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let hang_rx = stop_rx.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                answer(st.clone(), hang_rx.clone(), method, uri, headers, body)
+            },
+        );
+        let mut stop_rx = stop_rx;
+        let (addr, thread) = super::serve_app(app, async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
         });
-        let addr = addr_rx.recv().unwrap();
         AlpacaFake {
             url: format!("http://{addr}"),
             state,

@@ -129,28 +129,12 @@ async fn answer(state: Arc<Mutex<State>>, uri: Uri) -> Response<Body> {
 impl MlServer {
     pub fn start() -> MlServer {
         let state = Arc::new(Mutex::new(State::default()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = axum::Router::new().fallback(move |uri: Uri| answer(st.clone(), uri));
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async {
-                        let _ = shutdown_rx.await;
-                    })
-                    .await
-                    .unwrap();
-            });
+        let app = axum::Router::new().fallback(move |uri: Uri| answer(st.clone(), uri));
+        let (addr, thread) = super::serve_app(app, async {
+            let _ = shutdown_rx.await;
         });
-        let addr = addr_rx.recv().unwrap();
         MlServer {
             url: format!("http://{addr}"),
             state,

@@ -57,6 +57,46 @@ fn write_config_file(
 }
 
 /// The real binary built by cargo for these tests and benches.
+/// `app` on 127.0.0.1 (a free port) on a runtime thread of its own, until `shutdown` resolves:
+/// the fakes of outside services start this way. Its address and the thread.
+pub fn serve_app(
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .unwrap();
+        });
+    });
+    (addr_rx.recv().unwrap(), thread)
+}
+
+/// An ML engine bullish on BTC/USD at 45,000, and a config checking it every 3 s with pending
+/// decisions living 10 minutes: a dashboard soon has one pending BUY.
+pub fn bullish_btc() -> (MlServer, tempfile::TempDir) {
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "bullish", 0.9, 45_000.0, "accumulation");
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05\npending_expiry_minutes = 10",
+        "",
+    );
+    (ml, dir)
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_autotrade-tui"))
 }
