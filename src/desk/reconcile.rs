@@ -42,22 +42,19 @@ impl Desk {
             }
         };
         // Positions whose exits the broker held and that it no longer holds: ask what closed them.
-        let held: Vec<&str> = holdings.iter().map(|h| h.symbol.as_str()).collect();
+        let held: Vec<String> = holdings.iter().map(|h| h.symbol.clone()).collect();
         let gone = self
-            .blocking({
-                let held: Vec<String> = held.iter().map(|s| s.to_string()).collect();
-                move |desk| {
-                    Ok(desk.store.read(|tx| {
-                        Ok(tx
-                            .open_positions()?
-                            .into_iter()
-                            .filter(|p| {
-                                p.exits_held_by == ExitsHeldBy::Broker && !held.contains(&p.symbol)
-                            })
-                            .map(|p| p.decision_id)
-                            .collect::<Vec<_>>())
-                    })?)
-                }
+            .blocking(move |desk| {
+                Ok(desk.store.read(|tx| {
+                    Ok(tx
+                        .open_positions()?
+                        .into_iter()
+                        .filter(|p| {
+                            p.exits_held_by == ExitsHeldBy::Broker && !held.contains(&p.symbol)
+                        })
+                        .map(|p| p.decision_id)
+                        .collect::<Vec<_>>())
+                })?)
             })
             .await?;
         let mut exits = BTreeMap::new();
