@@ -361,6 +361,27 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
         "equity      {}",
         fmt_money(s["equity"].as_f64().unwrap_or(desk.config.account.size))
     );
+    // A real broker's account is the truth: say what it holds, or that it did not answer.
+    if !desk.broker.is_ledger() {
+        let name = desk.broker.name();
+        let account = &s["broker_account"];
+        let line = match (account["equity"].as_f64(), account["buying_power"].as_f64()) {
+            (Some(eq), Some(bp)) => format!(
+                "{name} equity {}, buying power {}",
+                fmt_money(eq),
+                fmt_money(bp)
+            ),
+            _ => format!("{name}, account not known yet"),
+        };
+        println!("broker      {line}");
+        if let Some(why) = s["broker_error"].as_str() {
+            println!("            unreachable at the last reconciliation: {why}");
+        }
+        let external = s["external_positions"].as_array().map_or(0, Vec::len);
+        if external > 0 {
+            println!("            {external} external position(s) at the broker, never touched");
+        }
+    }
     println!(
         "last cycle  {}",
         st.last_cycle_at_ms

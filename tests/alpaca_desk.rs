@@ -311,6 +311,16 @@ fn a_position_the_program_did_not_open_is_external_and_untouched() {
     let d = desk(5.0);
     d.fake.add_external_position("ETH/USD", 3.0, 2_500.0);
     assert_eq!(d.run(&["once"]).0, 0);
+    let (code, text, err) = d.run(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("broker      alpaca equity 100,000.00, buying power 200,000.00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 external position(s) at the broker"),
+        "{text}"
+    );
     let st = d.status();
     let ext = st["external_positions"].as_array().unwrap();
     assert_eq!(ext.len(), 1, "{st}");
