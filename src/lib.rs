@@ -1,5 +1,6 @@
 //! autotrade-tui: ML signals and AMD phases turned into sized, confirmable trading decisions.
 
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod backtest;
