@@ -118,6 +118,18 @@ pub enum Command {
     Run,
     /// The agent tools over MCP (JSON-RPC on stdio): an LLM agent analyses and proposes.
     Mcp,
+    /// What the decisions made: realized performance, the outcome of every decision (executed
+    /// or not), the value of the veto, and how well each source's scores sort winners.
+    Report {
+        /// Only decisions from this day (UTC) or RFC 3339 time on.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Another user of the data dir (default: the config's user_id).
+        #[arg(long, value_name = "ID")]
+        user: Option<String>,
+    },
     /// Replay a CSV of candles through the analyzer, the rules and the paper broker.
     Backtest {
         /// CSV with header timestamp,open,high,low,close,volume.
@@ -141,6 +153,7 @@ impl Cli {
                 | Command::Status { json, .. }
                 | Command::Trade { json, .. }
                 | Command::Positions { json, .. }
+                | Command::Report { json, .. }
                 | Command::Backtest { json, .. },
             ) => *json,
             _ => false,
@@ -153,7 +166,8 @@ impl Cli {
             Some(
                 Command::Decisions { user, .. }
                 | Command::Status { user, .. }
-                | Command::Positions { user, .. },
+                | Command::Positions { user, .. }
+                | Command::Report { user, .. },
             ) => user.as_deref(),
             _ => None,
         }

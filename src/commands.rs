@@ -508,6 +508,24 @@ pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> R
     }
 }
 
+/// `report`: what the decisions made, as text or one JSON object.
+pub fn report(desk: &Desk, since: Option<&str>, json: bool) -> Result<u8> {
+    let since = match since
+        .map(|s| crate::analytics::report::parse_since(s).map(|ms| (s.trim().to_string(), ms)))
+    {
+        Some(Err(e)) => return Ok(report_error(json, ErrorKind::Usage, &e)),
+        Some(Ok(s)) => Some(s),
+        None => None,
+    };
+    let report = desk.report(since)?;
+    if json {
+        print_json_line(&serde_json::to_value(&report)?)?;
+    } else {
+        print!("{}", crate::analytics::text::render(&report));
+    }
+    Ok(EXIT_OK)
+}
+
 pub fn positions(desk: &Desk, json: bool) -> Result<u8> {
     let rows = desk.positions_json()?;
     if json {

@@ -9,6 +9,7 @@ pub const SIM_CHECK_INTERVAL_MINUTES: f64 = 0.25;
 pub const ML_CHECK_INTERVAL_MINUTES: f64 = 5.0;
 /// Longest a decision may stay pending: 30 days (at least two of the longest check intervals).
 pub const MAX_PENDING_EXPIRY_MINUTES: f64 = 43_200.0;
+pub const MAX_OUTCOME_HORIZON_HOURS: f64 = 8_760.0;
 
 /// The file as written, each value of the right type or absent (a wrong one is a problem noted).
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,8 @@ struct AutoTradeFile {
     max_open_positions: Option<i64>,
     check_interval_minutes: Option<f64>,
     pending_expiry_minutes: Option<f64>,
+    outcome_horizon_hours: Option<f64>,
+    calibrated_confidence: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -161,6 +164,8 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         max_open_positions: t.take("max_open_positions"),
         check_interval_minutes: t.take("check_interval_minutes"),
         pending_expiry_minutes: t.take("pending_expiry_minutes"),
+        outcome_horizon_hours: t.take("outcome_horizon_hours"),
+        calibrated_confidence: t.take("calibrated_confidence"),
     };
     t.finish();
     let mut t = TableReader::new(&mut doc, "account", problems);
@@ -333,6 +338,12 @@ pub struct AutoTrade {
     pub max_open_positions: usize,
     pub check_interval_minutes: f64,
     pub pending_expiry_minutes: f64,
+    /// How long a decision is followed on later prices before its outcome is judged at the
+    /// last price (see `domain::outcome`).
+    pub outcome_horizon_hours: f64,
+    /// Show and gate on the confidence calibrated on the source's own outcomes, once it has
+    /// enough of them (`analytics::CALIBRATION_MIN_OUTCOMES`).
+    pub calibrated_confidence: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -417,6 +428,20 @@ impl Config {
 
     pub fn pending_expiry(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.auto_trade.pending_expiry_minutes * 60.0)
+    }
+
+    /// How long a decision is followed before its outcome is judged at the last price, ms.
+    pub fn outcome_horizon_ms(&self) -> i64 {
+        (self.auto_trade.outcome_horizon_hours * 3_600_000.0) as i64
+    }
+
+    /// What scores the automatic decisions: the ML engine, or the built-in analyzer.
+    pub fn score_source(&self) -> &'static str {
+        if self.is_simulated() {
+            crate::domain::outcome::source::ANALYZER
+        } else {
+            crate::domain::outcome::source::ML_ENGINE
+        }
     }
 
     /// Built-in defaults: the simulated market, paper trading.
@@ -583,6 +608,15 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             "auto_trade.pending_expiry_minutes",
             pending_expiry_minutes.to_string(),
             "must be > 0 and at most 43200 (30 days)",
+        );
+    }
+
+    let outcome_horizon_hours = at.outcome_horizon_hours.unwrap_or(24.0);
+    if !(outcome_horizon_hours > 0.0 && outcome_horizon_hours <= MAX_OUTCOME_HORIZON_HOURS) {
+        p.range(
+            "auto_trade.outcome_horizon_hours",
+            outcome_horizon_hours.to_string(),
+            "must be > 0 and at most 8760 (a year)",
         );
     }
 
@@ -833,6 +867,8 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             max_open_positions: max_open_positions.clamp(1, 10_000) as usize,
             check_interval_minutes,
             pending_expiry_minutes,
+            outcome_horizon_hours,
+            calibrated_confidence: at.calibrated_confidence.unwrap_or(false),
         },
         account: Account {
             size,

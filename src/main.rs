@@ -227,6 +227,7 @@ fn run(
             json,
         )),
         Some(Command::Positions { json, .. }) => commands::positions(&ctx, json),
+        Some(Command::Report { since, json, .. }) => commands::report(&ctx, since.as_deref(), json),
         Some(Command::Close { symbol }) => rt.block_on(commands::close(&ctx, &symbol)),
         Some(Command::Serve { listen }) => rt.block_on(autotrade_tui::api::serve(ctx, &listen)),
         Some(Command::Run) => rt.block_on(autotrade_tui::api::headless::run(ctx)),

@@ -34,6 +34,7 @@ fn buy(size: f64) -> Decision {
         ml_signal: serde_json::Value::Null,
         amd_phase: Some(Phase::Accumulation),
         risk_reward: Some(rules::risk_reward(size, 100.0, 110.0, 95.0)),
+        raw_confidence: None,
     }
 }
 

@@ -4,7 +4,10 @@
 //! trade, a kill and an enable) is migrated in place by this one and used as before. So is one
 //! from the release before this one (schema version 4, `tests/fixtures/store-v4.db`: 16
 //! decisions, two filled orders, an open BTC/USD and a closed ETH/USD position, a pending
-//! SOL/USD trade, price ticks).
+//! SOL/USD trade, price ticks). And one from the last release before outcomes (schema
+//! version 5, `tests/fixtures/store-v5.db`, made by 2c22782 against an ML engine on loopback:
+//! a BUY executed and closed at its take-profit, a SELL cancelled, a BUY expired, a BUY below
+//! `min_confidence`, and the prices after them, a minute apart).
 
 mod support;
 
@@ -81,7 +84,7 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
     // Any command opens (and so migrates) the store.
     let (code, out, err) = run(dir.path(), &["status", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("5"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
     // The trend starts from the prices the decisions were made at (each of the 17 carries its
     // ML signal's price) and each symbol's latest price: the dashboard draws it at once.
     let ticks: Vec<(String, i64)> = {
@@ -188,7 +191,7 @@ fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     let (code, _, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("schema version 99, newer than this program's 5"),
+        err.contains("schema version 99, newer than this program's 6"),
         "{err}"
     );
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));
@@ -235,7 +238,7 @@ fn a_store_from_the_release_before_keeps_its_orders_and_positions() {
 
     let (code, out, err) = run(dir.path(), &["positions", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("5"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
     let pos = json_lines(&out);
     assert_eq!(pos.len(), 1);
     assert_eq!(pos[0]["symbol"], "BTC/USD");
@@ -283,4 +286,49 @@ fn a_store_from_the_release_before_keeps_its_orders_and_positions() {
         out.starts_with("closed BUY 0.01802018 BTC/USD @ 68,000.00, realized P&L -5.84"),
         "{out}"
     );
+}
+
+#[test]
+fn a_store_from_before_outcomes_has_its_decisions_followed_on_the_prices_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("autotrade.db");
+    std::fs::copy("tests/fixtures/store-v5.db", &db).unwrap();
+    let ml = MlServer::start();
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]",
+        "",
+    );
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("5"));
+    let before = audit_rows(&db);
+    assert_eq!(before.len(), 15);
+
+    let (code, out, err) = run(dir.path(), &["report", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
+    assert_eq!(audit_rows(&db), before);
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = &r["veto"];
+    // The executed BUY at 100 (TP 110, SL 95) saw 104 then 111: its take-profit, 2 R.
+    assert_eq!(v["executed"]["take_profit"], 1, "{v}");
+    assert_eq!(v["executed"]["total_r"], 2.0);
+    // The cancelled SELL at 50 (TP 45, SL 52.5) saw 44: 2 R it would have made, 2 × 100.
+    assert_eq!(v["cancelled"]["take_profit"], 1);
+    assert_eq!(v["cancelled"]["money"], 200.0);
+    // The expired BUY at 44 (SL 42) saw 41: −1.5 R, −1.5 × 90.91 = −136.37 at its size (to
+    // the cent, half away from zero); with the cancelled SELL's 200, 63.63.
+    assert_eq!(v["expired"]["stop_loss"], 1);
+    assert_eq!(v["expired"]["total_r"], -1.5);
+    assert_eq!(v["vetoed"]["money"], 63.63);
+    // The BUY below min_confidence, known by its reasoning (at 20, SL 19), saw 18.5: −1.5 R.
+    assert_eq!(v["below_min_confidence"]["stop_loss"], 1);
+    assert_eq!(v["below_min_confidence"]["total_r"], -1.5);
+    // Which source scored them was not recorded before.
+    assert_eq!(r["reliability"][0]["source"], "unrecorded");
+    assert_eq!(r["reliability"][0]["outcomes"], 4);
+    // The closed trade: +200 realized.
+    assert_eq!(r["performance"]["realized_pnl"], 200.0);
 }

@@ -189,6 +189,7 @@ impl Desk {
                             limits.mode,
                             &amd_input,
                         )?;
+                        super::outcomes::follow_new(tx, desk, &log, limits.risk.min_confidence)?;
                         tx.add_event(
                             "info",
                             &format!(

@@ -1,6 +1,7 @@
 //! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
 
-use super::{Desk, Limits, Result};
+use super::{Desk, Limits, Result, outcomes};
+use crate::analytics::stats::Calibration;
 use crate::domain::lifecycle::{self, ExitsHeldBy, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
@@ -77,6 +78,7 @@ pub(super) fn price_tick(
         bid: None,
         ask: None,
     };
+    outcomes::follow_price(tx, desk, symbol, &point)?;
     close_crossed(tx, desk, symbol, &point, out)
 }
 
@@ -235,6 +237,7 @@ fn cycle_symbol(
     input: &CycleInput<'_>,
     limits: &Limits,
     origin: Origin,
+    calibration: Option<&Calibration>,
     out: &mut Vec<Order>,
 ) -> Result<(CycleOutcome, Option<Order>)> {
     let mut closed = Vec::new();
@@ -247,13 +250,16 @@ fn cycle_symbol(
     }
     let gates = tx.gates(input.symbol, limits.max_open_positions)?;
     let decide = |signal: &std::result::Result<Value, String>| {
-        rules::decide(&rules::DecisionInput {
-            symbol: input.symbol,
-            signal,
-            phase: input.phase,
-            risk: &limits.risk,
-            gates: &gates,
-        })
+        rules::decide_calibrated(
+            &rules::DecisionInput {
+                symbol: input.symbol,
+                signal,
+                phase: input.phase,
+                risk: &limits.risk,
+                gates: &gates,
+            },
+            calibration,
+        )
     };
     let mut decision = decide(input.signal);
     if let Some(live) = live_fill_price(tx, desk, &decision)?
@@ -294,6 +300,7 @@ fn cycle_symbol(
         Err(e) => serde_json::json!({ "error": e }),
     };
     let log = tx.insert_decision(&decision, status, origin, limits.mode, &amd_input)?;
+    outcomes::follow_new(tx, desk, &log, limits.risk.min_confidence)?;
     let mut order = None;
     if status == Status::Pending {
         if origin == Origin::Agent {
@@ -341,10 +348,20 @@ impl Desk {
                 let done = desk.store.write(|tx| {
                     expire_stale(tx, limits.pending_expiry)?;
                     record_source_check(tx, &inputs)?;
+                    outcomes::settle_due(tx, desk)?;
+                    let calibration = outcomes::calibration(tx, desk)?;
                     inputs
                         .iter()
                         .map(|i| {
-                            cycle_symbol(tx, desk, &i.borrow(), &limits, Origin::Auto, &mut out)
+                            cycle_symbol(
+                                tx,
+                                desk,
+                                &i.borrow(),
+                                &limits,
+                                Origin::Auto,
+                                calibration.as_ref(),
+                                &mut out,
+                            )
                         })
                         .collect::<Result<Vec<_>>>()
                         .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
@@ -383,7 +400,17 @@ impl Desk {
         let mut out = Vec::new();
         let outcome = self.store.write(|tx| {
             expire_stale(tx, limits.pending_expiry)?;
-            cycle_symbol(tx, self, input, &limits, Origin::Agent, &mut out).map(|(o, _)| o)
+            let calibration = outcomes::calibration(tx, self)?;
+            cycle_symbol(
+                tx,
+                self,
+                input,
+                &limits,
+                Origin::Agent,
+                calibration.as_ref(),
+                &mut out,
+            )
+            .map(|(o, _)| o)
         })?;
         self.queue(out);
         Ok(outcome)
@@ -417,6 +444,7 @@ impl Desk {
                     ask: valid(t.ask).or(quote.and_then(|o| o.ask)),
                 };
                 tx.set_quote(&t.symbol, &point)?;
+                outcomes::follow_price(tx, self, &t.symbol, &point)?;
                 if point.age(tx.now()) <= stale_after {
                     closed.extend(close_crossed(tx, self, &t.symbol, &point, &mut out)?);
                 }

@@ -7,6 +7,7 @@
 mod actions;
 mod cycle;
 mod execute;
+mod outcomes;
 mod reconcile;
 mod views;
 

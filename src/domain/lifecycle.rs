@@ -24,7 +24,7 @@ macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
+        #[serde(rename_all = "snake_case")]
         pub enum $name { $($variant),+ }
 
         impl $name {
@@ -63,6 +63,26 @@ named_enum!(
         Failed => "failed",
     }
 );
+
+named_enum!(
+    /// Where a followed decision stands (see [`crate::domain::outcome`]).
+    /// `open`: neither level touched, horizon not passed; `horizon`: the horizon passed first
+    /// (judged at the last price before it); `no_prices`: it passed with no price known after
+    /// the decision, so there is nothing to judge.
+    OutcomeState, "outcome state", {
+        Open => "open",
+        TakeProfit => "take_profit",
+        StopLoss => "stop_loss",
+        Horizon => "horizon",
+        NoPrices => "no_prices",
+    }
+);
+
+impl OutcomeState {
+    pub fn is_resolved(self) -> bool {
+        !matches!(self, OutcomeState::Open)
+    }
+}
 
 named_enum!(
     /// Where a decision came from.

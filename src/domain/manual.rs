@@ -210,6 +210,7 @@ pub fn manual_decision(
         ml_signal: market.raw_signal.clone(),
         amd_phase: market.phase,
         risk_reward: Some(rr),
+        raw_confidence: None,
     })
 }
 

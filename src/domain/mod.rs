@@ -4,6 +4,7 @@ pub mod lifecycle;
 pub mod manual;
 pub mod matrix;
 pub mod money;
+pub mod outcome;
 pub mod records;
 pub mod rules;
 pub mod types;

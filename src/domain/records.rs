@@ -55,6 +55,7 @@ impl DecisionLog {
                 "symbol": d.symbol,
                 "action": d.action.as_str(),
                 "confidence": d.confidence,
+                "raw_confidence": d.raw_confidence,
                 "reasoning": d.reasoning,
                 "entry_price": d.entry_price,
                 "take_profit": d.take_profit,

@@ -7,6 +7,7 @@ pub use super::matrix::matrix;
 pub use super::money::{QTY_DP, fmt_num, mul_exact, round_dp, sub_exact};
 use super::money::{distance, floor_qty_div, percent_of};
 use super::types::{AmdAnalysis, Direction, MlSignal, Phase, Verdict};
+use crate::analytics::stats::Calibration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -80,6 +81,10 @@ pub struct Decision {
     pub amd_phase: Option<Phase>,
     #[serde(default)]
     pub risk_reward: Option<RiskReward>,
+    /// The score before calibration, when `confidence` is a calibrated one (see
+    /// [`crate::analytics::stats::Calibration`]); none when `confidence` is the raw score.
+    #[serde(default)]
+    pub raw_confidence: Option<f64>,
 }
 
 impl Decision {
@@ -102,6 +107,7 @@ impl Decision {
             ml_signal,
             amd_phase: phase,
             risk_reward: None,
+            raw_confidence: None,
         }
     }
 }
@@ -347,6 +353,12 @@ pub struct DecisionInput<'a> {
 
 /// Rules 1 to 6 for one symbol.
 pub fn decide(input: &DecisionInput<'_>) -> Decision {
+    decide_calibrated(input, None)
+}
+
+/// Rules 1 to 6 for one symbol, the decision's score mapped through `calibration` (when
+/// given) before rule 3 compares it with `min_confidence`; the raw score is kept beside it.
+pub fn decide_calibrated(input: &DecisionInput<'_>, calibration: Option<&Calibration>) -> Decision {
     let symbol = input.symbol;
     let raw_signal = input.signal.as_ref().cloned().unwrap_or(Value::Null);
     let raw_phase = match input.phase {
@@ -384,7 +396,15 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
             Err(e) => return Decision::untrusted(symbol, e, raw_signal, None),
         },
     };
-    decide_validated(symbol, &signal, &amd, raw_signal, input.risk, input.gates)
+    decide_scored(
+        symbol,
+        &signal,
+        &amd,
+        raw_signal,
+        input.risk,
+        input.gates,
+        calibration,
+    )
 }
 
 /// A cheap necessary condition for [`decide_validated`] to return BUY or SELL: rule 1 gives an
@@ -414,8 +434,37 @@ pub fn decide_validated(
     risk: &RiskSettings,
     gates: &Gates,
 ) -> Decision {
+    decide_scored(symbol, signal, amd, raw_signal, risk, gates, None)
+}
+
+/// Calibrated scores are kept to 4 places: a rate observed on outcomes has no more to give.
+const CALIBRATED_DP: i32 = 4;
+
+fn decide_scored(
+    symbol: &str,
+    signal: &MlSignal,
+    amd: &AmdAnalysis,
+    raw_signal: Value,
+    risk: &RiskSettings,
+    gates: &Gates,
+    calibration: Option<&Calibration>,
+) -> Decision {
     let (action, conf) = matrix(signal.direction, amd.phase, signal.confidence);
-    let confidence = round_dp(conf, CONFIDENCE_DP);
+    let raw = round_dp(conf, CONFIDENCE_DP);
+    let confidence = match calibration {
+        Some(c) if action.is_actionable() => round_dp(c.apply(raw), CALIBRATED_DP),
+        _ => raw,
+    };
+    let raw_confidence = (calibration.is_some() && action.is_actionable()).then_some(raw);
+    // An uncalibrated confidence is a score: it ranks signals, it is no probability.
+    let scored = match raw_confidence {
+        Some(r) => format!(
+            "calibrated confidence {} (raw score {})",
+            fmt_confidence(confidence),
+            fmt_confidence(r)
+        ),
+        None => format!("score {}", fmt_confidence(confidence)),
+    };
     let mut d = Decision {
         symbol: symbol.to_string(),
         action: Verdict::Hold,
@@ -428,6 +477,7 @@ pub fn decide_validated(
         ml_signal: raw_signal,
         amd_phase: Some(amd.phase),
         risk_reward: None,
+        raw_confidence,
     };
     let situation = format!(
         "{} signal ({:.2}) during {} ({:.2})",
@@ -463,8 +513,7 @@ pub fn decide_validated(
     }
     if confidence < risk.min_confidence {
         d.reasoning = format!(
-            "HOLD: {action} confidence {} is below min_confidence {} ({situation})",
-            fmt_confidence(confidence),
+            "HOLD: {action} {scored} is below min_confidence {} ({situation})",
             fmt_confidence(risk.min_confidence)
         );
         return d;
@@ -498,10 +547,7 @@ pub fn decide_validated(
     } else {
         String::new()
     };
-    d.reasoning = format!(
-        "{action}: {situation}, confidence {}{cap_note}",
-        fmt_confidence(confidence)
-    );
+    d.reasoning = format!("{action}: {situation}, {scored}{cap_note}");
     d
 }
 

@@ -37,8 +37,8 @@ impl Tx<'_> {
             let res = self.conn.execute(
                 "INSERT INTO decisions (log_id, user_id, created_at, updated_at, status, mode, origin, symbol, action,
                     confidence, reasoning, entry_price, take_profit, stop_loss, position_size, amd_phase, ml_signal,
-                    amd_input, risk_reward)
-                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                    amd_input, risk_reward, raw_confidence)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
                 params![
                     log_id,
                     self.user,
@@ -58,6 +58,7 @@ impl Tx<'_> {
                     ml,
                     amd,
                     rr,
+                    d.raw_confidence,
                 ],
             );
             match res {

@@ -21,7 +21,7 @@ pub fn parsed<T: FromStr<Err = UnknownValue>>(row: &Row<'_>, column: &str) -> ru
     s.parse::<T>().map_err(|e| conversion(row, column, e))
 }
 
-fn side(row: &Row<'_>, column: &str) -> rusqlite::Result<Side> {
+pub(super) fn side(row: &Row<'_>, column: &str) -> rusqlite::Result<Side> {
     let s: String = row.get(column)?;
     Side::parse(&s).ok_or_else(|| {
         conversion(
@@ -77,6 +77,7 @@ pub fn decision(row: &Row<'_>) -> rusqlite::Result<DecisionLog> {
             ml_signal: json(row, "ml_signal")?,
             amd_phase: phase.as_deref().and_then(Phase::parse),
             risk_reward: rr.and_then(|s| serde_json::from_str::<RiskReward>(&s).ok()),
+            raw_confidence: row.get("raw_confidence")?,
         },
     })
 }

@@ -8,8 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// user_settings, made on first use before). Version 3: price_ticks, the recent prices the
 /// dashboard draws a trend from. Version 4: the best bid and ask beside each latest price.
 /// Version 5: closing orders beside opening ones, partial fills, and who holds a position's
-/// exits (the engine, or the broker's protective orders).
-pub const SCHEMA_VERSION: i64 = 5;
+/// exits (the engine, or the broker's protective orders). Version 6: outcomes, what followed
+/// each BUY or SELL on later prices, and the raw score beside a calibrated confidence.
+pub const SCHEMA_VERSION: i64 = 6;
 
 const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -165,8 +166,49 @@ CREATE INDEX IF NOT EXISTS orders_open ON orders(user_id, status)
     WHERE status IN ('submitted', 'partially_filled', 'unknown');
 "#;
 
+/// Every BUY or SELL, and every one that fell below `min_confidence`, is followed on later
+/// prices until its take-profit or stop-loss is touched or its horizon passes (see
+/// `domain::outcome`). `source` is what scored it: ml_engine, analyzer, agent or manual.
+/// An upgraded store follows its earlier decisions from the prices it kept (`price_ticks`);
+/// their automatic decisions did not record whether the ML engine or the analyzer scored
+/// them (`unrecorded`), and the ones below `min_confidence` are known by their reasoning.
+const V6: &str = r#"
+ALTER TABLE decisions ADD COLUMN raw_confidence REAL;
+CREATE TABLE IF NOT EXISTS outcomes (
+    decision_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    source TEXT NOT NULL,
+    score REAL NOT NULL,
+    entry_price REAL NOT NULL,
+    take_profit REAL NOT NULL,
+    stop_loss REAL NOT NULL,
+    started_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    last_price REAL,
+    last_at INTEGER,
+    exit_price REAL,
+    resolved_at INTEGER,
+    r_multiple REAL
+);
+CREATE INDEX IF NOT EXISTS outcomes_open ON outcomes(user_id, symbol) WHERE state = 'open';
+CREATE INDEX IF NOT EXISTS outcomes_by_source ON outcomes(user_id, source, state);
+INSERT OR IGNORE INTO outcomes (decision_id, user_id, symbol, side, source, score, entry_price,
+        take_profit, stop_loss, started_at, state)
+    SELECT log_id, user_id, symbol,
+        CASE WHEN action = 'BUY' OR reasoning LIKE 'HOLD: BUY %' THEN 'BUY' ELSE 'SELL' END,
+        CASE origin WHEN 'auto' THEN 'unrecorded' ELSE origin END,
+        confidence, entry_price, take_profit, stop_loss, created_at, 'open'
+    FROM decisions
+    WHERE entry_price > 0 AND take_profit > 0 AND stop_loss > 0
+      AND (action IN ('BUY', 'SELL')
+           OR reasoning LIKE 'HOLD: BUY confidence % is below min_confidence %'
+           OR reasoning LIKE 'HOLD: SELL confidence % is below min_confidence %');
+"#;
+
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
-const STEPS: [&str; 5] = [V1, V2, V3, V4, V5];
+const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 
 /// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
 pub fn migrate(tx: &Connection) -> Result<()> {

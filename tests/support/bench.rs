@@ -106,6 +106,7 @@ pub fn fill_store(data_dir: &Path, symbols: &[String], n: usize) {
                         risk_percent: 2.0,
                         reward_percent: 5.0,
                     }),
+                    raw_confidence: None,
                 }
             })
             .collect();

@@ -59,6 +59,7 @@ pub fn actionable(
             ml_signal: signal(direction, 0.9, entry),
             amd_phase: Some(phase),
             risk_reward: Some(rules::risk_reward(qty, entry, tp, sl)),
+            raw_confidence: None,
         },
         amd_input: json!({"phase": phase.as_str(), "confidence": 0.8, "indicators": {}}),
     }
@@ -87,6 +88,7 @@ pub fn hold(log_id: &str, symbol: &str, reasoning: &str, age_s: i64) -> Decision
                               "take_profit": 157.5, "stop_loss": 147.0, "risk_reward_ratio": 2.5}),
             amd_phase: Some(Phase::Manipulation),
             risk_reward: None,
+            raw_confidence: None,
         },
         amd_input: json!({"phase": "manipulation", "confidence": 0.55}),
     }
