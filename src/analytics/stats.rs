@@ -169,17 +169,22 @@ impl Calibration {
             return None;
         }
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        // Equal scores form one block from the start: a map gives one answer per score.
-        let mut blocks: Vec<(f64, f64, f64, usize)> = Vec::new(); // min, max, wins, count
+        // Equal scores form one block before any pooling: a map gives one answer per score,
+        // and the order of equal scores must not change it.
+        let mut groups: Vec<(f64, f64, f64, usize)> = Vec::new(); // min, max, wins, count
         for (s, won) in &sorted {
             let y = if *won { 1.0 } else { 0.0 };
-            match blocks.last_mut() {
-                Some(b) if b.1 == *s => {
-                    b.2 += y;
-                    b.3 += 1;
+            match groups.last_mut() {
+                Some(g) if g.1 == *s => {
+                    g.2 += y;
+                    g.3 += 1;
                 }
-                _ => blocks.push((*s, *s, y, 1)),
+                _ => groups.push((*s, *s, y, 1)),
             }
+        }
+        let mut blocks: Vec<(f64, f64, f64, usize)> = Vec::new();
+        for g in groups {
+            blocks.push(g);
             // Pool while the block before has a higher win rate.
             while blocks.len() >= 2 {
                 let n = blocks.len();
@@ -357,6 +362,17 @@ mod tests {
             assert!(w[0].probability <= w[1].probability);
         }
         assert_eq!(Calibration::fit(&[]), None);
+        // The order of equal scores changes nothing: a loss first at 0.8 is no violator.
+        let o = [
+            (0.6, false),
+            (0.6, true),
+            (0.8, false),
+            (0.8, true),
+            (0.8, true),
+        ];
+        let c = Calibration::fit(&o).unwrap();
+        assert_eq!(c.steps.len(), 2);
+        assert!(close(c.steps[1].probability, 2.0 / 3.0));
     }
 
     #[test]

@@ -793,3 +793,80 @@ async fn a_trade_tick_keeps_the_last_fresh_quote_and_a_stale_quote_is_dropped() 
     let p = f.desk.store.prices().unwrap()["BTC/USD"];
     assert_eq!((p.price, p.bid, p.ask), (100.2, None, None));
 }
+
+/// `n` resolved outcomes of the analyzer at `score`, `wins` of them winners (+2 R, else −1 R).
+fn scored(f: &Fixture, score: f64, n: usize, wins: usize) {
+    for i in 0..n {
+        let r = if i < wins { 2.0 } else { -1.0 };
+        f.sql(&format!(
+            "INSERT INTO outcomes (decision_id, user_id, symbol, side, source, score, entry_price,
+                take_profit, stop_loss, started_at, state, r_multiple)
+             VALUES ('past_{score}_{i}', 'u', 'BTC/USD', 'BUY', 'analyzer', {score}, 100, 110, 95, 0,
+                '{}', {r})",
+            if r > 0.0 { "take_profit" } else { "stop_loss" }
+        ));
+    }
+}
+
+#[tokio::test]
+async fn calibrated_confidence_gates_on_the_win_rate_the_source_earned_and_keeps_the_raw_score() {
+    // Scores of 0.855 won 12 of 30, scores of 0.6 won 9 of 30: the map says 0.4 and 0.3.
+    let f = Fixture::new("calibrated_confidence = true\nmin_confidence = 0.35");
+    scored(&f, 0.855, 30, 12);
+    scored(&f, 0.6, 30, 9);
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let d = &out.log.decision;
+    assert_eq!(d.action, crate::domain::Verdict::Buy, "{}", d.reasoning);
+    assert_eq!((d.confidence, d.raw_confidence), (0.4, Some(0.855)));
+    assert!(
+        d.reasoning
+            .contains("calibrated confidence 0.4000 (raw score 0.8550)"),
+        "{}",
+        d.reasoning
+    );
+    // Stored as shown, and followed at its raw score (what a map is fitted to).
+    let json = f
+        .desk
+        .store
+        .decision(&out.log.log_id)
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert_eq!(json["decision"]["raw_confidence"], 0.855);
+    assert_eq!(json["decision"]["confidence"], 0.4);
+    let scores = f
+        .desk
+        .store
+        .read(|tx| tx.scored_outcomes("analyzer"))
+        .unwrap();
+    let map = crate::analytics::calibration_for(&scores).unwrap();
+    assert_eq!(
+        map.steps.iter().map(|s| s.probability).collect::<Vec<_>>(),
+        [0.3, 0.4]
+    );
+    let open = f.desk.store.read(|tx| tx.open_outcomes(None)).unwrap();
+    assert_eq!((open.len(), open[0].score), (1, 0.855));
+
+    // A threshold above what the source has earned turns the same signal into a HOLD.
+    let strict = Fixture::new("calibrated_confidence = true\nmin_confidence = 0.75");
+    scored(&strict, 0.855, 30, 12);
+    scored(&strict, 0.6, 30, 9);
+    let held = strict.cycle("BTC/USD", 100.0).await.log.decision;
+    assert_eq!(held.action, crate::domain::Verdict::Hold);
+    assert!(
+        held.reasoning.contains(
+            "BUY calibrated confidence 0.4000 (raw score 0.8550) is below min_confidence 0.7500"
+        ),
+        "{}",
+        held.reasoning
+    );
+}
+
+#[tokio::test]
+async fn calibration_waits_for_enough_outcomes_and_the_raw_score_stands_until_then() {
+    let f = Fixture::new("calibrated_confidence = true");
+    scored(&f, 0.855, 49, 20);
+    let d = f.cycle("BTC/USD", 100.0).await.log.decision;
+    assert_eq!((d.confidence, d.raw_confidence), (0.855, None));
+    assert!(d.reasoning.contains("score 0.8550"), "{}", d.reasoning);
+}
