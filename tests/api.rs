@@ -916,6 +916,7 @@ fn unknown_users_get_404_on_every_endpoint() {
         (Method::POST, "disable/nobody"),
         (Method::GET, "decisions/nobody"),
         (Method::GET, "pending/nobody"),
+        (Method::GET, "report/nobody"),
         (Method::POST, "decisions/nobody/confirm"),
         (Method::POST, "decisions/nobody/cancel"),
     ] {
@@ -1550,4 +1551,24 @@ fn a_remote_dashboards_actions_go_through_the_api() {
     assert_eq!(r.body["kill_switch"], true);
     let r = srv.get("/api/v1/auto-trade/status/default");
     assert_eq!(r.body["kill_switch"], true);
+    // The analytics view's report: the closed trade, realized, and the veto's outcomes.
+    let r = srv.get("/api/v1/auto-trade/report/default");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["performance"]["trades"], 1, "{r:?}");
+    assert_eq!(r.body["by_origin"]["manual"]["trades"], 1, "{r:?}");
+    assert_eq!(r.body["veto"]["executed"]["decisions"], 1, "{r:?}");
+    let r = srv.get("/api/v1/auto-trade/report/default?since=2999-01-01");
+    assert_eq!(r.body["performance"]["trades"], 0, "{r:?}");
+    let r = srv.get("/api/v1/auto-trade/report/default?since=soon");
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (422, Some("since")),
+        "{r:?}"
+    );
+    let r = srv.get("/api/v1/auto-trade/report/default?from=2026-01-01");
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (422, Some("from")),
+        "{r:?}"
+    );
 }

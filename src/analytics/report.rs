@@ -20,14 +20,14 @@ use super::stats::{self, Bucket, Calibration, Drawdown, Interval, MIN_SAMPLE};
 use crate::domain::lifecycle::{OutcomeState, Status};
 use crate::domain::money::{mul_exact, round_dp};
 use crate::store::{ClosedTrade, FollowedDecision};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Score buckets of the reliability tables.
 pub const SCORE_EDGES: [f64; 7] = [0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0];
 
 /// Realized performance of a set of closed trades.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Performance {
     pub trades: usize,
     pub wins: usize,
@@ -44,7 +44,7 @@ pub struct Performance {
 }
 
 /// What a group of followed decisions made or would have made.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Followed {
     pub decisions: usize,
     pub open: usize,
@@ -63,7 +63,7 @@ pub struct Followed {
 
 /// The value of the veto: the decisions the trader (or the clock) turned down, against the
 /// ones executed, and what the `min_confidence` filter turned down.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Veto {
     pub executed: Followed,
     pub cancelled: Followed,
@@ -75,7 +75,7 @@ pub struct Veto {
 }
 
 /// How a source's scores sort winners from losers.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reliability {
     pub source: String,
     /// Resolved outcomes with an R multiple: what every figure below is computed on.
@@ -96,7 +96,7 @@ pub struct Reliability {
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub user_id: String,
     /// The first day (or instant) counted; null: everything.

@@ -5,7 +5,7 @@
 //!
 //! An outcome is `(score, won)`: the score a decision carried (0..=1) and whether it won.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Below this many outcomes a rate, a Brier score or an AUC is printed with a warning that it
 /// says little: a 95 % interval on 30 coin flips is still ±18 points wide.
@@ -15,7 +15,7 @@ pub const MIN_SAMPLE: usize = 30;
 const Z95: f64 = 1.959_963_984_540_054;
 
 /// A 95 % interval on a rate, both ends in 0..=1.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,
@@ -98,7 +98,7 @@ pub fn auc(outcomes: &[(f64, bool)]) -> Option<f64> {
 }
 
 /// Outcomes whose score lies in `[min, max)` (the last bucket also takes `max`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
     pub score_min: f64,
     pub score_max: f64,
@@ -140,7 +140,7 @@ pub fn buckets(outcomes: &[(f64, bool)], edges: &[f64]) -> Vec<Bucket> {
 
 /// One step of a calibration map: scores in `score_min..=score_max` won `probability` of the
 /// time, over `count` outcomes.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     pub score_min: f64,
     pub score_max: f64,
@@ -150,7 +150,7 @@ pub struct Step {
 
 /// A map from a score to the win rate observed at that score, never decreasing as the score
 /// rises (isotonic regression by pool-adjacent-violators).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
     pub steps: Vec<Step>,
     /// How many outcomes it was fitted to.
@@ -242,7 +242,7 @@ pub fn profit_factor(pnls: &[f64]) -> Option<f64> {
 }
 
 /// The largest fall of an equity curve from a running peak.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Drawdown {
     /// In money.
     pub amount: f64,

@@ -43,6 +43,7 @@ pub fn router(users: Arc<Users>, guard: Arc<Guard>, follower: Arc<Follower>) -> 
         .route("/api/v1/auto-trade/trade/{user_id}", post(trade))
         .route("/api/v1/auto-trade/close/{user_id}", post(close))
         .route("/api/v1/auto-trade/history/{user_id}", get(history))
+        .route("/api/v1/auto-trade/report/{user_id}", get(report))
         .route("/api/v1/auto-trade/decisions/{user_id}", get(decisions))
         .route("/api/v1/auto-trade/pending/{user_id}", get(pending))
         .route(
@@ -370,6 +371,34 @@ async fn history(
     .await
 }
 
+/// `report --json` of the user: `since=DATE` (a day or an RFC 3339 time) counts from then.
+async fn report(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(raw): RawQuery,
+) -> Reply {
+    let user = user_of(&users, path)?;
+    let mut since = None;
+    if let Ok(u) = reqwest::Url::parse(&format!("http://q/?{}", raw.unwrap_or_default())) {
+        for (k, v) in u.query_pairs() {
+            if k != "since" {
+                return Err(ApiError::invalid(
+                    k.to_string(),
+                    format!("{k}: unknown parameter (expected since)"),
+                ));
+            }
+            let ms = crate::analytics::report::parse_since(&v)
+                .map_err(|e| ApiError::invalid("since", e.replace("--since", "since")))?;
+            since = Some((v.trim().to_string(), ms));
+        }
+    }
+    blocking(move || {
+        let r = user.ctx.report(since).map_err(desk_error)?;
+        Ok(Json(serde_json::to_value(r).map_err(ApiError::internal)?))
+    })
+    .await
+}
+
 async fn enable(
     State(users): State<Arc<Users>>,
     path: Result<Path<String>, PathRejection>,
@@ -561,6 +590,7 @@ mod tests {
             "v1/auto-trade/trade/{user_id}",
             "v1/auto-trade/close/{user_id}",
             "v1/auto-trade/history/{user_id}",
+            "v1/auto-trade/report/{user_id}",
             "v1/auto-trade/decisions/{user_id}",
             "v1/auto-trade/pending/{user_id}",
             "v1/auto-trade/decisions/{user_id}/confirm",
