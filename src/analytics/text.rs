@@ -42,8 +42,9 @@ pub fn performance_line(p: &Performance) -> String {
         None => "∞ (no losing trade)".into(),
     };
     format!(
-        "{} trades · {} · P&L {} · expectancy {} · profit factor {} · max drawdown {} ({:.2} % of the peak)",
+        "{} trade{} · {} · P&L {} · expectancy {} · profit factor {} · max drawdown {} ({:.2} % of the peak)",
         p.trades,
+        if p.trades == 1 { "" } else { "s" },
         win_rate(p.win_rate, &p.win_rate_interval, p.trades),
         fmt_signed(p.realized_pnl),
         p.expectancy_r.map(signed_r).unwrap_or_else(|| "—".into()),
@@ -203,29 +204,47 @@ pub fn reliability_lines(r: &Reliability) -> Vec<String> {
     out
 }
 
-/// The whole report as text.
-pub fn render(r: &Report) -> String {
-    let mut out = Vec::new();
-    out.push(format!(
-        "Report for {}, {} (outcomes followed up to {} h; R = multiples of what each decision risked, no fees)",
-        r.user_id,
-        match &r.since {
-            Some(s) => format!("since {s}"),
-            None => "all decisions".into(),
-        },
-        r.outcome_horizon_hours
-    ));
-    out.push(String::new());
-    out.push("Realized, closed trades".into());
-    out.push(format!("  all: {}", performance_line(&r.performance)));
+/// A line of the report: a heading, or a line under one (indented by `depth`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    Heading(String),
+    Item { depth: usize, text: String },
+    Blank,
+}
+
+fn item(depth: usize, text: String) -> Line {
+    Line::Item { depth, text }
+}
+
+/// What the whole report says, line by line (the command line and the dashboard both show it).
+pub fn lines(r: &Report) -> Vec<Line> {
+    let mut out = vec![
+        item(
+            0,
+            format!(
+                "{}, {}: outcomes followed up to {} h; R = what a decision made as a multiple of what it risked, no fees",
+                r.user_id,
+                match &r.since {
+                    Some(s) => format!("since {s}"),
+                    None => "all decisions".into(),
+                },
+                r.outcome_horizon_hours
+            ),
+        ),
+        Line::Blank,
+        Line::Heading("Realized, closed trades".into()),
+        item(1, format!("all: {}", performance_line(&r.performance))),
+    ];
     for (s, p) in &r.by_symbol {
-        out.push(format!("  {s}: {}", performance_line(p)));
+        out.push(item(1, format!("{s}: {}", performance_line(p))));
     }
     for (o, p) in &r.by_origin {
-        out.push(format!("  {o}: {}", performance_line(p)));
+        out.push(item(1, format!("{o}: {}", performance_line(p))));
     }
-    out.push(String::new());
-    out.push("Outcomes of the decisions (executed or not)".into());
+    out.push(Line::Blank);
+    out.push(Line::Heading(
+        "Outcomes of the decisions, executed or not".into(),
+    ));
     let v = &r.veto;
     for (name, f) in [
         ("executed", &v.executed),
@@ -234,20 +253,40 @@ pub fn render(r: &Report) -> String {
         ("pending", &v.pending),
         ("below min_confidence", &v.below_min_confidence),
     ] {
-        out.push(format!("  {name}: {}", followed_line(f)));
+        out.push(item(1, format!("{name}: {}", followed_line(f))));
     }
-    out.push(String::new());
-    out.push("Value of the veto".into());
-    out.push(format!("  {}", veto_sentence(r)));
-    out.push(String::new());
-    out.push("Reliability of the scores (does a higher score win more often?)".into());
+    out.push(Line::Blank);
+    out.push(Line::Heading("Value of the veto".into()));
+    out.push(item(1, veto_sentence(r)));
+    out.push(Line::Blank);
+    out.push(Line::Heading(
+        "Reliability of the scores: does a higher score win more often?".into(),
+    ));
     if r.reliability.is_empty() {
-        out.push("  no followed decisions yet".into());
+        out.push(item(1, "no followed decisions yet".into()));
     }
     for rel in &r.reliability {
         for l in reliability_lines(rel) {
-            out.push(format!("  {l}"));
+            let depth = 1 + l.len().saturating_sub(l.trim_start().len()) / 2;
+            out.push(item(depth, l.trim_start().to_string()));
         }
     }
-    out.join("\n") + "\n"
+    out
+}
+
+/// The whole report as text.
+pub fn render(r: &Report) -> String {
+    let mut out = String::from("Report for ");
+    for l in lines(r) {
+        match l {
+            Line::Heading(h) => out.push_str(&h),
+            Line::Item { depth, text } => {
+                out.push_str(&"  ".repeat(depth));
+                out.push_str(&text);
+            }
+            Line::Blank => {}
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -1,5 +1,6 @@
 //! The dashboard's panes. Each pane renders from `&App` only: no I/O, no clock, no locks.
 
+pub mod analytics;
 pub mod confirm;
 pub mod events;
 pub mod footer;
