@@ -6,6 +6,7 @@ pub mod matrix;
 pub mod money;
 pub mod records;
 pub mod rules;
+pub mod score;
 pub mod types;
 
 pub use types::*;
