@@ -97,21 +97,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A decision as the store keeps it (through serde, so fields added later take their defaults).
     fn decision(action: Verdict, direction: &str) -> Decision {
-        Decision {
-            symbol: "BTC/USD".into(),
-            action,
-            confidence: if direction == "bullish" { 0.87 } else { 0.0 },
-            reasoning: String::new(),
-            entry_price: Some(45_000.0),
-            take_profit: Some(47_500.0),
-            stop_loss: Some(44_000.0),
-            position_size: 0.01,
-            ml_signal: json!({"direction": direction, "confidence": 0.87, "entry_price": 45000.0,
-                              "take_profit": 47500.0, "stop_loss": 44000.0, "risk_reward_ratio": 2.5}),
-            amd_phase: None,
-            risk_reward: None,
-        }
+        serde_json::from_value(json!({
+            "symbol": "BTC/USD",
+            "action": action,
+            "confidence": if direction == "bullish" { 0.87 } else { 0.0 },
+            "reasoning": "",
+            "entry_price": 45000.0, "take_profit": 47500.0, "stop_loss": 44000.0,
+            "position_size": 0.01,
+            "ml_signal": {"direction": direction, "confidence": 0.87, "entry_price": 45000.0,
+                          "take_profit": 47500.0, "stop_loss": 44000.0, "risk_reward_ratio": 2.5},
+            "amd_phase": null,
+        }))
+        .expect("a decision")
     }
 
     #[test]
