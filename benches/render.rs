@@ -148,6 +148,7 @@ fn app() -> App {
         user_id: "default".into(),
         live: false,
         simulated: false,
+        seconds_per_candle: None,
         symbols: (0..SYMBOLS).map(symbol).collect(),
         max_open_positions: POSITIONS,
         account_size: 10_000.0,

@@ -3,6 +3,7 @@
 use crate::desk::{Desk, DeskError};
 use crate::domain::manual::{Level, ManualOrder, ManualRefusal};
 use crate::domain::money::{fmt_money, fmt_price, fmt_qty};
+use crate::domain::score::score_phrase;
 use crate::engine::Engine;
 use crate::store::{self, DecisionLog, Origin, Status, Store};
 use color_eyre::eyre::Result;
@@ -80,16 +81,18 @@ fn print_json_line(v: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
-/// One line of a decision for people.
-pub fn decision_line(log: &DecisionLog) -> String {
+/// One line of a decision for people: its score (or the counter-signal mark), levels and
+/// size, then its risk and reward each said of what (`risk 44.44 = 0.44% of account, SL 2.22%
+/// from entry`: the amount against `account_size`, the stop's distance against the entry).
+pub fn decision_line(log: &DecisionLog, account_size: f64) -> String {
     let d = &log.decision;
     let mut s = format!(
-        "{}  {:<4} {:<10} {:<9} conf {:.4}",
+        "{}  {:<4} {:<10} {:<9} {}",
         log.log_id,
         d.action.as_str(),
         d.symbol,
         log.status.as_str(),
-        d.confidence
+        score_phrase(d, log.origin)
     );
     if d.action.is_actionable() {
         if let (Some(e), Some(tp), Some(sl)) = (d.entry_price, d.take_profit, d.stop_loss) {
@@ -102,11 +105,16 @@ pub fn decision_line(log: &DecisionLog) -> String {
             ));
         }
         if let Some(rr) = &d.risk_reward {
+            use crate::ui::{fmt_pct, fmt_pct_of, fmt_ratio};
             s.push_str(&format!(
-                "  risk {}  reward {}  R:R {:.2}",
+                "  risk {} = {} of account (SL {} from entry)  reward {} = {} of account (TP {} from entry)  R:R {}",
                 fmt_money(rr.risk_amount),
+                fmt_pct_of(rr.risk_amount, account_size),
+                fmt_pct(rr.risk_percent),
                 fmt_money(rr.reward_amount),
-                rr.risk_reward_ratio
+                fmt_pct_of(rr.reward_amount, account_size),
+                fmt_pct(rr.reward_percent),
+                fmt_ratio(rr.risk_reward_ratio)
             ));
         }
     }
@@ -167,7 +175,7 @@ pub async fn once(desk: &Desk, json: bool) -> Result<u8> {
         if json {
             print_json_line(&log.to_json())?;
         } else {
-            println!("{}", decision_line(log));
+            println!("{}", decision_line(log, desk.config.account.size));
         }
     }
     if !json {
@@ -226,7 +234,7 @@ pub fn decisions(
             println!(
                 "{}  {}",
                 store::fmt_ts(log.created_at_ms),
-                decision_line(log)
+                decision_line(log, desk.config.account.size)
             );
         }
     }
@@ -315,14 +323,15 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
         yes(st.kill_switch, " (kill switch on)", "")
     );
     println!("mode        {}", desk.config.mode().to_uppercase());
-    println!(
-        "source      {}",
-        yes(
-            desk.config.is_simulated(),
-            "SIMULATED (built-in market)",
-            "ML ENGINE"
-        )
-    );
+    if desk.config.is_simulated() {
+        println!("source      SIMULATED: the built-in market and its analyzer");
+        println!(
+            "speed       {}",
+            crate::simulated::source::describe_speed(desk.config.simulation.seconds_per_candle)
+        );
+    } else {
+        println!("source      ML ENGINE");
+    }
     if let Some(ml) = &desk.config.ml_engine {
         println!("ml engine   {}", ml.url);
     }
@@ -486,7 +495,7 @@ pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> R
             if json {
                 print_json_line(&log.to_json())?;
             } else {
-                println!("{}", decision_line(&log));
+                println!("{}", decision_line(&log, desk.config.account.size));
                 match pos {
                     Some(p) => println!(
                         "executed: {} {} {} @ {} ({})",

@@ -43,7 +43,7 @@ impl NumberField {
 }
 
 /// What the dashboard knows about a symbol when the form is drawn: the store's latest price,
-/// the engine's latest valid ML signal, and the gate that would refuse a new trade.
+/// the engine's latest valid signal, and the gate that would refuse a new trade.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Known {
     pub price: Option<f64>,
@@ -84,7 +84,7 @@ pub struct TradeForm {
     pub symbols: Vec<String>,
     pub symbol: usize,
     pub side: Side,
-    /// The trader picked the side; until then it follows the ML signal's direction.
+    /// The trader picked the side; until then it follows the signal's direction.
     pub side_chosen: bool,
     pub size: NumberField,
     pub take_profit: NumberField,
@@ -140,7 +140,13 @@ impl TradeForm {
         let market = MarketContext {
             price: self.known.price,
             signal: self.known.signal.clone(),
-            raw_signal: serde_json::Value::Null,
+            // As the store will keep it, so the preview reads as the stored decision will.
+            raw_signal: self
+                .known
+                .signal
+                .as_ref()
+                .and_then(|s| serde_json::to_value(s).ok())
+                .unwrap_or_default(),
             phase: None,
         };
         self.preview = self.order().and_then(|o| {

@@ -508,6 +508,36 @@ fn status_json_reports_the_engine() {
 }
 
 #[test]
+fn status_on_the_simulated_market_names_the_analyzer_and_its_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), None, "symbols = [\"BTC/USD\"]", "");
+    let (code, out, err) = run(dir.path(), &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nsource      SIMULATED: the built-in market and its analyzer\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nspeed       one 1-hour candle every 1.5 s = 2,400× real time\n"),
+        "{out}"
+    );
+    assert!(!out.contains("ML"), "not an ML engine: {out}");
+    // The speed is the config's, not a fixed text.
+    write_config(
+        dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]",
+        "\n[simulation]\nseconds_per_candle = 0.75\n",
+    );
+    let (code, out, err) = run(dir.path(), &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("\nspeed       one 1-hour candle every 0.75 s = 4,800× real time\n"),
+        "{out}"
+    );
+}
+
+#[test]
 fn disable_then_enable() {
     let ml = three_actionable();
     let dir = setup(&ml, "symbols = [\"BTC/USD\"]");

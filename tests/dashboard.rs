@@ -23,6 +23,7 @@ fn settings(live: bool, color: bool) -> Settings {
         user_id: "default".into(),
         live,
         simulated: false,
+        seconds_per_candle: None,
         symbols: vec!["BTC/USD".into(), "ETH/USD".into(), "SOL/USD".into()],
         max_open_positions: 3,
         account_size: 10_000.0,
@@ -1671,4 +1672,254 @@ fn the_header_says_how_the_feed_gets_prices_and_a_stale_price_says_so() {
     }
     app.update(Action::Snapshot(Box::new(s)));
     assert!(!render(&app, 120, 40).contains("stale"));
+}
+
+// ---------------------------------------------------------------- scores, and what a number is of
+
+/// `app()` with BTC's pending decision a manual BUY made against a bearish signal, by the
+/// same rules `trade` uses; ETH's stays the rules' SELL (score 0.86). BTC is selected.
+fn with_a_counter_signal_trade() -> App {
+    use autotrade_tui::domain::MlSignal;
+    use autotrade_tui::domain::manual::{MarketContext, manual_decision};
+    let bearish = MlSignal {
+        direction: Direction::Bearish,
+        confidence: 0.9,
+        entry_price: 45_000.0,
+        take_profit: 42_750.0,
+        stop_loss: 45_900.0,
+        risk_reward_ratio: 2.5,
+    };
+    let market = MarketContext {
+        price: Some(45_000.0),
+        signal: Some(bearish.clone()),
+        raw_signal: serde_json::to_value(&bearish).unwrap(),
+        phase: Some(Phase::Distribution),
+    };
+    let order = ManualOrder {
+        symbol: "BTC/USD".into(),
+        side: Side::Buy,
+        size: None,
+        take_profit: Some(47_250.0),
+        stop_loss: Some(44_100.0),
+    };
+    let decision = manual_decision(
+        &order,
+        &market,
+        &risk(),
+        autotrade_tui::store::Origin::Manual,
+    )
+    .unwrap();
+    assert_eq!(decision.confidence, 0.0);
+    let mut s = snapshot();
+    for log in s.pending.iter_mut().chain(s.latest.iter_mut()) {
+        if log.log_id == BTC_ID {
+            log.origin = autotrade_tui::store::Origin::Manual;
+            log.decision = decision.clone();
+        }
+    }
+    let mut app = app();
+    app.update(Action::Snapshot(Box::new(s)));
+    app.update(key(KeyCode::Down));
+    assert_eq!(app.selected_pending_log().unwrap().log_id, BTC_ID);
+    app
+}
+
+#[test]
+fn a_counter_signal_trade_shows_its_mark_where_the_score_would_be() {
+    let app = with_a_counter_signal_trade();
+    let screen = render(&app, 120, 40);
+    let header = screen.lines().find(|l| l.contains("Act  Symbol")).unwrap();
+    assert!(
+        header.contains(" Score ") && !header.contains("Conf"),
+        "{header}"
+    );
+    let btc = screen.lines().find(|l| l.contains("BUY  BTC/USD")).unwrap();
+    assert!(btc.contains("counter-signal"), "{btc}");
+    assert!(
+        btc.contains("BUY  BTC/USD counter-signal 45,000.00") && !btc.contains(" 0.90 "),
+        "no score borrowed: {btc}"
+    );
+    let eth = screen.lines().find(|l| l.contains("SELL ETH/USD")).unwrap();
+    assert!(
+        eth.contains(" 0.86 "),
+        "the rules' decision keeps its score: {eth}"
+    );
+    // The last line tells why, the mark first.
+    let why = screen.lines().find(|l| l.contains("┃why ")).unwrap();
+    assert!(
+        why.contains("why manual · counter-signal · risk 40.00 reward 100.00 · manual trade against a bearish signal"),
+        "{why}"
+    );
+
+    // At 80 columns the mark is too wide for a score column: the column goes, the why line stays.
+    let narrow = render(&app, 80, 24);
+    assert!(
+        narrow.contains("┃why manual · counter-signal · risk 40.00 reward 100.00"),
+        "{narrow}"
+    );
+    assert!(narrow.lines().all(|l| l.chars().count() <= 80));
+}
+
+#[test]
+fn the_detail_box_says_what_each_risk_number_is_of() {
+    let mut app = app();
+    app.update(key(KeyCode::Down));
+    // BTC: 0.04444444 at 45,000, SL 44,100 (2 % away), TP 47,250 (5 %), account 10,000.
+    let screen = render(&app, 160, 40);
+    for line in [
+        "│BUY BTC/USD · score 0.86                │",
+        "│decision_1f3a9c0b7d2e · auto · paper    │",
+        "│R:R 2.50 amount of account from entry   │",
+        "│risk      40.00      0.40% SL 2.00%     │",
+        "│reward   100.00      1.00% TP 5.00%     │",
+        "│size 0.04444444 · value 2,000.00        │",
+    ] {
+        assert!(
+            screen.lines().any(|l| l.contains(line)),
+            "{line:?} missing:\n{screen}"
+        );
+    }
+
+    // A counter-signal trade: the mark, not a score.
+    let app = with_a_counter_signal_trade();
+    let screen = render(&app, 160, 40);
+    assert!(
+        screen.contains("│BUY BTC/USD · counter-signal "),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│decision_1f3a9c0b7d2e · manual · paper  │"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn new_pending_events_say_score_or_the_mark() {
+    let app = with_a_counter_signal_trade();
+    let mut app2 = app.clone();
+    let mut s = snapshot();
+    s.pending.insert(
+        0,
+        actionable(
+            "decision_bbbbbbbbbbbb",
+            "ADA/USD",
+            Side::Buy,
+            0.5,
+            Status::Pending,
+            0,
+        ),
+    );
+    app2.update(Action::Snapshot(Box::new(s)));
+    let lines = app2.event_lines();
+    assert!(
+        lines.iter().any(
+            |e| e.message == "new pending BUY 4,000 ADA/USD score 0.86 (decision_bbbbbbbbbbbb)"
+        ),
+        "{lines:?}"
+    );
+    // The counter-signal trade arrived as new in `with_a_counter_signal_trade` (it replaced
+    // BTC's decision under the same id, so it is not new): a fresh one says its mark.
+    let mut s = snapshot();
+    let mut counter = app
+        .pending()
+        .iter()
+        .find(|l| l.log_id == BTC_ID)
+        .unwrap()
+        .clone();
+    counter.log_id = "decision_cccccccccccc".into();
+    s.pending.insert(0, counter);
+    let mut app3 = app.clone();
+    app3.update(Action::Snapshot(Box::new(s)));
+    assert!(
+        app3.event_lines().iter().any(|e| e.message
+            == "new pending BUY 0.04444444 BTC/USD counter-signal (decision_cccccccccccc)"),
+        "{:?}",
+        app3.event_lines()
+    );
+}
+
+/// The dashboard on the simulated market (one candle every 1.5 s).
+fn simulated_app() -> App {
+    let mut app = App::new(
+        Settings {
+            simulated: true,
+            seconds_per_candle: Some(1.5),
+            ..settings(false, false)
+        },
+        NOW,
+    )
+    .with_risk(risk());
+    app.update(Action::Snapshot(Box::new(snapshot())));
+    for v in [
+        view("BTC/USD", Direction::Bullish, Phase::Accumulation, 45_120.5),
+        view("ETH/USD", Direction::Bearish, Phase::Distribution, 2_488.25),
+        view("SOL/USD", Direction::Neutral, Phase::Manipulation, 152.4),
+    ] {
+        app.update(Action::Engine(EngineEvent::Symbol(Box::new(v))));
+    }
+    app
+}
+
+#[test]
+fn on_the_simulated_market_the_header_names_its_speed_and_the_signal_is_the_analyzers() {
+    let mut app = simulated_app();
+    for (w, h) in [(80, 24), (120, 40)] {
+        let screen = render(&app, w, h);
+        let top = screen.lines().next().unwrap();
+        assert!(
+            top.contains("SIMULATED 2,400×  user default"),
+            "{w}×{h}: {top}"
+        );
+        // (The rules' own reasoning, in the Why column, is theirs to word.)
+        let words: String = screen.lines().take(4).collect();
+        assert!(
+            !words.contains("ML"),
+            "no ML on the simulated market:\n{screen}"
+        );
+        let head = screen.lines().find(|l| l.contains("│Symbol")).unwrap();
+        assert!(head.contains("Analyzer score"), "{head}");
+    }
+    // Narrower, the speed gives way before the user's name, and never half of it shows.
+    let top = render(&app, 46, 24).lines().next().unwrap().to_string();
+    assert!(
+        top.contains("SIMULATED") && top.contains("user default"),
+        "{top}"
+    );
+    assert!(!top.contains('×'), "{top}");
+
+    // The help says what the speed means.
+    app.update(ch('?'));
+    let help = render(&app, 120, 40);
+    assert!(
+        help.contains("Simulated market: one 1-hour candle every 1.5 s = 2,400× real time"),
+        "{help}"
+    );
+    app.update(ch('?'));
+
+    // The trade form names the analyzer's signal and scores the trade it would make.
+    let mut s = snapshot();
+    s.pending.clear();
+    app.update(Action::Snapshot(Box::new(s)));
+    app.update(ch('t'));
+    let form = render(&app, 80, 24);
+    assert!(
+        form.contains("analyzer signal: bullish, score 0.90"),
+        "{form}"
+    );
+    assert!(
+        form.contains("BUY 0.04432574 BTC/USD @ 45,120.50 · value 2,000.00 · score 0.90"),
+        "{form}"
+    );
+    // Against the signal: a counter-signal trade, with its own levels.
+    type_text(&mut app, "\t ");
+    type_text(&mut app, "\t\t44000\t46000");
+    let form = render(&app, 80, 24);
+    assert!(
+        form.contains("SELL 0.04432574 BTC/USD @ 45,120.50 · value 2,000.00 · counter-signal"),
+        "{form}"
+    );
+    assert!(
+        form.contains("risk 38.98 = 0.39% of account · SL 1.95% from entry"),
+        "{form}"
+    );
 }

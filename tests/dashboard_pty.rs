@@ -216,8 +216,10 @@ fn t_places_a_manual_trade_s_resizes_and_c_closes_after_y() {
     });
     d.press("\t\t0.5");
     d.wait_screen("the live preview of size 0.5", |t| {
-        t.contains("BUY 0.5 ETH/USD @ 2,500.00 · value 1,250.00")
-            && t.contains("risk 25.00 (2.00%) · reward 62.50 (5.00%) · R:R 2.50")
+        // ETH/USD's signal is neutral: nothing supports the BUY, so it has no score.
+        t.contains("BUY 0.5 ETH/USD @ 2,500.00 · value 1,250.00 · no signal support")
+            && t.contains("risk 25.00 = 0.25% of account · SL 2.00% from entry")
+            && t.contains("reward 62.50 = 0.63% of account · TP 5.00% from entry · R:R 2.50")
     });
     d.press("\r");
     let manual = wait_for("the manual trade in the store", || {

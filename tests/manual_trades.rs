@@ -101,6 +101,83 @@ fn rr(log: &Value) -> [f64; 5] {
 // ---------------------------------------------------------------- trade
 
 #[test]
+fn a_sell_against_a_bullish_signal_is_a_counter_signal_trade_with_no_borrowed_score() {
+    let ml = engine();
+    let dir = setup(&ml, "");
+    let (code, out, err) = run(
+        dir.path(),
+        &["trade", "BTC/USD", "sell", "--tp", "43000", "--sl", "46000"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let first = lines.next().unwrap_or_default();
+    // Where the score would be: the mark. The risk and reward say what each number is of.
+    assert!(
+        first
+            .contains("SELL BTC/USD    pending   counter-signal  size 0.04444444  entry 45,000.00"),
+        "{out}"
+    );
+    assert!(
+        first.contains(
+            "risk 44.44 = 0.44% of account (SL 2.22% from entry)  \
+             reward 88.89 = 0.89% of account (TP 4.44% from entry)  R:R 2.00"
+        ),
+        "{out}"
+    );
+    assert!(!first.contains("score 0.87"), "{out}");
+    let why = lines.next().unwrap_or_default();
+    assert!(
+        why.trim_start().starts_with(
+            "manual trade against a bullish signal (counter-signal, score 0): SELL BTC/USD at 45000"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("pending: confirm with"), "{out}");
+
+    // Stored with confidence 0, not the bullish signal's 0.87; `decisions` marks it too.
+    let pending = decisions_json(dir.path(), &["--pending"]);
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["decision"]["confidence"].as_f64(), Some(0.0));
+    assert_eq!(pending[0]["decision"]["ml_signal"]["direction"], "bullish");
+    let (code, out, err) = run(dir.path(), &["decisions", "--pending"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pending   counter-signal"), "{out}");
+
+    // A trade along its signal keeps the signal's score, and says so.
+    let (code, out, err) = run(dir.path(), &["trade", "ETH/USD", "sell"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("SELL ETH/USD    pending   score 0.90  size"),
+        "{out}"
+    );
+    assert!(
+        out.contains("; along the bearish signal, score 0.90"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_trade_on_a_neutral_signal_has_no_signal_support() {
+    let ml = engine();
+    ml.set_symbol("ETH/USD", "neutral", 0.9, 2500.0, "accumulation");
+    let dir = setup(&ml, "");
+    let log = trade_ok(
+        dir.path(),
+        &["ETH/USD", "buy", "--tp", "2600", "--sl", "2450"],
+    );
+    assert_eq!(log["decision"]["confidence"].as_f64(), Some(0.0));
+    let why = log["decision"]["reasoning"].as_str().unwrap();
+    assert!(
+        why.starts_with(
+            "manual trade with no signal support (the signal is neutral; score 0): BUY"
+        ),
+        "{why}"
+    );
+    let (_, out, _) = run(dir.path(), &["decisions", "--pending"]);
+    assert!(out.contains("pending   no signal support"), "{out}");
+}
+
+#[test]
 fn trade_takes_tp_sl_from_the_signal_and_the_capped_risk_size() {
     let ml = engine();
     let dir = setup(&ml, "");
@@ -149,7 +226,15 @@ fn trade_without_json_shows_the_risk_reward_and_how_to_confirm() {
     let (code, out, err) = run(dir.path(), &["trade", "BTC/USD", "buy"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("size 0.04444444"), "{out}");
-    assert!(out.contains("risk 44.44  reward 111.11  R:R 2.50"), "{out}");
+    // Each figure says what it is of: the account, or the distance from the entry.
+    assert!(
+        out.contains(
+            "pending   score 0.87  size 0.04444444  entry 45,000.00  TP 47,500.00  SL 44,000.00  \
+             risk 44.44 = 0.44% of account (SL 2.22% from entry)  \
+             reward 111.11 = 1.11% of account (TP 5.56% from entry)  R:R 2.50"
+        ),
+        "{out}"
+    );
     assert!(
         out.contains("pending: confirm with `autotrade-tui confirm decision_"),
         "{out}"
@@ -253,8 +338,14 @@ fn tp_or_sl_on_the_wrong_side_is_refused() {
         let err = trade_refused(dir.path(), &args);
         assert!(err.contains(says), "{args:?}: {err}");
     }
+    // The bullish signal's levels suit only a BUY: the refusal says the SELL goes against it.
     let err = trade_refused(dir.path(), &["BTC/USD", "sell"]);
-    assert!(err.contains("levels from the ML signal"), "{err}");
+    assert!(
+        err.contains(
+            "(levels from the bullish signal, which this SELL goes against; give --tp/--sl to override)"
+        ),
+        "{err}"
+    );
     assert_nothing_actionable(dir.path());
     assert!(decisions_json(dir.path(), &[]).is_empty());
 }
@@ -289,7 +380,7 @@ fn with_the_engine_down_a_stored_price_still_serves_but_levels_must_be_given() {
     ml.set(&signal_path("BTC/USD"), Reply::status(500, "{}"));
     let err = trade_refused(dir.path(), &["BTC/USD", "buy"]);
     assert!(
-        err.contains("no take_profit given and no valid ML signal for BTC/USD"),
+        err.contains("no take_profit given and no valid signal for BTC/USD"),
         "{err}"
     );
     let log = trade_ok(

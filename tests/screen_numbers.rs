@@ -42,6 +42,7 @@ fn settings() -> Settings {
         user_id: "default".into(),
         live: false,
         simulated: false,
+        seconds_per_candle: None,
         symbols: MARKET.iter().map(|m| m.0.to_string()).collect(),
         max_open_positions: 5,
         account_size: risk().account_size,
@@ -224,6 +225,9 @@ fn truths(app: &App) -> Vec<f64> {
                 rr.risk_percent,
                 rr.reward_percent,
                 rr.risk_reward_ratio,
+                // The detail box and the forms say each amount as a percent of the account.
+                rr.risk_amount / app.risk.account_size * 100.0,
+                rr.reward_amount / app.risk.account_size * 100.0,
             ]);
         }
         if let Some(e) = dec.entry_price {
@@ -240,6 +244,10 @@ fn truths(app: &App) -> Vec<f64> {
             v.push((p.take_profit - l).abs() / l * 100.0);
             v.push((p.stop_loss - l).abs() / l * 100.0);
         }
+    }
+    // The simulated market's speed, in the header.
+    if let Some(s) = app.settings.seconds_per_candle {
+        v.push(autotrade_tui::simulated::source::speed(s));
     }
     // Numbers the events' stored text carries.
     v.extend([0.044_444_44, 69_001.75, 81_037_277.142_857_14, 0.000_011_9]);
@@ -420,6 +428,21 @@ fn every_number_is_true_at_60x16() {
 #[test]
 fn every_number_is_true_at_40x12() {
     insta::assert_snapshot!(check(&app(), 40, 12));
+}
+
+#[test]
+fn every_number_is_true_in_the_detail_box_at_160x40_and_on_the_simulated_market() {
+    let screen = check(&app(), 160, 40);
+    // The selected decision's box, beside the table, with its risk said of what.
+    assert!(screen.contains("Selected decision"), "{screen}");
+    assert!(screen.contains("of account from entry"), "{screen}");
+    let mut sim = app();
+    sim.settings.simulated = true;
+    sim.settings.seconds_per_candle = Some(1.5);
+    for (w, h) in [(160, 40), (120, 40), (80, 24)] {
+        let screen = check(&sim, w, h);
+        assert!(screen.contains("SIMULATED 2,400×"), "{w}×{h}:\n{screen}");
+    }
 }
 
 #[test]

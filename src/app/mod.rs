@@ -31,6 +31,10 @@ pub struct Settings {
     pub user_id: String,
     pub live: bool,
     pub simulated: bool,
+    /// On the simulated market: wall seconds per candle, its speed; `None` with an ML engine
+    /// (and from a server that does not say).
+    #[serde(default)]
+    pub seconds_per_candle: Option<f64>,
     pub symbols: Vec<String>,
     pub max_open_positions: usize,
     pub account_size: f64,
@@ -50,6 +54,9 @@ impl Settings {
             user_id: config.auto_trade.user_id.clone(),
             live: !config.auto_trade.paper_trading,
             simulated: config.is_simulated(),
+            seconds_per_candle: config
+                .is_simulated()
+                .then_some(config.simulation.seconds_per_candle),
             symbols: config.auto_trade.symbols.clone(),
             max_open_positions: config.auto_trade.max_open_positions,
             account_size: config.account.size,

@@ -23,11 +23,11 @@ impl App {
                     at_ms: d.created_at_ms,
                     level: "info",
                     message: format!(
-                        "new pending {} {} {} conf {} ({})",
+                        "new pending {} {} {} {} ({})",
                         d.decision.action,
                         fmt_qty(d.decision.position_size),
                         d.decision.symbol,
-                        crate::domain::money::fmt_fixed(d.decision.confidence, 2),
+                        crate::domain::score::score_phrase(&d.decision, d.origin),
                         d.log_id
                     ),
                     count: 1,

@@ -1,10 +1,17 @@
 //! The seed's execute_trade: a trader names a symbol and a side; take-profit and stop-loss
-//! come from the ML signal unless given, the size from the risk rules unless given, and the
-//! same validation and cap apply as for automatic decisions.
+//! come from the symbol's signal (the ML engine's, or the built-in analyzer's) unless given,
+//! the size from the risk rules unless given, and the same validation and cap apply as for
+//! automatic decisions.
+//!
+//! A manual order keeps its signal's score only when it goes the signal's way (a BUY on a
+//! bullish signal). Against the signal (a BUY on a bearish one) it is a counter-signal trade;
+//! on a neutral signal, or with no valid signal, nothing supports it: either way its score is
+//! 0 and its reasoning says so, so that no trade borrows a confidence it does not have.
 
 use super::lifecycle::Origin;
 use super::rules::{self, Decision, RiskSettings};
-use super::types::{MlSignal, Phase, Side, Verdict};
+use super::score::{Support, fmt_score};
+use super::types::{Direction, MlSignal, Phase, Side, Verdict};
 use serde_json::Value;
 
 /// What the trader asked for.
@@ -22,7 +29,7 @@ pub struct ManualOrder {
 pub struct MarketContext {
     /// The latest known price: the entry.
     pub price: Option<f64>,
-    /// The symbol's ML signal, when it could be had and was valid.
+    /// The symbol's signal, when it could be had and was valid.
     pub signal: Option<MlSignal>,
     /// The raw signal as received (stored with the decision).
     pub raw_signal: Value,
@@ -51,12 +58,27 @@ impl Level {
 pub enum ManualRefusal {
     #[error("{0}")]
     Invalid(String),
-    /// No level given, and no valid ML signal to take it from.
-    #[error("no {} given and no valid ML signal for {symbol} to take it from", level.name())]
+    /// No level given, and no valid signal to take it from.
+    #[error("no {} given and no valid signal for {symbol} to take it from", level.name())]
     NoLevel { level: Level, symbol: String },
-    /// The ML signal's levels are on the wrong side for the order.
-    #[error("{0} (levels from the ML signal)")]
-    SignalLevels(String),
+    /// The signal's levels are on the wrong side for the order (as they always are for an
+    /// order against the signal: `against` is then the signal's direction and the order's side).
+    #[error("{message} ({})", levels_from(*against))]
+    SignalLevels {
+        message: String,
+        against: Option<(Direction, Side)>,
+    },
+}
+
+/// Where the refused levels came from: `levels from the signal`, or, for an order against
+/// it, `levels from the bullish signal, which this SELL goes against`.
+fn levels_from(against: Option<(Direction, Side)>) -> String {
+    match against {
+        Some((direction, side)) => {
+            format!("levels from the {direction} signal, which this {side} goes against")
+        }
+        None => "levels from the signal".into(),
+    }
 }
 
 impl ManualRefusal {
@@ -66,8 +88,11 @@ impl ManualRefusal {
         match self {
             ManualRefusal::Invalid(m) => m.clone(),
             ManualRefusal::NoLevel { level, .. } => format!("{self}: {}", give(*level)),
-            ManualRefusal::SignalLevels(m) => {
-                format!("{m} (levels from the ML signal; {override_levels} to override)")
+            ManualRefusal::SignalLevels { message, against } => {
+                format!(
+                    "{message} ({}; {override_levels} to override)",
+                    levels_from(*against)
+                )
             }
         }
     }
@@ -136,9 +161,16 @@ pub fn manual_decision(
         Some(sl) => (price("stop_loss", sl)?, "given"),
         None => from_signal(Level::StopLoss, market.signal.as_ref().map(|s| s.stop_loss))?,
     };
+    let support = Support::of(verdict, market.signal.as_ref());
     rules::check_levels(verdict, entry, take_profit, stop_loss).map_err(|e| {
         if tp_from == "signal" || sl_from == "signal" {
-            ManualRefusal::SignalLevels(e)
+            ManualRefusal::SignalLevels {
+                message: e,
+                against: match support {
+                    Support::Against(d) => Some((d, order.side)),
+                    _ => None,
+                },
+            }
         } else {
             ManualRefusal::Invalid(e)
         }
@@ -183,16 +215,38 @@ pub fn manual_decision(
         }
     };
     let rr = rules::risk_reward(quantity, entry, take_profit, stop_loss);
+    // Only an order that goes the signal's way keeps its score.
+    let (confidence, stance, along) = match (support, market.signal.as_ref()) {
+        (Support::Along(d), Some(s)) => {
+            let c = rules::round_dp(s.confidence, 4);
+            (
+                c,
+                String::new(),
+                format!("; along the {d} signal, score {}", fmt_score(c)),
+            )
+        }
+        (Support::Against(d), _) => (
+            0.0,
+            format!(" against a {d} signal (counter-signal, score 0)"),
+            String::new(),
+        ),
+        (Support::Unsupported(Some(d)), _) => (
+            0.0,
+            format!(" with no signal support (the signal is {d}; score 0)"),
+            String::new(),
+        ),
+        _ => (
+            0.0,
+            " with no signal support (no valid signal; score 0)".to_string(),
+            String::new(),
+        ),
+    };
     Ok(Decision {
         symbol: order.symbol.clone(),
         action: verdict,
-        confidence: market
-            .signal
-            .as_ref()
-            .map(|s| rules::round_dp(s.confidence, 4))
-            .unwrap_or(0.0),
+        confidence,
         reasoning: format!(
-            "{}: {} {} at {}; take_profit {} ({tp_from}), stop_loss {} ({sl_from}); {size_note}",
+            "{}{stance}: {} {} at {}; take_profit {} ({tp_from}), stop_loss {} ({sl_from}); {size_note}{along}",
             match origin {
                 Origin::Agent => "agent proposal",
                 _ => "manual trade",
@@ -333,6 +387,141 @@ mod tests {
                 .to_string()
                 .contains("no price")
         );
+    }
+
+    /// A SELL of BTC/USD at 45,000 with its own levels (the bullish signal's suit only a BUY).
+    fn btc_sell_with_levels() -> ManualOrder {
+        ManualOrder {
+            take_profit: Some(43_000.0),
+            stop_loss: Some(46_000.0),
+            ..order(Side::Sell)
+        }
+    }
+
+    #[test]
+    fn a_trade_along_the_signal_keeps_its_score_and_says_so() {
+        let d = btc_buy();
+        assert_eq!(d.confidence, 0.87);
+        assert!(
+            d.reasoning
+                .starts_with("manual trade: BUY BTC/USD at 45000"),
+            "{}",
+            d.reasoning
+        );
+        assert!(
+            d.reasoning
+                .ends_with("; along the bullish signal, score 0.87"),
+            "{}",
+            d.reasoning
+        );
+    }
+
+    #[test]
+    fn a_trade_against_the_signal_is_counter_signal_with_no_borrowed_score() {
+        let d = manual_decision(
+            &btc_sell_with_levels(),
+            &market(45_000.0),
+            &risk(),
+            Origin::Manual,
+        )
+        .unwrap();
+        assert_eq!(d.action, Verdict::Sell);
+        assert_eq!(
+            d.confidence, 0.0,
+            "no confidence borrowed from the bullish signal"
+        );
+        assert!(
+            d.reasoning.starts_with(
+                "manual trade against a bullish signal (counter-signal, score 0): SELL BTC/USD at 45000"
+            ),
+            "{}",
+            d.reasoning
+        );
+        assert!(!d.reasoning.contains("along"), "{}", d.reasoning);
+        // A BUY against a bearish signal, proposed by an agent, likewise.
+        let mut bearish = market(45_000.0);
+        if let Some(s) = bearish.signal.as_mut() {
+            s.direction = Direction::Bearish;
+        }
+        let o = ManualOrder {
+            take_profit: Some(47_000.0),
+            stop_loss: Some(44_000.0),
+            ..order(Side::Buy)
+        };
+        let d = manual_decision(&o, &bearish, &risk(), Origin::Agent).unwrap();
+        assert_eq!(d.confidence, 0.0);
+        assert!(
+            d.reasoning.starts_with(
+                "agent proposal against a bearish signal (counter-signal, score 0): BUY"
+            ),
+            "{}",
+            d.reasoning
+        );
+    }
+
+    #[test]
+    fn a_trade_on_a_neutral_or_missing_signal_has_no_signal_support() {
+        let mut neutral = market(45_000.0);
+        if let Some(s) = neutral.signal.as_mut() {
+            s.direction = Direction::Neutral;
+        }
+        for side in [Side::Buy, Side::Sell] {
+            let o = ManualOrder {
+                take_profit: Some(if side == Side::Buy {
+                    47_000.0
+                } else {
+                    43_000.0
+                }),
+                stop_loss: Some(if side == Side::Buy {
+                    44_000.0
+                } else {
+                    46_000.0
+                }),
+                ..order(side)
+            };
+            let d = manual_decision(&o, &neutral, &risk(), Origin::Manual).unwrap();
+            assert_eq!(d.confidence, 0.0, "{side}");
+            assert!(
+                d.reasoning.starts_with(
+                    "manual trade with no signal support (the signal is neutral; score 0):"
+                ),
+                "{}",
+                d.reasoning
+            );
+        }
+        let mut none = market(45_000.0);
+        none.signal = None;
+        let d = manual_decision(&btc_sell_with_levels(), &none, &risk(), Origin::Manual).unwrap();
+        assert_eq!(d.confidence, 0.0);
+        assert!(
+            d.reasoning
+                .starts_with("manual trade with no signal support (no valid signal; score 0):"),
+            "{}",
+            d.reasoning
+        );
+    }
+
+    #[test]
+    fn the_signals_levels_refused_for_an_order_against_it_say_why() {
+        let e = manual_decision(
+            &order(Side::Sell),
+            &market(45_000.0),
+            &risk(),
+            Origin::Manual,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.explain(|_| String::new(), "give --tp/--sl"),
+            "SELL needs stop_loss > entry_price, got stop_loss 44000 <= entry_price 45000 \
+             (levels from the bullish signal, which this SELL goes against; give --tp/--sl to override)"
+        );
+        // Along the signal, levels of the wrong side are the signal's fault alone.
+        let mut odd = market(45_000.0);
+        if let Some(s) = odd.signal.as_mut() {
+            s.take_profit = 44_500.0;
+        }
+        let e = manual_decision(&order(Side::Buy), &odd, &risk(), Origin::Manual).unwrap_err();
+        assert!(e.to_string().ends_with("(levels from the signal)"), "{e}");
     }
 
     #[test]

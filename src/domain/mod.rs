@@ -7,6 +7,7 @@ pub mod money;
 pub mod outcome;
 pub mod records;
 pub mod rules;
+pub mod score;
 pub mod types;
 
 pub use types::*;

@@ -240,11 +240,14 @@ impl Tools {
 
     async fn ml_signal(&self, symbol: &str) -> Reply {
         let report = self.source.fetch(symbol).await;
+        let maker = crate::domain::score::signal_maker(self.ctx.config.is_simulated());
         match report.signal {
-            Err(e) => Reply::refused(format!("ML signal for {symbol} unavailable: {e}")),
+            Err(e) => Reply::refused(format!("{maker} signal for {symbol} unavailable: {e}")),
             Ok(raw) => match rules::parse_signal(&raw) {
                 Ok(_) => Reply::Done(with_symbol(symbol, raw)),
-                Err(e) => Reply::refused(format!("ML signal for {symbol} cannot be trusted: {e}")),
+                Err(e) => Reply::refused(format!(
+                    "{maker} signal for {symbol} cannot be trusted: {e}"
+                )),
             },
         }
     }

@@ -30,15 +30,18 @@ pub const NAMES: [&str; 7] = [
 ];
 
 /// What the server tells a client about itself at `initialize`.
-pub const INSTRUCTIONS: &str = "autotrade-tui: ML signals and AMD (accumulation/manipulation/distribution) \
-phases turned into sized trading decisions, stored in the same log the trader's dashboard shows. \
+pub const INSTRUCTIONS: &str = "autotrade-tui: trading signals (an ML engine's, or on the simulated market the \
+built-in analyzer's) and AMD (accumulation/manipulation/distribution) phases turned into sized trading decisions, stored in the same log the trader's dashboard shows. \
 You can analyse (get_ml_signal, get_amd_phase, get_status, get_decisions, list_pending) and propose \
 (auto_trade_decision, execute_trade). Every proposal is stored as a PENDING decision with origin \"agent\" \
 and waits for the human trader, who confirms or cancels it on the dashboard or the command line; \
 no tool here confirms, cancels or executes a trade, and pending decisions expire after \
 pending_expiry_minutes. Prices are in the symbol's quote currency (USD for BTC/USD; a US stock \
 ticker like AAPL is priced in USD), sizes in units of its base currency (BTC for BTC/USD) or in \
-shares (AAPL), confidences are 0..1. A refused proposal (kill switch, \
+shares (AAPL). Every confidence is an uncalibrated score in 0..1: it ranks signals and decisions, it is \
+not a probability of winning. A manual trade (execute_trade) against the signal's direction is marked \
+counter-signal in its reasoning and has confidence 0; one on a neutral signal (or none) has confidence 0 and \
+no signal support. A refused proposal (kill switch, \
 auto-trading disabled, a position or pending decision already on the symbol, max_open_positions \
 reached, size over the cap, take-profit/stop-loss on the wrong side) comes back as a tool error \
 that says why.";
@@ -95,11 +98,11 @@ pub struct TradeArgs {
     #[serde(default)]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub size: Option<f64>,
-    /// Take-profit price in the quote currency, > 0. Omit to use the ML signal's. A buy needs take_profit > entry, a sell take_profit < entry.
+    /// Take-profit price in the quote currency, > 0. Omit to use the signal's (which suits only a trade in the signal's direction). A buy needs take_profit > entry, a sell take_profit < entry.
     #[serde(default)]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub take_profit: Option<f64>,
-    /// Stop-loss price in the quote currency, > 0. Omit to use the ML signal's. A buy needs stop_loss < entry, a sell stop_loss > entry.
+    /// Stop-loss price in the quote currency, > 0. Omit to use the signal's (which suits only a trade in the signal's direction). A buy needs stop_loss < entry, a sell stop_loss > entry.
     #[serde(default)]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub stop_loss: Option<f64>,
@@ -173,23 +176,24 @@ pub fn catalog() -> Vec<Tool> {
             GET_AMD_PHASE,
             "The current AMD market phase of one symbol from the configured source (the ML engine, or \
              the built-in simulated market): {symbol, phase: \"accumulation\"|\"manipulation\"|\"distribution\", \
-             confidence: 0..1, indicators: {...}}. Read-only: stores and proposes nothing. An unreachable \
+             confidence: an uncalibrated score in 0..1, not a probability, indicators: {...}}. Read-only: stores and proposes nothing. An unreachable \
              source or an answer that cannot be trusted is a tool error that says why.",
             schema::<SymbolArgs>(),
         )
         .with_annotations(read_only("AMD phase", true)),
         Tool::new(
             GET_ML_SIGNAL,
-            "The ML engine's current signal for one symbol: {symbol, direction: \"bullish\"|\"bearish\"|\"neutral\", \
-             confidence: 0..1, entry_price, take_profit, stop_loss (prices in the quote currency), \
+            "The current signal for one symbol from the configured source (the ML engine's, or on the simulated \
+             market the built-in analyzer's): {symbol, direction: \"bullish\"|\"bearish\"|\"neutral\", \
+             confidence: an uncalibrated score in 0..1 that ranks signals (not a probability of winning), entry_price, take_profit, stop_loss (prices in the quote currency), \
              risk_reward_ratio}. Read-only: stores and proposes nothing. An unreachable source or an answer \
              that cannot be trusted is a tool error that says why.",
             schema::<SymbolArgs>(),
         )
-        .with_annotations(read_only("ML signal", true)),
+        .with_annotations(read_only("Signal", true)),
         Tool::new(
             AUTO_TRADE_DECISION,
-            "Run the trading rules for one symbol now, as the monitoring loop does: ML direction x AMD phase \
+            "Run the trading rules for one symbol now, as the monitoring loop does: signal direction x AMD phase \
              (bullish+accumulation BUY x0.95, bullish+manipulation BUY x0.70, bearish+distribution SELL x0.95, \
              bearish+manipulation SELL x0.70, anything else HOLD), min_confidence, risk sizing capped at \
              max_position_percent, and every gate (kill switch, auto-trading disabled, a position or pending \
@@ -199,16 +203,21 @@ pub fn catalog() -> Vec<Tool> {
              it expires after pending_expiry_minutes). A HOLD by the rules is a normal result with its \
              reasoning. When a gate blocks the trade, or the inputs cannot be trusted, the result is a tool \
              error that says why (the HOLD is still logged). Returns the decision log entry: {log_id, status, \
-             origin, decision: {symbol, action, confidence, reasoning, entry_price, take_profit, stop_loss, \
-             position_size, ml_signal, amd_phase}, risk_reward: {risk_amount, reward_amount, \
-             risk_reward_ratio, risk_percent, reward_percent} or null}.",
+             origin, decision: {symbol, action, confidence (the signal's score x the matrix factor: an \
+             uncalibrated score in 0..1, not a probability), reasoning, entry_price, take_profit, stop_loss, \
+             position_size, ml_signal, amd_phase}, risk_reward: {risk_amount, reward_amount (in the quote \
+             currency), risk_reward_ratio, risk_percent, reward_percent (the stop-loss's and the take-profit's \
+             distance from the entry, as a percent of the entry price)} or null}.",
             schema::<SymbolArgs>(),
         )
         .with_annotations(proposes("Propose the rules' decision")),
         Tool::new(
             EXECUTE_TRADE,
             "Propose a manual trade on one symbol: entry at the latest market price; take_profit and \
-             stop_loss from the symbol's ML signal unless given; size from the risk rules unless given. It \
+             stop_loss from the symbol's signal unless given (a trade against the signal needs its own); size \
+             from the risk rules unless given. Its confidence (an uncalibrated score in 0..1, not a \
+             probability) is the signal's score when the side goes the signal's way, else 0, and its reasoning says counter-signal (against the signal) or no signal \
+             support (a neutral signal, or none). It \
              does NOT execute: the trade is stored as a PENDING decision with origin \"agent\" and its \
              risk/reward analysis, and only the human trader can confirm or cancel it (it expires after \
              pending_expiry_minutes). Refused, as a tool error with the reason, when a gate blocks it (kill \
@@ -271,6 +280,30 @@ mod tests {
         let trade = &tools[3].input_schema;
         assert_eq!(trade["required"], json!(["symbol", "side"]));
         assert_eq!(trade["additionalProperties"], json!(false));
+    }
+
+    #[test]
+    fn every_confidence_an_agent_reads_about_is_called_an_uncalibrated_score() {
+        assert!(
+            INSTRUCTIONS.contains("uncalibrated score in 0..1")
+                && INSTRUCTIONS.contains("not a probability of winning")
+                && INSTRUCTIONS.contains("counter-signal"),
+            "{INSTRUCTIONS}"
+        );
+        for t in catalog() {
+            let d = t.description.as_deref().unwrap_or_default();
+            if d.contains("confidence") {
+                assert!(d.contains("uncalibrated score"), "{}: {d}", t.name);
+            }
+            // The signal may be the built-in analyzer's: no tool says it is the ML engine's alone.
+            assert!(!d.contains("The ML engine's"), "{}: {d}", t.name);
+        }
+        let trade = &catalog()[3];
+        let d = trade.description.as_deref().unwrap_or_default();
+        assert!(
+            d.contains("counter-signal") && d.contains("no signal support"),
+            "{d}"
+        );
     }
 
     #[test]

@@ -15,8 +15,9 @@ use std::sync::Mutex;
 
 /// Candles of history generated before the origin, so the analyzer is warm at once.
 pub const WARMUP_CANDLES: u64 = 300;
-/// Market time per candle, in seconds (one-minute candles, shown faster than real time).
-pub const BAR_SECONDS: i64 = 60;
+/// Market time per candle, in seconds: one-hour candles (the generator's volatility, tails and
+/// volatility clustering are those of hourly crypto), shown faster than real time.
+pub const BAR_SECONDS: i64 = 3600;
 /// Past this many candles since the origin, the market starts again from a new origin.
 pub const MAX_CANDLES: u64 = 500_000;
 const ORIGIN_KEY: &str = "sim_origin_ms";
@@ -49,6 +50,52 @@ pub fn default_start_price(symbol: &str) -> f64 {
         "DOGE" => 0.15,
         _ => 100.0,
     }
+}
+
+/// How many times faster than real time the market runs when a candle comes every
+/// `seconds_per_candle` of wall time: market seconds per wall second.
+pub fn speed(seconds_per_candle: f64) -> f64 {
+    BAR_SECONDS as f64 / seconds_per_candle
+}
+
+/// The speed as the header shows it: `2,400×`, `~5,143×` when that rounds it.
+pub fn fmt_speed(seconds_per_candle: f64) -> String {
+    let x = speed(seconds_per_candle);
+    let dp = if x >= 100.0 {
+        0
+    } else if x >= 1.0 {
+        2
+    } else {
+        4
+    };
+    let text = crate::domain::money::fmt_fixed(x, dp);
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    let exact = text.replace(',', "").parse::<f64>().ok() == Some(x);
+    format!("{}{text}×", if exact { "" } else { "~" })
+}
+
+/// The candle's length in words: `1-hour`, `1-minute`, else seconds.
+fn candle_length() -> String {
+    match BAR_SECONDS {
+        86_400 => "1-day".into(),
+        3_600 => "1-hour".into(),
+        60 => "1-minute".into(),
+        s => format!("{s}-second"),
+    }
+}
+
+/// The market's speed in words: `one 1-hour candle every 1.5 s = 2,400× real time`.
+pub fn describe_speed(seconds_per_candle: f64) -> String {
+    format!(
+        "one {} candle every {} s = {} real time",
+        candle_length(),
+        crate::domain::money::fmt_num(seconds_per_candle),
+        fmt_speed(seconds_per_candle)
+    )
 }
 
 struct SymbolMarket {
@@ -242,6 +289,23 @@ mod tests {
         let p1 = c.report_at("BTC/USD", later).price;
         assert_ne!(p0, p1, "prices move as the clock runs");
         assert_eq!(c.candles_at(later), WARMUP_CANDLES + 1 + 40);
+    }
+
+    #[test]
+    fn the_speed_is_market_time_over_wall_time() {
+        let config = Config::defaults();
+        assert_eq!(config.simulation.seconds_per_candle, 1.5);
+        assert_eq!(speed(1.5), 2400.0);
+        assert_eq!(fmt_speed(1.5), "2,400×");
+        assert_eq!(
+            describe_speed(1.5),
+            "one 1-hour candle every 1.5 s = 2,400× real time"
+        );
+        assert_eq!(fmt_speed(3600.0), "1×");
+        assert_eq!(fmt_speed(0.05), "72,000×");
+        assert_eq!(fmt_speed(0.7), "~5,143×", "rounded, and says so");
+        assert_eq!(fmt_speed(86_400.0), "~0.0417×", "slower than real time");
+        assert_eq!(fmt_speed(240.0), "15×");
     }
 
     #[test]

@@ -2,10 +2,12 @@
 //! preview `App::update` computed (size, risk/reward, or why the rules would refuse).
 
 use super::signals::action_style;
-use super::{Theme, fmt_conf, fmt_pct};
+use super::{Theme, fmt_pct, fmt_pct_of, fmt_ratio};
 use crate::app::App;
+use crate::domain::lifecycle::Origin;
 use crate::domain::money::{fmt_money, fmt_price, fmt_qty};
 use crate::domain::rules::{Decision, RiskReward, max_quantity};
+use crate::domain::score::{decision_mark, fmt_score, score_phrase, signal_maker};
 use crate::form::{NumberField, SizeForm, TradeField, TradeForm};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Position, Rect};
@@ -66,23 +68,36 @@ fn choice(theme: Theme, focused: bool, text: Span<'static>, width: usize) -> Vec
     }
 }
 
-/// `risk 44.44 (2.22%) · reward 111.11 (5.56%) · R:R 2.50`.
-fn risk_reward_line(theme: Theme, rr: &RiskReward) -> Line<'static> {
-    Line::from(vec![
-        Span::raw("risk "),
-        Span::styled(fmt_money(rr.risk_amount), theme.bad()),
-        Span::raw(format!(" ({}) · reward ", fmt_pct(rr.risk_percent))),
-        Span::styled(fmt_money(rr.reward_amount), theme.good()),
-        Span::raw(format!(
-            " ({}) · R:R {}",
-            fmt_pct(rr.reward_percent),
-            fmt_conf(rr.risk_reward_ratio)
-        )),
-    ])
+/// Risk and reward, each said of what:
+/// `risk 44.44 = 0.44% of account · SL 2.22% from entry` and
+/// `reward 111.11 = 1.11% of account · TP 5.56% from entry · R:R 2.50`.
+fn risk_reward_lines(theme: Theme, rr: &RiskReward, account_size: f64) -> [Line<'static>; 2] {
+    [
+        Line::from(vec![
+            Span::raw("risk "),
+            Span::styled(fmt_money(rr.risk_amount), theme.bad()),
+            Span::raw(format!(
+                " = {} of account · SL {} from entry",
+                fmt_pct_of(rr.risk_amount, account_size),
+                fmt_pct(rr.risk_percent)
+            )),
+        ]),
+        Line::from(vec![
+            Span::raw("reward "),
+            Span::styled(fmt_money(rr.reward_amount), theme.good()),
+            Span::raw(format!(
+                " = {} of account · TP {} from entry · R:R {}",
+                fmt_pct_of(rr.reward_amount, account_size),
+                fmt_pct(rr.reward_percent),
+                fmt_ratio(rr.risk_reward_ratio)
+            )),
+        ]),
+    ]
 }
 
-/// `BUY 0.04444444 BTC/USD @ 45,000.00 · value 2,000.00`.
-fn order_line(theme: Theme, d: &Decision) -> Line<'static> {
+/// `BUY 0.04444444 BTC/USD @ 45,000.00 · value 2,000.00`, and for a new trade its score
+/// (`· score 0.87`, or `· counter-signal` when it goes against the signal).
+fn order_line(theme: Theme, d: &Decision, origin: Option<Origin>) -> Line<'static> {
     let mut spans = vec![
         Span::styled(d.action.as_str(), action_style(theme, d.action)),
         Span::styled(
@@ -96,6 +111,15 @@ fn order_line(theme: Theme, d: &Decision) -> Line<'static> {
             fmt_price(e),
             fmt_money(e * d.position_size)
         )));
+    }
+    if let Some(origin) = origin {
+        let style = if decision_mark(d, origin).is_some() {
+            theme.warn()
+        } else {
+            Style::new()
+        };
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled(score_phrase(d, origin), style));
     }
     Line::from(spans)
 }
@@ -141,13 +165,19 @@ pub fn render_trade(
         },
         dim,
     ));
-    match &known.signal {
-        Some(s) => symbol_line.push(Span::styled(
-            format!(" · ML {} {}", s.direction, fmt_conf(s.confidence)),
-            dim,
-        )),
-        None => symbol_line.push(Span::styled(" · no ML signal", dim)),
-    }
+    // Whose signal the levels and the side follow: the analyzer's on the simulated market.
+    let maker = signal_maker(app.settings.simulated);
+    let signal_line = Line::from(Span::styled(
+        match &known.signal {
+            Some(s) => format!(
+                "{maker} signal: {}, score {}",
+                s.direction,
+                fmt_score(s.confidence)
+            ),
+            None => format!("no {maker} signal"),
+        },
+        dim,
+    ));
 
     let mut side_line = label(theme, focused(TradeField::Side), "Side");
     side_line.extend(choice(
@@ -157,7 +187,7 @@ pub fn render_trade(
         BOX - 1,
     ));
     if !f.side_chosen {
-        side_line.push(Span::styled(" follows the ML signal", dim));
+        side_line.push(Span::styled(" follows the signal", dim));
     }
 
     // Beside an empty field: what fills it in; beside a typed one: `typed`, if anything.
@@ -235,12 +265,13 @@ pub fn render_trade(
         Line::from(tp_line),
         Line::from(sl_line),
         Line::from(""),
+        signal_line,
     ];
     match &f.preview {
         Ok(d) => {
-            lines.push(order_line(theme, d));
+            lines.push(order_line(theme, d, Some(Origin::Manual)));
             if let Some(rr) = &d.risk_reward {
-                lines.push(risk_reward_line(theme, rr));
+                lines.extend(risk_reward_lines(theme, rr, app.risk.account_size));
             }
         }
         Err(e) => lines.push(problem(theme, e.clone())),
@@ -261,7 +292,7 @@ pub fn render_trade(
         dim,
     )));
 
-    let area = popup_area(screen, 14);
+    let area = popup_area(screen, 15);
     Clear.render(area, buf);
     let block = theme.block("New manual trade".into(), true);
     let inner = block.inner(area);
@@ -327,9 +358,9 @@ pub fn render_size(
     lines.push(Line::from(""));
     match &f.preview {
         Ok(new) => {
-            lines.push(order_line(theme, new));
+            lines.push(order_line(theme, new, None));
             if let Some(rr) = &new.risk_reward {
-                lines.push(risk_reward_line(theme, rr));
+                lines.extend(risk_reward_lines(theme, rr, app.risk.account_size));
             }
         }
         Err(e) if f.size.text.is_empty() => {

@@ -99,6 +99,18 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     } else {
         vec![Span::raw("  "), Span::styled(source, theme.bold())]
     });
+    // The simulated market's speed stands beside its name when the line has room for it
+    // after every other item: it goes first on a narrow terminal.
+    let speed = match app.settings.seconds_per_candle {
+        Some(s) if app.settings.simulated && unreachable.is_none() => Some((
+            items.len(),
+            vec![Span::styled(
+                format!(" {}", crate::simulated::source::fmt_speed(s)),
+                theme.bold(),
+            )],
+        )),
+        _ => None,
+    };
     // The live feed, when there is one: how prices arrive now.
     if let Some((provider, state)) = &app.feed {
         use crate::market::FeedState;
@@ -129,7 +141,19 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         Span::raw("  user "),
         Span::styled(app.settings.user_id.clone(), theme.bold()),
     ]);
-    let mut first = fit_items(items, width);
+    let mut first = fit_items(items.clone(), width);
+    if let Some((at, item)) = speed {
+        let used: usize = first.iter().map(|s| s.width()).sum();
+        let width_of = |spans: &[Span]| spans.iter().map(Span::width).sum::<usize>();
+        // The items fit greedily in order, so the source was kept when it fits after those before it.
+        let source_kept = width_of(&fit_items(items[..at - 1].to_vec(), width))
+            + width_of(&items[at - 1])
+            <= width;
+        if source_kept && used + width_of(&item) <= width {
+            items.insert(at, item);
+            first = fit_items(items, width);
+        }
+    }
     if let Some((message, failures)) = unreachable {
         // Cut at a word, marked, never inside a number or an address.
         let used: usize = first.iter().map(|s| s.width()).sum();

@@ -1,6 +1,7 @@
 //! The `?` screen, generated from the key table.
 
 use super::Theme;
+use crate::app::Settings;
 use crate::keymap;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
@@ -17,7 +18,24 @@ pub const MOVES: [keymap::Command; 6] = [
     keymap::Command::Bottom,
 ];
 
-pub fn lines(theme: Theme) -> Vec<Line<'static>> {
+/// What the dashboard's words mean, below the keys: scores, and the simulated market's speed.
+pub fn notes(settings: &Settings) -> Vec<String> {
+    let mut out = vec![
+        "Score: a number in 0..1 that ranks signals and decisions; it is not a probability of \
+         winning. counter-signal: a manual trade against the signal (score 0); no signal \
+         support: one on a neutral signal or none (score 0)."
+            .to_string(),
+    ];
+    if let Some(s) = settings.seconds_per_candle.filter(|_| settings.simulated) {
+        out.push(format!(
+            "Simulated market: {}; its signals and phases are the built-in analyzer's.",
+            crate::simulated::source::describe_speed(s)
+        ));
+    }
+    out
+}
+
+pub fn lines(theme: Theme, settings: &Settings) -> Vec<Line<'static>> {
     let mut out = vec![Line::from(Span::styled("Dashboard", theme.header_row()))];
     use keymap::Command as C;
     for b in keymap::NORMAL {
@@ -80,11 +98,17 @@ pub fn lines(theme: Theme) -> Vec<Line<'static>> {
         .map(|b| format!("{}: {}", keymap::keys_label(b), b.help))
         .collect();
     out.push(Line::from(Span::styled(close.join(" · "), theme.dim())));
+    out.push(Line::from(""));
+    out.extend(
+        notes(settings)
+            .into_iter()
+            .map(|n| Line::from(Span::styled(n, theme.dim()))),
+    );
     out
 }
 
-pub fn render(theme: Theme, screen: Rect, buf: &mut Buffer) {
-    let body = lines(theme);
+pub fn render(settings: &Settings, theme: Theme, screen: Rect, buf: &mut Buffer) {
+    let body = lines(theme, settings);
     let w = screen.width.min(100);
     // Height after wrapping: long lines take more than one row.
     let inner_w = w.saturating_sub(2).max(1) as usize;

@@ -274,7 +274,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         history::render(h, theme, screen, buf);
     }
     if app.show_help {
-        help::render(theme, screen, buf);
+        help::render(&app.settings, theme, screen, buf);
     }
     let cursor = match &app.form {
         Some(crate::form::Form::Trade(f)) => form::render_trade(app, f, theme, screen, buf),
@@ -378,9 +378,19 @@ pub fn fmt_pct(x: f64) -> String {
     format!("{}%", crate::domain::money::fmt_fixed(x, 2))
 }
 
-/// A confidence as the trader reads it: `0.83`.
-pub fn fmt_conf(x: f64) -> String {
+/// A ratio (reward to risk): `2.50`.
+pub fn fmt_ratio(x: f64) -> String {
     crate::domain::money::fmt_fixed(x, 2)
+}
+
+/// `part` as a percent of `whole`, for the risk and reward of a decision against the
+/// account: `0.44%` (a dash when `whole` is not a size).
+pub fn fmt_pct_of(part: f64, whole: f64) -> String {
+    if whole > 0.0 && whole.is_finite() {
+        fmt_pct(part / whole * 100.0)
+    } else {
+        "—".into()
+    }
 }
 
 /// `11:00:05` in UTC.

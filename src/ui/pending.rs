@@ -2,9 +2,10 @@
 
 use super::grid::{self, Col};
 use super::signals::action_style;
-use super::{Theme, fmt_conf, fmt_pct, price_choices, qty_choices};
+use super::{Theme, fmt_pct, fmt_pct_of, fmt_ratio, price_choices, qty_choices};
 use crate::app::{App, Focus};
 use crate::domain::money::{fmt_money, fmt_qty};
+use crate::domain::score::{decision_mark, decision_score, score_phrase};
 use crate::store::DecisionLog;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -33,13 +34,13 @@ pub fn visible_rows(len: usize, selected: Option<usize>, height: usize) -> Range
 }
 
 /// The pending table's columns for `rows`: the key columns (action, symbol, size) stay; the
-/// others drop by rank as the pane narrows: first the confidence (the detail box and the
-/// signals pane show it), then R:R, the exits, which exit is nearer, the move and the time
+/// others drop by rank as the pane narrows: first the score (the detail box and the last
+/// line show it, or the counter-signal mark), then R:R, the exits, which exit is nearer, the move and the time
 /// left, the entry; the current price goes last.
 fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
     let mut act = Col::new("Act", 0).min(4);
     let mut sym = Col::new("Symbol", 0);
-    let mut conf = Col::new("Conf", 7).right();
+    let mut score = Col::new("Score", 7).right();
     let mut entry = Col::new("Entry", 2).right();
     let mut now = Col::new("Now", 1).right();
     let mut moved = Col::new("Moved", 3).right();
@@ -57,7 +58,15 @@ fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
             action_style(theme, dec.action),
         ));
         sym.push(dec.symbol.clone());
-        conf.push(fmt_conf(dec.confidence));
+        // A manual or agent order no signal supports shows why it has no score.
+        score.push(Span::styled(
+            decision_score(dec, d.origin),
+            if decision_mark(dec, d.origin).is_some() {
+                theme.warn()
+            } else {
+                Style::new()
+            },
+        ));
         let plain = Style::new();
         entry.push_choices(dec.entry_price.map_or_else(dash, price_choices), plain);
         tp.push_choices(dec.take_profit.map_or_else(dash, price_choices), plain);
@@ -65,7 +74,7 @@ fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
         size.push_choices(qty_choices(dec.position_size), plain);
         rr.push(
             dec.risk_reward
-                .map(|r| fmt_conf(r.risk_reward_ratio))
+                .map(|r| fmt_ratio(r.risk_reward_ratio))
                 .unwrap_or_else(|| "—".into()),
         );
         let last = app.price(&dec.symbol);
@@ -102,7 +111,7 @@ fn columns(app: &App, theme: Theme, rows: &[DecisionLog]) -> Vec<Col> {
         left.push(fmt_left(app, d.created_at_ms));
     }
     vec![
-        act, sym, conf, entry, now, moved, near, tp, sl, size, rr, left,
+        act, sym, score, entry, now, moved, near, tp, sl, size, rr, left,
     ]
 }
 
@@ -173,6 +182,9 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
         if d.origin != crate::domain::lifecycle::Origin::Auto {
             spans.push(Span::raw(format!("{} · ", d.origin.as_str())));
         }
+        if let Some(mark) = decision_mark(&d.decision, d.origin) {
+            spans.push(Span::styled(format!("{mark} · "), theme.warn()));
+        }
         if let Some(rr) = d.decision.risk_reward {
             spans.push(Span::raw(format!(
                 "risk {} reward {} · ",
@@ -194,7 +206,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, with_detail: bool, buf: &mut 
     }
 }
 
-/// The selected decision in full: ids, risk/reward and the reasoning.
+/// The selected decision in full: ids, score, risk/reward and the reasoning.
 pub fn render_detail(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let block = theme.block("Selected decision".into(), false);
     let Some(d) = app.selected_pending_log() else {
@@ -204,34 +216,28 @@ pub fn render_detail(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         return;
     };
     let dec = &d.decision;
+    let score = Span::styled(
+        score_phrase(dec, d.origin),
+        if decision_mark(dec, d.origin).is_some() {
+            theme.warn()
+        } else {
+            Style::new()
+        },
+    );
     let mut lines = vec![
         Line::from(vec![
             Span::styled(dec.action.as_str(), action_style(theme, dec.action)),
             Span::styled(format!(" {}", dec.symbol), theme.bold()),
-            Span::raw(format!(
-                " · conf {} · {} · {}",
-                fmt_conf(dec.confidence),
-                d.origin.as_str(),
-                d.mode
-            )),
+            Span::raw(" · "),
+            score,
         ]),
-        Line::from(Span::styled(d.log_id.clone(), theme.dim())),
+        Line::from(Span::styled(
+            format!("{} · {} · {}", d.log_id, d.origin.as_str(), d.mode),
+            theme.dim(),
+        )),
     ];
     if let Some(rr) = dec.risk_reward {
-        lines.push(Line::from(vec![
-            Span::raw("risk   "),
-            Span::styled(fmt_money(rr.risk_amount), theme.bad()),
-            Span::raw(format!(
-                " ({})  R:R {}",
-                fmt_pct(rr.risk_percent),
-                fmt_conf(rr.risk_reward_ratio)
-            )),
-        ]));
-        lines.push(Line::from(vec![
-            Span::raw("reward "),
-            Span::styled(fmt_money(rr.reward_amount), theme.good()),
-            Span::raw(format!(" ({})", fmt_pct(rr.reward_percent))),
-        ]));
+        lines.extend(risk_table(theme, &rr, app.risk.account_size));
     }
     let value = dec.entry_price.map(|e| e * dec.position_size);
     lines.push(Line::from(format!(
@@ -245,6 +251,59 @@ pub fn render_detail(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         .wrap(Wrap { trim: true })
         .block(block)
         .render(area, buf);
+}
+
+/// Risk and reward, each said of what: the amount, that amount as a percent of the account,
+/// and how far its exit (SL, TP) lies from the entry as a percent of the entry price; their
+/// ratio in the corner.
+/// ```text
+/// R:R 2.50 amount of account from entry
+/// risk      40.00      0.40% SL 2.00%
+/// reward   100.00      1.00% TP 5.00%
+/// ```
+pub fn risk_table(
+    theme: Theme,
+    rr: &crate::domain::rules::RiskReward,
+    account_size: f64,
+) -> Vec<Line<'static>> {
+    let ratio = format!("R:R {}", fmt_ratio(rr.risk_reward_ratio));
+    let amounts = [fmt_money(rr.risk_amount), fmt_money(rr.reward_amount)];
+    let of_account = [
+        fmt_pct_of(rr.risk_amount, account_size),
+        fmt_pct_of(rr.reward_amount, account_size),
+    ];
+    let exits = [
+        format!("SL {}", fmt_pct(rr.risk_percent)),
+        format!("TP {}", fmt_pct(rr.reward_percent)),
+    ];
+    let wide = |texts: &[String], header: &str| {
+        texts
+            .iter()
+            .map(|t| t.chars().count())
+            .chain([header.chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let l = wide(std::slice::from_ref(&ratio), "reward");
+    let (a, o) = (wide(&amounts, "amount"), wide(&of_account, "of account"));
+    let mut lines = vec![Line::from(vec![
+        Span::raw(format!("{ratio:l$} ")),
+        Span::styled(
+            format!("{:>a$} {:>o$} from entry", "amount", "of account"),
+            theme.dim(),
+        ),
+    ])];
+    for (i, (label, style)) in [("risk", theme.bad()), ("reward", theme.good())]
+        .into_iter()
+        .enumerate()
+    {
+        lines.push(Line::from(vec![
+            Span::raw(format!("{label:l$} ")),
+            Span::styled(format!("{:>a$}", amounts[i]), style),
+            Span::raw(format!(" {:>o$} {}", of_account[i], exits[i])),
+        ]));
+    }
+    lines
 }
 
 #[cfg(test)]

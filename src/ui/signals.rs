@@ -1,9 +1,11 @@
-//! The signals table: per symbol, price, ML direction, AMD phase and the last decision.
+//! The signals table: per symbol, price, the signal (the ML engine's or the analyzer's: its
+//! direction and score), the AMD phase and its score, and the last decision.
 
 use super::grid::{self, Col};
 use super::pending::visible_rows;
-use super::{Theme, fmt_conf, fmt_pct, price_choices};
+use super::{Theme, fmt_pct, price_choices};
 use crate::app::{App, Focus, Reading, fmt_age};
+use crate::domain::score::fmt_score;
 use crate::domain::{Direction, Verdict};
 use crate::store::{PricePoint, Status};
 use ratatui::buffer::Buffer;
@@ -37,7 +39,7 @@ fn reading<T: std::fmt::Display>(
         Reading::Known { value, confidence } => {
             let mut spans = vec![Span::styled(value.to_string(), style(value))];
             if let Some(c) = confidence {
-                spans.push(Span::raw(format!(" {}", fmt_conf(*c))));
+                spans.push(Span::raw(format!(" {}", fmt_score(*c))));
             }
             Line::from(spans)
         }
@@ -72,8 +74,16 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     let mut price = Col::new("Price", 0).right();
     let mut change = Col::new("Change", 4).right();
     let mut trend = Col::new("Trend", 6);
-    let mut ml = Col::new("ML signal", 1);
-    let mut amd = Col::new("AMD phase", 2);
+    // Whose signal it is: the built-in analyzer's on the simulated market, else the ML engine's.
+    let mut ml = Col::new(
+        if app.settings.simulated {
+            "Analyzer score"
+        } else {
+            "ML score"
+        },
+        1,
+    );
+    let mut amd = Col::new("AMD phase score", 2);
     let mut last = Col::new("Last decision", 3);
     let mut age = Col::new("Age", 5).right();
     let mut why = Col::new("Why", 7).fill();
