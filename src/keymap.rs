@@ -46,6 +46,8 @@ pub enum Command {
     Close,
     /// Open the trade history view.
     History,
+    /// Open the analytics view.
+    Analytics,
 }
 
 /// Which table is in force.
@@ -62,6 +64,8 @@ pub enum Mode {
     Help,
     /// The trade history view.
     History,
+    /// The analytics view.
+    Analytics,
 }
 
 /// One key, as the terminal reports it.
@@ -215,6 +219,12 @@ pub const NORMAL: &[Binding] = &[
         command: Command::History,
         help: "history: closed trades with P&L, all events, searchable",
         footer: Some(("h", "history")),
+    },
+    Binding {
+        keys: &[ch('a')],
+        command: Command::Analytics,
+        help: "analytics: outcomes of decisions, vetoes, score reliability",
+        footer: Some(("a", "analytics")),
     },
     Binding {
         keys: &[ch('?')],
@@ -379,6 +389,23 @@ pub const HISTORY: &[Binding] = &[
     QUIT_CTRL_C,
 ];
 
+/// Keys of the analytics view.
+pub const ANALYTICS: &[Binding] = &[
+    Binding {
+        keys: &[key(KeyCode::Esc), ch('a'), ch('q')],
+        command: Command::Close,
+        help: "close the analytics",
+        footer: Some(("Esc", "close")),
+    },
+    UP,
+    DOWN,
+    PAGE_UP,
+    PAGE_DOWN,
+    TOP,
+    BOTTOM,
+    QUIT_CTRL_C,
+];
+
 /// Keys of the help screen.
 pub const HELP: &[Binding] = &[
     Binding {
@@ -404,6 +431,7 @@ pub fn table(mode: Mode) -> &'static [Binding] {
         Mode::Help => HELP,
         Mode::Filter => FILTER,
         Mode::History => HISTORY,
+        Mode::Analytics => ANALYTICS,
     }
 }
 

@@ -171,6 +171,17 @@ impl Remote {
                     Err(e) => Outcome::Failed(e),
                 };
             }
+            Effect::LoadReport => {
+                return match self.get(&self.path("report")).await {
+                    Ok(v) => match serde_json::from_value(v) {
+                        Ok(r) => Outcome::Report(Box::new(r)),
+                        Err(e) => {
+                            Outcome::Failed(format!("the server's report is unreadable: {e}"))
+                        }
+                    },
+                    Err(e) => Outcome::Failed(e),
+                };
+            }
         };
         match done {
             Ok(_) => Outcome::Ok,

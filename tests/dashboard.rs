@@ -1923,3 +1923,107 @@ fn on_the_simulated_market_the_header_names_its_speed_and_the_signal_is_the_anal
         "{form}"
     );
 }
+
+// ---------------------------------------------------------------- the analytics view
+
+/// A report over known outcomes: the ML engine's 60 judged BUYs (scores 0.80 and 0.90, one in
+/// three a take-profit of +2 R, the rest stop-losses; two cancelled, one expired, the rest
+/// executed), and three closed trades.
+fn report() -> autotrade_tui::analytics::report::Report {
+    use autotrade_tui::analytics::report::{Inputs, build};
+    use autotrade_tui::domain::Verdict;
+    use autotrade_tui::domain::lifecycle::{Origin, OutcomeState};
+    use autotrade_tui::domain::outcome::Levels;
+    use autotrade_tui::store::{ClosedTrade, FollowedDecision, OutcomeRecord};
+    let levels = Levels {
+        side: Side::Buy,
+        entry: 100.0,
+        take_profit: 110.0,
+        stop_loss: 95.0,
+    };
+    let followed: Vec<FollowedDecision> = (0..60)
+        .map(|i| {
+            let won = i % 3 == 0;
+            let status = match i {
+                57 | 58 => Status::Cancelled,
+                59 => Status::Expired,
+                _ => Status::Executed,
+            };
+            FollowedDecision {
+                outcome: OutcomeRecord {
+                    decision_id: format!("decision_{i:012x}"),
+                    symbol: "BTC/USD".into(),
+                    levels,
+                    source: "ml_engine".into(),
+                    score: if i % 2 == 0 { 0.8 } else { 0.9 },
+                    started_at_ms: NOW - (60 - i) * 3_600 * SEC,
+                    state: if won {
+                        OutcomeState::TakeProfit
+                    } else {
+                        OutcomeState::StopLoss
+                    },
+                    last: None,
+                    exit_price: Some(if won { 110.0 } else { 95.0 }),
+                    resolved_at_ms: Some(NOW),
+                    r_multiple: Some(if won { 2.0 } else { -1.0 }),
+                },
+                status,
+                origin: Origin::Auto,
+                action: Verdict::Buy,
+                risk_amount: Some(50.0),
+            }
+        })
+        .collect();
+    let closed: Vec<ClosedTrade> = [(150.0, "BTC/USD"), (-50.0, "BTC/USD"), (-50.0, "ETH/USD")]
+        .iter()
+        .enumerate()
+        .map(|(i, (pnl, sym))| ClosedTrade {
+            decision_id: format!("decision_{i:012x}"),
+            symbol: sym.to_string(),
+            origin: if i == 2 { Origin::Manual } else { Origin::Auto },
+            side: Side::Buy,
+            quantity: 10.0,
+            entry_price: 100.0,
+            stop_loss: 95.0,
+            realized_pnl: *pnl,
+            closed_at_ms: NOW - (3 - i as i64) * 3_600 * SEC,
+        })
+        .collect();
+    build(&Inputs {
+        user_id: "default",
+        since: None,
+        account_size: 10_000.0,
+        outcome_horizon_hours: 24.0,
+        followed: &followed,
+        closed: &closed,
+    })
+}
+
+#[test]
+fn a_opens_the_analytics_which_load_off_the_ui_thread_scroll_and_close() {
+    let mut app = app();
+    assert_eq!(app.update(ch('a')), vec![Effect::LoadReport]);
+    assert!(render(&app, 120, 40).contains("loading…"));
+    app.update(Action::Done {
+        what: "load the analytics".into(),
+        outcome: Outcome::Report(Box::new(report())),
+    });
+    let screen = render(&app, 120, 40);
+    // 20 of the 60 won +2 R, 40 lost 1 R: a win rate of a third is the break-even of 2:1.
+    assert!(
+        screen.contains("win rate 33.3 % (95 %: 22.7–45.9 %)"),
+        "{screen}"
+    );
+    assert!(screen.contains("break-even 33.3 %"), "{screen}");
+    insta::assert_snapshot!("analytics_120x40", screen);
+    let small = render(&app, 80, 24);
+    assert!(small.contains("Analytics: lines 1–"), "{small}");
+    insta::assert_snapshot!("analytics_80x24", small);
+    // Scrolled to the end, the reliability table is on screen; `a` closes, nothing quits.
+    app.update(key(KeyCode::End));
+    let end = render(&app, 80, 24);
+    assert!(end.contains("calibration map"), "{end}");
+    app.update(ch('a'));
+    assert!(app.analytics.is_none());
+    assert!(!app.should_quit());
+}

@@ -185,11 +185,12 @@ impl Calibration {
         let mut blocks: Vec<(f64, f64, f64, usize)> = Vec::new();
         for g in groups {
             blocks.push(g);
-            // Pool while the block before has a higher win rate.
+            // Pool while the block before has a win rate as high: a violator, or a step
+            // that says nothing the one before does not.
             while blocks.len() >= 2 {
                 let n = blocks.len();
                 let (prev, cur) = (blocks[n - 2], blocks[n - 1]);
-                if prev.2 / prev.3 as f64 > cur.2 / cur.3 as f64 {
+                if prev.2 / prev.3 as f64 >= cur.2 / cur.3 as f64 {
                     blocks[n - 2] = (prev.0, cur.1, prev.2 + cur.2, prev.3 + cur.3);
                     blocks.pop();
                 } else {

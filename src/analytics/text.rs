@@ -190,13 +190,12 @@ pub fn reliability_lines(r: &Reliability) -> Vec<String> {
             .steps
             .iter()
             .map(|s| {
-                format!(
-                    "{:.2}–{:.2} → {} (n={})",
-                    s.score_min,
-                    s.score_max,
-                    pct(s.probability),
-                    s.count
-                )
+                let scores = if s.score_min == s.score_max {
+                    format!("{:.2}", s.score_min)
+                } else {
+                    format!("{:.2}–{:.2}", s.score_min, s.score_max)
+                };
+                format!("{scores} → {} (n={})", pct(s.probability), s.count)
             })
             .collect();
         out.push(format!("  calibration map: {}", steps.join(" · ")));
@@ -222,7 +221,7 @@ pub fn lines(r: &Report) -> Vec<Line> {
         item(
             0,
             format!(
-                "{}, {}: outcomes followed up to {} h; R = what a decision made as a multiple of what it risked, no fees",
+                "Report for {}, {}: outcomes followed up to {} h; R = what a decision made as a multiple of what it risked, no fees",
                 r.user_id,
                 match &r.since {
                     Some(s) => format!("since {s}"),
@@ -276,7 +275,7 @@ pub fn lines(r: &Report) -> Vec<Line> {
 
 /// The whole report as text.
 pub fn render(r: &Report) -> String {
-    let mut out = String::from("Report for ");
+    let mut out = String::new();
     for l in lines(r) {
         match l {
             Line::Heading(h) => out.push_str(&h),

@@ -19,6 +19,8 @@ impl App {
             Command::Close => {
                 if self.show_help {
                     self.show_help = false;
+                } else if self.analytics.is_some() {
+                    self.analytics = None;
                 } else {
                     self.history = None;
                 }
@@ -37,6 +39,13 @@ impl App {
                 vec![Effect::LoadHistory {
                     query: String::new(),
                 }]
+            }
+            Command::Analytics => {
+                self.analytics = Some(AnalyticsView {
+                    data: None,
+                    from: 0,
+                });
+                vec![Effect::LoadReport]
             }
             Command::Yes => match self.popup.take() {
                 Some(p) => vec![p.on_yes],
@@ -494,6 +503,11 @@ impl App {
                     .saturating_add(delta)
                     .clamp(0, len as isize - 1) as usize,
             })
+        }
+        if let Some(a) = &mut self.analytics {
+            let len = a.data.as_ref().map_or(0, crate::ui::analytics::line_count);
+            a.from = step(Some(a.from), len, delta).unwrap_or(0);
+            return;
         }
         if let Some(h) = &mut self.history {
             let (cursor, len) = match (h.pane, &h.data) {

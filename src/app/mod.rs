@@ -138,6 +138,8 @@ pub enum Outcome {
     Recorded,
     /// The history view's data, loaded.
     History(Box<History>),
+    /// The analytics view's report, loaded.
+    Report(Box<crate::analytics::report::Report>),
 }
 
 /// A side effect `update` asks the runner to perform.
@@ -177,6 +179,8 @@ pub enum Effect {
     LoadHistory {
         query: String,
     },
+    /// Load the analytics view's report (over every decision).
+    LoadReport,
 }
 
 impl Effect {
@@ -191,6 +195,7 @@ impl Effect {
             Effect::CheckNow => "check now".into(),
             Effect::StartEngine => "run the engine here".into(),
             Effect::LoadHistory { .. } => "load the history".into(),
+            Effect::LoadReport => "load the analytics".into(),
             Effect::Trade { label, .. } => format!("manual trade {label}"),
             Effect::Resize { label, size, .. } => format!("resize {label} to {}", fmt_qty(*size)),
             Effect::ClosePosition { label, .. } => format!("close {label}"),
@@ -297,6 +302,14 @@ pub struct HistoryView {
     pub events_cursor: usize,
 }
 
+/// The analytics view (`a`): the report, read from its line `from` on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyticsView {
+    /// None while the first load is on its way.
+    pub data: Option<crate::analytics::report::Report>,
+    pub from: usize,
+}
+
 /// The dashboard's state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -330,6 +343,8 @@ pub struct App {
     pub filtering: bool,
     /// The trade history view, when open (`h`).
     pub history: Option<HistoryView>,
+    /// The analytics view, when open (`a`).
+    pub analytics: Option<AnalyticsView>,
     /// Attached to another process's engine; `None`: this dashboard runs the engine.
     pub attached: Option<Attached>,
     /// A refresh moved the selection off a decision that vanished, and the trader has not
@@ -371,6 +386,7 @@ impl App {
             filter: String::new(),
             filtering: false,
             history: None,
+            analytics: None,
             attached: None,
             selection_unseen: false,
             quit: false,
@@ -409,6 +425,8 @@ impl App {
             } else {
                 Mode::History
             }
+        } else if self.analytics.is_some() {
+            Mode::Analytics
         } else if self.filtering {
             Mode::Filter
         } else {
@@ -506,13 +524,19 @@ impl App {
                 self.apply_snapshot(*s);
                 self.refresh_form();
                 self.dirty = true;
-                // An open history follows the store: a new event (a close is one) reloads it.
+                // An open history or analytics view follows the store: a new event (a close
+                // is one) reloads it.
+                let mut effects = Vec::new();
                 match &self.history {
-                    Some(h) if changed && h.data.is_some() => vec![Effect::LoadHistory {
+                    Some(h) if changed && h.data.is_some() => effects.push(Effect::LoadHistory {
                         query: h.asked.clone(),
-                    }],
-                    _ => Vec::new(),
+                    }),
+                    _ => {}
                 }
+                if changed && self.analytics.as_ref().is_some_and(|a| a.data.is_some()) {
+                    effects.push(Effect::LoadReport);
+                }
+                effects
             }
             Action::Engine(ev) => {
                 self.engine_event(ev);
@@ -524,6 +548,11 @@ impl App {
                 match outcome {
                     Outcome::Ok | Outcome::Recorded => {}
                     Outcome::History(h) => self.history_loaded(*h),
+                    Outcome::Report(r) => {
+                        if let Some(a) = &mut self.analytics {
+                            a.data = Some(*r);
+                        }
+                    }
                     Outcome::Refused(why) => self.note("warn", format!("{what} refused: {why}")),
                     Outcome::Failed(why) => self.note("error", format!("{what} failed: {why}")),
                 }

@@ -72,17 +72,29 @@ pub fn decision_mark(d: &Decision, origin: Origin) -> Option<&'static str> {
 /// A decision's score as a table cell shows it: `0.83`, or, for a manual or agent order that
 /// no signal supports, `counter-signal` / `no signal support` (its score is 0 by rule).
 pub fn decision_score(d: &Decision, origin: Origin) -> String {
-    match decision_mark(d, origin) {
-        Some(mark) => mark.to_string(),
-        None => fmt_score(d.confidence),
+    match (decision_mark(d, origin), d.raw_confidence) {
+        (Some(mark), _) => mark.to_string(),
+        (None, Some(raw)) => calibrated(d.confidence, raw),
+        (None, None) => fmt_score(d.confidence),
     }
+}
+
+/// A confidence calibrated on the source's outcomes beside the score it came from:
+/// `0.41 calibrated, 0.86 raw`.
+pub fn calibrated(confidence: f64, raw: f64) -> String {
+    format!(
+        "{} calibrated, {} raw",
+        fmt_score(confidence),
+        fmt_score(raw)
+    )
 }
 
 /// A decision's score as a sentence says it: `score 0.83`, or the mark alone.
 pub fn score_phrase(d: &Decision, origin: Origin) -> String {
-    match decision_mark(d, origin) {
-        Some(mark) => mark.to_string(),
-        None => format!("score {}", fmt_score(d.confidence)),
+    match (decision_mark(d, origin), d.raw_confidence) {
+        (Some(mark), _) => mark.to_string(),
+        (None, Some(raw)) => format!("confidence {}", calibrated(d.confidence, raw)),
+        (None, None) => format!("score {}", fmt_score(d.confidence)),
     }
 }
 
@@ -111,6 +123,21 @@ mod tests {
             "amd_phase": null,
         }))
         .expect("a decision")
+    }
+
+    #[test]
+    fn a_calibrated_confidence_shows_beside_its_raw_score() {
+        let mut d = decision(Verdict::Buy, "bullish");
+        d.confidence = 0.41;
+        d.raw_confidence = Some(0.8625);
+        assert_eq!(
+            decision_score(&d, Origin::Auto),
+            "0.41 calibrated, 0.86 raw"
+        );
+        assert_eq!(
+            score_phrase(&d, Origin::Auto),
+            "confidence 0.41 calibrated, 0.86 raw"
+        );
     }
 
     #[test]

@@ -66,6 +66,13 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
             }))
             .await
         }
+        Effect::LoadReport => {
+            blocking(Box::new(|desk| match desk.report(None) {
+                Ok(r) => Outcome::Report(Box::new(r)),
+                Err(e) => Outcome::Failed(e.to_string()),
+            }))
+            .await
+        }
         Effect::CheckNow | Effect::StartEngine => Outcome::Ok,
     }
 }

@@ -38,44 +38,29 @@ pub fn wrap(text: &str, width: usize, first: usize, rest: usize) -> Vec<String> 
     out
 }
 
-/// The report as screen lines at `width` columns.
-pub fn screen_lines(report: &Report, theme: Theme, width: usize) -> Vec<Line<'static>> {
-    let mut out = Vec::new();
-    for l in text::lines(report) {
-        match l {
-            ReportLine::Heading(h) => {
-                for w in wrap(&h, width, 0, 2) {
-                    out.push(Line::from(Span::styled(w, theme.bold())));
-                }
-            }
-            ReportLine::Item { depth, text } => {
-                for w in wrap(&text, width, depth * 2, depth * 2 + 4) {
-                    out.push(Line::from(w));
-                }
-            }
-            ReportLine::Blank => out.push(Line::default()),
-        }
+/// One line of the report as screen lines at `width` columns.
+fn screen_lines(line: &ReportLine, theme: Theme, width: usize) -> Vec<Line<'static>> {
+    match line {
+        ReportLine::Heading(h) => wrap(h, width, 0, 2)
+            .into_iter()
+            .map(|w| Line::from(Span::styled(w, theme.bold())))
+            .collect(),
+        ReportLine::Item { depth, text } => wrap(text, width, depth * 2, depth * 2 + 4)
+            .into_iter()
+            .map(Line::from)
+            .collect(),
+        ReportLine::Blank => vec![Line::default()],
     }
-    out
 }
 
-/// How many lines the view scrolls by at most for a report at this screen size.
-pub fn max_scroll(report: &Report, screen: Rect) -> usize {
-    let inner = inner_size(screen);
-    screen_lines(report, Theme { color: false }, inner.0)
-        .len()
-        .saturating_sub(inner.1)
+/// How many lines the report has: the view scrolls by them, from the first to the last.
+pub fn line_count(report: &Report) -> usize {
+    text::lines(report).len()
 }
 
-/// The text area's width and height inside the frame (the footer keeps its line).
-fn inner_size(screen: Rect) -> (usize, usize) {
-    (
-        screen.width.saturating_sub(2) as usize,
-        screen.height.saturating_sub(3) as usize,
-    )
-}
-
-pub fn render(data: Option<&Report>, scroll: usize, theme: Theme, screen: Rect, buf: &mut Buffer) {
+/// The view from the report's line `from` on (as many as fit), in a frame over the dashboard;
+/// the footer keeps its line.
+pub fn render(data: Option<&Report>, from: usize, theme: Theme, screen: Rect, buf: &mut Buffer) {
     let area = Rect {
         height: screen.height.saturating_sub(1),
         ..screen
@@ -88,15 +73,25 @@ pub fn render(data: Option<&Report>, scroll: usize, theme: Theme, screen: Rect, 
         Paragraph::new(Span::styled("loading…", theme.dim())).render(inner, buf);
         return;
     };
-    let (width, height) = inner_size(screen);
-    let lines = screen_lines(report, theme, width);
-    let scroll = scroll.min(lines.len().saturating_sub(height));
-    let shown_to = (scroll + height).min(lines.len());
-    let title = if lines.len() > height {
+    let lines = text::lines(report);
+    let from = from.min(lines.len().saturating_sub(1));
+    let width = area.width.saturating_sub(2) as usize;
+    let height = area.height.saturating_sub(2) as usize;
+    let mut shown = Vec::new();
+    let mut last = from;
+    for (i, l) in lines.iter().enumerate().skip(from) {
+        let wrapped = screen_lines(l, theme, width);
+        if shown.len() + wrapped.len() > height && !shown.is_empty() {
+            break;
+        }
+        shown.extend(wrapped);
+        last = i;
+    }
+    let title = if from > 0 || last + 1 < lines.len() {
         format!(
             "Analytics: lines {}–{} of {} (↑↓ PgUp PgDn)",
-            scroll + 1,
-            shown_to,
+            from + 1,
+            last + 1,
             lines.len()
         )
     } else {
@@ -105,7 +100,7 @@ pub fn render(data: Option<&Report>, scroll: usize, theme: Theme, screen: Rect, 
     let block = theme.block(title, true);
     let inner = block.inner(area);
     block.render(area, buf);
-    Paragraph::new(lines[scroll..shown_to].to_vec()).render(inner, buf);
+    Paragraph::new(shown).render(inner, buf);
 }
 
 #[cfg(test)]

@@ -273,6 +273,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     if let Some(h) = &app.history {
         history::render(h, theme, screen, buf);
     }
+    if let Some(a) = &app.analytics {
+        analytics::render(a.data.as_ref(), a.from, theme, screen, buf);
+    }
     if app.show_help {
         help::render(&app.settings, theme, screen, buf);
     }

@@ -50,7 +50,7 @@ pub fn actionable(
             action: side.into(),
             confidence: 0.855,
             reasoning: format!(
-                "{side}: {direction} signal (0.90) during {phase} (0.80), confidence 0.8550"
+                "{side}: {direction} signal (0.90) during {phase} (0.80), score 0.8550"
             ),
             entry_price: Some(entry),
             take_profit: Some(tp),
