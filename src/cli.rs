@@ -70,7 +70,7 @@ pub enum Command {
         #[arg(long)]
         flatten: bool,
     },
-    /// A manual trade: TP/SL from the ML signal and the size from the risk rules unless given; pending until confirmed, or at once with --yes.
+    /// A manual trade: TP/SL from the symbol's signal and the size from the risk rules unless given; pending until confirmed, or at once with --yes.
     Trade {
         /// One of the configured symbols in any case: a pair like BTC/USD or a US stock ticker like AAPL.
         symbol: String,
@@ -78,10 +78,10 @@ pub enum Command {
         /// Quantity; default: from max_risk_percent and the stop distance, capped.
         #[arg(long)]
         size: Option<f64>,
-        /// Take-profit price; default: the ML signal's.
+        /// Take-profit price; default: the signal's (ML engine or analyzer).
         #[arg(long)]
         tp: Option<f64>,
-        /// Stop-loss price; default: the ML signal's.
+        /// Stop-loss price; default: the signal's (ML engine or analyzer).
         #[arg(long)]
         sl: Option<f64>,
         /// Execute at once instead of leaving it pending.

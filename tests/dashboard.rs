@@ -44,7 +44,7 @@ fn snapshot() -> Snapshot {
     let sol = hold(
         "decision_5a5a5a5a5a5a",
         "SOL/USD",
-        "HOLD: neutral ML signal during manipulation; SOL/USD already has an open position",
+        "HOLD: neutral signal during manipulation; SOL/USD already has an open position",
         40,
     );
     let mut prices = std::collections::BTreeMap::new();

@@ -115,7 +115,7 @@ fn snapshot() -> Snapshot {
     latest.push(hold(
         "decision_00000000beef",
         "PEPE/USD",
-        "HOLD: neutral ML signal during manipulation (0.55)",
+        "HOLD: neutral signal during manipulation (0.55)",
         12,
     ));
     Snapshot {

@@ -498,7 +498,7 @@ fn decide_scored(
     }
     if !action.is_actionable() {
         d.reasoning = match signal.direction {
-            Direction::Neutral => format!("HOLD: neutral ML signal during {}", amd.phase),
+            Direction::Neutral => format!("HOLD: neutral signal during {}", amd.phase),
             _ => format!("HOLD: {situation} does not support a trade"),
         };
         return d;
