@@ -10,15 +10,30 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Widget};
 
+/// A unit that stays with the number before it: `41.7 %`, `+2.00 R`.
+fn is_unit(word: &str) -> bool {
+    word.starts_with('%') || word == "R" || word.starts_with("R)") || word.starts_with("R,")
+}
+
 /// Words of `text` in lines of at most `width` columns: the first after `first` columns of
-/// indent, the rest after `rest`. A word longer than a line gets a line of its own, whole:
-/// it runs off the edge rather than being cut in two.
+/// indent, the rest after `rest`. A number keeps its unit on its line. A word longer than a
+/// line gets a line of its own, whole: it runs off the edge rather than being cut in two.
 pub fn wrap(text: &str, width: usize, first: usize, rest: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in text.split(' ').filter(|w| !w.is_empty()) {
+        match words.last_mut() {
+            Some(prev) if is_unit(w) => {
+                prev.push(' ');
+                prev.push_str(w);
+            }
+            _ => words.push(w.to_string()),
+        }
+    }
     let mut out = Vec::new();
     let mut line = " ".repeat(first);
     let mut len = first;
     let mut empty = true;
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    for word in &words {
         let w = word.chars().count();
         if !empty && len + 1 + w > width {
             out.push(std::mem::take(&mut line));
@@ -109,8 +124,17 @@ mod tests {
 
     #[test]
     fn wrap_breaks_at_spaces_with_a_hanging_indent_and_never_cuts_a_word() {
-        let w = wrap("win rate 41.7 % (95 %: 19.3–68.0 %)", 16, 2, 4);
-        assert_eq!(w, ["  win rate 41.7", "    % (95 %:", "    19.3–68.0 %)"]);
+        let w = wrap("win rate 41.7 % (95 %: 19.3–68.0 %) · +2.00 R", 16, 2, 4);
+        assert_eq!(
+            w,
+            [
+                "  win rate",
+                "    41.7 %",
+                "    (95 %:",
+                "    19.3–68.0 %)",
+                "    · +2.00 R"
+            ]
+        );
         let long = wrap("+1234567890.12", 6, 0, 2);
         assert_eq!(long, ["+1234567890.12"]);
     }
