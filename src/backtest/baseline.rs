@@ -505,19 +505,19 @@ mod tests {
             Side::Buy => Verdict::Buy,
             Side::Sell => Verdict::Sell,
         };
-        let decision = Decision {
-            symbol: settings.symbol.clone(),
-            action,
-            confidence: 0.0,
-            reasoning: String::new(),
-            entry_price: Some(entry),
-            take_profit: Some(tp),
-            stop_loss: Some(sl),
-            position_size: quantity,
-            ml_signal: serde_json::Value::Null,
-            amd_phase: Some(Phase::Accumulation),
-            risk_reward: Some(rules::risk_reward(quantity, entry, tp, sl)),
-        };
+        // Built from a HOLD and filled in, so that fields the rules add later need no change.
+        let mut decision = Decision::untrusted(
+            &settings.symbol,
+            String::new(),
+            serde_json::Value::Null,
+            Some(Phase::Accumulation),
+        );
+        decision.action = action;
+        decision.entry_price = Some(entry);
+        decision.take_profit = Some(tp);
+        decision.stop_loss = Some(sl);
+        decision.position_size = quantity;
+        decision.risk_reward = Some(rules::risk_reward(quantity, entry, tp, sl));
         let bar = candles.get(t + 1)?;
         let filled = fill_at_open(&decision, bar, settings).ok()?;
         let open = Open::new(
