@@ -119,10 +119,22 @@ fn run(
     if let Some(Command::Backtest {
         candles,
         symbol,
+        baseline_seeds,
+        seed,
         json,
     }) = &cli.command
     {
-        return autotrade_tui::backtest::run_cli(&config, candles, symbol.as_deref(), *json);
+        let baseline = autotrade_tui::backtest::BaselineOptions {
+            runs: *baseline_seeds,
+            seed: *seed,
+        };
+        return autotrade_tui::backtest::run_cli(
+            &config,
+            candles,
+            symbol.as_deref(),
+            baseline,
+            *json,
+        );
     }
     // A remote dashboard needs no store, no source and no broker here: everything is the server's.
     if let Some(Command::Attach { url, user }) = &cli.command {

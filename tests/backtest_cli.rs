@@ -56,7 +56,12 @@ fn json_report_has_the_spec_shape_and_adds_up() {
             "summary",
             "trades",
             "by_phase",
-            "calibration"
+            "calibration",
+            "break_even_win_rate",
+            "buy_and_hold",
+            "baseline",
+            "score",
+            "warnings"
         ]
     );
     assert_eq!(v["candles"], 20_000);
@@ -137,11 +142,58 @@ fn json_report_has_the_spec_shape_and_adds_up() {
     for b in cal {
         assert_eq!(
             keys(b),
-            ["confidence_min", "confidence_max", "trades", "win_rate"]
+            [
+                "confidence_min",
+                "confidence_max",
+                "trades",
+                "win_rate",
+                "wins",
+                "interval"
+            ]
         );
+        // The interval holds the bucket's own win rate.
+        if b["trades"].as_u64().unwrap() > 0 {
+            let (lo, hi) = (
+                b["interval"]["low"].as_f64().unwrap(),
+                b["interval"]["high"].as_f64().unwrap(),
+            );
+            let w = b["win_rate"].as_f64().unwrap();
+            assert!(lo <= w && w <= hi, "{b}");
+        } else {
+            assert_eq!(b["interval"], Value::Null);
+        }
     }
     let in_buckets: u64 = cal.iter().map(|b| b["trades"].as_u64().unwrap()).sum();
     assert_eq!(in_buckets as usize, trades.len());
+
+    // The honest numbers: all there on 20,000 candles, and no warning.
+    let be = &v["break_even_win_rate"];
+    assert_eq!(be["win_rate"], s["win_rate"]);
+    assert!(be["after_costs"].as_f64().unwrap() > be["before_costs"].as_f64().unwrap());
+    assert_eq!(
+        keys(&v["buy_and_hold"]),
+        [
+            "start_time",
+            "end_time",
+            "entry_price",
+            "exit_price",
+            "quantity",
+            "fees",
+            "final_equity",
+            "total_return_percent",
+            "max_drawdown_percent"
+        ]
+    );
+    assert_eq!(v["buy_and_hold"]["start_time"], trades[0]["entry_time"]);
+    let b = &v["baseline"];
+    assert_eq!(
+        (b["runs"].as_u64(), b["seed"].as_u64()),
+        (Some(200), Some(19))
+    );
+    assert_eq!(b["trades_per_run"], s["trades"]);
+    assert!(b["total_return_percent"]["median"].is_number(), "{b}");
+    assert!(v["score"]["brier"].is_number() && v["score"]["auc"].is_number());
+    assert_eq!(v["warnings"], serde_json::json!([]));
 }
 
 #[test]

@@ -116,6 +116,45 @@ fn header_in_any_order_crlf_bom_quotes_and_blank_lines() {
 }
 
 #[test]
+fn backtesting_py_files_are_read_as_they_are() {
+    // backtesting.py's EURUSD.csv (hourly) and GOOG.csv (daily), as pandas writes them: the
+    // index column unnamed, capitalized names, timestamps without a zone (read as UTC).
+    let hourly = ",Open,High,Low,Close,Volume\n\
+                  2017-04-19 09:00:00,1.0716,1.0722,1.07083,1.07219,1413\n\
+                  2017-04-19 10:00:00,1.07214,1.07296,1.07214,1.0726,1241\n";
+    let s = ok(hourly);
+    assert_eq!(s.len(), 2);
+    assert_eq!(s.time_kind, TimeKind::Iso);
+    // 2017-04-19T09:00:00Z.
+    assert_eq!(s.times_ms, vec![1_492_592_400_000, 1_492_596_000_000]);
+    assert_eq!(s.interval_ms, Some(3_600_000));
+    let c = &s.candles[0];
+    assert_eq!(
+        (c.open, c.high, c.low, c.close, c.volume),
+        (1.0716, 1.0722, 1.07083, 1.07219, 1413.0)
+    );
+    let daily = ",Open,High,Low,Close,Volume\n\
+                 2004-08-19,100,104.06,95.96,100.34,22351900\n\
+                 2004-08-20,101.01,109.08,100.5,108.31,11428600\n";
+    let s = ok(daily);
+    // 2004-08-19T00:00:00Z.
+    assert_eq!(s.times_ms, vec![1_092_873_600_000, 1_092_960_000_000]);
+    assert_eq!(s.candles[1].close, 108.31);
+    // Only the first name may be empty, and only once.
+    for text in [
+        "Open,,High,Low,Close,Volume\n",
+        ",Open,High,Low,Close,Timestamp\n",
+        ",Open,High,Low,Close\n",
+    ] {
+        let (rows, _) = parse(text).expect_err(text);
+        assert!(
+            rows[0].message.contains("is not timestamp,open"),
+            "{text:?}: {rows:?}"
+        );
+    }
+}
+
+#[test]
 fn an_unparseable_number_is_refused_with_its_line() {
     let text = format!(
         "{HEADER}{T0},1,2,0.5,1.5,10\n{},1,2,0.5,abc,10\n",

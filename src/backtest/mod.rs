@@ -30,13 +30,26 @@
 //! **Gaps in time** (a bar more than 1.5 typical intervals after the one before) are not rows
 //! and cannot be skipped: they are reported on stderr with the line after each gap and counted in
 //! the report, and the bars either side are replayed as consecutive.
+//!
+//! ## Whether there is an edge
+//! A return alone says little. The report sets beside it: the win rate the trades needed to
+//! break even after the fees and slippage they paid, and the one they reached with its 95 %
+//! interval ([`edge::break_even`]); buy-and-hold over the same span ([`edge::buy_and_hold`]);
+//! the same trades entered at random bars, run over many seeds, and the strategy's percentile
+//! among them ([`baseline`]); how well the analyzer's score (a trade's `confidence`) sorts
+//! winners from losers: Brier score against a constant, AUC, and a Wilson interval on each
+//! calibration bucket ([`edge::score_quality`]); and warnings when the file or the trades are
+//! too few to say anything ([`edge::warnings`]).
 
+pub mod baseline;
 pub mod csv;
+pub mod edge;
 pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod terminal;
 
+pub use baseline::BaselineOptions;
 pub use csv::{CandleSeries, CsvError, parse_csv, read_csv, write_simulated_csv};
 pub use replay::{
     AnalyzerDecider, BarDecision, Decider, Outcome, Settings, Trade, decide_on_analysis, replay,
@@ -52,15 +65,26 @@ use std::path::Path;
 /// The symbol a report is labelled with when `--symbol` is not given.
 pub const DEFAULT_SYMBOL: &str = "BTC/USD";
 
-/// Replay a series with the built-in analyzer and the live rules, and build the report.
+/// Replay a series with the built-in analyzer and the live rules, and build the report (with
+/// the random baseline's default runs and seed).
 pub fn run_series(
     series: &CandleSeries,
     settings: &Settings,
     progress: &mut dyn FnMut(usize, usize),
 ) -> (Outcome, Report) {
+    run_series_with(series, settings, BaselineOptions::default(), progress)
+}
+
+/// [`run_series`] with the random baseline's runs and seed.
+pub fn run_series_with(
+    series: &CandleSeries,
+    settings: &Settings,
+    baseline: BaselineOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> (Outcome, Report) {
     let mut decider = AnalyzerDecider::new(settings);
     let outcome = replay(&series.candles, settings, &mut decider, progress);
-    let report = report::build(series, settings, &outcome);
+    let report = report::build_with(series, settings, &outcome, baseline);
     (outcome, report)
 }
 
@@ -82,13 +106,27 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// `--baseline-seeds` above this is refused: a typo, not a wish to wait.
+pub const MAX_BASELINE_SEEDS: usize = 100_000;
+
 /// `autotrade-tui backtest`: returns the exit code.
 pub fn run_cli(
     config: &Config,
     candles: &Path,
     symbol: Option<&str>,
+    baseline: BaselineOptions,
     json: bool,
 ) -> color_eyre::Result<u8> {
+    if baseline.runs > MAX_BASELINE_SEEDS {
+        return Ok(report_error(
+            json,
+            ErrorKind::Usage,
+            &format!(
+                "--baseline-seeds {} is over {MAX_BASELINE_SEEDS}",
+                baseline.runs
+            ),
+        ));
+    }
     let symbol = crate::config::normalize_symbol(symbol.unwrap_or(DEFAULT_SYMBOL));
     let symbol = symbol.as_str();
     if !crate::config::valid_symbol(symbol) {
@@ -109,7 +147,7 @@ pub fn run_cli(
         }
     };
     let settings = Settings::from_config(config, symbol);
-    let (outcome, report) = run_series(&series, &settings, &mut |done, total| {
+    let (outcome, report) = run_series_with(&series, &settings, baseline, &mut |done, total| {
         bar.update("replaying", done, total)
     });
     bar.finish();

@@ -161,9 +161,14 @@ pub struct Trade {
     pub quantity: f64,
     pub take_profit: f64,
     pub stop_loss: f64,
+    /// The decision's entry price: the close of the bar before the fill, where the levels were
+    /// set.
+    pub decision_price: f64,
     /// After fees.
     pub pnl: f64,
     pub fees: f64,
+    /// What slippage cost on the two fills, in money (already in the prices and the P&L).
+    pub slippage: f64,
     /// `take_profit`, `stop_loss` or `end`.
     pub exit_reason: &'static str,
     pub confidence: f64,
@@ -211,6 +216,8 @@ pub struct Outcome {
     /// `cells[direction][phase]`, both in declaration order.
     pub cells: [[CellStats; 3]; 3],
     pub decisions: DecisionCounts,
+    /// The first bar the decider answered (after the analyzer's warm-up).
+    pub first_decision_bar: Option<usize>,
 }
 
 struct Pending {
@@ -218,17 +225,48 @@ struct Pending {
     direction: Direction,
 }
 
-struct Open {
-    side: Side,
-    entry_bar: usize,
-    entry_price: f64,
-    quantity: f64,
-    take_profit: f64,
-    stop_loss: f64,
-    entry_fee: f64,
-    confidence: f64,
-    phase: Phase,
-    direction: Direction,
+/// An open position, as the replay and the random baseline hold it.
+pub(super) struct Open {
+    pub(super) side: Side,
+    pub(super) entry_bar: usize,
+    pub(super) entry_price: f64,
+    pub(super) quantity: f64,
+    pub(super) take_profit: f64,
+    pub(super) stop_loss: f64,
+    pub(super) decision_price: f64,
+    pub(super) entry_fee: f64,
+    /// Slippage paid on the entry fill, in money.
+    pub(super) entry_slippage: f64,
+    pub(super) confidence: f64,
+    pub(super) phase: Phase,
+    pub(super) direction: Direction,
+}
+
+impl Open {
+    /// A position filled at `fill` (the open `open` plus slippage) on bar `entry_bar`.
+    pub(super) fn new(
+        d: &Decision,
+        (side, fill, take_profit, stop_loss): (Side, f64, f64, f64),
+        entry_bar: usize,
+        open: f64,
+        direction: Direction,
+        settings: &Settings,
+    ) -> Open {
+        Open {
+            side,
+            entry_bar,
+            entry_price: fill,
+            quantity: d.position_size,
+            take_profit,
+            stop_loss,
+            decision_price: d.entry_price.unwrap_or(open),
+            entry_fee: fee(d.position_size, fill, settings.fee_percent),
+            entry_slippage: d.position_size * (fill - open).abs(),
+            confidence: d.confidence,
+            phase: d.amd_phase.unwrap_or(Phase::Accumulation),
+            direction,
+        }
+    }
 }
 
 /// Percent of `price` against a trader who buys (`buying`) or sells.
@@ -245,10 +283,18 @@ fn fee(quantity: f64, price: f64, fee_percent: f64) -> f64 {
     quantity * price * fee_percent / 100.0
 }
 
-fn close(o: &Open, exit_bar: usize, level: f64, reason: &'static str, s: &Settings) -> Trade {
+/// The trade `o` makes when it exits at `level` (before slippage) in bar `exit_bar`.
+pub(super) fn close(
+    o: &Open,
+    exit_bar: usize,
+    level: f64,
+    reason: &'static str,
+    s: &Settings,
+) -> Trade {
     let exit_price = slipped(level, o.side == Side::Sell, s.slippage_percent);
     let exit_fee = fee(o.quantity, exit_price, s.fee_percent);
     let fees = o.entry_fee + exit_fee;
+    let slippage = o.entry_slippage + o.quantity * (exit_price - level).abs();
     let gross = lifecycle::pnl(o.side, o.quantity, o.entry_price, exit_price);
     Trade {
         side: o.side,
@@ -259,8 +305,10 @@ fn close(o: &Open, exit_bar: usize, level: f64, reason: &'static str, s: &Settin
         quantity: o.quantity,
         take_profit: o.take_profit,
         stop_loss: o.stop_loss,
+        decision_price: o.decision_price,
         pnl: rules::round_dp(gross - fees, 2),
         fees: rules::round_dp(fees, 2),
+        slippage: rules::round_dp(slippage, 2),
         exit_reason: reason,
         confidence: o.confidence,
         phase: o.phase,
@@ -311,6 +359,7 @@ pub fn replay(
     let mut realized = 0.0;
     let mut pending: Option<Pending> = None;
     let mut open: Option<Open> = None;
+    let mut first_decision_bar = None;
 
     for (i, bar) in candles.iter().enumerate() {
         if i & 0xFFFF == 0 {
@@ -320,21 +369,16 @@ pub fn replay(
             match fill_at_open(&p.decision, bar, settings) {
                 Err(FillRefusal::PastLevel { .. } | FillRefusal::NoLevels) => counts.expired += 1,
                 Err(_) => counts.refused += 1,
-                Ok((side, fill, tp, sl)) => {
-                    let d = &p.decision;
+                Ok(filled) => {
                     counts.filled += 1;
-                    open = Some(Open {
-                        side,
-                        entry_bar: i,
-                        entry_price: fill,
-                        quantity: d.position_size,
-                        take_profit: tp,
-                        stop_loss: sl,
-                        entry_fee: fee(d.position_size, fill, settings.fee_percent),
-                        confidence: d.confidence,
-                        phase: d.amd_phase.unwrap_or(Phase::Accumulation),
-                        direction: p.direction,
-                    });
+                    open = Some(Open::new(
+                        &p.decision,
+                        filled,
+                        i,
+                        bar.open,
+                        p.direction,
+                        settings,
+                    ));
                 }
             }
         }
@@ -363,6 +407,7 @@ pub fn replay(
         };
         if let Some(bd) = decider.decide(i, bar, &gates) {
             counts.decided += 1;
+            first_decision_bar.get_or_insert(i);
             let cell = &mut cells[bd.direction as usize][bd.phase as usize];
             cell.bars += 1;
             cell.confidence_sum += bd.confidence;
@@ -399,5 +444,6 @@ pub fn replay(
         equity,
         cells,
         decisions: counts,
+        first_decision_bar,
     }
 }

@@ -9,10 +9,16 @@
 //! - `profit_factor`: gross profit over gross loss of the trades after fees; 0 with no trades,
 //!   `null` (infinite) when there are winners and no loser.
 //! - `calibration`: 0.05-wide decision-confidence buckets from `min_confidence` up to 1 (the last
-//!   one includes 1).
+//!   one includes 1), each with its wins and the Wilson 95 % interval on its win rate (null
+//!   when empty). The confidence is the analyzer's score, not a probability.
+//! - `break_even_win_rate`, `buy_and_hold`, `score`, `warnings`: see [`super::edge`];
+//!   `baseline`: see [`super::baseline`].
 
+use super::baseline::{self, Baseline, BaselineOptions};
 use super::csv::{CandleSeries, format_time_ms};
+use super::edge::{self, BreakEven, BuyAndHold, ScoreQuality};
 use super::replay::{Outcome, Settings, Trade};
+use crate::analytics::stats::{self, Interval};
 use crate::domain::Phase;
 use crate::domain::rules::round_dp;
 use serde::Serialize;
@@ -77,6 +83,9 @@ pub struct Bucket {
     pub confidence_max: f64,
     pub trades: usize,
     pub win_rate: f64,
+    pub wins: usize,
+    /// The Wilson 95 % interval on `win_rate`; `None` (null) with no trades.
+    pub interval: Option<Interval>,
 }
 
 /// The SPEC's `--json` object.
@@ -88,6 +97,11 @@ pub struct Report {
     pub trades: Vec<TradeRow>,
     pub by_phase: ByPhase,
     pub calibration: Vec<Bucket>,
+    pub break_even_win_rate: BreakEven,
+    pub buy_and_hold: Option<BuyAndHold>,
+    pub baseline: Baseline,
+    pub score: ScoreQuality,
+    pub warnings: Vec<String>,
 }
 
 fn group<'a>(trades: impl Iterator<Item = &'a Trade>) -> Group {
@@ -188,7 +202,18 @@ fn bucket_of(edges: &[(f64, f64)], confidence: f64) -> usize {
         .unwrap_or(edges.len().saturating_sub(1))
 }
 
+/// The report, with the random baseline's default runs and seed.
 pub fn build(series: &CandleSeries, settings: &Settings, outcome: &Outcome) -> Report {
+    build_with(series, settings, outcome, BaselineOptions::default())
+}
+
+/// The report, with `options.runs` random-entry runs from `options.seed`.
+pub fn build_with(
+    series: &CandleSeries,
+    settings: &Settings,
+    outcome: &Outcome,
+    options: BaselineOptions,
+) -> Report {
     let trades = &outcome.trades;
     let start = outcome.start_equity;
     let wins = trades.iter().filter(|t| t.pnl > 0.0).count();
@@ -249,9 +274,22 @@ pub fn build(series: &CandleSeries, settings: &Settings, outcome: &Outcome) -> R
         tally[k].0 += 1;
         tally[k].1 += usize::from(t.pnl > 0.0);
     }
+    let baseline = baseline::run(
+        &series.candles,
+        trades,
+        outcome.first_decision_bar,
+        settings,
+        options,
+        (summary.total_return_percent, summary.win_rate),
+    );
     Report {
         candles: series.len(),
         symbol: settings.symbol.clone(),
+        break_even_win_rate: edge::break_even(series, trades),
+        buy_and_hold: edge::buy_and_hold(series, trades, start, settings),
+        baseline,
+        score: edge::score_quality(trades),
+        warnings: edge::warnings(series.len(), trades.len()),
         summary,
         trades: rows,
         by_phase: ByPhase {
@@ -267,6 +305,11 @@ pub fn build(series: &CandleSeries, settings: &Settings, outcome: &Outcome) -> R
                 confidence_max: hi,
                 trades: n,
                 win_rate: rate(w, n),
+                wins: w,
+                interval: stats::wilson(w, n).map(|i| Interval {
+                    low: round_dp(i.low, 4),
+                    high: round_dp(i.high, 4),
+                }),
             })
             .collect(),
     }

@@ -4,6 +4,7 @@
 use super::csv::{CandleSeries, format_interval, format_time_ms};
 use super::replay::{Outcome, Settings};
 use super::report::{Report, drawdown_series};
+use crate::analytics::stats::Interval;
 use crate::domain::money::{fmt_fixed, fmt_money, fmt_signed};
 use crate::domain::rules::{self, fmt_num};
 use crate::domain::{Direction, Phase};
@@ -29,6 +30,319 @@ fn win_rate(r: f64, trades: usize) -> String {
         "—".into()
     } else {
         format!("{:.1} %", r * 100.0)
+    }
+}
+
+/// A fraction as a percent with one decimal: 0.4567 → `45.7 %`.
+fn frac(r: f64) -> String {
+    format!("{:.1} %", r * 100.0)
+}
+
+/// A percent with its sign: `+3.21 %`, `-0.50 %`.
+fn signed_pct(x: f64) -> String {
+    if x > 0.0 {
+        format!("+{}", pct(x))
+    } else {
+        pct(x)
+    }
+}
+
+fn fmt_interval(i: Option<Interval>) -> String {
+    i.map_or_else(
+        || "—".into(),
+        |i| format!("{:.1}–{:.1} %", i.low * 100.0, i.high * 100.0),
+    )
+}
+
+/// `prefix` then `text` wrapped at `width` columns, the lines after the first starting with
+/// `indent`.
+fn wrap(prefix: &str, text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    let mut line = prefix.to_string();
+    let mut fresh = true;
+    for word in text.split_whitespace() {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = indent.to_string();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// Where a percentile rank among the random runs falls: the top 5 %, the bottom 5 %, or the
+/// middle 90 %.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    Top,
+    Middle,
+    Bottom,
+}
+
+impl Placement {
+    fn of(rank: f64) -> Placement {
+        if rank >= 95.0 {
+            Placement::Top
+        } else if rank <= 5.0 {
+            Placement::Bottom
+        } else {
+            Placement::Middle
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Placement::Top => "in the top 5 %: better than random entries usually do",
+            Placement::Middle => {
+                "inside the middle 90 %: it cannot be told from entering at random"
+            }
+            Placement::Bottom => "in the bottom 5 %: worse than random entries usually do",
+        }
+    }
+}
+
+/// Where the strategy sits among the random runs, in plain words.
+fn placement_sentence(return_rank: f64, win_rate_rank: f64) -> String {
+    let (r, w) = (Placement::of(return_rank), Placement::of(win_rate_rank));
+    if r == w {
+        format!(
+            "The strategy's return beat {return_rank:.0} % of the random runs and its win rate \
+             beat {win_rate_rank:.0} %: both {}.",
+            r.words()
+        )
+    } else {
+        format!(
+            "The strategy's return beat {return_rank:.0} % of the random runs ({}); its win \
+             rate beat {win_rate_rank:.0} % ({}).",
+            r.words(),
+            w.words()
+        )
+    }
+}
+
+/// The sections that say whether there is an edge: break-even, buy-and-hold, the random
+/// baseline and the score.
+fn edge_sections(o: &mut String, report: &Report) {
+    let s = &report.summary;
+    let be = &report.break_even_win_rate;
+    let _ = writeln!(o, "\nWin rate against break-even (after fees and slippage)");
+    match (
+        be.win_rate,
+        be.after_costs,
+        be.before_costs,
+        be.reward_to_risk,
+    ) {
+        (Some(won), Some(after), Some(before), Some(rr)) => {
+            let _ = writeln!(
+                o,
+                "  {:<14} {:>7}   95 % interval {}",
+                "won",
+                frac(won),
+                fmt_interval(be.win_rate_interval)
+            );
+            let _ = writeln!(
+                o,
+                "  {:<14} {:>7}   at reward:risk {:.2}, costs {} a trade ({} before costs)",
+                "break-even",
+                frac(after),
+                rr,
+                fmt_money(be.costs_per_trade.unwrap_or(0.0)),
+                frac(before)
+            );
+            let verdict = if after > 1.0 {
+                "no win rate pays the costs at this reward:risk".to_string()
+            } else {
+                let gap = (won - after) * 100.0;
+                let side = if gap >= 0.0 { "above" } else { "below" };
+                let sure = match be.win_rate_interval {
+                    Some(i) if i.low > after => ", and the whole 95 % interval is above it",
+                    Some(i) if i.high < after => ", and the whole 95 % interval is below it",
+                    Some(_) => ", but break-even is inside the 95 % interval",
+                    None => "",
+                };
+                format!("{:.1} points {side} break-even{sure}", gap.abs())
+            };
+            o.push_str(&wrap(&" ".repeat(17), &verdict, 96, &" ".repeat(17)));
+        }
+        _ => {
+            let _ = writeln!(o, "  —  ({})", be.reason.as_deref().unwrap_or("undefined"));
+        }
+    }
+
+    if let Some(bh) = &report.buy_and_hold {
+        let _ = writeln!(
+            o,
+            "\nAgainst buy-and-hold (same equity, fees and slippage; {} open → last close)",
+            short_time_str(&bh.start_time)
+        );
+        let _ = writeln!(
+            o,
+            "  {:<14} {:>12} {:>16}  max drawdown {}",
+            "strategy",
+            signed_pct(s.total_return_percent),
+            fmt_money(s.final_equity),
+            pct(s.max_drawdown_percent)
+        );
+        let _ = writeln!(
+            o,
+            "  {:<14} {:>12} {:>16}  max drawdown {}",
+            "buy-and-hold",
+            signed_pct(bh.total_return_percent),
+            fmt_money(bh.final_equity),
+            pct(bh.max_drawdown_percent)
+        );
+    }
+
+    let b = &report.baseline;
+    let _ = writeln!(o);
+    if b.trades_per_run == 0 || b.runs == 0 {
+        let _ = writeln!(
+            o,
+            "Against random entries: —  ({})",
+            b.reason.as_deref().unwrap_or("not run")
+        );
+    } else {
+        o.push_str(&wrap(
+        "",
+        &format!(
+            "Against random entries: {} runs (seed {}) of the same {} trades ({} BUY / {} SELL, \
+             the same TP/SL distances) at random bars",
+            count(b.runs),
+            b.seed,
+            count(b.trades_per_run),
+            count(b.buys),
+            count(b.sells)
+        ),
+        96,
+        "  ",
+    ));
+    }
+    match (&b.total_return_percent, &b.win_rate, &b.strategy_percentile) {
+        _ if b.trades_per_run == 0 || b.runs == 0 => {}
+        (Some(r), Some(w), Some(rank)) => {
+            let _ = writeln!(
+                o,
+                "  {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11}",
+                "", "strategy", "mean", "median", "5th pct", "95th pct", "pct rank"
+            );
+            let _ = writeln!(
+                o,
+                "  {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11}",
+                "return",
+                signed_pct(s.total_return_percent),
+                signed_pct(r.mean),
+                signed_pct(r.median),
+                signed_pct(r.p5),
+                signed_pct(r.p95),
+                format!("{:.0}", rank.total_return_percent)
+            );
+            let _ = writeln!(
+                o,
+                "  {:<10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>11}",
+                "win rate",
+                frac(s.win_rate),
+                frac(w.mean),
+                frac(w.median),
+                frac(w.p5),
+                frac(w.p95),
+                format!("{:.0}", rank.win_rate)
+            );
+            o.push_str(&wrap(
+                "  ",
+                &placement_sentence(rank.total_return_percent, rank.win_rate),
+                96,
+                "  ",
+            ));
+            if b.trades_not_placed > 0 {
+                let _ = writeln!(
+                    o,
+                    "  ({} random trades found no bar to fill at and were left out)",
+                    count(b.trades_not_placed)
+                );
+            }
+        }
+        _ => {
+            let _ = writeln!(o, "  —  ({})", b.reason.as_deref().unwrap_or("undefined"));
+        }
+    }
+
+    let q = &report.score;
+    let _ = writeln!(
+        o,
+        "\nThe analyzer's score (a trade's \"confidence\": it ranks setups, it is not a probability)"
+    );
+    match (q.brier, q.brier_constant) {
+        (Some(b), Some(c)) => {
+            let than = if b < c {
+                "better than"
+            } else if b > c {
+                "worse than"
+            } else {
+                "no better than"
+            };
+            o.push_str(&wrap(
+                &format!("  {:<14} ", "Brier"),
+                &format!(
+                    "{b:.4} vs {c:.4} for a constant forecast of the win rate (lower is \
+                     better): read as a probability of winning, the score forecasts {than} \
+                     knowing the average"
+                ),
+                96,
+                &" ".repeat(17),
+            ));
+        }
+        _ => {
+            let _ = writeln!(
+                o,
+                "  {:<14} —  ({})",
+                "Brier",
+                q.brier_reason.as_deref().unwrap_or("undefined")
+            );
+        }
+    }
+    match q.auc {
+        Some(a) => {
+            let text = match q.auc_interval {
+                Some(i) => {
+                    let words = if i.low > 0.5 {
+                        "it ranks winners above losers"
+                    } else if i.high < 0.5 {
+                        "it ranks losers above winners"
+                    } else {
+                        "it does not separate winners from losers (0.5 is inside the interval)"
+                    };
+                    format!(
+                        "{a:.3}, 95 % interval {:.2}–{:.2} (0.5 is a coin flip): {words}",
+                        i.low, i.high
+                    )
+                }
+                None => format!(
+                    "{a:.3} (0.5 is a coin flip); too few winners or losers to tell it from 0.5"
+                ),
+            };
+            o.push_str(&wrap(
+                &format!("  {:<14} ", "AUC"),
+                &text,
+                96,
+                &" ".repeat(17),
+            ));
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "  {:<14} —  ({})",
+                "AUC",
+                q.auc_reason.as_deref().unwrap_or("undefined")
+            );
+        }
     }
 }
 
@@ -79,13 +393,24 @@ pub fn render(
     if !series.gaps.is_empty() {
         let g = series.gaps.iter().max_by_key(|g| g.missing);
         if let Some(g) = g {
-            let _ = writeln!(
-                o,
-                "  data: {} gaps in time (largest: {} bars missing before line {}); bars are replayed as consecutive",
-                count(series.gaps.len()),
-                count(g.missing as usize),
-                g.line
-            );
+            o.push_str(&wrap(
+                "  data: ",
+                &format!(
+                    "{} gaps in time (largest: {} bars missing before line {}); bars are \
+                     replayed as consecutive",
+                    count(series.gaps.len()),
+                    count(g.missing as usize),
+                    g.line
+                ),
+                96,
+                "        ",
+            ));
+        }
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(o, "\nWarnings");
+        for w in &report.warnings {
+            o.push_str(&wrap("  ! ", w, 96, "    "));
         }
     }
 
@@ -160,6 +485,7 @@ pub fn render(
         count(exits[1]),
         count(exits[2])
     );
+    edge_sections(&mut o, report);
 
     let _ = writeln!(o, "\nBy AMD phase");
     let _ = writeln!(
@@ -187,7 +513,7 @@ pub fn render(
     let _ = writeln!(
         o,
         "  {:<9} {:<12} {:<10} {:>9} {:>5} {:>7} {:>7} {:>8} {:>12}",
-        "direction", "phase", "rule", "bars", "conf", "action", "trades", "win rate", "P&L"
+        "direction", "phase", "rule", "bars", "score", "action", "trades", "win rate", "P&L"
     );
     for d in DIRECTIONS {
         for p in Phase::ALL {
@@ -239,27 +565,28 @@ pub fn render(
     }
     let _ = writeln!(
         o,
-        "  (conf: mean decision confidence of the cell's bars; action: decisions that passed every rule)"
+        "  (score: the mean decision score of the cell's bars; action: decisions that passed every rule)"
     );
 
-    let _ = writeln!(o, "\nCalibration (decision confidence → outcome)");
+    let _ = writeln!(o, "\nCalibration (the analyzer's score → outcome)");
     let _ = writeln!(
         o,
-        "  {:<13} {:>7} {:>9}",
-        "confidence", "trades", "win rate"
+        "  {:<13} {:>7} {:>9}  95 % interval",
+        "score", "trades", "win rate"
     );
     for b in &report.calibration {
         let _ = writeln!(
             o,
-            "  {:<13} {:>7} {:>9}",
+            "  {:<13} {:>7} {:>9}  {}",
             format!("{:.2}–{:.2}", b.confidence_min, b.confidence_max),
             count(b.trades),
-            win_rate(b.win_rate, b.trades)
+            win_rate(b.win_rate, b.trades),
+            fmt_interval(b.interval)
         );
     }
     let _ = writeln!(
         o,
-        "  (the confidence is an uncalibrated score: compare each bucket's win rate with the others)"
+        "  (the score is uncalibrated: compare each bucket's win rate with the others and with break-even)"
     );
 
     if !outcome.equity.is_empty() {
@@ -307,8 +634,12 @@ fn downsample(values: &[f64], columns: usize) -> Vec<(f64, f64)> {
 }
 
 fn short_time(ms: i64) -> String {
-    let t = format_time_ms(ms);
-    t.get(..16).unwrap_or(&t).replace('T', " ")
+    short_time_str(&format_time_ms(ms))
+}
+
+/// `2024-01-01T00:00:00Z` → `2024-01-01 00:00`.
+fn short_time_str(t: &str) -> String {
+    t.get(..16).unwrap_or(t).replace('T', " ")
 }
 
 /// A braille line chart of `values` as plain text lines.

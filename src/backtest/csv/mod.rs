@@ -1,8 +1,10 @@
 //! The candle CSV: a single-pass parser (the file is read whole and split by lines).
 //!
 //! Header `timestamp,open,high,low,close,volume` (the six names in any order, case-insensitive,
-//! surrounding quotes and spaces allowed). Timestamps are ISO-8601 (`2024-01-01T00:00:00Z`,
-//! `2024-01-01 00:00`, `…+02:00`, a bare date) or epoch seconds or milliseconds, decided by size
+//! surrounding quotes and spaces allowed; an empty first name is the timestamp, as pandas writes
+//! an unnamed index: `,Open,High,Low,Close,Volume`). Timestamps are ISO-8601
+//! (`2024-01-01T00:00:00Z`, `2024-01-01 00:00`, `…+02:00`, a bare date; without a zone they are
+//! UTC) or epoch seconds or milliseconds, decided by size
 //! (below 10^11 seconds, else milliseconds); every row must use the kind of the first row.
 //! Rows may come oldest or newest first (or in any order): they are sorted.
 //!

@@ -87,10 +87,16 @@ pub fn parse_csv(
     let names: Vec<&[u8]> = header.split(|&b| b == b',').map(trim).collect();
     let mut header_ok = names.len() == 6;
     for (k, name) in names.iter().enumerate().take(6) {
-        match COLUMNS
-            .iter()
-            .position(|c| c.as_bytes().eq_ignore_ascii_case(name))
-        {
+        // An empty first name is the timestamp: pandas writes its index column unnamed
+        // (`,Open,High,Low,Close,Volume`).
+        let column = if k == 0 && name.is_empty() {
+            Some(0)
+        } else {
+            COLUMNS
+                .iter()
+                .position(|c| c.as_bytes().eq_ignore_ascii_case(name))
+        };
+        match column {
             Some(c) if !slot.contains(&c) => slot[k] = c,
             _ => header_ok = false,
         }
@@ -98,7 +104,7 @@ pub fn parse_csv(
     if !header_ok {
         problems.add(header_line, || {
             format!(
-                "header {} is not timestamp,open,high,low,close,volume",
+                "header {} is not timestamp,open,high,low,close,volume (the first name may be empty)",
                 show(header)
             )
         });
