@@ -529,15 +529,3 @@ fn the_text_report_puts_break_even_beside_the_win_rate_and_places_the_strategy()
     }
     assert!(out.lines().all(|l| l.chars().count() <= 100), "{out}");
 }
-
-/// Writes the simulated market's candles the README's figures are measured on (seed 1, 20,000
-/// hourly bars; `SIMULATED_BARS` for another length):
-/// `SIMULATED_CSV=/tmp/simulated.csv cargo test --offline --test backtest_honest -- --ignored`
-#[test]
-#[ignore = "writes the README's simulated candles to $SIMULATED_CSV"]
-fn write_the_readmes_simulated_candles() {
-    let path = std::env::var("SIMULATED_CSV").unwrap_or_else(|_| "simulated.csv".into());
-    let bars = std::env::var("SIMULATED_BARS").map_or(20_000, |b| b.parse().unwrap());
-    autotrade_tui::backtest::write_simulated_csv(Path::new(&path), 1, bars).unwrap();
-    eprintln!("wrote {bars} candles to {path}");
-}
