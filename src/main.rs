@@ -124,9 +124,12 @@ fn run(
         json,
     }) = &cli.command
     {
-        let baseline = autotrade_tui::backtest::BaselineOptions {
-            runs: *baseline_seeds,
-            seed: *seed,
+        let baseline = match baseline_seeds {
+            Some(runs) => autotrade_tui::backtest::BaselineOptions::exactly(*runs, *seed),
+            None => autotrade_tui::backtest::BaselineOptions {
+                seed: *seed,
+                ..Default::default()
+            },
         };
         return autotrade_tui::backtest::run_cli(
             &config,

@@ -103,12 +103,7 @@ fn two_trades() -> Vec<(usize, Direction, f64, f64, f64)> {
 fn break_even_and_buy_and_hold_by_hand_on_the_known_file() {
     let series = read_csv(&known_file(), &mut |_, _| {}).unwrap();
     let s = settings(0.1);
-    let v = json_report(
-        &series,
-        &s,
-        &two_trades(),
-        BaselineOptions { runs: 20, seed: 1 },
-    );
+    let v = json_report(&series, &s, &two_trades(), BaselineOptions::exactly(20, 1));
     let trades = v["trades"].as_array().unwrap();
     assert_eq!(trades.len(), 2, "{v:#}");
     assert_eq!(trades[0]["exit_reason"], "take_profit");
@@ -152,12 +147,7 @@ fn break_even_and_buy_and_hold_by_hand_on_the_known_file() {
 fn buckets_carry_wilson_intervals_and_the_score_its_brier_and_auc() {
     let series = read_csv(&known_file(), &mut |_, _| {}).unwrap();
     let s = settings(0.1);
-    let v = json_report(
-        &series,
-        &s,
-        &two_trades(),
-        BaselineOptions { runs: 5, seed: 1 },
-    );
+    let v = json_report(&series, &s, &two_trades(), BaselineOptions::exactly(5, 1));
     let cal = v["calibration"].as_array().unwrap();
     let keys: Vec<&str> = cal[0]
         .as_object()
@@ -217,7 +207,7 @@ fn the_score_is_null_with_a_reason_when_every_trade_won() {
     let series = read_csv(&known_file(), &mut |_, _| {}).unwrap();
     let s = settings(0.1);
     let plan = [(0, Direction::Bullish, 0.9, 110.0, 95.0)];
-    let v = json_report(&series, &s, &plan, BaselineOptions { runs: 5, seed: 1 });
+    let v = json_report(&series, &s, &plan, BaselineOptions::exactly(5, 1));
     assert_eq!(v["score"]["auc"], Value::Null);
     assert!(
         v["score"]["auc_reason"]
@@ -270,7 +260,7 @@ fn random_entries_copy_the_trades_sides_and_levels_and_take_their_chances() {
             c[100].close * 1.01,
         ),
     ];
-    let v = json_report(&series, &s, &plan, BaselineOptions { runs: 50, seed: 3 });
+    let v = json_report(&series, &s, &plan, BaselineOptions::exactly(50, 3));
     assert_eq!(v["summary"]["trades"], 2, "{:#}", v["trades"]);
     let b = &v["baseline"];
     assert_eq!(b["runs"], 50);
