@@ -1,6 +1,6 @@
 //! The trader's actions: cancel, resize, kill, enable and disable, a manual trade, a close.
 
-use super::cycle::{close_at, closing_order, price_tick};
+use super::cycle::{close_at, closing_order, one_price};
 use super::execute::{fill_refusal, must_be_pending, settle};
 use super::{Desk, DeskError, Result};
 use crate::domain::lifecycle::{Origin, Status};
@@ -352,7 +352,7 @@ pub async fn market_context(desk: &Desk, symbol: &str) -> Result<MarketContext> 
             let mut out = Vec::new();
             let stored = desk.store.write(|tx| {
                 if let Some(p) = fresh.filter(|p| p.is_finite() && *p > 0.0) {
-                    price_tick(tx, desk, &sym, p, &mut out)?;
+                    one_price(tx, desk, &sym, p, &mut out)?;
                 }
                 Ok::<_, crate::store::StoreError>(tx.price(&sym)?.map(|p| p.price))
             })?;

@@ -55,11 +55,13 @@ fn price_ticks(
     out: &mut Vec<Order>,
 ) -> crate::store::Result<Vec<Position>> {
     let mut closed = Vec::new();
+    let mut followers = outcomes::Followers::load(tx, desk)?;
     for (symbol, price) in prices {
         if price.is_finite() && *price > 0.0 {
-            closed.extend(price_tick(tx, desk, symbol, *price, out)?);
+            closed.extend(price_tick(tx, desk, &mut followers, symbol, *price, out)?);
         }
     }
+    followers.finish(tx)?;
     Ok(closed)
 }
 
@@ -67,6 +69,7 @@ fn price_ticks(
 pub(super) fn price_tick(
     tx: &Tx<'_>,
     desk: &Desk,
+    followers: &mut outcomes::Followers,
     symbol: &str,
     price: f64,
     out: &mut Vec<Order>,
@@ -78,8 +81,22 @@ pub(super) fn price_tick(
         bid: None,
         ask: None,
     };
-    outcomes::follow_price(tx, desk, symbol, &point)?;
+    followers.price(tx, symbol, &point)?;
     close_crossed(tx, desk, symbol, &point, out)
+}
+
+/// [`price_tick`] for one price alone.
+pub(super) fn one_price(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    symbol: &str,
+    price: f64,
+    out: &mut Vec<Order>,
+) -> crate::store::Result<Vec<Position>> {
+    let mut followers = outcomes::Followers::load(tx, desk)?;
+    let closed = price_tick(tx, desk, &mut followers, symbol, price, out)?;
+    followers.finish(tx)?;
+    Ok(closed)
 }
 
 /// A closing order refused this recently is not sent again for the same crossing: the next
@@ -246,7 +263,7 @@ fn cycle_symbol(
     if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0)
         && !desk.config.market_data.provider.is_feed()
     {
-        closed = price_tick(tx, desk, input.symbol, p, out)?;
+        closed = one_price(tx, desk, input.symbol, p, out)?;
     }
     let gates = tx.gates(input.symbol, limits.max_open_positions)?;
     let decide = |signal: &std::result::Result<Value, String>| {
@@ -425,6 +442,7 @@ impl Desk {
         let mut out = Vec::new();
         let closed = self.store.write(|tx| {
             let mut closed = Vec::new();
+            let mut followers = outcomes::Followers::load(tx, self)?;
             for t in ticks {
                 let Some(price) = t.mark().filter(|p| p.is_finite() && *p > 0.0) else {
                     continue;
@@ -444,11 +462,12 @@ impl Desk {
                     ask: valid(t.ask).or(quote.and_then(|o| o.ask)),
                 };
                 tx.set_quote(&t.symbol, &point)?;
-                outcomes::follow_price(tx, self, &t.symbol, &point)?;
+                followers.price(tx, &t.symbol, &point)?;
                 if point.age(tx.now()) <= stale_after {
                     closed.extend(close_crossed(tx, self, &t.symbol, &point, &mut out)?);
                 }
             }
+            followers.finish(tx)?;
             Ok::<_, crate::store::StoreError>(closed)
         })?;
         self.queue(out);

@@ -8,7 +8,7 @@ use crate::analytics::report::{self, Report};
 use crate::analytics::stats::Calibration;
 use crate::domain::lifecycle::Origin;
 use crate::domain::outcome::{self, Bar, Seen, source};
-use crate::store::{DecisionLog, PricePoint, Tx};
+use crate::store::{DecisionLog, OutcomeRecord, PricePoint, Tx};
 
 /// What scored a decision of `origin`.
 pub(super) fn source_of(desk: &Desk, origin: Origin) -> &'static str {
@@ -39,34 +39,73 @@ pub(super) fn follow_new(
     Ok(())
 }
 
-/// Step the open outcomes on `symbol` with a recorded price: a long is judged at what selling
-/// would get (the bid), a short at what buying back would pay (the ask), as positions are.
-pub(super) fn follow_price(
-    tx: &Tx<'_>,
-    desk: &Desk,
-    symbol: &str,
-    point: &PricePoint,
-) -> crate::store::Result<()> {
-    let horizon = desk.config.outcome_horizon_ms();
-    for o in tx.open_outcomes(Some(symbol))? {
-        if point.at_ms < o.started_at_ms || o.last.is_some_and(|l| l.at_ms > point.at_ms) {
-            continue;
-        }
-        let price = point.fill_price(o.levels.side.closing());
-        let bar = Bar::tick(point.at_ms, price);
-        let horizon_at = o.started_at_ms.saturating_add(horizon);
-        match outcome::step(&o.levels, o.last, horizon_at, &bar) {
-            Some(r) => tx.resolve_outcome(&o.decision_id, &r)?,
-            None => tx.outcome_seen(
-                &o.decision_id,
-                &Seen {
-                    price,
-                    at_ms: point.at_ms,
-                },
-            )?,
-        }
+/// The open outcomes of one write transaction, read once and stepped by every price it
+/// records: a batch of feed ticks costs one read when nothing is followed, and one write per
+/// outcome that moved (its last price) or ended.
+pub(super) struct Followers {
+    open: Vec<OutcomeRecord>,
+    seen: Vec<bool>,
+    horizon_ms: i64,
+}
+
+impl Followers {
+    pub(super) fn load(tx: &Tx<'_>, desk: &Desk) -> crate::store::Result<Followers> {
+        let open = tx.open_outcomes(None)?;
+        Ok(Followers {
+            seen: vec![false; open.len()],
+            open,
+            horizon_ms: desk.config.outcome_horizon_ms(),
+        })
     }
-    Ok(())
+
+    /// Step the open outcomes on `symbol` with a recorded price: a long is judged at what
+    /// selling would get (the bid), a short at what buying back would pay (the ask), as
+    /// positions are. A price from before an outcome began, or older than one it has seen,
+    /// is not a step.
+    pub(super) fn price(
+        &mut self,
+        tx: &Tx<'_>,
+        symbol: &str,
+        point: &PricePoint,
+    ) -> crate::store::Result<()> {
+        for (o, seen) in self.open.iter_mut().zip(self.seen.iter_mut()) {
+            if o.symbol != symbol
+                || o.state.is_resolved()
+                || point.at_ms < o.started_at_ms
+                || o.last.is_some_and(|l| l.at_ms > point.at_ms)
+            {
+                continue;
+            }
+            let price = point.fill_price(o.levels.side.closing());
+            let bar = Bar::tick(point.at_ms, price);
+            let horizon_at = o.started_at_ms.saturating_add(self.horizon_ms);
+            match outcome::step(&o.levels, o.last, horizon_at, &bar) {
+                Some(r) => {
+                    tx.resolve_outcome(&o.decision_id, &r)?;
+                    o.state = r.state;
+                    *seen = false;
+                }
+                None => {
+                    o.last = Some(Seen {
+                        price,
+                        at_ms: point.at_ms,
+                    });
+                    *seen = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Store the last price each outcome still open was followed at.
+    pub(super) fn finish(self, tx: &Tx<'_>) -> crate::store::Result<()> {
+        for (o, seen) in self.open.iter().zip(self.seen) {
+            if let (true, Some(last)) = (seen, o.last) {
+                tx.outcome_seen(&o.decision_id, &last)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Bring every open outcome up to date: one that has seen no price yet (an upgraded store's

@@ -870,3 +870,39 @@ async fn calibration_waits_for_enough_outcomes_and_the_raw_score_stands_until_th
     assert_eq!((d.confidence, d.raw_confidence), (0.855, None));
     assert!(d.reasoning.contains("score 0.8550"), "{}", d.reasoning);
 }
+
+#[tokio::test]
+async fn feed_ticks_follow_a_cancelled_decision_at_the_bid_and_a_batch_is_read_in_order() {
+    let f = Fixture::new(FEED);
+    // A BUY at 100 (TP 105, SL 98), cancelled: it is followed all the same.
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.desk.cancel(&out.log.log_id, "test").unwrap();
+    let state = |f: &Fixture| {
+        let r = f.desk.report(None).unwrap();
+        (
+            r.veto.cancelled.open,
+            r.veto.cancelled.take_profit,
+            r.veto.cancelled.stop_loss,
+            r.veto.cancelled.total_r,
+        )
+    };
+    // A tick from before the decision is no step; one inside the levels leaves it open.
+    f.desk
+        .record_ticks(&[
+            tick("BTC/USD", 90.0, 89.9, 90.1, 60_000),
+            tick("BTC/USD", 101.0, 100.9, 101.1, 0),
+        ])
+        .unwrap();
+    assert_eq!(state(&f), (1, 0, 0, 0.0));
+    // One batch: the bid reaches the take-profit before a later tick falls through the stop.
+    // The last trade 105.2 would do, but a long is judged at the bid, 104.9: not yet. Then 105.1.
+    f.desk
+        .record_ticks(&[
+            tick("BTC/USD", 105.2, 104.9, 105.3, 0),
+            tick("BTC/USD", 105.3, 105.1, 105.4, 0),
+            tick("BTC/USD", 97.0, 96.9, 97.1, 0),
+        ])
+        .unwrap();
+    // Judged at the take-profit (a limit): (105 − 100) / 2 = 2.5 R.
+    assert_eq!(state(&f), (0, 1, 0, 2.5));
+}
