@@ -361,6 +361,24 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
         );
     }
     println!("symbols     {}", desk.config.auto_trade.symbols.join(", "));
+    let c = &s["calibration"];
+    let source = crate::analytics::text::source_name(c["source"].as_str().unwrap_or(""));
+    let judged = c["judged"].as_u64().unwrap_or(0);
+    println!(
+        "scores      {}",
+        match (c["on"].as_bool(), c["applied"].as_bool()) {
+            (Some(true), Some(true)) => format!(
+                "calibrated on the {source}'s {judged} judged outcomes (confidence = the win rate its score earned)"
+            ),
+            (Some(true), _) => format!(
+                "raw: calibration waits for {} judged outcomes of the {source}, with wins and losses ({judged} so far)",
+                c["needed"]
+            ),
+            _ => format!(
+                "raw, uncalibrated: they rank signals, they are no win rates ({judged} judged outcomes of the {source}: see `report`)"
+            ),
+        }
+    );
     println!(
         "positions   {} open / {} max",
         s["open_positions"], s["max_open_positions"]

@@ -105,6 +105,29 @@ fn cancelled_decisions_have_would_have_results_and_the_veto_is_valued() {
         "{text}"
     );
     assert!(text.contains("too few to judge"), "{text}");
+    // `status` says what the scores are, and how many outcomes judge them.
+    let (_, status, _) = run(dir.path(), &["status"]);
+    assert!(
+        status.contains("scores      raw, uncalibrated: they rank signals, they are no win rates (2 judged outcomes of the ML engine: see `report`)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn status_says_a_calibration_waits_for_enough_outcomes() {
+    let (_ml, dir) = three_signals("calibrated_confidence = true");
+    assert_eq!(run(dir.path(), &["once"]).0, 0);
+    let (_, status, _) = run(dir.path(), &["status"]);
+    assert!(
+        status.contains("raw: calibration waits for 50 judged outcomes of the ML engine, with wins and losses (0 so far)"),
+        "{status}"
+    );
+    let (_, json, _) = run(dir.path(), &["status", "--json"]);
+    let v: Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        v["calibration"],
+        serde_json::json!({"on": true, "source": "ml_engine", "judged": 0, "needed": 50, "applied": false})
+    );
 }
 
 #[test]

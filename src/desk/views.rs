@@ -175,7 +175,7 @@ impl Desk {
             self.expire_stale()?;
         }
         let cfg = &self.config;
-        let (st, open, pending, health, feed, broker) = self.store.read(|tx| {
+        let (st, open, pending, health, feed, broker, scored) = self.store.read(|tx| {
             Ok((
                 tx.state()?,
                 tx.open_positions()?.len(),
@@ -183,8 +183,18 @@ impl Desk {
                 tx.source_health()?,
                 tx.feed_health()?,
                 tx.broker_view()?,
+                tx.scored_outcomes(cfg.score_source())?,
             ))
         })?;
+        // What the decisions' confidence is: the raw score, or the win rate it earned.
+        let calibration = serde_json::json!({
+            "on": cfg.auto_trade.calibrated_confidence,
+            "source": cfg.score_source(),
+            "judged": scored.len(),
+            "needed": crate::analytics::CALIBRATION_MIN_OUTCOMES,
+            "applied": cfg.auto_trade.calibrated_confidence
+                && crate::analytics::calibration_for(&scored).is_some(),
+        });
         let eq = self.equity()?;
         Ok(serde_json::json!({
             "user_id": cfg.auto_trade.user_id,
@@ -227,6 +237,7 @@ impl Desk {
             "max_open_positions": cfg.auto_trade.max_open_positions,
             "pending": pending,
             "last_cycle": st.last_cycle_at_ms.map(store::fmt_ts),
+            "calibration": calibration,
             "equity": round_dp(eq.equity, 2),
             "realized_pnl": round_dp(eq.realized_pnl, 2),
             "unrealized_pnl": round_dp(eq.unrealized_pnl, 2),
