@@ -84,6 +84,12 @@ pub enum Command {
         /// Stop-loss price; default: the signal's (ML engine or analyzer).
         #[arg(long)]
         sl: Option<f64>,
+        /// Take a risk above max_risk_percent, up to PCT % of the account (never above the whole account).
+        #[arg(long, value_name = "PCT")]
+        allow_risk: Option<f64>,
+        /// Take a reward:risk below 1, down to RATIO.
+        #[arg(long, value_name = "RATIO")]
+        allow_rr: Option<f64>,
         /// Execute at once instead of leaving it pending.
         #[arg(long)]
         yes: bool,

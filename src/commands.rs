@@ -500,7 +500,26 @@ fn known_symbol(typed: &str, known: &[String]) -> std::result::Result<String, (E
     }
 }
 
-pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> Result<u8> {
+pub async fn trade(
+    desk: &Desk,
+    order: &ManualOrder,
+    allow: &crate::domain::manual::Overrides,
+    yes: bool,
+    json: bool,
+) -> Result<u8> {
+    if let Some(p) = allow.risk_percent
+        && !(p.is_finite() && p > 0.0 && p <= 100.0)
+    {
+        let m =
+            format!("--allow-risk {p}: must be a percent of the account above 0 and at most 100");
+        return Ok(report_error(json, ErrorKind::Usage, &m));
+    }
+    if let Some(r) = allow.reward_to_risk
+        && !(r.is_finite() && r >= 0.0)
+    {
+        let m = format!("--allow-rr {r}: must be a ratio of 0 or more");
+        return Ok(report_error(json, ErrorKind::Usage, &m));
+    }
     let order = match known_symbol(&order.symbol, &desk.config.auto_trade.symbols) {
         Ok(symbol) => ManualOrder {
             symbol,
@@ -508,7 +527,7 @@ pub async fn trade(desk: &Desk, order: &ManualOrder, yes: bool, json: bool) -> R
         },
         Err((kind, message)) => return Ok(report_error(json, kind, &message)),
     };
-    match desk.trade(&order, Origin::Manual, yes).await {
+    match desk.trade(&order, Origin::Manual, yes, allow).await {
         Ok((log, pos)) => {
             if json {
                 print_json_line(&log.to_json())?;

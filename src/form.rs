@@ -152,6 +152,13 @@ impl TradeForm {
         self.preview = self.order().and_then(|o| {
             manual::manual_decision(&o, &market, risk, crate::domain::lifecycle::Origin::Manual)
                 .map_err(|e| in_form_words(&e))
+                .and_then(|d| {
+                    manual::fat_finger(&d, risk, &manual::Overrides::default(), false)
+                        .map(|()| d)
+                        .map_err(|e| {
+                            format!("{e}; the command line's trade can take it on purpose")
+                        })
+                })
         });
     }
 
@@ -265,7 +272,9 @@ impl SizeForm {
 
     pub fn refresh(&mut self, risk: &RiskSettings) {
         self.preview = match self.size.value("size") {
-            Ok(Some(q)) => manual::resize(&self.decision, q, risk),
+            Ok(Some(q)) => manual::resize(&self.decision, q, risk).and_then(|d| {
+                manual::fat_finger(&d, risk, &manual::Overrides::default(), false).map(|()| d)
+            }),
             Ok(None) => Err("type the new size".into()),
             Err(e) => Err(e),
         };

@@ -227,6 +227,8 @@ fn run(
             size,
             tp,
             sl,
+            allow_risk,
+            allow_rr,
             yes,
             json,
         }) => rt.block_on(commands::trade(
@@ -237,6 +239,11 @@ fn run(
                 size,
                 take_profit: tp,
                 stop_loss: sl,
+            },
+            &autotrade_tui::domain::manual::Overrides {
+                risk_percent: allow_risk,
+                reward_to_risk: allow_rr,
+                from_command_line: true,
             },
             yes,
             json,

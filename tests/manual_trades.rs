@@ -245,8 +245,18 @@ fn trade_without_json_shows_the_risk_reward_and_how_to_confirm() {
 fn a_far_stop_is_sized_by_risk_below_the_cap() {
     let ml = engine();
     let dir = setup(&ml, "");
-    // 150 at risk over a 5,000 stop: 0.03, under the 0.04444444 cap.
-    let log = trade_ok(dir.path(), &["BTC/USD", "buy", "--sl", "40000"]);
+    // 150 at risk over a 5,000 stop: 0.03, under the 0.04444444 cap. Its reward:risk of 0.5 is
+    // below 1: refused with its figures unless taken on purpose.
+    let (code, _, err) = run(dir.path(), &["trade", "BTC/USD", "buy", "--sl", "40000"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("reward:risk 0.5 (reward 75 for risk 150) is below 1 (to take it on purpose: --allow-rr 0.5)"),
+        "{err}"
+    );
+    let log = trade_ok(
+        dir.path(),
+        &["BTC/USD", "buy", "--sl", "40000", "--allow-rr", "0.5"],
+    );
     let d = &log["decision"];
     assert_eq!(d["position_size"].as_f64(), Some(0.03));
     assert_eq!(d["stop_loss"].as_f64(), Some(40000.0));
@@ -758,4 +768,73 @@ async fn a_dashboard_trade_the_rules_or_gates_refuse_is_recorded_not_stored() {
             .message
             .contains("refused: kill switch is on")
     );
+}
+
+#[test]
+fn fat_fingers_are_refused_with_their_figures_and_each_limit_lifts_only_on_purpose() {
+    let ml = engine();
+    let dir = setup(&ml, "");
+    // Risking 99,749.9 on a 10,000 account at R:R 0.00: never, whatever is lifted.
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "trade",
+            "ETH/USD",
+            "sell",
+            "--size",
+            "0.1",
+            "--tp",
+            "1",
+            "--sl",
+            "999999",
+            "--yes",
+            "--allow-risk",
+            "100",
+            "--allow-rr",
+            "0",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("risk 99749.9 is more than the whole account 10000: never allowed"),
+        "{err}"
+    );
+    // 0.03 BTC at 45,000 with the stop 5,000 away and TP 55,000: 150 at risk is 1.5 %, fine;
+    // 0.04 risks 200, 2 % of the account, over max_risk_percent 1.5.
+    let (code, _, err) = run(
+        dir.path(),
+        &[
+            "trade", "BTC/USD", "buy", "--size", "0.04", "--tp", "55000", "--sl", "40000",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("risk 200 = 2% of account 10000 is over max_risk_percent 1.5% (to take it on purpose: --allow-risk 2)"),
+        "{err}"
+    );
+    // Nothing was stored as pending by the refusals.
+    assert!(decisions_json(dir.path(), &["--pending"]).is_empty());
+    let log = trade_ok(
+        dir.path(),
+        &[
+            "BTC/USD",
+            "buy",
+            "--size",
+            "0.04",
+            "--tp",
+            "55000",
+            "--sl",
+            "40000",
+            "--allow-risk",
+            "2",
+        ],
+    );
+    assert_eq!(rr(&log)[0], 200.0);
+    // A lift that is not a percent is a usage error.
+    let (code, _, err) = run(
+        dir.path(),
+        &["trade", "ETH/USD", "sell", "--allow-risk", "150"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--allow-risk 150"), "{err}");
 }

@@ -718,3 +718,25 @@ fn a_proposal_appears_on_a_running_dashboard_marked_as_the_agents() {
     assert_eq!(d.wait_exit(), 0);
     assert_eq!(c.finish(), 0);
 }
+
+#[test]
+fn an_agent_cannot_lift_a_fat_finger_limit() {
+    let ml = ml_engine();
+    let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+    // 0.04 BTC at 45,000 with the stop 5,000 away risks 200: 2 % of the account, over 1.5 %.
+    let why = c
+        .call(
+            "execute_trade",
+            json!({"symbol": "BTC/USD", "side": "buy", "size": 0.04,
+                   "take_profit": 55000.0, "stop_loss": 40000.0}),
+        )
+        .refused();
+    assert!(
+        why.contains("risk 200 = 2% of account 10000 is over max_risk_percent 1.5%"),
+        "{why}"
+    );
+    // No flag to offer: an agent has none.
+    assert!(!why.contains("--allow-risk"), "{why}");
+    assert!(decisions_json(dir.path(), &["--pending"]).is_empty());
+}

@@ -290,7 +290,12 @@ async fn trade(
     }
     let (log, _) = user
         .ctx
-        .trade(&order, crate::store::Origin::Manual, false)
+        .trade(
+            &order,
+            crate::store::Origin::Manual,
+            false,
+            &Default::default(),
+        )
         .await
         .map_err(desk_error)?;
     Ok(Json(log.to_json()))

@@ -34,6 +34,8 @@ impl Desk {
                 .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
             must_be_pending(tx, &log, "resized")?;
             let resized = manual::resize(&log.decision, size, &risk).map_err(DeskError::Refused)?;
+            manual::fat_finger(&resized, &risk, &manual::Overrides::default(), false)
+                .map_err(DeskError::Refused)?;
             let rr = resized
                 .risk_reward
                 .ok_or_else(|| DeskError::Refused(format!("{log_id} has no risk/reward")))?;
@@ -152,23 +154,36 @@ impl Desk {
     /// too): a fresh market context, the manual rules, then the gates, in one transaction;
     /// pending, or executed at once when `execute` is set. A refusal stores nothing actionable
     /// and is recorded as an event.
+    /// The fat-finger limits apply ([`manual::fat_finger`]); `allow` lifts them one by one,
+    /// never for an agent.
     pub async fn trade(
         &self,
         order: &ManualOrder,
         origin: Origin,
         execute: bool,
+        allow: &manual::Overrides,
     ) -> Result<(DecisionLog, Option<Position>)> {
         let market = market_context(self, &order.symbol).await?;
         let limits = self.limits();
-        let decision = match manual::manual_decision(order, &market, &limits.risk, origin) {
-            Ok(d) => d,
-            Err(e) => {
-                let event = format!("{} trade refused: {e}", origin.as_str());
-                self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
-                    .await?;
-                return Err(DeskError::Trade(e));
-            }
+        let allow = match origin {
+            Origin::Agent => manual::Overrides::default(),
+            _ => *allow,
         };
+        let cli_hint = allow.from_command_line;
+        let decision =
+            match manual::manual_decision(order, &market, &limits.risk, origin).and_then(|d| {
+                manual::fat_finger(&d, &limits.risk, &allow, cli_hint)
+                    .map(|()| d)
+                    .map_err(manual::ManualRefusal::Invalid)
+            }) {
+                Ok(d) => d,
+                Err(e) => {
+                    let event = format!("{} trade refused: {e}", origin.as_str());
+                    self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
+                        .await?;
+                    return Err(DeskError::Trade(e));
+                }
+            };
         let placed = self
             .blocking(move |desk| {
                 desk.store

@@ -268,6 +268,93 @@ pub fn manual_decision(
     })
 }
 
+/// Limits a trader lifts one at a time, on purpose (`trade --allow-risk PCT`,
+/// `--allow-rr RATIO`). Agents never lift them.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Overrides {
+    /// Accept a risk up to this percent of the account, above `max_risk_percent`.
+    pub risk_percent: Option<f64>,
+    /// Accept a reward-to-risk ratio down to this, below 1.
+    pub reward_to_risk: Option<f64>,
+    /// The order came from the command line: a refusal names the flag that lifts it.
+    pub from_command_line: bool,
+}
+
+/// The lowest reward-to-risk a manual trade may have unless lifted.
+pub const MIN_REWARD_TO_RISK: f64 = 1.0;
+
+/// The fat-finger limits of a manual or agent trade, or of a new size: what it risks at its
+/// stop-loss against `max_risk_percent` of the account, and its reward-to-risk against 1,
+/// each liftable by its override; and, whatever is lifted, never more at risk than the
+/// whole account. Each refusal names the figure, the limit and how to lift it.
+/// `cli_hint`: the refusal names the command line's flag that lifts it.
+pub fn fat_finger(
+    d: &Decision,
+    risk: &RiskSettings,
+    allow: &Overrides,
+    cli_hint: bool,
+) -> Result<(), String> {
+    let Some(rr) = d.risk_reward else {
+        return Ok(());
+    };
+    let account = risk.account_size;
+    if rr.risk_amount > account {
+        return Err(format!(
+            "risk {} is more than the whole account {}: never allowed",
+            rules::fmt_num(rr.risk_amount),
+            rules::fmt_num(account)
+        ));
+    }
+    let risk_pct = if account > 0.0 {
+        rr.risk_amount / account * 100.0
+    } else {
+        f64::INFINITY
+    };
+    // The rules round sizes down to 8 places: a hair over the limit from rounding is not over.
+    let limit = allow.risk_percent.unwrap_or(risk.max_risk_percent);
+    if risk_pct > limit + 1e-9 {
+        return Err(format!(
+            "risk {} = {}% of account {} is over {} {}%{}",
+            rules::fmt_num(rr.risk_amount),
+            rules::fmt_num(rules::round_dp(risk_pct, 2)),
+            rules::fmt_num(account),
+            if allow.risk_percent.is_some() {
+                "the allowed"
+            } else {
+                "max_risk_percent"
+            },
+            rules::fmt_num(limit),
+            if allow.risk_percent.is_some() || !cli_hint {
+                String::new()
+            } else {
+                format!(
+                    " (to take it on purpose: --allow-risk {})",
+                    rules::fmt_num((risk_pct * 100.0).ceil() / 100.0)
+                )
+            }
+        ));
+    }
+    let min_rr = allow.reward_to_risk.unwrap_or(MIN_REWARD_TO_RISK);
+    if rr.risk_reward_ratio < min_rr {
+        return Err(format!(
+            "reward:risk {} (reward {} for risk {}) is below {}{}",
+            rules::fmt_num(rr.risk_reward_ratio),
+            rules::fmt_num(rr.reward_amount),
+            rules::fmt_num(rr.risk_amount),
+            rules::fmt_num(min_rr),
+            if allow.reward_to_risk.is_some() || !cli_hint {
+                String::new()
+            } else {
+                format!(
+                    " (to take it on purpose: --allow-rr {})",
+                    rules::fmt_num(rr.risk_reward_ratio)
+                )
+            }
+        ));
+    }
+    Ok(())
+}
+
 /// A new size for a pending decision: validated against the cap, with its new risk/reward.
 pub fn resize(decision: &Decision, size: f64, risk: &RiskSettings) -> Result<Decision, String> {
     let size = positive("size", size)?;
@@ -296,6 +383,74 @@ pub fn resize(decision: &Decision, size: f64, risk: &RiskSettings) -> Result<Dec
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn fat_finger_limits_refuse_with_their_figures_and_lift_one_at_a_time() {
+        // A SELL of 0.1 at 2,500 with TP 1 and SL 999,999: risks 99,749.9 on 10,000.
+        let o = ManualOrder {
+            symbol: "ETH/USD".into(),
+            side: Side::Sell,
+            size: Some(0.1),
+            take_profit: Some(1.0),
+            stop_loss: Some(999_999.0),
+        };
+        let d = manual_decision(&o, &market(2_500.0), &risk(), Origin::Manual).unwrap();
+        let lifted = Overrides {
+            risk_percent: Some(100.0),
+            reward_to_risk: Some(0.0),
+            from_command_line: true,
+        };
+        let e = fat_finger(&d, &risk(), &lifted, true).unwrap_err();
+        assert_eq!(
+            e,
+            "risk 99749.9 is more than the whole account 10000: never allowed"
+        );
+        // 0.8 (the cap) at 2,500 with SL 2,750: risks 200, 2 % of the account, over 1.5 %.
+        let o = ManualOrder {
+            size: Some(0.8),
+            take_profit: Some(2_000.0),
+            stop_loss: Some(2_750.0),
+            ..o
+        };
+        let d = manual_decision(&o, &market(2_500.0), &risk(), Origin::Manual).unwrap();
+        let e = fat_finger(&d, &risk(), &Overrides::default(), true).unwrap_err();
+        assert_eq!(
+            e,
+            "risk 200 = 2% of account 10000 is over max_risk_percent 1.5% (to take it on purpose: --allow-risk 2)"
+        );
+        let allow = Overrides {
+            risk_percent: Some(2.0),
+            ..Overrides::default()
+        };
+        assert_eq!(fat_finger(&d, &risk(), &allow, true), Ok(()));
+        let short = Overrides {
+            risk_percent: Some(1.9),
+            ..Overrides::default()
+        };
+        assert!(
+            fat_finger(&d, &risk(), &short, true)
+                .unwrap_err()
+                .contains("over the allowed 1.9%")
+        );
+        // TP 2,460 for SL 2,550: reward 32 for risk 40, R:R 0.8.
+        let o = ManualOrder {
+            take_profit: Some(2_460.0),
+            stop_loss: Some(2_550.0),
+            ..o
+        };
+        let d = manual_decision(&o, &market(2_500.0), &risk(), Origin::Manual).unwrap();
+        let e = fat_finger(&d, &risk(), &Overrides::default(), true).unwrap_err();
+        assert_eq!(
+            e,
+            "reward:risk 0.8 (reward 32 for risk 40) is below 1 (to take it on purpose: --allow-rr 0.8)"
+        );
+        let allow = Overrides {
+            reward_to_risk: Some(0.8),
+            ..Overrides::default()
+        };
+        assert_eq!(fat_finger(&d, &risk(), &allow, true), Ok(()));
+    }
+
     use super::*;
     use crate::domain::Direction;
 

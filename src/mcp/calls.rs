@@ -302,7 +302,11 @@ impl Tools {
     }
 
     async fn execute_trade(&self, order: ManualOrder) -> Reply {
-        match self.ctx.trade(&order, Origin::Agent, false).await {
+        match self
+            .ctx
+            .trade(&order, Origin::Agent, false, &Default::default())
+            .await
+        {
             Ok((log, _)) => Reply::Done(log.to_json()),
             Err(DeskError::Trade(e)) => Reply::refused(format!("refused: {}", in_tool_terms(&e))),
             Err(DeskError::Source(e)) => {
