@@ -1,7 +1,6 @@
 //! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
 
 use super::{Desk, Limits, Result, outcomes};
-use crate::analytics::stats::Calibration;
 use crate::domain::lifecycle::{self, ExitsHeldBy, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
@@ -254,7 +253,7 @@ fn cycle_symbol(
     input: &CycleInput<'_>,
     limits: &Limits,
     origin: Origin,
-    calibration: Option<&Calibration>,
+    scoring: &mut outcomes::CycleScoring,
     out: &mut Vec<Order>,
 ) -> Result<(CycleOutcome, Option<Order>)> {
     let mut closed = Vec::new();
@@ -263,7 +262,7 @@ fn cycle_symbol(
     if let Some(p) = input.price.filter(|p| p.is_finite() && *p > 0.0)
         && !desk.config.market_data.provider.is_feed()
     {
-        closed = one_price(tx, desk, input.symbol, p, out)?;
+        closed = price_tick(tx, desk, &mut scoring.followers, input.symbol, p, out)?;
     }
     let gates = tx.gates(input.symbol, limits.max_open_positions)?;
     let decide = |signal: &std::result::Result<Value, String>| {
@@ -275,7 +274,7 @@ fn cycle_symbol(
                 risk: &limits.risk,
                 gates: &gates,
             },
-            calibration,
+            scoring.calibration.as_ref(),
         )
     };
     let mut decision = decide(input.signal);
@@ -366,8 +365,10 @@ impl Desk {
                     expire_stale(tx, limits.pending_expiry)?;
                     record_source_check(tx, &inputs)?;
                     outcomes::settle_due(tx, desk)?;
-                    let calibration = outcomes::calibration(tx, desk)?;
-                    inputs
+                    // Read once for the cycle: a decision stored in it is followed from the
+                    // next price on, and this cycle recorded its symbol's price before it.
+                    let mut scoring = outcomes::CycleScoring::load(tx, desk)?;
+                    let done = inputs
                         .iter()
                         .map(|i| {
                             cycle_symbol(
@@ -376,12 +377,14 @@ impl Desk {
                                 &i.borrow(),
                                 &limits,
                                 Origin::Auto,
-                                calibration.as_ref(),
+                                &mut scoring,
                                 &mut out,
                             )
                         })
                         .collect::<Result<Vec<_>>>()
-                        .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())
+                        .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
+                    scoring.followers.finish(tx)?;
+                    Ok::<_, super::DeskError>(done)
                 })?;
                 desk.queue(out);
                 Ok(done)
@@ -417,17 +420,18 @@ impl Desk {
         let mut out = Vec::new();
         let outcome = self.store.write(|tx| {
             expire_stale(tx, limits.pending_expiry)?;
-            let calibration = outcomes::calibration(tx, self)?;
-            cycle_symbol(
+            let mut scoring = outcomes::CycleScoring::load(tx, self)?;
+            let (outcome, _) = cycle_symbol(
                 tx,
                 self,
                 input,
                 &limits,
                 Origin::Agent,
-                calibration.as_ref(),
+                &mut scoring,
                 &mut out,
-            )
-            .map(|(o, _)| o)
+            )?;
+            scoring.followers.finish(tx)?;
+            Ok::<_, super::DeskError>(outcome)
         })?;
         self.queue(out);
         Ok(outcome)

@@ -108,6 +108,22 @@ impl Followers {
     }
 }
 
+/// What a cycle reads of the outcomes once: the calibration map its decisions are scored
+/// with, and the open outcomes its prices step.
+pub(super) struct CycleScoring {
+    pub calibration: Option<Calibration>,
+    pub followers: Followers,
+}
+
+impl CycleScoring {
+    pub(super) fn load(tx: &Tx<'_>, desk: &Desk) -> crate::store::Result<CycleScoring> {
+        Ok(CycleScoring {
+            calibration: calibration(tx, desk)?,
+            followers: Followers::load(tx, desk)?,
+        })
+    }
+}
+
 /// Bring every open outcome up to date: one that has seen no price yet (an upgraded store's
 /// earlier decisions, or one made just before a restart) is first followed on the prices the
 /// store kept since it started; one whose horizon has passed is judged at its last price.
@@ -118,19 +134,15 @@ pub(super) fn settle_due(tx: &Tx<'_>, desk: &Desk) -> crate::store::Result<usize
         let horizon_at = o.started_at_ms.saturating_add(horizon);
         let mut last = o.last;
         if last.is_none() {
-            let mut resolved = None;
-            for (at_ms, price) in tx.ticks_after(&o.symbol, o.started_at_ms)? {
-                let bar = Bar::tick(at_ms, price);
-                if let Some(r) = outcome::step(&o.levels, last, horizon_at, &bar) {
-                    resolved = Some(r);
-                    break;
+            let ticks = tx.ticks_after(&o.symbol, o.started_at_ms)?;
+            let bars = ticks.into_iter().map(|(at, p)| Bar::tick(at, p));
+            match outcome::follow_from(&o.levels, None, horizon_at, bars) {
+                Ok(r) => {
+                    tx.resolve_outcome(&o.decision_id, &r)?;
+                    settled += 1;
+                    continue;
                 }
-                last = Some(Seen { price, at_ms });
-            }
-            if let Some(r) = resolved {
-                tx.resolve_outcome(&o.decision_id, &r)?;
-                settled += 1;
-                continue;
+                Err(seen) => last = seen,
             }
             if let Some(seen) = last {
                 tx.outcome_seen(&o.decision_id, &seen)?;
@@ -149,7 +161,7 @@ pub(super) fn settle_due(tx: &Tx<'_>, desk: &Desk) -> crate::store::Result<usize
 
 /// The calibration map for the automatic decisions' source, when `calibrated_confidence` is
 /// on and the source has enough resolved outcomes, with both wins and losses among them.
-pub(super) fn calibration(tx: &Tx<'_>, desk: &Desk) -> crate::store::Result<Option<Calibration>> {
+fn calibration(tx: &Tx<'_>, desk: &Desk) -> crate::store::Result<Option<Calibration>> {
     if !desk.config.auto_trade.calibrated_confidence {
         return Ok(None);
     }
@@ -163,9 +175,7 @@ impl Desk {
     pub fn settle_outcomes(&self) -> Result<usize> {
         Ok(self.store.write(|tx| settle_due(tx, self))?)
     }
-}
 
-impl Desk {
     /// The report over the decisions made at or after `since` (label, ms): outcomes brought
     /// up to date first (unless this desk only views the store).
     pub fn report(&self, since: Option<(String, i64)>) -> Result<Report> {

@@ -180,17 +180,27 @@ pub fn step(
 /// Follow a whole path: the first resolution, or none (still open) when neither level is
 /// touched and the last bar is not past the horizon.
 pub fn follow(levels: &Levels, horizon_at_ms: i64, bars: &[Bar]) -> Option<Resolution> {
-    let mut last = None;
+    follow_from(levels, None, horizon_at_ms, bars.iter().copied()).ok()
+}
+
+/// Follow a path on from the last price seen: the first resolution, or the last price seen
+/// when it is still open.
+pub fn follow_from(
+    levels: &Levels,
+    mut last: Option<Seen>,
+    horizon_at_ms: i64,
+    bars: impl IntoIterator<Item = Bar>,
+) -> Result<Resolution, Option<Seen>> {
     for bar in bars {
-        if let Some(r) = step(levels, last, horizon_at_ms, bar) {
-            return Some(r);
+        if let Some(r) = step(levels, last, horizon_at_ms, &bar) {
+            return Ok(r);
         }
         last = Some(Seen {
             price: bar.close,
             at_ms: bar.at_ms,
         });
     }
-    None
+    Err(last)
 }
 
 #[cfg(test)]
