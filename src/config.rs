@@ -21,6 +21,8 @@ struct FileConfig {
     backtest: BacktestFile,
     market_data: MarketDataFile,
     broker: BrokerFile,
+    risk: RiskFile,
+    notifications: NotificationsFile,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -77,18 +79,34 @@ struct SimulationFile {
 }
 
 #[derive(Debug, Clone, Default)]
+struct RiskFile {
+    daily_loss_limit_percent: Option<f64>,
+    max_drawdown_percent: Option<f64>,
+    trailing_stop_percent: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct NotificationsFile {
+    bell: Option<bool>,
+    desktop: Option<bool>,
+    webhook_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
 struct BacktestFile {
     fee_percent: Option<f64>,
     slippage_percent: Option<f64>,
 }
 
 /// The tables a config file may have.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 9] = [
     "auto_trade",
     "account",
     "ml_engine",
     "market_data",
     "broker",
+    "risk",
+    "notifications",
     "simulation",
     "backtest",
 ];
@@ -212,6 +230,20 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         slippage_percent: t.take("slippage_percent"),
     };
     t.finish();
+    let mut t = TableReader::new(&mut doc, "risk", problems);
+    let risk = RiskFile {
+        daily_loss_limit_percent: t.take("daily_loss_limit_percent"),
+        max_drawdown_percent: t.take("max_drawdown_percent"),
+        trailing_stop_percent: t.take("trailing_stop_percent"),
+    };
+    t.finish();
+    let mut t = TableReader::new(&mut doc, "notifications", problems);
+    let notifications = NotificationsFile {
+        bell: t.take("bell"),
+        desktop: t.take("desktop"),
+        webhook_url: t.take("webhook_url"),
+    };
+    t.finish();
     for (key, value) in &doc {
         let hint = match crate::suggest::nearest(key, TABLES) {
             Some(t) => format!("did you mean [{t}]?"),
@@ -230,6 +262,8 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         backtest,
         market_data,
         broker,
+        risk,
+        notifications,
     }
 }
 
@@ -366,6 +400,29 @@ pub struct Simulation {
     pub start_prices: std::collections::BTreeMap<String, f64>,
 }
 
+/// Portfolio guards: loss halts and the default trailing stop (`[risk]`). A limit of 0 is off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Risk {
+    /// Halt new entries when today's (UTC) loss reaches this percent of the day's starting equity.
+    pub daily_loss_limit_percent: f64,
+    /// Halt new entries when equity falls this percent below its peak.
+    pub max_drawdown_percent: f64,
+    /// The trail given to a new position that names none: its stop follows the best price by
+    /// this percent of that price, never loosening.
+    pub trailing_stop_percent: f64,
+}
+
+/// What reaches the trader when something happens (`[notifications]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notifications {
+    /// The terminal bell, on the dashboard's terminal.
+    pub bell: bool,
+    /// A desktop notification through the terminal (OSC 9 and OSC 777).
+    pub desktop: bool,
+    /// A JSON POST per event.
+    pub webhook_url: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backtest {
     pub fee_percent: f64,
@@ -383,6 +440,8 @@ pub struct Config {
     pub backtest: Backtest,
     pub market_data: MarketData,
     pub broker: BrokerConfig,
+    pub risk_limits: Risk,
+    pub notifications: Notifications,
     /// Where the config came from, for messages ("built-in defaults" when no file).
     pub source: String,
 }
@@ -855,7 +914,45 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         );
     }
 
+    let rf = file.risk;
+    let mut percent = |key: &str, value: Option<f64>, max: f64| {
+        let v = value.unwrap_or(0.0);
+        if !(0.0..=max).contains(&v) {
+            p.range(
+                &format!("risk.{key}"),
+                v.to_string(),
+                &format!("must be between 0 (off) and {max}"),
+            );
+        }
+        v
+    };
+    let risk_limits = Risk {
+        daily_loss_limit_percent: percent(
+            "daily_loss_limit_percent",
+            rf.daily_loss_limit_percent,
+            100.0,
+        ),
+        max_drawdown_percent: percent("max_drawdown_percent", rf.max_drawdown_percent, 100.0),
+        trailing_stop_percent: percent("trailing_stop_percent", rf.trailing_stop_percent, 50.0),
+    };
+    let nf = file.notifications;
+    let webhook_url = nf.webhook_url.map(|u| u.trim().to_string());
+    if let Some(u) = &webhook_url {
+        if !(u.starts_with("http://") || u.starts_with("https://"))
+            || reqwest::Url::parse(u).is_err()
+        {
+            p.note("notifications.webhook_url must be an http:// or https:// URL".to_string());
+        }
+    }
+    let notifications = Notifications {
+        bell: nf.bell.unwrap_or(true),
+        desktop: nf.desktop.unwrap_or(true),
+        webhook_url,
+    };
+
     Config {
+        risk_limits,
+        notifications,
         auto_trade: AutoTrade {
             user_id,
             enabled: at.enabled.unwrap_or(true),
@@ -1225,6 +1322,57 @@ mod tests {
         assert_eq!(c.auto_trade.max_risk_percent, d.auto_trade.max_risk_percent);
         assert_eq!(c.auto_trade.min_confidence, d.auto_trade.min_confidence);
         assert_eq!(c.market_data, d.market_data);
+        assert_eq!(c.risk_limits, d.risk_limits);
+        assert_eq!(c.notifications, d.notifications);
+    }
+
+    #[test]
+    fn risk_limits_are_percents_and_zero_is_off() {
+        let c = parse_str(
+            "[risk]\ndaily_loss_limit_percent = 3\nmax_drawdown_percent = 10.5\ntrailing_stop_percent = 2",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.risk_limits.daily_loss_limit_percent, 3.0);
+        assert_eq!(c.risk_limits.max_drawdown_percent, 10.5);
+        assert_eq!(c.risk_limits.trailing_stop_percent, 2.0);
+        let d = Config::defaults();
+        assert_eq!(d.risk_limits.daily_loss_limit_percent, 0.0);
+        let e = parse_str(
+            "[risk]\nmax_drawdown_percent = -1\ntrailing_stop_percent = 60",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("risk.max_drawdown_percent"), "{e}");
+        assert!(e.contains("risk.trailing_stop_percent"), "{e}");
+        let e = parse_str("[risk]\ndaily_loss = 3", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("daily_loss"), "{e}");
+    }
+
+    #[test]
+    fn a_webhook_is_an_http_url_and_is_not_echoed() {
+        let e = parse_str(
+            "[notifications]\nwebhook_url = \"ftp://x/secret-path\"",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("notifications.webhook_url"), "{e}");
+        assert!(!e.contains("secret-path"), "{e}");
+        let c = parse_str(
+            "[notifications]\nbell = false\nwebhook_url = \"http://127.0.0.1:9/hook\"",
+            "t",
+        )
+        .unwrap();
+        assert!(!c.notifications.bell);
+        assert!(c.notifications.desktop);
+        assert_eq!(
+            c.notifications.webhook_url.as_deref(),
+            Some("http://127.0.0.1:9/hook")
+        );
     }
 
     #[test]

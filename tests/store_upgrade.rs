@@ -7,7 +7,10 @@
 //! SOL/USD trade, price ticks). And one from the last release before outcomes (schema
 //! version 5, `tests/fixtures/store-v5.db`, made by 2c22782 against an ML engine on loopback:
 //! a BUY executed and closed at its take-profit, a SELL cancelled, a BUY expired, a BUY below
-//! `min_confidence`, and the prices after them, a minute apart).
+//! `min_confidence`, and the prices after them, a minute apart). And one from the last release
+//! before loss halts and trailing stops (schema version 6, `tests/fixtures/store-v6.db`, made by
+//! d133fc1 against an ML engine on loopback: a kill and an enable, a BUY of 20 BTC/USD at 100
+//! executed and open (TP 105, SL 98), a manual SELL of ETH/USD pending).
 
 mod support;
 
@@ -84,7 +87,7 @@ fn a_store_from_the_previous_release_is_migrated_in_place_and_keeps_its_history(
     // Any command opens (and so migrates) the store.
     let (code, out, err) = run(dir.path(), &["status", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("7"));
     // The trend starts from the prices the decisions were made at (each of the 17 carries its
     // ML signal's price) and each symbol's latest price: the dashboard draws it at once.
     let ticks: Vec<(String, i64)> = {
@@ -191,7 +194,7 @@ fn a_store_from_a_newer_release_is_refused_not_downgraded() {
     let (code, _, err) = run(dir.path(), &["status"]);
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("schema version 99, newer than this program's 6"),
+        err.contains("schema version 99, newer than this program's 7"),
         "{err}"
     );
     assert_eq!(meta(&db, "schema_version").as_deref(), Some("99"));
@@ -238,7 +241,7 @@ fn a_store_from_the_release_before_keeps_its_orders_and_positions() {
 
     let (code, out, err) = run(dir.path(), &["positions", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("7"));
     let pos = json_lines(&out);
     assert_eq!(pos.len(), 1);
     assert_eq!(pos[0]["symbol"], "BTC/USD");
@@ -308,7 +311,7 @@ fn a_store_from_before_outcomes_has_its_decisions_followed_on_the_prices_it_kept
 
     let (code, out, err) = run(dir.path(), &["report", "--json"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("7"));
     assert_eq!(audit_rows(&db), before);
     let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let v = &r["veto"];
@@ -331,4 +334,51 @@ fn a_store_from_before_outcomes_has_its_decisions_followed_on_the_prices_it_kept
     assert_eq!(r["reliability"][0]["outcomes"], 4);
     // The closed trade: +200 realized.
     assert_eq!(r["performance"]["realized_pnl"], 200.0);
+}
+
+#[test]
+fn a_store_from_before_halts_and_trails_keeps_its_position_and_its_pending_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("autotrade.db");
+    std::fs::copy("tests/fixtures/store-v6.db", &db).unwrap();
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "neutral", 0.5, 101.0, "accumulation");
+    ml.set_symbol("ETH/USD", "neutral", 0.5, 100.0, "accumulation");
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\", \"ETH/USD\"]",
+        "",
+    );
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("6"));
+    let before = audit_rows(&db);
+    assert_eq!(before.len(), 3);
+
+    let (code, out, err) = run(dir.path(), &["positions", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("7"));
+    assert_eq!(audit_rows(&db), before);
+    let p: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(p["symbol"], "BTC/USD");
+    assert_eq!(p["quantity"], 20.0);
+    assert_eq!(p["stop_loss"], 98.0);
+    // Not halted, and enabled as the kill-then-enable left it.
+    let (code, out, err) = run(dir.path(), &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(s["enabled"], true, "{s}");
+    // The pending manual SELL is confirmed as before.
+    let (code, out, err) = run(dir.path(), &["decisions", "--pending", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let d: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let id = d["log_id"].as_str().unwrap().to_string();
+    let (code, out, err) = run(dir.path(), &["confirm", &id]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("executed SELL"), "{out}");
+    // The open BUY closes at the latest price: (101 − 100) × 20.
+    let (code, out, err) = run(dir.path(), &["close", "BTC/USD"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("realized P&L +20.00"), "{out}");
 }

@@ -10,7 +10,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// Version 5: closing orders beside opening ones, partial fills, and who holds a position's
 /// exits (the engine, or the broker's protective orders). Version 6: outcomes, what followed
 /// each BUY or SELL on later prices, and the raw score beside a calibrated confidence.
-pub const SCHEMA_VERSION: i64 = 6;
+/// Version 7: loss halts (the halt, the equity peak and the day's starting equity beside the
+/// switches) and trailing stops (the trail a decision asks for, and on its position the trail
+/// and the best price seen since it opened).
+pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -207,8 +210,21 @@ INSERT OR IGNORE INTO outcomes (decision_id, user_id, symbol, side, source, scor
            OR reasoning LIKE 'HOLD: SELL confidence % is below min_confidence %');
 "#;
 
+const V7: &str = r#"
+ALTER TABLE state ADD COLUMN halted_at INTEGER;
+ALTER TABLE state ADD COLUMN halt_reason TEXT;
+ALTER TABLE state ADD COLUMN equity_peak REAL;
+ALTER TABLE state ADD COLUMN day_start_ms INTEGER;
+ALTER TABLE state ADD COLUMN day_start_equity REAL;
+ALTER TABLE decisions ADD COLUMN trail_percent REAL;
+ALTER TABLE decisions ADD COLUMN trail_amount REAL;
+ALTER TABLE positions ADD COLUMN trail_percent REAL;
+ALTER TABLE positions ADD COLUMN trail_amount REAL;
+ALTER TABLE positions ADD COLUMN best_price REAL;
+"#;
+
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
-const STEPS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
+const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
 
 /// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
 pub fn migrate(tx: &Connection) -> Result<()> {
