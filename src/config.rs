@@ -937,12 +937,11 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
     };
     let nf = file.notifications;
     let webhook_url = nf.webhook_url.map(|u| u.trim().to_string());
-    if let Some(u) = &webhook_url {
-        if !(u.starts_with("http://") || u.starts_with("https://"))
-            || reqwest::Url::parse(u).is_err()
-        {
-            p.note("notifications.webhook_url must be an http:// or https:// URL".to_string());
-        }
+    if let Some(u) = &webhook_url
+        && (!(u.starts_with("http://") || u.starts_with("https://"))
+            || reqwest::Url::parse(u).is_err())
+    {
+        p.note("notifications.webhook_url must be an http:// or https:// URL".to_string());
     }
     let notifications = Notifications {
         bell: nf.bell.unwrap_or(true),
