@@ -110,6 +110,8 @@ fn snapshot() -> Snapshot {
             enabled: true,
             kill_switch: false,
             last_cycle_at_ms: Some(NOW - 5 * SEC),
+            halt: None,
+            marks: Default::default(),
         },
         pending,
         latest,
@@ -155,6 +157,8 @@ fn app() -> App {
         pending_expiry_ms: 600_000,
         stale_after_ms: None,
         broker: None,
+        daily_loss_limit_percent: 0.0,
+        max_drawdown_percent: 0.0,
         color: true,
     };
     let mut app = App::new(settings, NOW);

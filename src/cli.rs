@@ -60,8 +60,12 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         user: Option<String>,
     },
-    /// Turn auto-trading on (also clears the kill switch).
-    Enable,
+    /// Turn auto-trading on (also clears the kill switch); refused while a loss halt is in force.
+    Enable {
+        /// Clear a loss halt: the daily loss and drawdown limits start again from today's equity.
+        #[arg(long)]
+        reset: bool,
+    },
     /// Turn auto-trading off.
     Disable,
     /// Kill switch: disable and cancel every pending decision (--flatten: and close every open position).

@@ -322,6 +322,39 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
         yes(st.enabled, "ENABLED", "DISABLED"),
         yes(st.kill_switch, " (kill switch on)", "")
     );
+    if let Some(h) = &st.halt {
+        println!(
+            "HALTED      since {}: {}; new entries stop until `enable --reset`",
+            crate::store::fmt_ts(h.at_ms),
+            h.reason
+        );
+    }
+    let limit = |name: &str, v: &serde_json::Value| match v["percent"].as_f64() {
+        Some(p) => {
+            let limit = v["limit_percent"].as_f64().unwrap_or(0.0);
+            format!(
+                "{name} {} (loss {} from {})",
+                crate::domain::halt::Used {
+                    percent: p,
+                    amount: 0.0,
+                    base: 0.0,
+                    limit_percent: limit
+                }
+                .text(),
+                crate::domain::money::fmt_money(v["amount"].as_f64().unwrap_or(0.0)),
+                crate::domain::money::fmt_money(v["base"].as_f64().unwrap_or(0.0)),
+            )
+        }
+        None => format!("{name} off"),
+    };
+    let ll = &s["loss_limits"];
+    if !ll["daily_loss"].is_null() || !ll["drawdown"].is_null() {
+        println!(
+            "loss limits {}; {}",
+            limit("today", &ll["daily_loss"]),
+            limit("drawdown", &ll["drawdown"])
+        );
+    }
     println!("mode        {}", desk.config.mode().to_uppercase());
     if desk.config.is_simulated() {
         println!("source      SIMULATED: the built-in market and its analyzer");
@@ -420,7 +453,18 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn enable(desk: &Desk) -> Result<u8> {
+/// `enable`; with `--reset`, a loss halt is cleared first (and said so).
+pub fn enable(desk: &Desk, reset: bool) -> Result<u8> {
+    if reset {
+        match desk.reset_halt()? {
+            Some(h) => println!(
+                "loss halt cleared (was: {}); the limits start again from today's equity; auto-trading enabled",
+                h.reason
+            ),
+            None => println!("no loss halt to clear; auto-trading enabled"),
+        }
+        return Ok(EXIT_OK);
+    }
     desk.set_enabled(true)?;
     println!("auto-trading enabled");
     Ok(EXIT_OK)

@@ -21,6 +21,10 @@ pub enum Command {
     Cancel,
     ToggleEnabled,
     KillSwitch,
+    /// Kill switch and close every open position (asks y/n).
+    Flatten,
+    /// Clear a loss halt (asks y/n).
+    ResetHalt,
     CheckNow,
     /// Open the manual trade form.
     NewTrade,
@@ -29,7 +33,10 @@ pub enum Command {
     /// Close the selected position (asks y/n).
     ClosePosition,
     Help,
+    /// `q`: quit, asking first when positions are open or decisions pending.
     Quit,
+    /// Ctrl-C: quit at once.
+    QuitNow,
     /// In a form.
     NextField,
     PrevField,
@@ -187,8 +194,20 @@ pub const NORMAL: &[Binding] = &[
     Binding {
         keys: &[ch('K')],
         command: Command::KillSwitch,
-        help: "kill switch: disable and cancel all pending (asks y/n)",
+        help: "kill switch: pause entries, cancel all pending (asks y/n)",
         footer: Some(("K", "kill")),
+    },
+    Binding {
+        keys: &[ch('F')],
+        command: Command::Flatten,
+        help: "flatten: kill switch, and close every position (asks y/n)",
+        footer: None,
+    },
+    Binding {
+        keys: &[ch('R')],
+        command: Command::ResetHalt,
+        help: "reset a loss halt; limits restart from equity now (asks y/n)",
+        footer: None,
     },
     Binding {
         keys: &[ch('c')],
@@ -233,10 +252,16 @@ pub const NORMAL: &[Binding] = &[
         footer: Some(("?", "help")),
     },
     Binding {
-        keys: &[ch('q'), ctrl('c')],
+        keys: &[ch('q')],
         command: Command::Quit,
-        help: "quit (the store keeps everything)",
+        help: "quit (asks when positions are open or decisions pending)",
         footer: Some(("q", "quit")),
+    },
+    Binding {
+        keys: &[ctrl('c')],
+        command: Command::QuitNow,
+        help: "quit at once (the store keeps everything)",
+        footer: None,
     },
 ];
 
@@ -257,7 +282,7 @@ pub const POPUP: &[Binding] = &[
     },
     Binding {
         keys: &[ctrl('c')],
-        command: Command::Quit,
+        command: Command::QuitNow,
         help: "quit the dashboard",
         footer: None,
     },
@@ -284,7 +309,7 @@ const CANCEL_FORM: Binding = Binding {
 };
 const QUIT_CTRL_C: Binding = Binding {
     keys: &[ctrl('c')],
-    command: Command::Quit,
+    command: Command::QuitNow,
     help: "quit the dashboard",
     footer: None,
 };
@@ -416,7 +441,7 @@ pub const HELP: &[Binding] = &[
     },
     Binding {
         keys: &[ctrl('c')],
-        command: Command::Quit,
+        command: Command::QuitNow,
         help: "quit, from anywhere",
         footer: None,
     },
@@ -525,7 +550,7 @@ mod tests {
             ),
             (KeyCode::Char('?'), KeyModifiers::SHIFT, Command::Help),
             (KeyCode::Char('q'), KeyModifiers::NONE, Command::Quit),
-            (KeyCode::Char('c'), KeyModifiers::CONTROL, Command::Quit),
+            (KeyCode::Char('c'), KeyModifiers::CONTROL, Command::QuitNow),
         ] {
             assert_eq!(
                 command_for(Mode::Normal, &press(code, mods)),
@@ -546,7 +571,7 @@ mod tests {
                 Mode::TradeForm,
                 &press(KeyCode::Char('c'), KeyModifiers::CONTROL)
             ),
-            Some(Command::Quit)
+            Some(Command::QuitNow)
         );
         let mut release = press(KeyCode::Char('q'), KeyModifiers::NONE);
         release.kind = KeyEventKind::Release;

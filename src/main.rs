@@ -217,7 +217,7 @@ fn run(
         Some(Command::Confirm { log_id }) => rt.block_on(commands::confirm(&ctx, &log_id)),
         Some(Command::Cancel { log_id }) => commands::cancel(&ctx, &log_id),
         Some(Command::Status { json, .. }) => commands::status(&ctx, json),
-        Some(Command::Enable) => commands::enable(&ctx),
+        Some(Command::Enable { reset }) => commands::enable(&ctx, reset),
         Some(Command::Disable) => commands::disable(&ctx),
         Some(Command::Kill { flatten: false }) => commands::kill(&ctx),
         Some(Command::Kill { flatten: true }) => rt.block_on(commands::flatten(&ctx)),

@@ -117,6 +117,15 @@ impl Remote {
             Effect::SetEnabled(true) => self.post(&self.path("enable"), json!({})).await,
             Effect::SetEnabled(false) => self.post(&self.path("disable"), json!({})).await,
             Effect::Kill => self.post(&self.path("kill"), json!({})).await,
+            Effect::Flatten => {
+                self.post(&self.path("kill"), json!({ "flatten": true }))
+                    .await
+            }
+            Effect::ResetHalt => {
+                self.post(&self.path("enable"), json!({ "reset": true }))
+                    .await
+            }
+            Effect::Quit => return Outcome::Ok,
             Effect::CheckNow | Effect::StartEngine => {
                 return Outcome::Refused("the server's engine checks on its own schedule".into());
             }

@@ -418,7 +418,7 @@ fn the_dashboard_shows_the_brokers_account_who_holds_the_stops_and_external_posi
         "{screen}"
     );
     assert_eq!(d.fake.post_count(), 1);
-    dash.press("q");
+    dash.press("\u{3}");
 }
 
 #[test]

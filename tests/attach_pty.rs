@@ -114,8 +114,8 @@ fn remote_dashboards_attach_to_serve_through_its_api_with_a_token() {
     // `q` closes the history view, a second one quits.
     a.press("q");
     a.wait_screen("the dashboard again", |t| t.contains("Signals"));
-    a.press("q");
+    a.press("\u{3}");
     assert_eq!(a.wait_exit(), 0);
-    b.press("q");
+    b.press("\u{3}");
     assert_eq!(b.wait_exit(), 0);
 }

@@ -469,6 +469,7 @@ fn backtest_and_live_rules_decide_the_same_on_every_bar() {
         let gates = Gates {
             enabled: true,
             kill_switch: false,
+            halted: false,
             symbol_has_open_position: i % 3 == 1,
             symbol_has_pending: false,
             open_positions: usize::from(i % 3 == 1),

@@ -30,6 +30,8 @@ fn settings(live: bool, color: bool) -> Settings {
         pending_expiry_ms: 600_000,
         stale_after_ms: None,
         broker: None,
+        daily_loss_limit_percent: 0.0,
+        max_drawdown_percent: 0.0,
         color,
     }
 }
@@ -71,6 +73,8 @@ fn snapshot() -> Snapshot {
             enabled: true,
             kill_switch: false,
             last_cycle_at_ms: Some(NOW - 42 * SEC),
+            halt: None,
+            marks: Default::default(),
         },
         pending: vec![eth.clone(), btc.clone()],
         latest: vec![sol, eth, btc],
@@ -359,9 +363,34 @@ fn e_toggles_enabled_and_enables_after_a_kill() {
     s.state.enabled = false;
     app.update(Action::Snapshot(Box::new(s.clone())));
     assert_eq!(app.update(ch('e')), vec![Effect::SetEnabled(true)]);
+    // After the kill switch, enabling asks first, and only `y` enables.
     s.state.kill_switch = true;
+    app.update(Action::Snapshot(Box::new(s.clone())));
+    assert!(app.update(ch('e')).is_empty());
+    let popup = app.popup.clone().expect("a question");
+    assert_eq!(popup.on_yes, Effect::SetEnabled(true));
+    assert!(
+        popup.question.contains("Clear the kill switch"),
+        "{}",
+        popup.question
+    );
+    assert!(app.update(ch('n')).is_empty());
+    assert!(app.popup.is_none());
+    app.update(ch('e'));
+    assert_eq!(app.update(ch('y')), vec![Effect::SetEnabled(true)]);
+    // A loss halt is not cleared by `e`: it says how to reset.
+    s.state.halt = Some(autotrade_tui::domain::halt::Halt {
+        at_ms: NOW,
+        reason: "daily loss 300.00 = 3.00% of 10,000.00 at the day's start ≥ limit 3%".into(),
+    });
     app.update(Action::Snapshot(Box::new(s)));
-    assert_eq!(app.update(ch('e')), vec![Effect::SetEnabled(true)]);
+    assert!(app.update(ch('e')).is_empty());
+    assert!(app.popup.is_none());
+    assert!(
+        app.event_lines()[0].message.contains("`R` resets it"),
+        "{:?}",
+        app.event_lines()[0]
+    );
     // Before the store has loaded there is nothing to toggle.
     let mut fresh = App::new(settings(false, true), NOW);
     assert!(fresh.update(ch('e')).is_empty());
@@ -392,7 +421,12 @@ fn question_mark_toggles_help_and_help_swallows_other_keys() {
 
 #[test]
 fn q_ctrl_c_and_signals_quit() {
+    // Nothing open, nothing pending: `q` quits at once.
     let mut a = app();
+    let mut s = snapshot();
+    s.pending.clear();
+    s.positions.clear();
+    a.update(Action::Snapshot(Box::new(s)));
     a.update(ch('q'));
     assert!(a.should_quit());
     let mut b = app();
@@ -687,9 +721,14 @@ fn footer_hints_come_from_the_key_table_and_help_and_quit_always_fit() {
         40,
     );
     for b in keymap::NORMAL {
-        // The keys that move in a list share one line, Shift-Tab shares Tab's.
-        let shared =
-            ui::help::MOVES.contains(&b.command) || b.command == keymap::Command::SwitchFocusBack;
+        // The keys that move in a list share one line, Shift-Tab shares Tab's, the two kill
+        // switches share one, and Ctrl-C is the help's last line.
+        use keymap::Command as C;
+        let shared = ui::help::MOVES.contains(&b.command)
+            || matches!(
+                b.command,
+                C::SwitchFocusBack | C::KillSwitch | C::Flatten | C::QuitNow
+            );
         assert!(help.contains(b.help) || shared, "help lacks {:?}", b.help);
         assert!(
             help.contains(&keymap::keys_label(b)),
@@ -697,6 +736,10 @@ fn footer_hints_come_from_the_key_table_and_help_and_quit_always_fit() {
             keymap::keys_label(b)
         );
     }
+    assert!(
+        help.contains("K, F            kill switch: K pauses entries, F also closes positions")
+    );
+    assert!(help.contains("Ctrl-C: quit, from anywhere"));
     assert!(help.contains("move in the focused pane: a row, a page, to either end"));
 }
 
@@ -1290,6 +1333,8 @@ fn many(n: usize, events: usize) -> App {
             enabled: true,
             kill_switch: false,
             last_cycle_at_ms: Some(NOW - 5 * SEC),
+            halt: None,
+            marks: Default::default(),
         },
         pending: vec![],
         latest: vec![],
@@ -2026,4 +2071,132 @@ fn a_opens_the_analytics_which_load_off_the_ui_thread_scroll_and_close() {
     app.update(ch('a'));
     assert!(app.analytics.is_none());
     assert!(!app.should_quit());
+}
+
+#[test]
+fn q_with_positions_and_pending_says_what_keeps_running_and_what_does_not() {
+    let mut app = app();
+    assert!(app.update(ch('q')).is_empty());
+    assert!(!app.should_quit());
+    let q = app.popup.clone().expect("a question").question;
+    assert!(
+        q.contains("Quitting stops the engine this dashboard runs"),
+        "{q}"
+    );
+    assert!(
+        q.contains("1 open position(s) (SOL/USD) stay open, and nothing watches their take-profit and stop-loss"),
+        "{q}"
+    );
+    assert!(q.contains("2 pending decision(s) stay pending"), "{q}");
+    assert!(q.contains("expire 10 min after they were made"), "{q}");
+    // `n` stays; `y` quits.
+    app.update(ch('n'));
+    assert!(!app.should_quit());
+    app.update(ch('q'));
+    app.update(ch('y'));
+    assert!(app.should_quit());
+    // Attached to an engine elsewhere: it keeps running, and says whose.
+    let mut attached = self::app();
+    attached.attached = Some(autotrade_tui::app::Attached {
+        pid: Some(4242),
+        since_ms: None,
+        running: true,
+        remote: None,
+    });
+    attached.update(ch('q'));
+    let q = attached.popup.clone().expect("a question").question;
+    assert!(q.contains("The engine of pid 4242 keeps running"), "{q}");
+    assert!(q.contains("Only this view closes"), "{q}");
+}
+
+#[test]
+fn flatten_asks_naming_each_position_and_how_it_closes() {
+    let mut app = app();
+    assert!(app.update(ch('F')).is_empty());
+    let popup = app.popup.clone().expect("a question");
+    assert_eq!(popup.on_yes, Effect::Flatten);
+    assert!(
+        popup.question.contains(
+            "Disable auto-trading, cancel 2 pending decision(s) and close 1 open position(s) (SOL/USD) at the latest price?"
+        ),
+        "{}",
+        popup.question
+    );
+    assert_eq!(app.update(ch('y')), vec![Effect::Flatten]);
+    // The kill switch alone names what it leaves open.
+    let mut app = self::app();
+    app.update(ch('K'));
+    let q = app.popup.clone().expect("a question").question;
+    assert!(
+        q.contains("1 open position(s) stay open with their exits (`F` flattens)"),
+        "{q}"
+    );
+}
+
+#[test]
+fn a_loss_halt_shows_in_the_header_and_r_resets_it_after_asking() {
+    let mut app = app();
+    assert!(app.update(ch('R')).is_empty());
+    assert!(app.popup.is_none(), "no halt, no question");
+    let mut s = snapshot();
+    s.state.halt = Some(autotrade_tui::domain::halt::Halt {
+        at_ms: NOW,
+        reason: "daily loss 300.00 = 3.00% of 10,000.00 at the day's start ≥ limit 3%".into(),
+    });
+    app.update(Action::Snapshot(Box::new(s)));
+    let screen = render(&app, 120, 40);
+    let header: Vec<&str> = screen.lines().take(2).collect();
+    assert!(header[0].contains("HALTED"), "{screen}");
+    assert!(
+        header[1].contains("daily loss 300.00 = 3.00% of 10,000.00 at the day's start ≥ limit 3%"),
+        "{screen}"
+    );
+    // At 50 columns the figure that tripped it stays whole.
+    let narrow = render(&app, 50, 12);
+    assert!(
+        narrow.lines().nth(1).unwrap().contains("daily loss 300.00"),
+        "{narrow}"
+    );
+    app.update(ch('R'));
+    let popup = app.popup.clone().expect("a question");
+    assert_eq!(popup.on_yes, Effect::ResetHalt);
+    assert!(
+        popup
+            .question
+            .contains("start the limits again from today's equity")
+    );
+    assert_eq!(app.update(ch('y')), vec![Effect::ResetHalt]);
+}
+
+#[test]
+fn the_header_shows_how_much_of_each_loss_limit_is_used() {
+    let mut app = App::new(
+        Settings {
+            daily_loss_limit_percent: 3.0,
+            max_drawdown_percent: 10.0,
+            ..settings(false, false)
+        },
+        NOW,
+    );
+    let mut s = snapshot();
+    // The day started at 10,100 and the peak was 10,200; equity now 10,043.58.
+    s.state.marks = autotrade_tui::domain::halt::EquityMarks {
+        peak: Some(10_200.0),
+        day_start_ms: Some(NOW - NOW.rem_euclid(86_400_000)),
+        day_start_equity: Some(10_100.0),
+    };
+    let equity = s.equity;
+    app.update(Action::Snapshot(Box::new(s)));
+    let screen = render(&app, 120, 40);
+    let line = screen.lines().nth(1).unwrap();
+    let day = (10_100.0 - equity) / 10_100.0 * 100.0;
+    let dd = (10_200.0 - equity) / 10_200.0 * 100.0;
+    assert!(
+        line.contains(&format!("day loss {day:.2}% of 3%")),
+        "{line}"
+    );
+    assert!(
+        line.contains(&format!("drawdown {dd:.2}% of 10%")),
+        "{line}"
+    );
 }

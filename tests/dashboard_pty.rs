@@ -77,7 +77,7 @@ fn y_executes_exactly_the_selected_decision_and_q_exits_cleanly() {
     );
     assert_eq!(store.open_positions().unwrap().len(), 1);
 
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }
@@ -129,7 +129,7 @@ fn command_line_cancel_shows_and_n_cancels_the_next_one() {
             .is_empty()
     );
 
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }
@@ -194,7 +194,7 @@ fn after_a_resize_to_80x24_symbols_stay_readable_and_the_next_key_counts() {
         assert!(screen.contains(s), "{s} missing:\n{screen}");
     }
     assert!(screen.lines().all(|l| l.chars().count() <= 80));
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }
@@ -268,7 +268,7 @@ fn t_places_a_manual_trade_s_resizes_and_c_closes_after_y() {
         t.contains("Open positions (0)") && t.contains("closed by trader on the dashboard")
     });
 
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }

@@ -714,7 +714,7 @@ fn a_proposal_appears_on_a_running_dashboard_marked_as_the_agents() {
     let after = decisions_json(dir.path(), &[]);
     let stored = after.iter().find(|l| l["log_id"] == id).unwrap();
     assert_eq!(stored["status"], "executed");
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
     assert_eq!(c.finish(), 0);
 }

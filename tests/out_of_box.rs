@@ -99,7 +99,7 @@ fn the_dashboard_in_a_fresh_home_says_simulated_and_its_prices_move() {
         let store = d.store();
         (store.latest_per_symbol().ok()?.len() == 3).then_some(())
     });
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
     d.assert_terminal_restored();
 }

@@ -22,6 +22,7 @@ fn open_gates() -> Gates {
     Gates {
         enabled: true,
         kill_switch: false,
+        halted: false,
         symbol_has_open_position: false,
         symbol_has_pending: false,
         open_positions: 0,

@@ -34,13 +34,13 @@ fn a_second_dashboard_attaches_to_the_first_and_acts_through_the_same_store() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ENABLED"), "{out}");
     // Quitting the attached one leaves the engine running.
-    second.press("q");
+    second.press("\u{3}");
     assert_eq!(second.wait_exit(), 0);
     first.wait_screen("the first, still running", |t| t.contains("Signals"));
     // When the engine stops, an attached dashboard says so, and `r` runs it there.
     let mut third = Dashboard::start(dir.path());
     third.wait_screen("attached", |t| t.contains("ATTACHED"));
-    first.press("q");
+    first.press("\u{3}");
     assert_eq!(first.wait_exit(), 0);
     third.wait_screen("the engine stopped", |t| {
         t.contains("ENGINE STOPPED") && t.contains(&format!("pid {engine_pid}"))
@@ -49,7 +49,7 @@ fn a_second_dashboard_attaches_to_the_first_and_acts_through_the_same_store() {
     third.wait_screen("the engine running here", |t| {
         t.contains("the engine runs in this dashboard now") && t.contains("next check in")
     });
-    third.press("q");
+    third.press("\u{3}");
     assert_eq!(third.wait_exit(), 0);
 }
 
@@ -81,7 +81,7 @@ fn a_command_line_confirm_shows_on_the_dashboard_and_is_never_undone() {
         1
     );
     assert_eq!(store.open_positions().unwrap().len(), 1);
-    d.press("q");
+    d.press("\u{3}");
     assert_eq!(d.wait_exit(), 0);
 }
 

@@ -49,6 +49,8 @@ fn settings() -> Settings {
         pending_expiry_ms: 600_000,
         stale_after_ms: None,
         broker: None,
+        daily_loss_limit_percent: 0.0,
+        max_drawdown_percent: 0.0,
         color: false,
     }
 }
@@ -124,6 +126,8 @@ fn snapshot() -> Snapshot {
             enabled: true,
             kill_switch: false,
             last_cycle_at_ms: Some(NOW - 30 * SEC),
+            halt: None,
+            marks: Default::default(),
         },
         pending,
         latest,

@@ -119,6 +119,17 @@ fn user_of(
 /// A JSON body: 415 without a JSON content type (which also keeps browsers' simple
 /// cross-site posts out), 413 over the limit, 400 when it is not JSON, 422 naming the field
 /// when it has the wrong shape.
+/// A body that may be absent (a bare POST): its default then, else [`json_body`].
+fn optional_json_body<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, ApiError> {
+    match &body {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
+        _ => json_body(headers, body),
+    }
+}
+
 fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -210,9 +221,34 @@ async fn get_status(
     .await
 }
 
-async fn set_enabled(users: Arc<Users>, user: Arc<User>, on: bool) -> Reply {
+/// `POST enable` may carry `{"reset": true}`: clear a loss halt (as `enable --reset`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EnableRequest {
+    #[serde(default)]
+    reset: bool,
+}
+
+/// `POST kill` may carry `{"flatten": true}`: also close every open position.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct KillRequest {
+    #[serde(default)]
+    flatten: bool,
+}
+
+async fn set_enabled(users: Arc<Users>, user: Arc<User>, on: bool, reset: bool) -> Reply {
     let id = user.ctx.config.auto_trade.user_id.clone();
     let reply = blocking(move || {
+        if reset {
+            let cleared = user.ctx.reset_halt().map_err(desk_error)?;
+            return Ok(Json(json!({
+                "user_id": id,
+                "enabled": true,
+                "halt_cleared": cleared.map(|h| h.reason),
+                "detail": "loss halt reset: the limits start again from today's equity; auto-trading enabled",
+            })));
+        }
         user.ctx.set_enabled(on).map_err(desk_error)?;
         Ok(Json(json!({
             "user_id": id,
@@ -225,9 +261,36 @@ async fn set_enabled(users: Arc<Users>, user: Arc<User>, on: bool) -> Reply {
     reply
 }
 
-/// The kill switch: disable and cancel every pending decision (as `kill` and `K`).
-async fn kill(State(users): State<Arc<Users>>, path: Result<Path<String>, PathRejection>) -> Reply {
+/// The kill switch: disable and cancel every pending decision (as `kill` and `K`); with
+/// `{"flatten": true}`, also close every open position (as `kill --flatten` and `F`).
+async fn kill(
+    State(users): State<Arc<Users>>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Reply {
     let user = user_of(&users, path)?;
+    let req: KillRequest = optional_json_body(&headers, body)?;
+    if req.flatten {
+        let (cancelled, closed) = user.ctx.flatten().await.map_err(desk_error)?;
+        let (mut done, mut failed) = (Vec::new(), Vec::new());
+        for c in closed {
+            match c {
+                Ok(p) => {
+                    let last = p.exit_price;
+                    done.push(p.to_json(last));
+                }
+                Err(why) => failed.push(why),
+            }
+        }
+        return Ok(Json(json!({
+            "kill_switch": true,
+            "enabled": false,
+            "cancelled": cancelled,
+            "closed": done,
+            "not_closed": failed,
+        })));
+    }
     blocking(move || {
         let cancelled = user.ctx.kill().map_err(desk_error)?;
         Ok(Json(
@@ -407,9 +470,12 @@ async fn report(
 async fn enable(
     State(users): State<Arc<Users>>,
     path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Reply {
     let user = user_of(&users, path)?;
-    set_enabled(users, user, true).await
+    let req: EnableRequest = optional_json_body(&headers, body)?;
+    set_enabled(users, user, true, req.reset).await
 }
 
 async fn disable(
@@ -417,7 +483,7 @@ async fn disable(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let user = user_of(&users, path)?;
-    set_enabled(users, user, false).await
+    set_enabled(users, user, false, false).await
 }
 
 /// `?limit=50&executed_only=false`, strictly: anything else is named and refused.

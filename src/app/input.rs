@@ -2,14 +2,36 @@
 
 use super::*;
 
+/// A configured span exactly as set: whole minutes as minutes, else seconds (to the ms).
+fn fmt_span(ms: i64) -> String {
+    if ms > 0 && ms % 60_000 == 0 {
+        format!("{} min", ms / 60_000)
+    } else {
+        format!("{} s", crate::domain::money::fmt_num(ms as f64 / 1000.0))
+    }
+}
+
 /// PgUp and PgDn move this many rows.
 const PAGE: isize = 10;
 
 impl App {
     pub(super) fn command(&mut self, cmd: Command) -> Vec<Effect> {
         match cmd {
-            Command::Quit => {
+            Command::QuitNow => {
                 self.quit = true;
+                vec![]
+            }
+            Command::Quit => {
+                match self.quit_question() {
+                    Some(question) => {
+                        self.popup = Some(Popup {
+                            title: "Quit".into(),
+                            question,
+                            on_yes: Effect::Quit,
+                        })
+                    }
+                    None => self.quit = true,
+                }
                 vec![]
             }
             Command::Help => {
@@ -48,6 +70,13 @@ impl App {
                 vec![Effect::LoadReport]
             }
             Command::Yes => match self.popup.take() {
+                Some(Popup {
+                    on_yes: Effect::Quit,
+                    ..
+                }) => {
+                    self.quit = true;
+                    vec![]
+                }
                 Some(p) => vec![p.on_yes],
                 None => vec![],
             },
@@ -105,9 +134,27 @@ impl App {
             }
             Command::Confirm => self.confirm_selected(),
             Command::Cancel => self.cancel_selected(),
-            Command::ToggleEnabled => match self.snapshot.as_ref().map(|s| s.state) {
-                // The kill switch is cleared by enabling, so `e` after `K` enables.
-                Some(st) => vec![Effect::SetEnabled(!st.enabled || st.kill_switch)],
+            Command::ToggleEnabled => match self.snapshot.as_ref().map(|s| &s.state) {
+                // A loss halt is cleared only by a reset, which asks.
+                Some(st) if st.halt.is_some() && (!st.enabled || st.kill_switch) => {
+                    self.note(
+                        "warn",
+                        "HALTED by a loss limit: `R` resets it (asks), or `enable --reset`".into(),
+                    );
+                    vec![]
+                }
+                // Re-enabling after the kill switch asks: the trader stopped everything on purpose.
+                Some(st) if st.kill_switch => {
+                    self.popup = Some(Popup {
+                        title: "Re-enable after the kill switch".into(),
+                        question: "Clear the kill switch and enable auto-trading? New decisions \
+                                   will be made and queued again."
+                            .into(),
+                        on_yes: Effect::SetEnabled(true),
+                    });
+                    vec![]
+                }
+                Some(st) => vec![Effect::SetEnabled(!st.enabled)],
                 None => {
                     self.note("info", "the store is still loading: try again".into());
                     vec![]
@@ -115,14 +162,64 @@ impl App {
             },
             Command::KillSwitch => {
                 let pending = self.pending().len();
+                let open = self.positions().len();
                 self.popup = Some(Popup {
-                    title: "Kill switch".into(),
+                    title: "Kill switch: pause entries".into(),
                     question: format!(
                         "Disable auto-trading and cancel {pending} pending decision(s)? \
+                         {open} open position(s) stay open with their exits (`F` flattens). \
                          `e` enables again."
                     ),
                     on_yes: Effect::Kill,
                 });
+                vec![]
+            }
+            Command::Flatten => {
+                let pending = self.pending().len();
+                let symbols: Vec<String> =
+                    self.positions().iter().map(|p| p.symbol.clone()).collect();
+                let how = match &self.settings.broker {
+                    Some(b) => format!("by a market order each at {b}"),
+                    None => "at the latest price".into(),
+                };
+                self.popup = Some(Popup {
+                    title: if self.settings.live {
+                        "Flatten LIVE".into()
+                    } else {
+                        "Flatten".into()
+                    },
+                    question: if symbols.is_empty() {
+                        format!(
+                            "Disable auto-trading and cancel {pending} pending decision(s)? \
+                             No position is open."
+                        )
+                    } else {
+                        format!(
+                            "Disable auto-trading, cancel {pending} pending decision(s) and \
+                             close {} open position(s) ({}) {how}?",
+                            symbols.len(),
+                            symbols.join(", ")
+                        )
+                    },
+                    on_yes: Effect::Flatten,
+                });
+                vec![]
+            }
+            Command::ResetHalt => {
+                match self.halt().cloned() {
+                    Some(h) => {
+                        self.popup = Some(Popup {
+                            title: "Reset the loss halt".into(),
+                            question: format!(
+                                "HALTED: {}. Clear it, start the limits again from today's \
+                                 equity, and enable auto-trading?",
+                                h.reason
+                            ),
+                            on_yes: Effect::ResetHalt,
+                        })
+                    }
+                    None => self.note("info", "no loss halt is in force".into()),
+                }
                 vec![]
             }
             Command::CheckNow => match self.attached.clone() {
@@ -272,6 +369,7 @@ impl App {
         Some(Gates {
             enabled: s.state.enabled,
             kill_switch: s.state.kill_switch,
+            halted: s.state.halt.is_some(),
             symbol_has_open_position: s.positions.iter().any(|p| p.symbol == symbol),
             symbol_has_pending: s.pending.iter().any(|d| d.decision.symbol == symbol),
             open_positions: s.positions.len(),
@@ -432,6 +530,59 @@ impl App {
                 None
             }
         }
+    }
+
+    /// What `q` asks when quitting leaves something behind: which positions and decisions,
+    /// and what keeps watching them (the engine elsewhere, the broker) or nothing does.
+    pub(super) fn quit_question(&self) -> Option<String> {
+        use crate::domain::lifecycle::ExitsHeldBy;
+        let s = self.snapshot.as_ref()?;
+        let (open, pending) = (s.positions.len(), s.pending.len());
+        if open == 0 && pending == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        match &self.attached {
+            Some(a) if a.running || a.remote.is_some() => parts.push(format!(
+                "The engine of {} keeps running: it watches the {open} open position(s) and \
+                 expires the {pending} pending decision(s) on its own schedule. Only this view closes.",
+                a.pid_text()
+            )),
+            _ => {
+                parts.push(
+                    "Quitting stops the engine this dashboard runs: no checks, no new decisions."
+                        .to_string(),
+                );
+                let (at_broker, watched): (Vec<_>, Vec<_>) = s
+                    .positions
+                    .iter()
+                    .partition(|p| p.exits_held_by == ExitsHeldBy::Broker);
+                if !watched.is_empty() {
+                    let symbols: Vec<&str> = watched.iter().map(|p| p.symbol.as_str()).collect();
+                    parts.push(format!(
+                        "{} open position(s) ({}) stay open, and nothing watches their \
+                         take-profit and stop-loss until the dashboard, `run` or `serve` runs again.",
+                        watched.len(),
+                        symbols.join(", ")
+                    ));
+                }
+                if !at_broker.is_empty() {
+                    parts.push(format!(
+                        "{} position(s) keep their exits at the broker.",
+                        at_broker.len()
+                    ));
+                }
+                if pending > 0 {
+                    parts.push(format!(
+                        "{pending} pending decision(s) stay pending (`confirm` still works) and \
+                         expire {} after they were made.",
+                        fmt_span(self.settings.pending_expiry_ms)
+                    ));
+                }
+            }
+        }
+        parts.push("Quit?".into());
+        Some(parts.join(" "))
     }
 
     pub(super) fn confirm_selected(&mut self) -> Vec<Effect> {

@@ -45,6 +45,11 @@ pub struct Settings {
     /// A real broker's name (its account is shown instead of the ledger's equity); `None` on
     /// the paper ledger.
     pub broker: Option<String>,
+    /// `[risk]` loss limits, percent (0: off); the header shows how much of each is used.
+    #[serde(default)]
+    pub daily_loss_limit_percent: f64,
+    #[serde(default)]
+    pub max_drawdown_percent: f64,
     pub color: bool,
 }
 
@@ -72,6 +77,8 @@ impl Settings {
                     .as_millis()
                     .min(i64::MAX as u128) as i64
             }),
+            daily_loss_limit_percent: config.risk_limits.daily_loss_limit_percent,
+            max_drawdown_percent: config.risk_limits.max_drawdown_percent,
             color,
         }
     }
@@ -155,6 +162,12 @@ pub enum Effect {
     },
     SetEnabled(bool),
     Kill,
+    /// The kill switch, then every open position closed (`kill --flatten`).
+    Flatten,
+    /// Clear a loss halt (`enable --reset`).
+    ResetHalt,
+    /// Leave the dashboard (asked when positions are open or decisions pending).
+    Quit,
     CheckNow,
     /// Run the engine in this dashboard (the one it was attached to has stopped).
     StartEngine,
@@ -192,6 +205,9 @@ impl Effect {
             Effect::SetEnabled(true) => "enable".into(),
             Effect::SetEnabled(false) => "disable".into(),
             Effect::Kill => "kill switch".into(),
+            Effect::Flatten => "flatten".into(),
+            Effect::ResetHalt => "reset the loss halt".into(),
+            Effect::Quit => "quit".into(),
             Effect::CheckNow => "check now".into(),
             Effect::StartEngine => "run the engine here".into(),
             Effect::LoadHistory { .. } => "load the history".into(),
@@ -489,6 +505,11 @@ impl App {
 
     pub fn kill_switch(&self) -> bool {
         self.snapshot.as_ref().is_some_and(|s| s.state.kill_switch)
+    }
+
+    /// The loss halt in force, if any.
+    pub fn halt(&self) -> Option<&crate::domain::halt::Halt> {
+        self.snapshot.as_ref().and_then(|s| s.state.halt.as_ref())
     }
 
     /// The one way in.

@@ -400,6 +400,7 @@ pub fn replay(
         let gates = Gates {
             enabled: true,
             kill_switch: false,
+            halted: false,
             symbol_has_open_position: open.is_some(),
             symbol_has_pending: false,
             open_positions: usize::from(open.is_some()),

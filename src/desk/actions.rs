@@ -55,17 +55,20 @@ impl Desk {
         })
     }
 
-    /// Turn auto-trading on (also clears the kill switch) or off.
+    /// Turn auto-trading on (also clears the kill switch) or off. Enabling is refused while a
+    /// loss halt is in force: [`Desk::reset_halt`] clears it.
     pub fn set_enabled(&self, enabled: bool) -> Result<()> {
-        Ok(self.store.write(|tx| {
+        self.store.write(|tx| {
             if enabled {
+                Desk::refuse_if_halted(tx)?;
                 tx.set_switches(true, Some(false))?;
-                tx.add_event("info", "auto-trading enabled")
+                tx.add_event("info", "auto-trading enabled")?;
             } else {
                 tx.set_switches(false, None)?;
-                tx.add_event("info", "auto-trading disabled")
+                tx.add_event("info", "auto-trading disabled")?;
             }
-        })?)
+            Ok::<_, DeskError>(())
+        })
     }
 
     /// The runtime switches.

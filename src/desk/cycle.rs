@@ -1,6 +1,6 @@
 //! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
 
-use super::{Desk, Limits, Result, outcomes};
+use super::{Desk, Limits, Result, guard, outcomes};
 use crate::domain::lifecycle::{self, ExitsHeldBy, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
@@ -61,6 +61,7 @@ fn price_ticks(
         }
     }
     followers.finish(tx)?;
+    guard::watch_losses(tx, desk)?;
     Ok(closed)
 }
 
@@ -95,6 +96,7 @@ pub(super) fn one_price(
     let mut followers = outcomes::Followers::load(tx, desk)?;
     let closed = price_tick(tx, desk, &mut followers, symbol, price, out)?;
     followers.finish(tx)?;
+    guard::watch_losses(tx, desk)?;
     Ok(closed)
 }
 
@@ -384,6 +386,7 @@ impl Desk {
                         .collect::<Result<Vec<_>>>()
                         .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
                     scoring.followers.finish(tx)?;
+                    guard::watch_losses(tx, desk)?;
                     Ok::<_, super::DeskError>(done)
                 })?;
                 desk.queue(out);
@@ -431,6 +434,7 @@ impl Desk {
                 &mut out,
             )?;
             scoring.followers.finish(tx)?;
+            guard::watch_losses(tx, self)?;
             Ok::<_, super::DeskError>(outcome)
         })?;
         self.queue(out);
@@ -472,6 +476,7 @@ impl Desk {
                 }
             }
             followers.finish(tx)?;
+            guard::watch_losses(tx, self)?;
             Ok::<_, crate::store::StoreError>(closed)
         })?;
         self.queue(out);

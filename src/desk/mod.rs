@@ -7,6 +7,7 @@
 mod actions;
 mod cycle;
 mod execute;
+mod guard;
 mod outcomes;
 mod reconcile;
 mod views;

@@ -61,7 +61,7 @@ const SNAPSHOT_PENDING: usize = 100;
 pub const TREND_POINTS: usize = 16;
 
 /// Equity from positions and prices already read.
-fn equity_of(
+pub(super) fn equity_of(
     account_size: f64,
     realized: f64,
     open: &[Position],
@@ -196,10 +196,33 @@ impl Desk {
                 && crate::analytics::calibration_for(&scored).is_some(),
         });
         let eq = self.equity()?;
+        let limits = self.loss_limits();
+        let marks = crate::domain::halt::roll(st.marks, eq.equity, crate::store::now_ms());
+        let (daily, drawdown) = crate::domain::halt::usage(&limits, &marks, eq.equity);
+        let used = |u: Option<crate::domain::halt::Used>| {
+            u.map(|u| {
+                serde_json::json!({
+                    "percent": round_dp(u.percent, 4),
+                    "amount": round_dp(u.amount, 2),
+                    "base": round_dp(u.base, 2),
+                    "limit_percent": u.limit_percent,
+                })
+            })
+        };
         Ok(serde_json::json!({
             "user_id": cfg.auto_trade.user_id,
             "enabled": st.enabled,
             "kill_switch": st.kill_switch,
+            // A loss halt in force: no new entries until `enable --reset`.
+            "halt": st.halt.as_ref().map(|h| serde_json::json!({
+                "since": store::fmt_ts(h.at_ms),
+                "reason": h.reason,
+            })),
+            // How much of each loss limit is used (null: the limit is off).
+            "loss_limits": {
+                "daily_loss": used(daily),
+                "drawdown": used(drawdown),
+            },
             "mode": cfg.mode(),
             "source": cfg.source_name(),
             // null until a cycle has asked the source; since: when the last change was seen.

@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O, no clock, no terminal.
 
+pub mod halt;
 pub mod lifecycle;
 pub mod manual;
 pub mod matrix;

@@ -164,11 +164,17 @@ pub struct Fill {
 }
 
 /// Runtime switches kept across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuntimeState {
     pub enabled: bool,
     pub kill_switch: bool,
     pub last_cycle_at_ms: Option<i64>,
+    /// A loss halt in force: no new entries until the trader resets it.
+    #[serde(default)]
+    pub halt: Option<super::halt::Halt>,
+    /// What the loss halts are measured from.
+    #[serde(default)]
+    pub marks: super::halt::EquityMarks,
 }
 
 /// A line of the recent-events pane.

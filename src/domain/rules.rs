@@ -25,6 +25,8 @@ pub struct RiskSettings {
 pub struct Gates {
     pub enabled: bool,
     pub kill_switch: bool,
+    /// A loss halt is in force (`[risk]`).
+    pub halted: bool,
     pub symbol_has_open_position: bool,
     pub symbol_has_pending: bool,
     pub open_positions: usize,
@@ -34,6 +36,9 @@ pub struct Gates {
 impl Gates {
     /// The first gate that blocks a new trade, in the trader's words.
     pub fn blocked_by(&self, symbol: &str) -> Option<String> {
+        if self.halted {
+            return Some("a loss halt is in force (`enable --reset` clears it)".into());
+        }
         if self.kill_switch {
             return Some("kill switch is on".into());
         }

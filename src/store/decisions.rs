@@ -285,6 +285,7 @@ impl Tx<'_> {
         Ok(Gates {
             enabled: st.enabled,
             kill_switch: st.kill_switch,
+            halted: st.halt.is_some(),
             symbol_has_open_position: symbol_open > 0,
             symbol_has_pending: symbol_pending > 0,
             open_positions: open_positions as usize,

@@ -3,6 +3,7 @@
 //! (the REST API's per-user settings).
 
 use super::{Result, RuntimeState, Store, StoreError, Tx};
+use crate::domain::halt::{EquityMarks, Halt};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -59,13 +60,26 @@ impl Tx<'_> {
         let st = self
             .conn
             .query_row(
-                "SELECT enabled, kill_switch, last_cycle_at FROM state WHERE user_id = ?1",
+                "SELECT enabled, kill_switch, last_cycle_at, halted_at, halt_reason, equity_peak,
+                        day_start_ms, day_start_equity
+                 FROM state WHERE user_id = ?1",
                 params![self.user],
                 |r| {
+                    let halted_at: Option<i64> = r.get(3)?;
+                    let reason: Option<String> = r.get(4)?;
                     Ok(RuntimeState {
                         enabled: r.get(0)?,
                         kill_switch: r.get(1)?,
                         last_cycle_at_ms: r.get(2)?,
+                        halt: halted_at.map(|at_ms| Halt {
+                            at_ms,
+                            reason: reason.unwrap_or_default(),
+                        }),
+                        marks: EquityMarks {
+                            peak: r.get(5)?,
+                            day_start_ms: r.get(6)?,
+                            day_start_equity: r.get(7)?,
+                        },
                     })
                 },
             )
@@ -74,7 +88,32 @@ impl Tx<'_> {
             enabled: false,
             kill_switch: false,
             last_cycle_at_ms: None,
+            halt: None,
+            marks: EquityMarks::default(),
         }))
+    }
+
+    /// Keep the marks the loss halts are measured from.
+    pub fn set_marks(&self, m: &EquityMarks) -> Result<()> {
+        self.conn.execute(
+            "UPDATE state SET equity_peak = ?2, day_start_ms = ?3, day_start_equity = ?4 WHERE user_id = ?1",
+            params![self.user, m.peak, m.day_start_ms, m.day_start_equity],
+        )?;
+        Ok(())
+    }
+
+    /// Halt new entries (`Some`), or clear the halt (`None`).
+    pub fn set_halt(&self, halt: Option<&Halt>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE state SET halted_at = ?2, halt_reason = ?3, updated_at = ?4 WHERE user_id = ?1",
+            params![
+                self.user,
+                halt.map(|h| h.at_ms),
+                halt.map(|h| h.reason.as_str()),
+                self.now
+            ],
+        )?;
+        Ok(())
     }
 
     /// Set the switches: `enabled`, and the kill switch when given.

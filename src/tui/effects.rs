@@ -59,6 +59,18 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
             blocking(Box::new(move |desk| outcome_of(desk.set_enabled(on)))).await
         }
         Effect::Kill => blocking(Box::new(|desk| outcome_of(desk.kill()))).await,
+        Effect::Flatten => match desk.flatten().await {
+            Ok((_, closed)) => {
+                let failed: Vec<String> = closed.into_iter().filter_map(|c| c.err()).collect();
+                if failed.is_empty() {
+                    Outcome::Ok
+                } else {
+                    Outcome::Refused(failed.join("; "))
+                }
+            }
+            Err(e) => outcome_of::<()>(Err(e)),
+        },
+        Effect::ResetHalt => blocking(Box::new(|desk| outcome_of(desk.reset_halt()))).await,
         Effect::Resize { log_id, size, .. } => {
             blocking(Box::new(move |desk| outcome_of(desk.resize(&log_id, size)))).await
         }
@@ -76,6 +88,6 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
             }))
             .await
         }
-        Effect::CheckNow | Effect::StartEngine => Outcome::Ok,
+        Effect::CheckNow | Effect::StartEngine | Effect::Quit => Outcome::Ok,
     }
 }

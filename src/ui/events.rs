@@ -130,7 +130,7 @@ pub fn render_list(list: &List<'_>, theme: Theme, area: Rect, buf: &mut Buffer) 
             text.push(head);
         }
         let (mark, style) = match e.level.as_str() {
-            "error" => ("✗ ", theme.bad()),
+            "error" | "halt" => ("✗ ", theme.bad()),
             "warn" => ("! ", theme.warn()),
             _ => ("  ", Style::new()),
         };

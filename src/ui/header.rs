@@ -39,12 +39,18 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     } else {
         Span::styled(format!(" {broker}PAPER "), theme.badge(Color::Cyan))
     };
-    let switch = match app.snapshot.as_ref().map(|s| s.state) {
+    let switch = match app.snapshot.as_ref().map(|s| &s.state) {
         Some(st) if st.enabled => Span::styled(" ENABLED ", theme.badge(Color::Green)),
         Some(_) => Span::styled(" DISABLED ", theme.badge(Color::Yellow)),
         None => Span::styled(" LOADING ", theme.dim()),
     };
     let mut items = vec![vec![Span::raw(" "), mode], vec![Span::raw(" "), switch]];
+    if app.halt().is_some() {
+        items.push(vec![
+            Span::raw(" "),
+            Span::styled(" HALTED ", theme.badge(Color::Red)),
+        ]);
+    }
     if app.kill_switch() {
         items.push(vec![
             Span::raw(" "),
@@ -171,6 +177,23 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     }
 
     let mut items: Vec<Vec<Span>> = Vec::new();
+    // A loss halt leads the second line, with its reason and figures; else how much of each
+    // loss limit is used, when one is set.
+    if let Some(s) = &app.snapshot {
+        match &s.state.halt {
+            Some(h) => {
+                // Whole, or its first clause ("daily loss 300.00") on a narrow terminal.
+                let whole = format!(" {} ", h.reason);
+                let text = if whole.chars().count() <= width {
+                    whole
+                } else {
+                    format!(" {} ", h.reason.split(" = ").next().unwrap_or_default())
+                };
+                items.push(vec![Span::styled(text, theme.bad())]);
+            }
+            None => items.extend(loss_limits(app, s, theme)),
+        }
+    }
     match &app.snapshot {
         Some(s) => {
             let pnl = s.realized_pnl + s.unrealized_pnl;
@@ -266,4 +289,32 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
     });
     let second = fit_items(items, width);
     Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
+}
+
+/// `day loss 1.20% of 3%`, `drawdown 0.50% of 10%`: how much of each `[risk]` limit the
+/// ledger's equity has used, measured as the engine measures it (none when off).
+fn loss_limits(app: &App, s: &crate::desk::Snapshot, theme: Theme) -> Vec<Vec<Span<'static>>> {
+    use crate::domain::halt;
+    let limits = halt::LossLimits {
+        daily_loss_percent: app.settings.daily_loss_limit_percent,
+        max_drawdown_percent: app.settings.max_drawdown_percent,
+    };
+    if !limits.any() {
+        return Vec::new();
+    }
+    let marks = halt::roll(s.state.marks, s.equity, app.now_ms);
+    let (daily, drawdown) = halt::usage(&limits, &marks, s.equity);
+    let style = |u: &halt::Used| {
+        if u.percent >= u.limit_percent * 0.75 {
+            theme.warn()
+        } else {
+            theme.dim()
+        }
+    };
+    [("day loss", daily), ("drawdown", drawdown)]
+        .into_iter()
+        .filter_map(|(name, u)| {
+            u.map(|u| vec![Span::styled(format!(" {name} {} ", u.text()), style(&u))])
+        })
+        .collect()
 }

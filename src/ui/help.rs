@@ -59,7 +59,20 @@ pub fn lines(theme: Theme, settings: &Settings) -> Vec<Line<'static>> {
                     .join(", "),
                 b.help,
             ),
-            C::Down | C::PageUp | C::PageDown | C::Top | C::Bottom | C::SwitchFocusBack => {
+            // The two kill switches share a line.
+            C::KillSwitch => (
+                "K, F".to_string(),
+                "kill switch: K pauses entries, F also closes positions (asks)",
+            ),
+            // Ctrl-C quits at once everywhere; the last line says so once.
+            C::Down
+            | C::PageUp
+            | C::PageDown
+            | C::Top
+            | C::Bottom
+            | C::SwitchFocusBack
+            | C::Flatten
+            | C::QuitNow => {
                 continue;
             }
             _ => (keymap::keys_label(b), b.help),
@@ -74,12 +87,13 @@ pub fn lines(theme: Theme, settings: &Settings) -> Vec<Line<'static>> {
             ]));
         }
     }
-    out.push(Line::from(""));
     // The other tables are short: one line each, so the whole screen fits 80×24.
     let compact = |title: &'static str, table: &[keymap::Binding]| {
         let mut spans = vec![Span::styled(format!("{title:<18}"), theme.header_row())];
         // Ctrl-C quits everywhere; the last line says so once.
-        let shown = table.iter().filter(|b| b.command != keymap::Command::Quit);
+        let shown = table
+            .iter()
+            .filter(|b| b.command != keymap::Command::QuitNow);
         for (i, b) in shown.enumerate() {
             if i > 0 {
                 spans.push(Span::styled(" · ", theme.dim()));

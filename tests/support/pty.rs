@@ -192,9 +192,9 @@ impl Dashboard {
         }
     }
 
-    /// `q`, then wait for the exit.
+    /// Ctrl-C (quit at once, where `q` may ask), then wait for the exit.
     pub fn quit(mut self) {
-        self.press("q");
+        self.press("\u{3}");
         self.wait_exit();
     }
 
