@@ -94,6 +94,9 @@ pub enum Command {
         /// Take a reward:risk below 1, down to RATIO.
         #[arg(long, value_name = "RATIO")]
         allow_rr: Option<f64>,
+        /// Take a position worth more than max_position_percent, up to PCT % of the account (at most 100).
+        #[arg(long, value_name = "PCT")]
+        allow_value: Option<f64>,
         /// Execute at once instead of leaving it pending.
         #[arg(long)]
         yes: bool,

@@ -558,6 +558,13 @@ pub async fn trade(
             format!("--allow-risk {p}: must be a percent of the account above 0 and at most 100");
         return Ok(report_error(json, ErrorKind::Usage, &m));
     }
+    if let Some(p) = allow.position_percent
+        && !(p.is_finite() && p > 0.0 && p <= 100.0)
+    {
+        let m =
+            format!("--allow-value {p}: must be a percent of the account above 0 and at most 100");
+        return Ok(report_error(json, ErrorKind::Usage, &m));
+    }
     if let Some(r) = allow.reward_to_risk
         && !(r.is_finite() && r >= 0.0)
     {

@@ -94,6 +94,9 @@ pub struct TradeForm {
     pub known: Known,
     /// The decision the rules would make from what is known, or why they would refuse.
     pub preview: Result<Decision, String>,
+    /// When the preview is refused only by limits a trader may lift on purpose: just enough
+    /// to lift them (Enter then asks, showing the figure in red).
+    pub lift: Option<manual::Overrides>,
 }
 
 impl TradeForm {
@@ -110,6 +113,7 @@ impl TradeForm {
             field: TradeField::Symbol,
             known: Known::default(),
             preview: Err("loading…".into()),
+            lift: None,
         }
     }
 
@@ -149,15 +153,18 @@ impl TradeForm {
                 .unwrap_or_default(),
             phase: None,
         };
+        let manual = crate::domain::lifecycle::Origin::Manual;
+        self.lift = None;
         self.preview = self.order().and_then(|o| {
-            manual::manual_decision(&o, &market, risk, crate::domain::lifecycle::Origin::Manual)
-                .map_err(|e| in_form_words(&e))
-                .and_then(|d| {
-                    manual::fat_finger(&d, risk, &manual::Overrides::default(), false)
-                        .map(|()| d)
-                        .map_err(|e| {
-                            format!("{e}; the command line's trade can take it on purpose")
-                        })
+            manual::checked_decision(&o, &market, risk, manual, &manual::Overrides::default())
+                .map_err(|e| {
+                    self.lift = manual::needed_overrides(&o, &market, risk, manual);
+                    let e = in_form_words(&e);
+                    if self.lift.is_some() {
+                        format!("{e}; Enter asks to take it on purpose")
+                    } else {
+                        e
+                    }
                 })
         });
     }

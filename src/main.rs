@@ -229,6 +229,7 @@ fn run(
             sl,
             allow_risk,
             allow_rr,
+            allow_value,
             yes,
             json,
         }) => rt.block_on(commands::trade(
@@ -243,6 +244,7 @@ fn run(
             &autotrade_tui::domain::manual::Overrides {
                 risk_percent: allow_risk,
                 reward_to_risk: allow_rr,
+                position_percent: allow_value,
                 from_command_line: true,
             },
             yes,

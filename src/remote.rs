@@ -129,14 +129,23 @@ impl Remote {
             Effect::CheckNow | Effect::StartEngine => {
                 return Outcome::Refused("the server's engine checks on its own schedule".into());
             }
-            Effect::Trade { order, .. } => {
-                let body = json!({
+            Effect::Trade { order, allow, .. } => {
+                let mut body = json!({
                     "symbol": order.symbol,
                     "side": order.side,
                     "size": order.size,
                     "take_profit": order.take_profit,
                     "stop_loss": order.stop_loss,
                 });
+                for (key, v) in [
+                    ("allow_risk_percent", allow.risk_percent),
+                    ("allow_reward_to_risk", allow.reward_to_risk),
+                    ("allow_position_percent", allow.position_percent),
+                ] {
+                    if let Some(v) = v {
+                        body[key] = json!(v);
+                    }
+                }
                 return match self.post(&self.path("trade"), body).await {
                     Ok(_) => Outcome::Ok,
                     // The server recorded the refusal as an event: the events pane shows it.

@@ -1572,3 +1572,59 @@ fn a_remote_dashboards_actions_go_through_the_api() {
         "{r:?}"
     );
 }
+
+#[test]
+fn guards_over_the_api_lift_a_limit_on_purpose_flatten_and_reset_a_halt() {
+    let ml = ml_with(&[
+        ("BTC/USD", "neutral", 0.5, 45000.0, "accumulation"),
+        ("ETH/USD", "neutral", 0.5, 2500.0, "accumulation"),
+    ]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\", \"ETH/USD\"]");
+    let srv = Server::start(dir.path());
+    // 1 ETH at 2,500 is worth 25% of the account, over max_position_percent 20.
+    let order = json!({"symbol": "ETH/USD", "side": "BUY", "size": 1.0,
+                       "take_profit": 2600.0, "stop_loss": 2450.0});
+    let r = srv.post_json(&format!("{API}/trade/default"), &order);
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(detail(&r).contains("is over the cap"), "{r:?}");
+    let mut lifted = order.clone();
+    lifted["allow_position_percent"] = json!(25.0);
+    let r = srv.post_json(&format!("{API}/trade/default"), &lifted);
+    assert_eq!(r.status, 200, "{r:?}");
+    let log_id = r.body["log_id"].as_str().unwrap().to_string();
+    let r = srv.post_json(
+        &format!("{API}/decisions/default/confirm"),
+        &json!({ "log_id": log_id }),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    // Flatten: the kill switch, and the one position closed at its latest price.
+    let r = srv.post_json(&format!("{API}/kill/default"), &json!({"flatten": true}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["kill_switch"], true);
+    assert_eq!(r.body["closed"].as_array().unwrap().len(), 1, "{r:?}");
+    assert_eq!(r.body["closed"][0]["symbol"], "ETH/USD");
+    assert_eq!(r.body["not_closed"], json!([]));
+    let r = srv.post_json(&format!("{API}/kill/default"), &json!({"flaten": true}));
+    assert_eq!(r.status, 422, "an unknown field is named: {r:?}");
+    assert!(detail(&r).contains("unknown field `flaten`"), "{r:?}");
+    // A loss halt in force: enable is refused, reset clears it.
+    rusqlite::Connection::open(dir.path().join("data/autotrade.db"))
+        .unwrap()
+        .execute(
+            "UPDATE state SET halted_at = 1, halt_reason = 'drawdown 60.00 = 0.59% below the peak 10,150.00 ≥ limit 0.5%' WHERE user_id = 'default'",
+            [],
+        )
+        .unwrap();
+    let r = srv.post(&format!("{API}/enable/default"), None);
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(detail(&r).contains("HALTED: drawdown 60.00"), "{r:?}");
+    let r = srv.post_json(&format!("{API}/enable/default"), &json!({"reset": true}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body["halt_cleared"],
+        "drawdown 60.00 = 0.59% below the peak 10,150.00 ≥ limit 0.5%"
+    );
+    let st = srv.status("default");
+    assert_eq!(st["enabled"], true);
+    assert_eq!(st["kill_switch"], false);
+}

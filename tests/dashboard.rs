@@ -967,6 +967,7 @@ fn typing_a_size_updates_the_risk_reward_live_and_enter_sends_the_order() {
                 stop_loss: None,
             },
             label: "BUY BTC/USD".into(),
+            allow: Default::default(),
         }]
     );
     assert!(app.form.is_none(), "Enter closes the form");
@@ -1022,9 +1023,21 @@ fn validation_messages_say_what_is_wrong_and_enter_does_nothing() {
     let cap = rules::fmt_num(rules::max_quantity(&risk(), BTC_PRICE));
     let e = trade_form(&app).preview.clone().unwrap_err();
     assert!(e.contains(&format!("over the cap of {cap}")), "{e}");
-    assert!(app.update(key(KeyCode::Enter)).is_empty());
-    assert!(app.form.is_some(), "the form stays open");
+    assert!(e.ends_with("; Enter asks to take it on purpose"), "{e}");
     assert!(render(&app, 120, 40).contains(&format!("over the cap of {cap}")));
+    // Enter asks a second, explicit question with the figure in red; `n` leaves the form open.
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    let popup = app.popup.clone().expect("the override question");
+    assert!(
+        popup
+            .alert
+            .as_deref()
+            .unwrap()
+            .contains(&format!("over the cap of {cap}"))
+    );
+    app.update(ch('n'));
+    assert!(app.popup.is_none());
+    assert!(app.form.is_some(), "the form stays open");
 
     // Backspace to 0.0: not a number > 0.
     type_text(&mut app, "\x08");
@@ -2199,4 +2212,45 @@ fn the_header_shows_how_much_of_each_loss_limit_is_used() {
         line.contains(&format!("drawdown {dd:.2}% of 10%")),
         "{line}"
     );
+}
+
+#[test]
+fn a_trade_over_a_limit_is_taken_only_through_a_second_question_showing_the_figure_in_red() {
+    let mut app = free_app();
+    app.update(ch('t'));
+    // 0.05 BTC at 45,120.50 is worth 2,256.03 = 22.56% of the account, over the 20% cap.
+    type_text(&mut app, "\t\t0.05");
+    app.update(key(KeyCode::Enter));
+    let popup = app.popup.clone().expect("the override question");
+    assert_eq!(popup.title, "Over a limit");
+    assert!(
+        popup
+            .question
+            .starts_with("Take BUY BTC/USD over this limit on purpose?"),
+        "{}",
+        popup.question
+    );
+    let screen = render_buffer(&app, 80, 24);
+    // The figure is drawn in red (bold) in the popup.
+    let text = render(&app, 80, 24);
+    let (row, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("size 0.05 is over the cap"))
+        .expect("the figure on screen");
+    let col = line.chars().position(|c| c == 's').unwrap() as u16;
+    assert_eq!(screen[(col + 1, row as u16)].fg, Color::Red, "{text}");
+    insta::assert_snapshot!("override_popup_80x24", text);
+    let effects = app.update(ch('y'));
+    match effects.as_slice() {
+        [Effect::Trade { order, allow, .. }] => {
+            assert_eq!(order.size, Some(0.05));
+            // Just enough: 22.56025% rounded up to two decimals.
+            assert_eq!(allow.position_percent, Some(22.57));
+            assert_eq!(allow.risk_percent, None);
+            assert!(!allow.from_command_line);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(app.form.is_none(), "the form closes as the trade goes");
 }

@@ -660,6 +660,7 @@ async fn t_s_and_c_on_the_dashboard_go_through_the_same_store() {
     let trade = Effect::Trade {
         order: order("BTC/USD", Side::Buy),
         label: "BUY BTC/USD".into(),
+        allow: Default::default(),
     };
     assert_eq!(execute(&ctx, trade).await, Outcome::Ok);
     let pending = store.decisions(10, Some(Status::Pending)).unwrap();
@@ -745,6 +746,7 @@ async fn a_dashboard_trade_the_rules_or_gates_refuse_is_recorded_not_stored() {
     let sell = Effect::Trade {
         order: order("BTC/USD", Side::Sell),
         label: "SELL BTC/USD".into(),
+        allow: Default::default(),
     };
     assert_eq!(execute(&ctx, sell).await, Outcome::Recorded);
     assert_eq!(store.count_decisions(None).unwrap(), 0);
@@ -760,6 +762,7 @@ async fn a_dashboard_trade_the_rules_or_gates_refuse_is_recorded_not_stored() {
     let buy = Effect::Trade {
         order: order("BTC/USD", Side::Buy),
         label: "BUY BTC/USD".into(),
+        allow: Default::default(),
     };
     assert_eq!(execute(&ctx, buy).await, Outcome::Recorded);
     assert_eq!(store.count_decisions(None).unwrap(), 0);
@@ -837,4 +840,49 @@ fn fat_fingers_are_refused_with_their_figures_and_each_limit_lifts_only_on_purpo
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--allow-risk 150"), "{err}");
+}
+
+#[test]
+fn a_position_over_the_cap_is_refused_with_its_figure_and_lifted_only_by_allow_value() {
+    let ml = engine();
+    let dir = setup(&ml, "");
+    // 0.05 BTC at 45,000 is worth 2,250 = 22.5% of the account, over max_position_percent 20
+    // (the cap is 0.04444444); its risk, 0.05 × 1,000 = 50, is within the limit.
+    let args = [
+        "trade", "BTC/USD", "buy", "--size", "0.05", "--tp", "46000", "--sl", "44000",
+    ];
+    let (code, _, err) = run(dir.path(), &args);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("size 0.05 is over the cap of 0.04444444 BTC/USD (max_position_percent 20% of account 10000 at price 45000) (to take it on purpose: --allow-value 22.5)"),
+        "{err}"
+    );
+    // Lifting it to less than it needs still refuses, naming the lifted cap.
+    let mut short = args.to_vec();
+    short.extend(["--allow-value", "22"]);
+    let (code, _, err) = run(dir.path(), &short);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is over the cap of 0.04888888"), "{err}");
+    let log = trade_ok(
+        dir.path(),
+        &[
+            "BTC/USD",
+            "buy",
+            "--size",
+            "0.05",
+            "--tp",
+            "46000",
+            "--sl",
+            "44000",
+            "--allow-value",
+            "22.5",
+        ],
+    );
+    assert_eq!(log["decision"]["position_size"], 0.05);
+    let (code, _, err) = run(
+        dir.path(),
+        &["trade", "BTC/USD", "buy", "--allow-value", "150"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--allow-value 150"), "{err}");
 }

@@ -343,6 +343,26 @@ fn a_store_from_before_halts_and_trails_keeps_its_position_and_its_pending_trade
     std::fs::create_dir_all(&data).unwrap();
     let db = data.join("autotrade.db");
     std::fs::copy("tests/fixtures/store-v6.db", &db).unwrap();
+    // The fixture's pending trade was made minutes before it was kept: bring its clock (and
+    // the prices') to now, so that it has not expired whenever the test runs.
+    {
+        let c = Connection::open(&db).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let shift: i64 = c
+            .query_row("SELECT ?1 - MAX(created_at) FROM decisions", [now], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        c.execute_batch(&format!(
+            "UPDATE decisions SET created_at = created_at + {shift}, updated_at = updated_at + {shift},
+                 executed_at = executed_at + {shift};
+             UPDATE prices SET at = at + {shift};"
+        ))
+        .unwrap();
+    }
     let ml = MlServer::start();
     ml.set_symbol("BTC/USD", "neutral", 0.5, 101.0, "accumulation");
     ml.set_symbol("ETH/USD", "neutral", 0.5, 100.0, "accumulation");

@@ -328,6 +328,10 @@ struct TradeRequest {
     size: Option<f64>,
     take_profit: Option<f64>,
     stop_loss: Option<f64>,
+    /// Limits a trader lifts on purpose (as `trade --allow-risk`, `--allow-rr`, `--allow-value`).
+    allow_risk_percent: Option<f64>,
+    allow_reward_to_risk: Option<f64>,
+    allow_position_percent: Option<f64>,
 }
 
 async fn trade(
@@ -351,14 +355,26 @@ async fn trade(
             format!("{} is not one of this user's symbols", order.symbol),
         ));
     }
+    for (key, v, max) in [
+        ("allow_risk_percent", req.allow_risk_percent, 100.0),
+        ("allow_position_percent", req.allow_position_percent, 100.0),
+        ("allow_reward_to_risk", req.allow_reward_to_risk, f64::MAX),
+    ] {
+        if let Some(v) = v
+            && !(v.is_finite() && v >= 0.0 && v <= max)
+        {
+            return Err(ApiError::invalid(key, format!("{v} is out of range")));
+        }
+    }
+    let allow = crate::domain::manual::Overrides {
+        risk_percent: req.allow_risk_percent,
+        reward_to_risk: req.allow_reward_to_risk,
+        position_percent: req.allow_position_percent,
+        from_command_line: false,
+    };
     let (log, _) = user
         .ctx
-        .trade(
-            &order,
-            crate::store::Origin::Manual,
-            false,
-            &Default::default(),
-        )
+        .trade(&order, crate::store::Origin::Manual, false, &allow)
         .await
         .map_err(desk_error)?;
     Ok(Json(log.to_json()))

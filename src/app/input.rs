@@ -27,6 +27,7 @@ impl App {
                         self.popup = Some(Popup {
                             title: "Quit".into(),
                             question,
+                            alert: None,
                             on_yes: Effect::Quit,
                         })
                     }
@@ -76,6 +77,27 @@ impl App {
                 }) => {
                     self.quit = true;
                     vec![]
+                }
+                // The trade form's override: the form closes as the trade goes.
+                Some(Popup {
+                    on_yes:
+                        Effect::Trade {
+                            order,
+                            label,
+                            allow,
+                        },
+                    ..
+                }) => {
+                    self.form = None;
+                    self.note(
+                        "info",
+                        format!("placing manual trade {label} at the latest price, over a limit on purpose…"),
+                    );
+                    vec![Effect::Trade {
+                        order,
+                        label,
+                        allow,
+                    }]
                 }
                 Some(p) => vec![p.on_yes],
                 None => vec![],
@@ -150,6 +172,7 @@ impl App {
                         question: "Clear the kill switch and enable auto-trading? New decisions \
                                    will be made and queued again."
                             .into(),
+                        alert: None,
                         on_yes: Effect::SetEnabled(true),
                     });
                     vec![]
@@ -170,6 +193,7 @@ impl App {
                          {open} open position(s) stay open with their exits (`F` flattens). \
                          `e` enables again."
                     ),
+                    alert: None,
                     on_yes: Effect::Kill,
                 });
                 vec![]
@@ -201,6 +225,7 @@ impl App {
                             symbols.join(", ")
                         )
                     },
+                    alert: None,
                     on_yes: Effect::Flatten,
                 });
                 vec![]
@@ -215,6 +240,7 @@ impl App {
                                  equity, and enable auto-trading?",
                                 h.reason
                             ),
+                            alert: None,
                             on_yes: Effect::ResetHalt,
                         })
                     }
@@ -435,16 +461,49 @@ impl App {
     pub(super) fn submit_form(&mut self) -> Vec<Effect> {
         match &self.form {
             Some(Form::Trade(f)) => {
-                let (Ok(order), Ok(_)) = (f.order(), &f.preview) else {
+                let Ok(order) = f.order() else {
                     return vec![];
                 };
                 let label = f.label();
+                match (&f.preview, f.lift) {
+                    (Ok(_), _) => {}
+                    // Over a limit the trader may lift: a second, explicit question, the
+                    // figure in red; the form stays open behind it.
+                    (Err(why), Some(allow)) => {
+                        let figure = why
+                            .strip_suffix("; Enter asks to take it on purpose")
+                            .unwrap_or(why)
+                            .to_string();
+                        self.popup = Some(Popup {
+                            title: if self.settings.live {
+                                "Over a limit: LIVE trade".into()
+                            } else {
+                                "Over a limit".into()
+                            },
+                            question: format!(
+                                "Take {label} over this limit on purpose? It is created pending and still needs confirming."
+                            ),
+                            alert: Some(figure),
+                            on_yes: Effect::Trade {
+                                order,
+                                label,
+                                allow,
+                            },
+                        });
+                        return vec![];
+                    }
+                    (Err(_), None) => return vec![],
+                }
                 self.form = None;
                 self.note(
                     "info",
                     format!("placing manual trade {label} at the latest price…"),
                 );
-                vec![Effect::Trade { order, label }]
+                vec![Effect::Trade {
+                    order,
+                    label,
+                    allow: Default::default(),
+                }]
             }
             Some(Form::Size(f)) => {
                 let Ok(d) = &f.preview else {
@@ -489,6 +548,7 @@ impl App {
                 "Close position".into()
             },
             question: format!("Close {label} at the latest price{now}?"),
+            alert: None,
             on_yes: Effect::ClosePosition {
                 position_id: p.id,
                 symbol: p.symbol.clone(),
@@ -598,6 +658,7 @@ impl App {
             self.popup = Some(Popup {
                 title: "LIVE order".into(),
                 question: format!("Execute {} with real money?", Self::label(&log)),
+                alert: None,
                 on_yes: effect,
             });
             return vec![];

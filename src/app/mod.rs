@@ -175,6 +175,8 @@ pub enum Effect {
     Trade {
         order: ManualOrder,
         label: String,
+        /// Limits the trader lifted on purpose in the form (asked in red first).
+        allow: crate::domain::manual::Overrides,
     },
     /// A new size for a pending decision.
     Resize {
@@ -224,6 +226,8 @@ impl Effect {
 pub struct Popup {
     pub title: String,
     pub question: String,
+    /// A figure over a limit, shown in red above the question.
+    pub alert: Option<String>,
     pub on_yes: Effect,
 }
 

@@ -172,21 +172,16 @@ impl Desk {
             Origin::Agent => manual::Overrides::default(),
             _ => *allow,
         };
-        let cli_hint = allow.from_command_line;
-        let decision =
-            match manual::manual_decision(order, &market, &limits.risk, origin).and_then(|d| {
-                manual::fat_finger(&d, &limits.risk, &allow, cli_hint)
-                    .map(|()| d)
-                    .map_err(manual::ManualRefusal::Invalid)
-            }) {
-                Ok(d) => d,
-                Err(e) => {
-                    let event = format!("{} trade refused: {e}", origin.as_str());
-                    self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
-                        .await?;
-                    return Err(DeskError::Trade(e));
-                }
-            };
+        let decision = match manual::checked_decision(order, &market, &limits.risk, origin, &allow)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                let event = format!("{} trade refused: {e}", origin.as_str());
+                self.blocking(move |desk| Ok(desk.store.add_event("warn", &event)?))
+                    .await?;
+                return Err(DeskError::Trade(e));
+            }
+        };
         let placed = self
             .blocking(move |desk| {
                 desk.store
@@ -200,13 +195,24 @@ impl Desk {
                         }
                         let amd_input =
                             serde_json::json!({ "phase": decision.amd_phase.map(|p| p.as_str()) });
-                        let log = tx.insert_decision(
+                        let mut log = tx.insert_decision(
                             &decision,
                             Status::Pending,
                             origin,
                             limits.mode,
                             &amd_input,
                         )?;
+                        // A cap lifted on purpose stays with the decision, for its fill.
+                        if let Some(p) = allow.position_percent
+                            && decision.position_size
+                                > crate::domain::rules::max_quantity(
+                                    &limits.risk,
+                                    decision.entry_price.unwrap_or(0.0),
+                                )
+                        {
+                            tx.set_allowed_position_percent(&log.log_id, p)?;
+                            log.allowed_position_percent = Some(p);
+                        }
                         super::outcomes::follow_new(tx, desk, &log, limits.risk.min_confidence)?;
                         tx.add_event(
                             "info",

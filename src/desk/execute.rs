@@ -95,7 +95,12 @@ impl Desk {
                 symbol: d.symbol.clone(),
             }));
         }
-        let fill = match lifecycle::check_fill(d, quote, limits.price_max_age, &limits.risk) {
+        // A cap the trader lifted on purpose for this decision is its cap.
+        let mut risk = limits.risk;
+        if let Some(p) = log.allowed_position_percent {
+            risk.max_position_percent = risk.max_position_percent.max(p);
+        }
+        let fill = match lifecycle::check_fill(d, quote, limits.price_max_age, &risk) {
             Ok(f) => f,
             Err(e) => return Ok(Err(e)),
         };

@@ -276,8 +276,103 @@ pub struct Overrides {
     pub risk_percent: Option<f64>,
     /// Accept a reward-to-risk ratio down to this, below 1.
     pub reward_to_risk: Option<f64>,
+    /// Accept a position worth up to this percent of the account, above
+    /// `max_position_percent` (at most 100).
+    pub position_percent: Option<f64>,
     /// The order came from the command line: a refusal names the flag that lifts it.
     pub from_command_line: bool,
+}
+
+impl Overrides {
+    /// Whether any limit is lifted.
+    pub fn any(&self) -> bool {
+        self.risk_percent.is_some()
+            || self.reward_to_risk.is_some()
+            || self.position_percent.is_some()
+    }
+}
+
+/// `x` rounded up to 2 decimals: a limit that lets `x` through.
+fn ceil2(x: f64) -> f64 {
+    (x * 100.0 - 1e-9).ceil() / 100.0
+}
+
+/// The manual decision with every fat-finger limit: the position cap (in
+/// [`manual_decision`]), the risk and the reward-to-risk ([`fat_finger`]), `allow` lifting
+/// each one on purpose. A refusal from the command line names the flag that lifts it.
+pub fn checked_decision(
+    order: &ManualOrder,
+    market: &MarketContext,
+    risk: &RiskSettings,
+    origin: Origin,
+    allow: &Overrides,
+) -> Result<Decision, ManualRefusal> {
+    let mut lifted = *risk;
+    if let Some(p) = allow.position_percent {
+        lifted.max_position_percent = lifted.max_position_percent.max(p.min(100.0));
+    }
+    let entry = market.price.filter(|p| p.is_finite() && *p > 0.0);
+    let d = manual_decision(order, market, &lifted, origin).map_err(|e| {
+        match (e, order.size, entry) {
+            (ManualRefusal::Invalid(m), Some(q), Some(entry))
+                if allow.from_command_line
+                    && allow.position_percent.is_none()
+                    && q > rules::max_quantity(&lifted, entry)
+                    && risk.account_size > 0.0 =>
+            {
+                let pct = ceil2(q * entry / risk.account_size * 100.0);
+                ManualRefusal::Invalid(if pct <= 100.0 {
+                    format!(
+                        "{m} (to take it on purpose: --allow-value {})",
+                        rules::fmt_num(pct)
+                    )
+                } else {
+                    format!("{m}; no position may be worth more than the account")
+                })
+            }
+            (e, ..) => e,
+        }
+    })?;
+    fat_finger(&d, risk, allow, allow.from_command_line).map_err(ManualRefusal::Invalid)?;
+    Ok(d)
+}
+
+/// The limits a manual order is over that may be lifted on purpose, each just enough for it
+/// (`None`: it is over none, or over one that is never lifted, such as risking more than the
+/// whole account). The dashboard's form asks before it takes them.
+pub fn needed_overrides(
+    order: &ManualOrder,
+    market: &MarketContext,
+    risk: &RiskSettings,
+    origin: Origin,
+) -> Option<Overrides> {
+    let account = risk.account_size;
+    let entry = market.price.filter(|p| p.is_finite() && *p > 0.0)?;
+    if account <= 0.0 {
+        return None;
+    }
+    let mut allow = Overrides::default();
+    if let Some(q) = order.size.filter(|q| q.is_finite() && *q > 0.0)
+        && q > rules::max_quantity(risk, entry)
+    {
+        allow.position_percent = Some(ceil2(q * entry / account * 100.0)).filter(|p| *p <= 100.0);
+        allow.position_percent?;
+    }
+    let mut lifted = *risk;
+    if let Some(p) = allow.position_percent {
+        lifted.max_position_percent = p;
+    }
+    let d = manual_decision(order, market, &lifted, origin).ok()?;
+    let rr = d.risk_reward?;
+    let risk_pct = rr.risk_amount / account * 100.0;
+    if risk_pct > risk.max_risk_percent + 1e-9 {
+        allow.risk_percent = Some(ceil2(risk_pct)).filter(|p| *p <= 100.0);
+        allow.risk_percent?;
+    }
+    if rr.risk_reward_ratio < MIN_REWARD_TO_RISK {
+        allow.reward_to_risk = Some(rr.risk_reward_ratio);
+    }
+    (allow.any() && checked_decision(order, market, risk, origin, &allow).is_ok()).then_some(allow)
 }
 
 /// The lowest reward-to-risk a manual trade may have unless lifted.
@@ -398,6 +493,7 @@ mod tests {
         let lifted = Overrides {
             risk_percent: Some(100.0),
             reward_to_risk: Some(0.0),
+            position_percent: None,
             from_command_line: true,
         };
         let e = fat_finger(&d, &risk(), &lifted, true).unwrap_err();

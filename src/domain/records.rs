@@ -36,6 +36,11 @@ pub struct DecisionLog {
     pub decision: Decision,
     /// The AMD phase answer as received (or `{"error": ...}`).
     pub amd_input: Value,
+    /// A position cap (percent of the account) the trader lifted on purpose for this
+    /// decision (`trade --allow-value`, the form's second question): its fill is checked
+    /// against it instead of `max_position_percent`.
+    #[serde(default)]
+    pub allowed_position_percent: Option<f64>,
 }
 
 impl DecisionLog {

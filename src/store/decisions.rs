@@ -294,6 +294,15 @@ impl Tx<'_> {
     }
 
     /// Many decisions in one transaction (imports and benchmarks).
+    /// Keep the position cap a trader lifted on purpose for one decision.
+    pub fn set_allowed_position_percent(&self, log_id: &str, percent: f64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE decisions SET allowed_position_percent = ?3 WHERE user_id = ?1 AND log_id = ?2",
+            params![self.user, log_id, percent],
+        )?;
+        Ok(())
+    }
+
     pub fn insert_decisions_bulk(
         &self,
         decisions: &[Decision],

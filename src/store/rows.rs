@@ -65,6 +65,7 @@ pub fn decision(row: &Row<'_>) -> rusqlite::Result<DecisionLog> {
         mode: row.get("mode")?,
         origin: parsed(row, "origin")?,
         amd_input: json(row, "amd_input")?,
+        allowed_position_percent: row.get("allowed_position_percent")?,
         decision: Decision {
             symbol: row.get("symbol")?,
             action,

@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// each BUY or SELL on later prices, and the raw score beside a calibrated confidence.
 /// Version 7: loss halts (the halt, the equity peak and the day's starting equity beside the
 /// switches) and trailing stops (the trail a decision asks for, and on its position the trail
-/// and the best price seen since it opened).
+/// and the best price seen since it opened), and the position cap a trader lifted on purpose for
+/// one decision.
 pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = r#"
@@ -218,6 +219,7 @@ ALTER TABLE state ADD COLUMN day_start_ms INTEGER;
 ALTER TABLE state ADD COLUMN day_start_equity REAL;
 ALTER TABLE decisions ADD COLUMN trail_percent REAL;
 ALTER TABLE decisions ADD COLUMN trail_amount REAL;
+ALTER TABLE decisions ADD COLUMN allowed_position_percent REAL;
 ALTER TABLE positions ADD COLUMN trail_percent REAL;
 ALTER TABLE positions ADD COLUMN trail_amount REAL;
 ALTER TABLE positions ADD COLUMN best_price REAL;

@@ -28,14 +28,13 @@ pub async fn execute(desk: &Desk, effect: Effect) -> Outcome {
         }
     };
     match effect {
-        Effect::Trade { order, .. } => match desk
-            .trade(&order, Origin::Manual, false, &Default::default())
-            .await
-        {
-            // The desk recorded the refusal as an event: the events pane shows it.
-            Err(e) if e.is_refusal() => Outcome::Recorded,
-            other => outcome_of(other),
-        },
+        Effect::Trade { order, allow, .. } => {
+            match desk.trade(&order, Origin::Manual, false, &allow).await {
+                // The desk recorded the refusal as an event: the events pane shows it.
+                Err(e) if e.is_refusal() => Outcome::Recorded,
+                other => outcome_of(other),
+            }
+        }
         Effect::ClosePosition {
             position_id,
             symbol,

@@ -62,6 +62,7 @@ pub fn actionable(
             raw_confidence: None,
         },
         amd_input: json!({"phase": phase.as_str(), "confidence": 0.8, "indicators": {}}),
+        allowed_position_percent: None,
     }
 }
 
@@ -91,6 +92,7 @@ pub fn hold(log_id: &str, symbol: &str, reasoning: &str, age_s: i64) -> Decision
             raw_confidence: None,
         },
         amd_input: json!({"phase": "manipulation", "confidence": 0.55}),
+        allowed_position_percent: None,
     }
 }
 
