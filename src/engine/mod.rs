@@ -15,6 +15,11 @@ use tokio::sync::mpsc;
 
 pub mod feed;
 
+/// The event rows the loop writes once when the source stops answering (every symbol of a
+/// cycle unreachable) and once when it answers again; the alerts know an outage by them.
+pub const SOURCE_DOWN_EVENT: &str = "ML engine unreachable: backing off";
+pub const SOURCE_BACK_EVENT: &str = "ML engine reachable again";
+
 /// What the loop tells its subscribers.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
@@ -273,16 +278,14 @@ impl Engine {
                 backoff.next_delay(failures, retry_after)
             } else {
                 if failures > 0 {
-                    self.event_off_thread("info", "ML engine reachable again")
-                        .await;
+                    self.event_off_thread("info", SOURCE_BACK_EVENT).await;
                 }
                 failures = 0;
                 let _ = events.send(EngineEvent::Health(Health::Ok)).await;
                 self.config.check_interval()
             };
             if failures == 1 {
-                self.event_off_thread("error", "ML engine unreachable: backing off")
-                    .await;
+                self.event_off_thread("error", SOURCE_DOWN_EVENT).await;
             }
             let _ = events.send(EngineEvent::CycleFinished(summary)).await;
             // Bounded whatever the source asked for, so no clock arithmetic can overflow.
