@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod market;
 pub mod ml_engine;
 pub mod pty;
+pub mod webhook;
 
 // The engine's names at the top, as tests have always used them; no crate uses them all.
 #[allow(unused_imports)]
