@@ -366,3 +366,58 @@ fn run_posts_each_kind_of_alert_once_through_a_failing_first_try() {
     }
     assert!(!engine.stderr().contains("SECRET-PATH"));
 }
+
+#[test]
+fn the_environment_s_webhook_takes_the_file_s_place_and_is_never_echoed() {
+    let ml = MlServer::start();
+    btc_at(&ml, 45_000.0);
+    let dir = tempfile::tempdir().unwrap();
+    let file_hook = WebhookServer::start();
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05",
+        &format!(
+            "\n[notifications]\nwebhook_url = \"{}/file\"\n",
+            file_hook.url
+        ),
+    );
+    // Not a URL: a config error (exit 2) that names the variable, never its value.
+    let out = command(
+        dir.path(),
+        &["status"],
+        &[("AUTOTRADE_WEBHOOK_URL", "hooks.example/SECRET-PATH")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("AUTOTRADE_WEBHOOK_URL must be an http:// or https:// URL"),
+        "{err}"
+    );
+    assert!(!err.contains("SECRET-PATH"), "{err}");
+    // A URL: `run` posts there, and not to the file's address.
+    let hook = WebhookServer::start();
+    let env_url = format!("{}/env/SECRET-PATH", hook.url);
+    let mut engine = Engine::spawn(command(
+        dir.path(),
+        &["run"],
+        &[("AUTOTRADE_WEBHOOK_URL", env_url.as_str())],
+    ));
+    engine.line_with("engine running");
+    hook.wait_delivered("the pending alert", Duration::from_secs(30), |v| {
+        v["event"] == "pending"
+    });
+    assert_eq!(hook.tries()[0].path, "/env/SECRET-PATH");
+    engine.signal("TERM");
+    assert!(engine.exit_within(Duration::from_secs(20)).success());
+    assert!(file_hook.tries().is_empty(), "posted to the file's address");
+    for (path, bytes) in files_under(&dir.path().join("data")) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("SECRET-PATH"),
+            "{} has it",
+            path.display()
+        );
+    }
+}

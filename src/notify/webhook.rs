@@ -230,13 +230,14 @@ impl Webhook {
         let abort = task.abort_handle();
         if tokio::time::timeout(grace, task).await.is_err() {
             abort.abort();
-            let left = self
+            let waiting = self
                 .shared
                 .queue
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .waiting
                 .len();
+            let left = waiting + usize::from(self.shared.busy.load(Ordering::SeqCst));
             tracing::warn!(
                 "webhook ({}): stopping with {left} alert(s) not sent",
                 self.host
