@@ -15,11 +15,6 @@ use tokio::sync::mpsc;
 
 pub mod feed;
 
-/// The event rows the loop writes once when the source stops answering (every symbol of a
-/// cycle unreachable) and once when it answers again; the alerts know an outage by them.
-pub const SOURCE_DOWN_EVENT: &str = "ML engine unreachable: backing off";
-pub const SOURCE_BACK_EVENT: &str = "ML engine reachable again";
-
 /// What the loop tells its subscribers.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
@@ -109,12 +104,6 @@ impl Engine {
     pub fn with_store_changes(mut self, changes: Arc<tokio::sync::Notify>) -> Self {
         self.store_changes = Some(changes);
         self
-    }
-
-    /// Record an event without holding up the async workers on SQLite.
-    async fn event_off_thread(&self, level: &'static str, message: &'static str) {
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.add_event(level, message)).await;
     }
 
     /// Ask the source about every symbol concurrently.
@@ -277,16 +266,12 @@ impl Engine {
                     .await;
                 backoff.next_delay(failures, retry_after)
             } else {
-                if failures > 0 {
-                    self.event_off_thread("info", SOURCE_BACK_EVENT).await;
-                }
+                // The outage's event rows are the store's: the cycle writes them when the
+                // source's recorded health changes, once however many processes check.
                 failures = 0;
                 let _ = events.send(EngineEvent::Health(Health::Ok)).await;
                 self.config.check_interval()
             };
-            if failures == 1 {
-                self.event_off_thread("error", SOURCE_DOWN_EVENT).await;
-            }
             let _ = events.send(EngineEvent::CycleFinished(summary)).await;
             // Bounded whatever the source asked for, so no clock arithmetic can overflow.
             let delay = delay.min(MAX_DELAY);

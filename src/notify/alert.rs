@@ -316,13 +316,13 @@ impl Classifier {
                 .trim()
                 .to_string();
             (AlertKind::Halt, "HALTED".to_string(), why)
-        } else if message.starts_with(crate::engine::SOURCE_DOWN_EVENT) {
+        } else if message.starts_with(crate::desk::SOURCE_DOWN_EVENT) {
             (
                 AlertKind::Outage,
                 "ML engine unreachable".to_string(),
                 "no new decisions until it answers; the loop backs off".to_string(),
             )
-        } else if message.starts_with(crate::engine::SOURCE_BACK_EVENT) {
+        } else if message.starts_with(crate::desk::SOURCE_BACK_EVENT) {
             (
                 AlertKind::Recovered,
                 "ML engine reachable again".to_string(),
@@ -450,11 +450,11 @@ mod tests {
         assert_eq!(halt.kind, AlertKind::Halt);
         assert_eq!(halt.body, "daily loss 3.10% reached the 3% limit");
         let down = c
-            .alert("event", &ev(2, "error", crate::engine::SOURCE_DOWN_EVENT))
+            .alert("event", &ev(2, "error", crate::desk::SOURCE_DOWN_EVENT))
             .unwrap();
         assert_eq!(down.kind, AlertKind::Outage);
         let back = c
-            .alert("event", &ev(3, "info", crate::engine::SOURCE_BACK_EVENT))
+            .alert("event", &ev(3, "info", crate::desk::SOURCE_BACK_EVENT))
             .unwrap();
         assert_eq!(back.kind, AlertKind::Recovered);
         assert!(
