@@ -195,8 +195,8 @@ impl Remote {
         }
     }
 
-    /// Open the events stream; `on_event` is called for each event (its name), until the
-    /// stream ends or fails (its error is returned).
+    /// Open the events stream; `on_event` is called for each event (its name and its data),
+    /// until the stream ends or fails (its error is returned).
     pub async fn follow(&self, mut on_event: impl FnMut(&str, &str)) -> Result<(), String> {
         let mut r = self
             .stream
