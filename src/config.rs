@@ -413,7 +413,7 @@ pub struct Risk {
 }
 
 /// What reaches the trader when something happens (`[notifications]`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Notifications {
     /// The terminal bell, on the dashboard's terminal.
     pub bell: bool,
@@ -421,6 +421,22 @@ pub struct Notifications {
     pub desktop: bool,
     /// A JSON POST per event.
     pub webhook_url: Option<String>,
+}
+
+/// The webhook's address is a secret: a debug print shows its host only.
+impl std::fmt::Debug for Notifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = self.webhook_url.as_deref().map(|u| {
+            reqwest::Url::parse(u)
+                .map(|u| crate::notify::webhook::host_of(&u))
+                .unwrap_or_else(|_| "?".into())
+        });
+        f.debug_struct("Notifications")
+            .field("bell", &self.bell)
+            .field("desktop", &self.desktop)
+            .field("webhook_host", &host)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -512,8 +528,17 @@ impl Config {
         }
     }
 
-    /// Find and load the config: `--config`, `$AUTOTRADE_CONFIG`, the user's config dir, defaults.
+    /// Find and load the config: `--config`, `$AUTOTRADE_CONFIG`, the user's config dir,
+    /// defaults; then the environment over it (`$AUTOTRADE_WEBHOOK_URL`).
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = Config::load_file_or_defaults(explicit)?;
+        let webhook = std::env::var_os(WEBHOOK_URL_ENV).filter(|s| !s.is_empty());
+        config.notifications.webhook_url =
+            webhook_from_env(webhook.as_deref(), config.notifications.webhook_url.take())?;
+        Ok(config)
+    }
+
+    fn load_file_or_defaults(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         if let Some(p) = explicit {
             return load_file(p);
         }
@@ -527,6 +552,31 @@ impl Config {
             }
         }
         Ok(Config::defaults())
+    }
+}
+
+/// The environment variable that takes the place of `[notifications] webhook_url`.
+pub const WEBHOOK_URL_ENV: &str = "AUTOTRADE_WEBHOOK_URL";
+
+/// Whether `u` is a webhook address: http or https, and a URL.
+fn webhook_url_ok(u: &str) -> bool {
+    (u.starts_with("http://") || u.starts_with("https://")) && reqwest::Url::parse(u).is_ok()
+}
+
+/// `$AUTOTRADE_WEBHOOK_URL` (when set and not empty) in place of the file's address. The
+/// error never shows the value: a webhook address is itself a secret.
+fn webhook_from_env(
+    env: Option<&std::ffi::OsStr>,
+    file: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(v) = env else {
+        return Ok(file);
+    };
+    match v.to_str().map(str::trim) {
+        Some(u) if webhook_url_ok(u) => Ok(Some(u.to_string())),
+        _ => Err(ConfigError(format!(
+            "{WEBHOOK_URL_ENV} must be an http:// or https:// URL"
+        ))),
     }
 }
 
@@ -938,8 +988,7 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
     let nf = file.notifications;
     let webhook_url = nf.webhook_url.map(|u| u.trim().to_string());
     if let Some(u) = &webhook_url
-        && (!(u.starts_with("http://") || u.starts_with("https://"))
-            || reqwest::Url::parse(u).is_err())
+        && !webhook_url_ok(u)
     {
         p.note("notifications.webhook_url must be an http:// or https:// URL".to_string());
     }
@@ -1372,6 +1421,39 @@ mod tests {
             c.notifications.webhook_url.as_deref(),
             Some("http://127.0.0.1:9/hook")
         );
+        // A debug print shows the host, never the path (the secret).
+        let shown = format!("{:?}", c.notifications);
+        assert!(
+            shown.contains("127.0.0.1:9") && !shown.contains("/hook"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_environment_s_webhook_takes_the_file_s_place() {
+        use std::ffi::OsStr;
+        let file = Some("https://file.example/hook".to_string());
+        assert_eq!(webhook_from_env(None, file.clone()).unwrap(), file);
+        assert_eq!(
+            webhook_from_env(
+                Some(OsStr::new(" https://env.example/T/secret ")),
+                file.clone()
+            )
+            .unwrap()
+            .as_deref(),
+            Some("https://env.example/T/secret")
+        );
+        assert_eq!(
+            webhook_from_env(Some(OsStr::new("http://127.0.0.1:9/h")), None)
+                .unwrap()
+                .as_deref(),
+            Some("http://127.0.0.1:9/h")
+        );
+        let e = webhook_from_env(Some(OsStr::new("hooks.example/secret-path")), file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(WEBHOOK_URL_ENV), "{e}");
+        assert!(!e.contains("secret-path"), "{e}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod logging;
 pub mod market;
 pub mod mcp;
 pub mod ml_engine;
+pub mod notify;
 pub mod remote;
 pub mod simulated;
 pub mod source;

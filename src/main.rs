@@ -152,7 +152,10 @@ fn run(
             .worker_threads(2)
             .enable_all()
             .build()?;
-        return match rt.block_on(autotrade_tui::tui::run_remote(remote)) {
+        return match rt.block_on(autotrade_tui::tui::run_remote(
+            remote,
+            &config.notifications,
+        )) {
             Ok(code) => Ok(code),
             Err(e) => Ok(report_error(json, ErrorKind::Refused, &format!("{e:#}"))),
         };

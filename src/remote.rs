@@ -63,6 +63,11 @@ impl Remote {
         &self.base
     }
 
+    /// The user whose dashboard this is.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
     fn path(&self, what: &str) -> String {
         format!("{}/api/v1/auto-trade/{what}/{}", self.base, self.user)
     }
@@ -208,9 +213,9 @@ impl Remote {
         }
     }
 
-    /// Open the events stream; `on_event` is called for each event (its name), until the
-    /// stream ends or fails (its error is returned).
-    pub async fn follow(&self, mut on_event: impl FnMut(&str)) -> Result<(), String> {
+    /// Open the events stream; `on_event` is called for each event (its name and its data),
+    /// until the stream ends or fails (its error is returned).
+    pub async fn follow(&self, mut on_event: impl FnMut(&str, &str)) -> Result<(), String> {
         let mut r = self
             .stream
             .get(self.path("events"))
@@ -233,16 +238,24 @@ impl Remote {
             while let Some(end) = buf.find("\n\n") {
                 let block: String = buf.drain(..end + 2).collect();
                 let mut name = "message";
-                let mut data = false;
+                let mut data: Option<String> = None;
                 for line in block.lines() {
                     if let Some(n) = line.strip_prefix("event:") {
                         name = n.trim();
-                    } else if line.starts_with("data:") {
-                        data = true;
+                    } else if let Some(d) = line.strip_prefix("data:") {
+                        // One optional space after the colon; several data lines join.
+                        let d = d.strip_prefix(' ').unwrap_or(d);
+                        match &mut data {
+                            Some(all) => {
+                                all.push('\n');
+                                all.push_str(d);
+                            }
+                            None => data = Some(d.to_string()),
+                        }
                     }
                 }
-                if data {
-                    on_event(name);
+                if let Some(data) = data {
+                    on_event(name, &data);
                 }
             }
             if buf.len() > 1 << 20 {

@@ -30,6 +30,7 @@ fn command(dir: &Path, args: &[&str]) -> std::process::Command {
         .arg(dir.join("data"))
         .env_remove("AUTOTRADE_CONFIG")
         .env_remove("AUTOTRADE_DATA_DIR")
+        .env_remove("AUTOTRADE_WEBHOOK_URL")
         .env_remove("APCA_LIVE_API_KEY_ID")
         .env_remove("APCA_LIVE_API_SECRET_KEY")
         .env("APCA_API_KEY_ID", "PKTEST")

@@ -52,7 +52,8 @@ fn serve_command(dir: &Path, listen: &str, env: &[(&str, &str)]) -> Command {
         .env_remove("AUTOTRADE_CONFIG")
         .env_remove("AUTOTRADE_DATA_DIR")
         .env_remove("AUTOTRADE_API_TOKEN")
-        .env_remove("AUTOTRADE_API_RATE_LIMIT");
+        .env_remove("AUTOTRADE_API_RATE_LIMIT")
+        .env_remove("AUTOTRADE_WEBHOOK_URL");
     for (k, v) in env {
         cmd.env(k, v);
     }

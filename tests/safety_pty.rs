@@ -127,6 +127,7 @@ fn a_dropped_ssh_session_quits_cleanly_and_frees_the_data_dir() {
     cmd.arg("--data-dir");
     cmd.arg(dir.path().join("data"));
     cmd.env("TERM", "xterm-256color");
+    cmd.env_remove("AUTOTRADE_WEBHOOK_URL");
     let mut child = pair.slave.spawn_command(cmd).unwrap();
     drop(pair.slave);
     // Read until the dashboard is up, then let go of every handle on the terminal: the

@@ -23,7 +23,8 @@ pub fn engine_lock(data_dir: &Path, what: &str) -> Option<DashboardLock> {
     }
 }
 
-/// The monitoring loops, one per enabled user of `users`, until [`Loops::stop`].
+/// The monitoring loops, one per enabled user of `users`, until [`Loops::stop`]; and, with
+/// a webhook configured, the alerts of every user posted to it.
 pub struct Loops {
     stop_tx: watch::Sender<bool>,
     supervisor: tokio::task::JoinHandle<()>,
@@ -32,7 +33,21 @@ pub struct Loops {
 impl Loops {
     pub fn start(users: Arc<Users>) -> Loops {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let supervisor = tokio::spawn(users::supervise(users, stop_rx));
+        let supervisor = tokio::spawn(async move {
+            // The alerts start at the store's head before any loop writes.
+            let ids = users.clone();
+            let alerts = crate::notify::HeadlessAlerts::start(
+                users.data_dir().to_path_buf(),
+                &users.base().notifications,
+                Arc::new(move || ids.ids()),
+                stop_rx.clone(),
+            )
+            .await;
+            users::supervise(users, stop_rx).await;
+            if let Some(a) = alerts {
+                a.finish().await;
+            }
+        });
         Loops {
             stop_tx,
             supervisor,

@@ -10,7 +10,7 @@
 
 use super::error::ApiError;
 use super::users::Users;
-use crate::store::{Change, ChangeReader, Changes, Cursor, FillRecord, fmt_ts};
+use crate::store::{Change, ChangeReader, Changes, Cursor, FillRecord};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -99,41 +99,12 @@ async fn poll(reader: Arc<ChangeReader>, changed: watch::Sender<u64>, polling: A
 
 /// The JSON of one change, and its SSE event name.
 pub fn change_json(change: &Change) -> (&'static str, Value) {
-    match change {
-        Change::Decision(log) => ("decision", log.to_json()),
-        Change::Fill(f) => ("fill", fill_json(f)),
-        Change::Event(e) => (
-            "event",
-            json!({ "id": e.id, "at": fmt_ts(e.at_ms), "level": e.level, "message": e.message }),
-        ),
-    }
+    change.to_json()
 }
 
 /// A fill, with its position as `positions --json` shows it (and how it closed, once closed).
 pub fn fill_json(f: &FillRecord) -> Value {
-    let position = f.position.as_ref().map(|p| {
-        let closed = p.closed_at_ms.is_some();
-        let mut v = p.to_json(if closed { p.exit_price } else { f.last_price });
-        v["status"] = json!(if closed { "closed" } else { "open" });
-        v["closed_at"] = json!(p.closed_at_ms.map(fmt_ts));
-        v["exit_price"] = json!(p.exit_price);
-        v["realized_pnl"] = json!(p.realized_pnl);
-        v["close_reason"] = json!(p.close_reason);
-        v
-    });
-    json!({
-        "fill_id": f.id,
-        "kind": f.kind,
-        "log_id": f.decision_id,
-        "position_id": f.position_id,
-        "symbol": f.symbol,
-        "side": f.side,
-        "quantity": f.quantity,
-        "price": f.price,
-        "at": fmt_ts(f.at_ms),
-        "reason": f.reason,
-        "position": position,
-    })
+    f.to_json()
 }
 
 /// One batch as SSE messages; the last carries the cursor after it.

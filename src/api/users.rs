@@ -143,6 +143,20 @@ impl Users {
         self.map.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The config file's settings, which every user's derive from.
+    pub fn base(&self) -> &Config {
+        &self.base
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// Every user's id.
+    pub fn ids(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
     pub fn get(&self, user_id: &str) -> Result<Arc<User>, ApiError> {
         self.read()
             .get(user_id)

@@ -103,6 +103,9 @@ pub enum Action {
     /// Whose engine this dashboard shows: another process's (attached; `running` false once
     /// it stopped), or `None` once this dashboard runs its own.
     Attached(Option<Attached>),
+    /// Things to tell the trader on this terminal (bell, desktop notifications), read from
+    /// the store after this dashboard started.
+    Alerts(Vec<crate::notify::Alert>),
     /// A signal, the end of input or a terminal failure.
     Quit,
 }
@@ -330,6 +333,9 @@ pub struct AnalyticsView {
     pub from: usize,
 }
 
+/// Most alerts waiting for the terminal; older ones beyond it are not told there.
+const MAX_WAITING_ALERTS: usize = 50;
+
 /// The dashboard's state.
 #[derive(Debug, Clone)]
 pub struct App {
@@ -370,6 +376,8 @@ pub struct App {
     /// A refresh moved the selection off a decision that vanished, and the trader has not
     /// seen the new one highlighted yet: `y`/`n` must not act on it until it is drawn.
     selection_unseen: bool,
+    /// Alerts the runner has yet to write to the terminal (see [`App::take_alerts`]).
+    alerts: Vec<crate::notify::Alert>,
     quit: bool,
     dirty: bool,
 }
@@ -409,6 +417,7 @@ impl App {
             analytics: None,
             attached: None,
             selection_unseen: false,
+            alerts: Vec::new(),
             quit: false,
             dirty: true,
         }
@@ -462,6 +471,11 @@ impl App {
         self.snapshot
             .as_ref()
             .map_or(&[], |s| s.positions.as_slice())
+    }
+
+    /// The alerts to write to the terminal now (the runner does, between draws).
+    pub fn take_alerts(&mut self) -> Vec<crate::notify::Alert> {
+        std::mem::take(&mut self.alerts)
     }
 
     /// The frame on screen now shows the current state (the runner calls this after a draw).
@@ -614,6 +628,13 @@ impl App {
                 }
                 self.attached = a;
                 self.dirty = true;
+                Vec::new()
+            }
+            Action::Alerts(a) => {
+                // Nothing to draw: the runner writes them. A burst beyond this is noise.
+                self.alerts.extend(a);
+                let excess = self.alerts.len().saturating_sub(MAX_WAITING_ALERTS);
+                self.alerts.drain(..excess);
                 Vec::new()
             }
             Action::Quit => {

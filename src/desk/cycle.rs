@@ -210,8 +210,16 @@ pub(super) fn close_at(
     Ok(closed)
 }
 
+/// The event row written when the source's recorded health turns to failing (the first
+/// check ever included), followed by the reason; the alerts know an outage by it.
+pub const SOURCE_DOWN_EVENT: &str = "ML engine unreachable";
+/// The event row written when it answers again.
+pub const SOURCE_BACK_EVENT: &str = "ML engine reachable again";
+
 /// Whether the source answered this cycle: it failed when no symbol got its signal and AMD
 /// phase (the error kept is the first symbol's). A cycle with no symbols checks nothing.
+/// A change of the answer writes an event row in the same transaction: once per outage and
+/// once per recovery, whichever process checked, across restarts.
 fn record_source_check(tx: &Tx<'_>, inputs: &[OwnedCycleInput]) -> crate::store::Result<()> {
     let Some(first) = inputs.first() else {
         return Ok(());
@@ -221,7 +229,15 @@ fn record_source_check(tx: &Tx<'_>, inputs: &[OwnedCycleInput]) -> crate::store:
         let why = first.borrow().source_error().unwrap_or_default();
         format!("{}: {why}", first.symbol)
     });
-    tx.record_source_check(error.as_deref())?;
+    let before = tx.source_health()?.map(|h| h.reachable);
+    let now = tx.record_source_check(error.as_deref())?;
+    match (before, now.reachable, &error) {
+        (None | Some(true), false, Some(why)) => {
+            tx.add_event("error", &format!("{SOURCE_DOWN_EVENT}: {why}"))?
+        }
+        (Some(false), true, _) => tx.add_event("info", SOURCE_BACK_EVENT)?,
+        _ => {}
+    }
     Ok(())
 }
 

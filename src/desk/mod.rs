@@ -13,7 +13,7 @@ mod reconcile;
 mod views;
 
 pub use actions::market_context;
-pub use cycle::{CycleInput, CycleOutcome, OwnedCycleInput};
+pub use cycle::{CycleInput, CycleOutcome, OwnedCycleInput, SOURCE_BACK_EVENT, SOURCE_DOWN_EVENT};
 pub use views::{Equity, HISTORY_LIMIT, History, Snapshot, TREND_POINTS};
 
 use crate::broker::Broker;

@@ -906,3 +906,68 @@ async fn feed_ticks_follow_a_cancelled_decision_at_the_bid_and_a_batch_is_read_i
     // Judged at the take-profit (a limit): (105 − 100) / 2 = 2.5 R.
     assert_eq!(state(&f), (0, 1, 0, 2.5));
 }
+
+/// A cycle in which every symbol's source failed, or none did.
+fn checked(down: bool) -> Vec<OwnedCycleInput> {
+    ["BTC/USD", "ETH/USD"]
+        .into_iter()
+        .map(|s| {
+            let mut i = input(s, 100.0);
+            if down {
+                i.signal = Err(format!("GET /signals/{s}: HTTP 503"));
+            }
+            i
+        })
+        .collect()
+}
+
+fn outage_events(desk: &Desk) -> Vec<String> {
+    let mut ev: Vec<String> = desk
+        .store
+        .recent_events(100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.message.starts_with("ML engine"))
+        .map(|e| e.message)
+        .collect();
+    ev.reverse();
+    ev
+}
+
+#[tokio::test]
+async fn an_outage_is_one_event_each_way_across_restarts() {
+    let f = Fixture::new("");
+    // The first check answered: nothing to tell.
+    f.desk.record_cycle(checked(false)).await.unwrap();
+    assert!(outage_events(&f.desk).is_empty());
+    // Down for three checks, one of them by a restarted process on the same store.
+    f.desk.record_cycle(checked(true)).await.unwrap();
+    f.desk.record_cycle(checked(true)).await.unwrap();
+    let restarted = Desk::new(
+        f.desk.config.clone(),
+        f.dir.path().into(),
+        Arc::new(Store::open(f.dir.path(), "u", true).unwrap()),
+    );
+    restarted.record_cycle(checked(true)).await.unwrap();
+    assert_eq!(
+        outage_events(&f.desk).len(),
+        1,
+        "told again after the restart"
+    );
+    // One symbol answering is the source answering: the recovery, told once.
+    let mut partly = checked(true);
+    partly[1] = input("ETH/USD", 50.0);
+    restarted.record_cycle(partly).await.unwrap();
+    restarted.record_cycle(checked(false)).await.unwrap();
+    assert_eq!(
+        outage_events(&f.desk),
+        vec![
+            format!("{SOURCE_DOWN_EVENT}: BTC/USD: GET /signals/BTC/USD: HTTP 503"),
+            SOURCE_BACK_EVENT.to_string(),
+        ]
+    );
+    // A store whose very first check fails tells it.
+    let g = Fixture::new("");
+    g.desk.record_cycle(checked(true)).await.unwrap();
+    assert_eq!(outage_events(&g.desk).len(), 1);
+}

@@ -106,12 +106,6 @@ impl Engine {
         self
     }
 
-    /// Record an event without holding up the async workers on SQLite.
-    async fn event_off_thread(&self, level: &'static str, message: &'static str) {
-        let store = self.store.clone();
-        let _ = tokio::task::spawn_blocking(move || store.add_event(level, message)).await;
-    }
-
     /// Ask the source about every symbol concurrently.
     pub async fn fetch_all(&self) -> Vec<SymbolReport> {
         let futs = self
@@ -272,18 +266,12 @@ impl Engine {
                     .await;
                 backoff.next_delay(failures, retry_after)
             } else {
-                if failures > 0 {
-                    self.event_off_thread("info", "ML engine reachable again")
-                        .await;
-                }
+                // The outage's event rows are the store's: the cycle writes them when the
+                // source's recorded health changes, once however many processes check.
                 failures = 0;
                 let _ = events.send(EngineEvent::Health(Health::Ok)).await;
                 self.config.check_interval()
             };
-            if failures == 1 {
-                self.event_off_thread("error", "ML engine unreachable: backing off")
-                    .await;
-            }
             let _ = events.send(EngineEvent::CycleFinished(summary)).await;
             // Bounded whatever the source asked for, so no clock arithmetic can overflow.
             let delay = delay.min(MAX_DELAY);

@@ -10,8 +10,9 @@
 //! only repeat possible is a decision changed in the same millisecond as an unrelated later
 //! transaction (it is sent again, unchanged).
 
-use super::{DecisionLog, Event, Position, Result, rows};
+use super::{DecisionLog, Event, Position, Result, fmt_ts, rows};
 use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -76,6 +77,40 @@ pub struct FillRecord {
     pub last_price: Option<f64>,
 }
 
+impl FillRecord {
+    /// The fill, with its position as `positions --json` shows it (and how it closed, once
+    /// closed).
+    pub fn to_json(&self) -> Value {
+        let position = self.position.as_ref().map(|p| {
+            let closed = p.closed_at_ms.is_some();
+            let mut v = p.to_json(if closed {
+                p.exit_price
+            } else {
+                self.last_price
+            });
+            v["status"] = json!(if closed { "closed" } else { "open" });
+            v["closed_at"] = json!(p.closed_at_ms.map(fmt_ts));
+            v["exit_price"] = json!(p.exit_price);
+            v["realized_pnl"] = json!(p.realized_pnl);
+            v["close_reason"] = json!(p.close_reason);
+            v
+        });
+        json!({
+            "fill_id": self.id,
+            "kind": self.kind,
+            "log_id": self.decision_id,
+            "position_id": self.position_id,
+            "symbol": self.symbol,
+            "side": self.side,
+            "quantity": self.quantity,
+            "price": self.price,
+            "at": fmt_ts(self.at_ms),
+            "reason": self.reason,
+            "position": position,
+        })
+    }
+}
+
 /// One thing the store recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -83,6 +118,29 @@ pub enum Change {
     Decision(DecisionLog),
     Fill(FillRecord),
     Event(Event),
+}
+
+impl Change {
+    /// Its name and JSON, as the event stream sends them (the same JSON as `--json`).
+    pub fn to_json(&self) -> (&'static str, Value) {
+        match self {
+            Change::Decision(log) => ("decision", log.to_json()),
+            Change::Fill(f) => ("fill", f.to_json()),
+            Change::Event(e) => (
+                "event",
+                json!({ "id": e.id, "at": fmt_ts(e.at_ms), "level": e.level, "message": e.message }),
+            ),
+        }
+    }
+
+    /// When it happened (ms): a decision's creation, a fill's or an event's time.
+    pub fn at_ms(&self) -> i64 {
+        match self {
+            Change::Decision(log) => log.created_at_ms,
+            Change::Fill(f) => f.at_ms,
+            Change::Event(e) => e.at_ms,
+        }
+    }
 }
 
 /// What changed after a cursor, oldest first, and the cursor after it.
@@ -126,6 +184,22 @@ impl ChangeReader {
         let cursor = head(&tx, user)?;
         tx.commit()?;
         Ok(cursor)
+    }
+
+    /// The head, with the decisions pending at it (one snapshot): a reader that starts now
+    /// knows those as already there.
+    pub fn start(&self, user: &str) -> Result<(Cursor, Vec<String>)> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let cursor = head(&tx, user)?;
+        let pending = tx
+            .prepare_cached(
+                "SELECT log_id FROM decisions WHERE user_id = ?1 AND status = 'pending' AND seq <= ?2",
+            )?
+            .query_map(params![user, cursor.seq], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        tx.commit()?;
+        Ok((cursor, pending))
     }
 
     /// What `user`'s store recorded after `from`, in one snapshot; `Ok(None)` when that is

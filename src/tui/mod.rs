@@ -77,6 +77,21 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
             .wrap_err("opening the dashboard's store connection")?
             .wrap_err("opening the dashboard's store connection")?
     };
+    // Alerts start at the store's head now, before this dashboard's engine writes anything.
+    let feed = {
+        let dir = ctx.data_dir.clone();
+        let user = ctx.config.auto_trade.user_id.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut feed = crate::notify::Feed::open(&dir)?;
+            feed.follow(&user)?;
+            Ok::<_, store::StoreError>(feed)
+        })
+        .await
+        .wrap_err("following the store for alerts")?
+        .wrap_err("following the store for alerts")?
+    };
+    let outbox = crate::notify::Outbox::start(&ctx.config.notifications);
+    outbox.send_from_here(lock.is_some());
 
     let (tx, rx) = mpsc::unbounded_channel::<Action>();
     let watcher = watch::spawn(
@@ -84,6 +99,11 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
         watcher_store,
         tx.clone(),
         store_changes.clone(),
+        watch::Alerts {
+            feed,
+            user: ctx.config.auto_trade.user_id.clone(),
+            outbox: outbox.clone(),
+        },
     )
     .wrap_err("starting the store watcher")?;
     let refresh = watcher.waker();
@@ -102,9 +122,11 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     .with_risk(ctx.limits().risk);
     app.update(Action::Attached(attached));
     let effect_tx = tx.clone();
-    let result = ui_loop(app, tx, rx, |effect| {
+    let ringer = crate::notify::Ringer::from_env(&ctx.config.notifications);
+    let result = ui_loop(app, tx, rx, &ringer, |effect| {
         if effect == Effect::StartEngine {
             take_over(&ctx, &mut lock, &mut running, &store_changes, &effect_tx);
+            outbox.send_from_here(lock.is_some());
             return;
         }
         perform(
@@ -127,20 +149,34 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
         let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
     }
     drop(lock);
+    outbox.finish(crate::notify::DASHBOARD_GRACE).await;
     result
 }
 
 /// The dashboard of a remote `serve` (`autotrade-tui attach URL`): its settings and snapshot
 /// come over the REST API, a new snapshot is loaded on each server-sent event, and every key
 /// acts through the API.
-pub async fn run_remote(remote: crate::remote::Remote) -> Result<u8> {
+pub async fn run_remote(
+    remote: crate::remote::Remote,
+    notifications: &crate::config::Notifications,
+) -> Result<u8> {
     // The first load says whether the server and the token are right, before the terminal
     // is taken.
     let (settings, snapshot) = remote.dashboard().await.map_err(|e| eyre!(e))?;
     let remote = Arc::new(remote);
     let (tx, rx) = mpsc::unbounded_channel::<Action>();
     let refresh = Arc::new(Notify::new());
-    let follower = tokio::spawn(follow_remote(remote.clone(), tx.clone(), refresh.clone()));
+    // Alerts from the server's events; the decisions pending already are not news.
+    let classifier = crate::notify::Classifier::new(
+        remote.user(),
+        snapshot.pending.iter().map(|d| d.log_id.clone()),
+    );
+    let follower = tokio::spawn(follow_remote(
+        remote.clone(),
+        tx.clone(),
+        refresh.clone(),
+        classifier,
+    ));
     let mut app = App::new(
         Settings {
             color: colour_allowed(),
@@ -156,7 +192,8 @@ pub async fn run_remote(remote: crate::remote::Remote) -> Result<u8> {
         remote: Some(remote.url().to_string()),
     })));
     let effect_tx = tx.clone();
-    let result = ui_loop(app, tx, rx, |effect| {
+    let ringer = crate::notify::Ringer::from_env(notifications);
+    let result = ui_loop(app, tx, rx, &ringer, |effect| {
         perform(
             &Backend::Remote(remote.clone()),
             None,
@@ -176,6 +213,7 @@ async fn follow_remote(
     remote: Arc<crate::remote::Remote>,
     tx: mpsc::UnboundedSender<Action>,
     refresh: Arc<Notify>,
+    mut alerts: crate::notify::Classifier,
 ) {
     let url = remote.url().to_string();
     let attached = |running: bool| {
@@ -212,7 +250,14 @@ async fn follow_remote(
     loop {
         let ev = events.clone();
         let result = remote
-            .follow(|_| {
+            .follow(|name, data| {
+                // Told before the snapshot that shows it is loaded.
+                let told = serde_json::from_str(data)
+                    .ok()
+                    .and_then(|v| alerts.alert(name, &v));
+                if let Some(a) = told {
+                    let _ = tx.send(Action::Alerts(vec![a]));
+                }
                 let _ = ev.send(());
             })
             .await;
@@ -243,6 +288,7 @@ async fn ui_loop(
     mut app: App,
     tx: mpsc::UnboundedSender<Action>,
     mut rx: mpsc::UnboundedReceiver<Action>,
+    ringer: &crate::notify::Ringer,
     mut handle: impl FnMut(Effect),
 ) -> Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -277,6 +323,7 @@ async fn ui_loop(
             effects.extend(app.update(a));
         }
         effects.into_iter().for_each(&mut handle);
+        ring(&mut terminal, &mut app, ringer);
         if app.should_quit() {
             break;
         }
@@ -293,6 +340,7 @@ async fn ui_loop(
                     more.extend(app.update(a));
                 }
                 more.into_iter().for_each(&mut handle);
+                ring(&mut terminal, &mut app, ringer);
                 app.take_dirty();
                 if app.should_quit() {
                     break;
@@ -327,6 +375,21 @@ async fn ui_loop(
         tracing::warn!("{e}");
     }
     Ok(commands::EXIT_OK)
+}
+
+/// Tell the terminal of the alerts waiting (bell, OSC 9/777), between two draws: a few
+/// bytes written and flushed like a frame, which move no cursor and draw nothing.
+fn ring(terminal: &mut ratatui::DefaultTerminal, app: &mut App, ringer: &crate::notify::Ringer) {
+    use std::io::Write;
+    let alerts = app.take_alerts();
+    let bytes = ringer.bytes(&alerts);
+    if bytes.is_empty() {
+        return;
+    }
+    let out = terminal.backend_mut();
+    if let Err(e) = out.write_all(&bytes).and_then(|()| out.flush()) {
+        tracing::warn!("telling the terminal of {} alert(s): {e}", alerts.len());
+    }
 }
 
 /// Where the dashboard's actions go: this machine's desk, or a remote `serve`.

@@ -48,6 +48,28 @@ impl StoreWatch {
     }
 }
 
+/// The alerts read with each reload: what the user's store recorded since the last one
+/// (after the dashboard started), for the terminal and, when this process runs the engine,
+/// the webhook.
+pub struct Alerts {
+    pub feed: crate::notify::Feed,
+    pub user: String,
+    pub outbox: crate::notify::Outbox,
+}
+
+impl Alerts {
+    /// Read after the snapshot, so that anything the snapshot shows is told first.
+    fn read(&mut self) -> Vec<crate::notify::Alert> {
+        match self.feed.poll(&self.user) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("alerts: reading the store: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// Start the watcher on `store` (a connection of its own). `changes` is told of every
 /// commit after the first load.
 pub fn spawn(
@@ -55,6 +77,7 @@ pub fn spawn(
     store: Store,
     tx: mpsc::UnboundedSender<Action>,
     changes: Arc<Notify>,
+    alerts: Alerts,
 ) -> std::io::Result<StoreWatch> {
     let (waker, waiter) = wake::pair()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -65,15 +88,17 @@ pub fn spawn(
     let files = file_watch::FileWatch::new(&desk.data_dir);
     std::thread::Builder::new()
         .name("store-watch".into())
-        .spawn(move || run(desk, store, tx, changes, waiter, files, stop))?;
+        .spawn(move || run(desk, store, tx, changes, alerts, waiter, files, stop))?;
     Ok(handle)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     desk: Desk,
     store: Store,
     tx: mpsc::UnboundedSender<Action>,
     changes: Arc<Notify>,
+    mut alerts: Alerts,
     waiter: Waiter,
     mut files: Option<file_watch::FileWatch>,
     stop: Arc<AtomicBool>,
@@ -91,7 +116,15 @@ fn run(
             {
                 files = None;
             }
-            match look_once(&desk, &store, &tx, &changes, &mut seen, &mut failing) {
+            match look_once(
+                &desk,
+                &store,
+                &tx,
+                &changes,
+                &mut alerts,
+                &mut seen,
+                &mut failing,
+            ) {
                 None => return,
                 // The version moved: the writes that called for looks are accounted for.
                 Some(true) => rechecks.clear(),
@@ -136,6 +169,7 @@ fn look_once(
     store: &Store,
     tx: &mpsc::UnboundedSender<Action>,
     changes: &Notify,
+    alerts: &mut Alerts,
     seen: &mut Option<i64>,
     failing: &mut bool,
 ) -> Option<bool> {
@@ -158,10 +192,17 @@ fn look_once(
             *seen = Some(version);
             *failing = false;
             match snap {
-                Some(snap) => tx
-                    .send(Action::Snapshot(Box::new(snap)))
-                    .is_ok()
-                    .then_some(true),
+                Some(snap) => {
+                    // Told before the snapshot is drawn: whatever the screen shows has rung.
+                    let told = alerts.read();
+                    if !told.is_empty() {
+                        alerts.outbox.offer(&told);
+                        tx.send(Action::Alerts(told)).ok()?;
+                    }
+                    tx.send(Action::Snapshot(Box::new(snap)))
+                        .is_ok()
+                        .then_some(true)
+                }
                 None => Some(false),
             }
         }

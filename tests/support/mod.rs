@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod market;
 pub mod ml_engine;
 pub mod pty;
+pub mod webhook;
 
 // The engine's names at the top, as tests have always used them; no crate uses them all.
 #[allow(unused_imports)]
@@ -111,6 +112,7 @@ pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
         .arg(dir.join("data"))
         .env_remove("AUTOTRADE_CONFIG")
         .env_remove("AUTOTRADE_DATA_DIR")
+        .env_remove("AUTOTRADE_WEBHOOK_URL")
         .output()
         .unwrap();
     (
@@ -129,7 +131,8 @@ pub fn run_with_env(
     let mut cmd = std::process::Command::new(bin());
     cmd.args(args)
         .env_remove("AUTOTRADE_CONFIG")
-        .env_remove("AUTOTRADE_DATA_DIR");
+        .env_remove("AUTOTRADE_DATA_DIR")
+        .env_remove("AUTOTRADE_WEBHOOK_URL");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -84,6 +84,8 @@ impl Dashboard {
         cmd.env_remove("AUTOTRADE_CONFIG");
         cmd.env_remove("AUTOTRADE_DATA_DIR");
         cmd.env_remove("NO_COLOR");
+        // Never a real webhook from the developer's environment.
+        cmd.env_remove("AUTOTRADE_WEBHOOK_URL");
         for (k, v) in envs {
             cmd.env(k, v);
         }
