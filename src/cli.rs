@@ -90,6 +90,17 @@ pub enum Command {
         /// Take a reward:risk below 1, down to RATIO.
         #[arg(long, value_name = "RATIO")]
         allow_rr: Option<f64>,
+        /// A trailing stop PCT % of the best price behind it (0 < PCT <= 50), never loosening; default: [risk] trailing_stop_percent.
+        #[arg(
+            long,
+            value_name = "PCT",
+            conflicts_with = "trail_by",
+            allow_negative_numbers = true
+        )]
+        trail: Option<f64>,
+        /// A trailing stop AMOUNT (in price units, below the entry) behind the best price, never loosening.
+        #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
+        trail_by: Option<f64>,
         /// Execute at once instead of leaving it pending.
         #[arg(long)]
         yes: bool,
@@ -148,6 +159,10 @@ pub enum Command {
         /// strategy made over 10,000 trades: 2,000,000 random trades in all, at least 40 runs).
         #[arg(long, value_name = "N")]
         baseline_seeds: Option<usize>,
+        /// Trail every stop PCT % behind the best price since the fill (0: fixed stops);
+        /// default: [risk] trailing_stop_percent.
+        #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+        trail: Option<f64>,
         /// Seed of the random entries: the same seed gives the same report on every machine.
         #[arg(long, value_name = "S", default_value_t = crate::backtest::baseline::DEFAULT_SEED)]
         seed: u64,

@@ -922,6 +922,7 @@ fn typing_a_size_updates_the_risk_reward_live_and_enter_sends_the_order() {
                 size: Some(0.02),
                 take_profit: None,
                 stop_loss: None,
+                trail: None,
             },
             label: "BUY BTC/USD".into(),
         }]
@@ -1701,6 +1702,7 @@ fn with_a_counter_signal_trade() -> App {
         size: None,
         take_profit: Some(47_250.0),
         stop_loss: Some(44_100.0),
+        trail: None,
     };
     let decision = manual_decision(
         &order,

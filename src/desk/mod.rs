@@ -9,10 +9,12 @@ mod cycle;
 mod execute;
 mod outcomes;
 mod reconcile;
+mod trailing;
 mod views;
 
 pub use actions::market_context;
 pub use cycle::{CycleInput, CycleOutcome, OwnedCycleInput};
+pub use trailing::default_trail;
 pub use views::{Equity, HISTORY_LIMIT, History, Snapshot, TREND_POINTS};
 
 use crate::broker::Broker;
@@ -110,6 +112,8 @@ pub struct Desk {
     /// that find a position's exit crossed, after they commit; emptied by
     /// [`Desk::send_queued`].
     outbox: Arc<std::sync::Mutex<Vec<crate::store::Order>>>,
+    /// What the events pane was last told of each trailing stop (see [`trailing`]).
+    trail_notes: Arc<trailing::Notes>,
 }
 
 impl Desk {
@@ -140,6 +144,7 @@ impl Desk {
             source: Arc::default(),
             viewer: false,
             outbox: Arc::default(),
+            trail_notes: Arc::default(),
         }
     }
 

@@ -12,7 +12,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// each BUY or SELL on later prices, and the raw score beside a calibrated confidence.
 /// Version 7: loss halts (the halt, the equity peak and the day's starting equity beside the
 /// switches) and trailing stops (the trail a decision asks for, and on its position the trail
-/// and the best price seen since it opened).
+/// and the best price seen since it opened; on an opening order who is to hold its exits, when
+/// the desk chose: the engine, for a trailing stop).
 pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = r#"
@@ -221,6 +222,7 @@ ALTER TABLE decisions ADD COLUMN trail_amount REAL;
 ALTER TABLE positions ADD COLUMN trail_percent REAL;
 ALTER TABLE positions ADD COLUMN trail_amount REAL;
 ALTER TABLE positions ADD COLUMN best_price REAL;
+ALTER TABLE orders ADD COLUMN exits_held_by TEXT;
 "#;
 
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
