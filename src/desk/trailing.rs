@@ -221,6 +221,49 @@ mod tests {
         assert_eq!(notes.say(1, 61_000, 102.0, 103.0), Some(102.0));
     }
 
+    fn tick(last: f64, bid: f64, ask: f64, age_ms: i64) -> crate::market::Tick {
+        crate::market::Tick {
+            symbol: "BTC/USD".into(),
+            last: Some(last),
+            bid: Some(bid),
+            ask: Some(ask),
+            at_ms: crate::store::now_ms() - age_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn with_a_feed_a_long_trails_the_bid_it_would_sell_at_and_an_old_tick_moves_nothing() {
+        let (_dir, desk) = desk(
+            "[risk]\ntrailing_stop_percent = 1\n[ml_engine]\nurl = \"http://127.0.0.1:9\"\n\
+             [market_data]\nprovider = \"coinbase\"\nstale_after_seconds = 5\n",
+        );
+        let out = desk.record_cycle(vec![input(100.0)]).await.unwrap();
+        desk.record_ticks(&[tick(100.0, 99.9, 100.1, 0)]).unwrap();
+        // Bought at the ask, 100.1: the stop starts at 100.1 × 0.99 = 99.099.
+        let (_, pos) = desk.confirm(&out[0].log.log_id).await.unwrap();
+        assert_eq!((pos.entry_price, pos.best_price), (100.1, Some(100.1)));
+        assert!((pos.stop_loss - 99.099).abs() < 1e-9, "{}", pos.stop_loss);
+        // The last trade is 103 but a long sells at the bid, 102.9: stop 102.9 × 0.99 = 101.871.
+        desk.record_ticks(&[tick(103.0, 102.9, 103.1, 0)]).unwrap();
+        let open = desk.store.read(|t| t.open_positions()).unwrap();
+        assert_eq!(open[0].best_price, Some(102.9));
+        assert!(
+            (open[0].stop_loss - 101.871).abs() < 1e-9,
+            "{}",
+            open[0].stop_loss
+        );
+        // A tick older than stale_after_seconds moves nothing.
+        desk.record_ticks(&[tick(110.0, 109.9, 110.1, 6_000)])
+            .unwrap();
+        let open = desk.store.read(|t| t.open_positions()).unwrap();
+        assert_eq!(open[0].best_price, Some(102.9));
+        // The bid falls to 101.8, under the stop: closed there.
+        let closed = desk.record_ticks(&[tick(102.0, 101.8, 102.2, 0)]).unwrap();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].exit_price, Some(101.8));
+        assert_eq!(closed[0].close_reason.as_deref(), Some("stop_loss"));
+    }
+
     #[tokio::test]
     async fn without_a_config_trail_the_stop_stays_put() {
         let (_dir, desk) = desk("");
