@@ -97,6 +97,17 @@ pub enum Command {
         /// Take a position worth more than max_position_percent, up to PCT % of the account (at most 100).
         #[arg(long, value_name = "PCT")]
         allow_value: Option<f64>,
+        /// A trailing stop PCT % of the best price behind it (0 < PCT <= 50), never loosening; default: [risk] trailing_stop_percent.
+        #[arg(
+            long,
+            value_name = "PCT",
+            conflicts_with = "trail_by",
+            allow_negative_numbers = true
+        )]
+        trail: Option<f64>,
+        /// A trailing stop AMOUNT (in price units, below the entry) behind the best price, never loosening.
+        #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
+        trail_by: Option<f64>,
         /// Execute at once instead of leaving it pending.
         #[arg(long)]
         yes: bool,
@@ -155,6 +166,10 @@ pub enum Command {
         /// strategy made over 10,000 trades: 2,000,000 random trades in all, at least 40 runs).
         #[arg(long, value_name = "N")]
         baseline_seeds: Option<usize>,
+        /// Trail every stop PCT % behind the best price since the fill (0: fixed stops);
+        /// default: [risk] trailing_stop_percent.
+        #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+        trail: Option<f64>,
         /// Seed of the random entries: the same seed gives the same report on every machine.
         #[arg(long, value_name = "S", default_value_t = crate::backtest::baseline::DEFAULT_SEED)]
         seed: u64,

@@ -2,7 +2,7 @@
 
 use crate::desk::{Desk, DeskError};
 use crate::domain::manual::{Level, ManualOrder, ManualRefusal};
-use crate::domain::money::{fmt_money, fmt_price, fmt_qty};
+use crate::domain::money::{fmt_money, fmt_num, fmt_price, fmt_qty};
 use crate::domain::score::score_phrase;
 use crate::engine::Engine;
 use crate::store::{self, DecisionLog, Origin, Status, Store};
@@ -103,6 +103,9 @@ pub fn decision_line(log: &DecisionLog, account_size: f64) -> String {
                 fmt_price(tp),
                 fmt_price(sl)
             ));
+            if let Some(t) = d.trail {
+                s.push_str(&format!(" trail {t}"));
+            }
         }
         if let Some(rr) = &d.risk_reward {
             use crate::ui::{fmt_pct, fmt_pct_of, fmt_ratio};
@@ -124,6 +127,13 @@ pub fn decision_line(log: &DecisionLog, account_size: f64) -> String {
 
 /// A manual-order refusal in the command line's words.
 pub fn in_cli_words(e: &ManualRefusal) -> String {
+    if let ManualRefusal::Trail { trail, problem } = e {
+        return format!(
+            "{} {}: {problem}",
+            trail_flag(*trail),
+            fmt_num(trail.value())
+        );
+    }
     e.explain(
         |level| match level {
             Level::TakeProfit => "pass --tp".into(),
@@ -131,6 +141,14 @@ pub fn in_cli_words(e: &ManualRefusal) -> String {
         },
         "give --tp/--sl",
     )
+}
+
+/// The `trade` flag that gives `trail`.
+fn trail_flag(trail: crate::domain::trail::Trail) -> &'static str {
+    match trail {
+        crate::domain::trail::Trail::Percent(_) => "--trail",
+        crate::domain::trail::Trail::Amount(_) => "--trail-by",
+    }
 }
 
 /// A refusal printed for the trader (exit 1); anything else is a failure of the program.
@@ -571,6 +589,12 @@ pub async fn trade(
         let m = format!("--allow-rr {r}: must be a ratio of 0 or more");
         return Ok(report_error(json, ErrorKind::Usage, &m));
     }
+    if let Some(t) = order.trail
+        && let Err(e) = t.check()
+    {
+        let m = format!("{} {}: {e}", trail_flag(t), fmt_num(t.value()));
+        return Ok(report_error(json, ErrorKind::Usage, &m));
+    }
     let order = match known_symbol(&order.symbol, &desk.config.auto_trade.symbols) {
         Ok(symbol) => ManualOrder {
             symbol,
@@ -636,8 +660,13 @@ pub fn positions(desk: &Desk, json: bool) -> Result<u8> {
     }
     for r in &rows {
         let f = |k: &str| r[k].as_f64();
+        // A trailing stop: `SL 44,550.00 trail 1%`, the stop where the trail has moved it.
+        let trail =
+            crate::domain::trail::Trail::from_columns(f("trail_percent"), f("trail_amount"))
+                .map(|t| format!(" trail {t}"))
+                .unwrap_or_default();
         println!(
-            "{:<10} {:<4} {:>12}  entry {}  TP {}  SL {}  last {}  P&L {}  since {}",
+            "{:<10} {:<4} {:>12}  entry {}  TP {}  SL {}{trail}  last {}  P&L {}  since {}",
             r["symbol"].as_str().unwrap_or(""),
             r["side"].as_str().unwrap_or(""),
             fmt_qty(f("quantity").unwrap_or(0.0)),

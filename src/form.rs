@@ -129,6 +129,8 @@ impl TradeForm {
             size: self.size.value("size")?,
             take_profit: self.take_profit.value("TP")?,
             stop_loss: self.stop_loss.value("SL")?,
+            // The config's default trail, when it has one, is the desk's to give.
+            trail: None,
         })
     }
 

@@ -121,6 +121,7 @@ fn run(
         symbol,
         baseline_seeds,
         seed,
+        trail,
         json,
     }) = &cli.command
     {
@@ -136,6 +137,7 @@ fn run(
             candles,
             symbol.as_deref(),
             baseline,
+            *trail,
             *json,
         );
     }
@@ -233,6 +235,8 @@ fn run(
             allow_risk,
             allow_rr,
             allow_value,
+            trail,
+            trail_by,
             yes,
             json,
         }) => rt.block_on(commands::trade(
@@ -243,6 +247,9 @@ fn run(
                 size,
                 take_profit: tp,
                 stop_loss: sl,
+                trail: trail
+                    .map(autotrade_tui::domain::trail::Trail::Percent)
+                    .or(trail_by.map(autotrade_tui::domain::trail::Trail::Amount)),
             },
             &autotrade_tui::domain::manual::Overrides {
                 risk_percent: allow_risk,

@@ -308,6 +308,36 @@ fn a_whole_share_stock_is_bracketed_and_its_exit_is_the_brokers() {
 }
 
 #[test]
+fn a_trailing_stop_on_a_whole_share_stock_is_the_engines_not_a_bracket() {
+    let d = desk(5.0);
+    // AAPL: signal at 190 (TP 199.5, SL 186.2); Alpaca fills 10 shares at 190.2.
+    let (code, out, err) = d.run(&[
+        "trade", "AAPL", "buy", "--size", "10", "--trail", "1", "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let id = json_lines(&out)[0]["log_id"].as_str().unwrap().to_string();
+    assert_eq!(d.run(&["confirm", &id]).0, 0);
+    // A bracket's stop leg would stay where it was placed: the order is a simple one and the
+    // engine holds the exits, trailing from the fill: max(186.2, 190.2 × 0.99 = 188.298).
+    let body = &d.fake.order_bodies()[0];
+    assert!(body.get("order_class").is_none(), "{body}");
+    assert!(body.get("stop_loss").is_none(), "{body}");
+    let p = &d.positions()[0];
+    assert_eq!(p["stop_loss"].as_f64(), Some(188.298));
+    // 195 moves the stop to 195 × 0.99 = 193.05; 193 crosses it: the engine sends the close.
+    d.ml.set_symbol("AAPL", "neutral", 0.5, 195.0, "accumulation");
+    assert_eq!(d.run(&["once"]).0, 0);
+    assert_eq!(d.positions()[0]["stop_loss"].as_f64(), Some(193.05));
+    d.ml.set_symbol("AAPL", "neutral", 0.5, 193.0, "accumulation");
+    d.fake.set_price("AAPL", 192.9);
+    let (code, _, err) = d.run(&["once"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(d.orders_for(&format!("{id}-close-1")), 1);
+    assert!(d.positions().is_empty());
+    assert_eq!(d.fake.post_count(), 2);
+}
+
+#[test]
 fn a_position_the_program_did_not_open_is_external_and_untouched() {
     let d = desk(5.0);
     d.fake.add_external_position("ETH/USD", 3.0, 2_500.0);

@@ -1629,3 +1629,45 @@ fn guards_over_the_api_lift_a_limit_on_purpose_flatten_and_reset_a_halt() {
     assert_eq!(st["enabled"], true);
     assert_eq!(st["kill_switch"], false);
 }
+
+/// A REST trade may name a trailing stop, by a percent or an amount, and a bad one is refused
+/// naming its field; the position carries it (the remote dashboard's snapshot too).
+#[test]
+fn a_rest_trade_may_trail() {
+    let ml = ml_with(&[("ETH/USD", "neutral", 0.5, 2_000.0, "accumulation")]);
+    let dir = setup(&ml, "symbols = [\"ETH/USD\"]\ncheck_interval_minutes = 60");
+    let srv = Server::start(dir.path());
+    let trade = |extra: Value| {
+        let mut body = json!({"symbol": "ETH/USD", "side": "BUY", "size": 1,
+                              "take_profit": 2_100, "stop_loss": 1_950});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        srv.post_json("/api/v1/auto-trade/trade/default", &body)
+    };
+    let r = trade(json!({"trail_percent": 60}));
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(
+        r.body
+            .to_string()
+            .contains("trail_percent 60: must be at most 50"),
+        "{r:?}"
+    );
+    let r = trade(json!({"trail_percent": 1, "trail_amount": 20}));
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(r.body.to_string().contains("not both"), "{r:?}");
+    let r = trade(json!({"trail_amount": 20}));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["decision"]["trail_amount"], 20.0);
+    let r = srv.post_json(
+        "/api/v1/auto-trade/decisions/default/confirm",
+        &json!({"log_id": r.body["log_id"]}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    // Filled at 2,000: the stop 20 behind it, tighter than the 1,950 stop-loss.
+    let r = srv.get("/api/v1/auto-trade/dashboard/default");
+    let p = &r.body["snapshot"]["positions"][0];
+    assert_eq!(p["stop_loss"], 1_980.0, "{p}");
+    assert_eq!(p["trail"], json!({"amount": 20.0}), "{p}");
+    assert_eq!(p["best_price"], 2_000.0, "{p}");
+}

@@ -34,6 +34,7 @@ fn settings(fee_percent: f64) -> Settings {
         max_open_positions: 3,
         fee_percent,
         slippage_percent: 0.0,
+        trail: None,
     }
 }
 

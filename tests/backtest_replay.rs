@@ -26,6 +26,7 @@ fn settings(fee_percent: f64, slippage_percent: f64) -> Settings {
         max_open_positions: 3,
         fee_percent,
         slippage_percent,
+        trail: None,
     }
 }
 

@@ -66,6 +66,7 @@ fn order(
         reason: None,
         created_at_ms: 0,
         updated_at_ms: 0,
+        exits_held_by: None,
     }
 }
 

@@ -615,6 +615,44 @@ fn positions_focused_80x24() {
     insta::assert_snapshot!(render(&app, 80, 24));
 }
 
+/// Two trailing stops: SOL/USD 1 % behind its best 152.400 (the stop moved from 147 to
+/// 150.876), BTC/USD 250 behind 45,120.50 (44,870.50).
+fn trailing_app() -> App {
+    let mut app = app();
+    let mut snap = snapshot();
+    let sol = &mut snap.positions[0];
+    sol.trail = Some(autotrade_tui::domain::trail::Trail::Percent(1.0));
+    sol.best_price = Some(152.4);
+    sol.stop_loss = 150.876;
+    let mut btc = position(2, "BTC/USD", Side::Buy, 0.044_444_44, 45_000.0, 600);
+    btc.trail = Some(autotrade_tui::domain::trail::Trail::Amount(250.0));
+    btc.best_price = Some(45_120.5);
+    btc.stop_loss = 44_870.5;
+    snap.positions.push(btc);
+    app.update(Action::Snapshot(Box::new(snap)));
+    app.update(key(KeyCode::Tab));
+    app
+}
+
+#[test]
+fn trailing_stops_on_the_positions_pane_80x24() {
+    let text = render(&trailing_app(), 80, 24);
+    // Narrow: the stop prices go before the distance to them and the trail. SOL/USD's stop
+    // is 1.524 under 152.400 (1.00 %), BTC/USD's 250 under 45,120.50 (0.55 %).
+    assert!(text.contains("to SL Trail"), "{text}");
+    assert!(text.contains("1.00%    1%"), "{text}");
+    assert!(text.contains("0.55%   250"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn trailing_stops_on_the_positions_pane_120x40() {
+    let text = render(&trailing_app(), 120, 40);
+    assert!(text.contains("150.876    1%"), "{text}");
+    assert!(text.contains("44,870.50   250"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn loading_before_the_first_snapshot_80x24() {
     let app = App::new(settings(false, true), NOW);
@@ -965,6 +1003,7 @@ fn typing_a_size_updates_the_risk_reward_live_and_enter_sends_the_order() {
                 size: Some(0.02),
                 take_profit: None,
                 stop_loss: None,
+                trail: None,
             },
             label: "BUY BTC/USD".into(),
             allow: Default::default(),
@@ -1759,6 +1798,7 @@ fn with_a_counter_signal_trade() -> App {
         size: None,
         take_profit: Some(47_250.0),
         stop_loss: Some(44_100.0),
+        trail: None,
     };
     let decision = manual_decision(
         &order,

@@ -35,6 +35,7 @@ fn buy(size: f64) -> Decision {
         amd_phase: Some(Phase::Accumulation),
         risk_reward: Some(rules::risk_reward(size, 100.0, 110.0, 95.0)),
         raw_confidence: None,
+        trail: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn settings(risk: RiskSettings) -> Settings {
         max_open_positions: 3,
         fee_percent: 0.0,
         slippage_percent: 0.0,
+        trail: None,
     }
 }
 

@@ -645,6 +645,7 @@ fn order(symbol: &str, side: Side) -> ManualOrder {
         size: None,
         take_profit: None,
         stop_loss: None,
+        trail: None,
     }
 }
 

@@ -740,3 +740,45 @@ fn an_agent_cannot_lift_a_fat_finger_limit() {
     assert!(!why.contains("--allow-risk"), "{why}");
     assert!(decisions_json(dir.path(), &["--pending"]).is_empty());
 }
+
+#[test]
+fn an_agent_proposal_may_trail_and_a_bad_trail_is_a_tool_error() {
+    let ml = ml_engine();
+    let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+    for (args, expect) in [
+        (
+            json!({"symbol": "BTC/USD", "side": "buy", "trail_percent": 60}),
+            "trail_percent 60: must be at most 50 (percent of the price)",
+        ),
+        (
+            json!({"symbol": "BTC/USD", "side": "buy", "trail_percent": 1, "trail_amount": 100}),
+            "give trail_percent or trail_amount, not both",
+        ),
+        (
+            json!({"symbol": "BTC/USD", "side": "buy", "trail_amount": 45000}),
+            "trail_amount 45000: must be below the entry price 45000",
+        ),
+    ] {
+        let e = c.call("execute_trade", args.clone()).refused();
+        assert!(e.contains(expect), "{args}: {e:?} should say {expect:?}");
+    }
+    assert!(decisions_json(dir.path(), &["--pending"]).is_empty());
+    let log = c
+        .call(
+            "execute_trade",
+            json!({"symbol": "BTC/USD", "side": "buy", "trail_percent": 1.5}),
+        )
+        .ok();
+    assert_eq!(log["decision"]["trail_percent"], 1.5);
+    assert_eq!(c.finish(), 0);
+    // Confirmed by the trader: the stop starts 1.5 % behind the 45,000 fill (44,325), tighter
+    // than the signal's 44,100.
+    let id = log["log_id"].as_str().unwrap();
+    let (code, _, err) = run(dir.path(), &["confirm", id]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = run(dir.path(), &["positions", "--json"]);
+    let p = &json_lines(&out)[0];
+    assert_eq!(p["stop_loss"].as_f64(), Some(44_325.0));
+    assert_eq!(p["trail_percent"].as_f64(), Some(1.5));
+}

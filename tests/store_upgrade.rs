@@ -402,3 +402,67 @@ fn a_store_from_before_halts_and_trails_keeps_its_position_and_its_pending_trade
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("realized P&L +20.00"), "{out}");
 }
+
+#[test]
+fn an_upgraded_stores_open_position_keeps_its_fixed_stop_when_a_default_trail_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db = data.join("autotrade.db");
+    std::fs::copy("tests/fixtures/store-v6.db", &db).unwrap();
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "neutral", 0.5, 100.0, "accumulation");
+    ml.set_symbol("ETH/USD", "neutral", 0.5, 100.0, "accumulation");
+    write_config(
+        dir.path(),
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\", \"ETH/USD\"]",
+        "[risk]\ntrailing_stop_percent = 1\n",
+    );
+    let positions = |dir: &Path| {
+        let (code, out, err) = run(dir, &["positions", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        json_lines(&out)
+    };
+    let p = &positions(dir.path())[0];
+    assert_eq!(meta(&db, "schema_version").as_deref(), Some("7"));
+    assert_eq!(
+        (p["symbol"].as_str(), p["stop_loss"].as_f64()),
+        (Some("BTC/USD"), Some(98.0))
+    );
+    assert!(
+        p["trail_percent"].is_null() && p["trail_amount"].is_null(),
+        "{p}"
+    );
+    assert!(p["best_price"].is_null(), "{p}");
+    // BUY 20 at 100, SL 98. A 1 % trail would have moved the stop to 104 × 0.99 = 102.96 and
+    // closed it at 102.5; the position opened before trails keeps its fixed stop at 98.
+    for price in [104.0, 102.5] {
+        ml.set_symbol("BTC/USD", "neutral", 0.5, price, "accumulation");
+        once_json(dir.path());
+    }
+    let p = &positions(dir.path())[0];
+    assert_eq!(p["symbol"], "BTC/USD");
+    assert_eq!(p["stop_loss"].as_f64(), Some(98.0));
+    assert_eq!(p["last_price"].as_f64(), Some(102.5));
+    assert!(p["trail_percent"].is_null(), "{p}");
+    // A trade made now gets the default trail: ETH/USD bought at 100 with SL 95 trails 1 %,
+    // its stop at 100 − 1 = 99 from the fill.
+    let (code, out, err) = run(
+        dir.path(),
+        &[
+            "trade", "ETH/USD", "buy", "--tp", "110", "--sl", "95", "--yes", "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let log = &json_lines(&out)[0];
+    assert_eq!(log["decision"]["trail_percent"].as_f64(), Some(1.0));
+    assert_eq!(log["decision"]["stop_loss"].as_f64(), Some(95.0));
+    let eth = positions(dir.path())
+        .into_iter()
+        .find(|p| p["symbol"] == "ETH/USD")
+        .unwrap();
+    assert_eq!(eth["trail_percent"].as_f64(), Some(1.0));
+    assert_eq!(eth["stop_loss"].as_f64(), Some(99.0));
+    assert_eq!(eth["best_price"].as_f64(), Some(100.0));
+}

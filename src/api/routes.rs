@@ -332,6 +332,33 @@ struct TradeRequest {
     allow_risk_percent: Option<f64>,
     allow_reward_to_risk: Option<f64>,
     allow_position_percent: Option<f64>,
+    /// A trailing stop, in percent of the best price or as an amount: one or the other.
+    trail_percent: Option<f64>,
+    trail_amount: Option<f64>,
+}
+
+/// A trade's trail from its two optional fields, checked on its own (the entry is checked by
+/// the rules).
+fn trail_of(
+    percent: Option<f64>,
+    amount: Option<f64>,
+) -> Result<Option<crate::domain::trail::Trail>, ApiError> {
+    use crate::domain::trail::Trail;
+    let (field, trail) = match (percent, amount) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "trail_amount",
+                "give trail_percent or trail_amount, not both",
+            ));
+        }
+        (Some(p), None) => ("trail_percent", Trail::Percent(p)),
+        (None, Some(a)) => ("trail_amount", Trail::Amount(a)),
+        (None, None) => return Ok(None),
+    };
+    trail
+        .check()
+        .map(Some)
+        .map_err(|e| ApiError::invalid(field, format!("{field} {}: {e}", trail.value())))
 }
 
 async fn trade(
@@ -348,6 +375,7 @@ async fn trade(
         size: req.size,
         take_profit: req.take_profit,
         stop_loss: req.stop_loss,
+        trail: trail_of(req.trail_percent, req.trail_amount)?,
     };
     if !user.ctx.config.auto_trade.symbols.contains(&order.symbol) {
         return Err(ApiError::invalid(

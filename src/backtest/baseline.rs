@@ -7,7 +7,7 @@
 //! its levels set from bar t's close, sized by the live sizing rule, filled at bar t+1's open
 //! under the replay's fill rules (a fill refused there is drawn again at another bar, up to
 //! [`MAX_DRAWS`] times), and closed by the same exit rule, fees and slippage, at the last close
-//! when no level is touched. Sizing depends on the configured account size and not on equity,
+//! when no level is touched; a trade whose stop trailed trails the same way. Sizing depends on the configured account size and not on equity,
 //! so the trades of a run are independent and may overlap; a run's return is the sum of their
 //! P&L over the start equity, as the strategy's is.
 //!
@@ -17,7 +17,7 @@
 //! ([`size_position`](crate::domain::rules::size_position)) and the refusals of
 //! [`fill_at_open`](super::replay::fill_at_open) (past a level, over the risk limit at the
 //! open) in f64, and settles each trade in f64 rounded to the cent. The exit is the live
-//! function itself ([`lifecycle::exit_in_bar`]). A test draws thousands of trades both ways
+//! function itself ([`lifecycle::exit_in_bar`], or with a trail [`trail::step_in_bar`]). A test draws thousands of trades both ways
 //! and finds the same fills, exits and sizes, and P&L within a cent.
 //!
 //! The bars come from SplitMix64, written out below: the same `--seed` gives the same numbers
@@ -29,6 +29,7 @@ use crate::domain::Side;
 use crate::domain::lifecycle;
 use crate::domain::money::percent_of;
 use crate::domain::rules::{QTY_DP, round_dp};
+use crate::domain::trail::{self, Step, Trail, Trailing};
 use crate::simulated::Candle;
 use serde::Serialize;
 
@@ -116,6 +117,8 @@ pub struct TradeShape {
     pub take_profit_fraction: f64,
     /// |entry − stop-loss| / entry, at the decision.
     pub stop_loss_fraction: f64,
+    /// The trail its stop followed, if any.
+    pub trail: Option<Trail>,
 }
 
 impl TradeShape {
@@ -125,6 +128,7 @@ impl TradeShape {
             side: t.side,
             take_profit_fraction: (t.take_profit - entry).abs() / entry,
             stop_loss_fraction: (entry - t.stop_loss).abs() / entry,
+            trail: t.trail,
         }
     }
 }
@@ -306,26 +310,15 @@ fn trade_at(bars: &[Bar], t: usize, shape: &TradeShape, lim: &Limits) -> Option<
     if lifecycle::exit_reason(side, fill, tp, sl).is_some() {
         return None;
     }
-    // A bar can exit the position only if its range reaches a level (the open lies inside
-    // the range): find such a bar with two comparisons, then ask the live exit rule.
-    let (down, up) = match side {
-        Side::Buy => (sl, tp),
-        Side::Sell => (tp, sl),
-    };
-    let mut from = t + 1;
-    let exit = loop {
-        let Some(k) = bars
-            .get(from..)?
-            .iter()
-            .position(|b| b.low <= down || b.high >= up)
-        else {
-            break None;
-        };
-        let (i, b) = (from + k, &bars[from + k]);
-        if let Some((exit, level)) = lifecycle::exit_in_bar(side, b.open, b.high, b.low, tp, sl) {
-            break Some((i, level, exit.as_str()));
-        }
-        from = i + 1;
+    let exit = match shape.trail {
+        None => fixed_exit(bars, t + 1, side, tp, sl),
+        Some(trail) => trailing_exit(
+            bars,
+            t + 1,
+            side,
+            tp,
+            Trailing::start(trail, side, fill, sl),
+        ),
     };
     let last = bars.len() - 1;
     let (exit_bar, level, reason) = exit.unwrap_or((last, bars[last].close, "end"));
@@ -342,6 +335,54 @@ fn trade_at(bars: &[Bar], t: usize, shape: &TradeShape, lim: &Limits) -> Option<
         exit_reason: reason,
         pnl: cents(gross - fees),
     })
+}
+
+/// Where a position filled in bar `from` exits with fixed levels: (bar, level, reason).
+fn fixed_exit(
+    bars: &[Bar],
+    mut from: usize,
+    side: Side,
+    tp: f64,
+    sl: f64,
+) -> Option<(usize, f64, &'static str)> {
+    // A bar can exit the position only if its range reaches a level (the open lies inside
+    // the range): find such a bar with two comparisons, then ask the live exit rule.
+    let (down, up) = match side {
+        Side::Buy => (sl, tp),
+        Side::Sell => (tp, sl),
+    };
+    loop {
+        let k = bars
+            .get(from..)?
+            .iter()
+            .position(|b| b.low <= down || b.high >= up)?;
+        let (i, b) = (from + k, &bars[from + k]);
+        if let Some((exit, level)) = lifecycle::exit_in_bar(side, b.open, b.high, b.low, tp, sl) {
+            return Some((i, level, exit.as_str()));
+        }
+        from = i + 1;
+    }
+}
+
+/// Where a position filled in bar `from` exits with a trailing stop (its trail and stop at the
+/// fill): every bar is a step of the live rule, since each may move the stop.
+fn trailing_exit(
+    bars: &[Bar],
+    from: usize,
+    side: Side,
+    tp: f64,
+    (mut trailing, mut stop): (Trailing, f64),
+) -> Option<(usize, f64, &'static str)> {
+    for (k, b) in bars.get(from..)?.iter().enumerate() {
+        match trail::step_in_bar(side, (b.open, b.high, b.low), tp, stop, Some(trailing)) {
+            Step::Exit(exit, level) => return Some((from + k, level, exit.as_str())),
+            Step::Open {
+                stop: s,
+                trailing: t,
+            } => (stop, trailing) = (s, t.unwrap_or(trailing)),
+        }
+    }
+    None
 }
 
 /// A candle's prices, packed: two bars to a cache line, since a random entry's first read
@@ -563,7 +604,8 @@ mod tests {
         decision.risk_reward = Some(rules::risk_reward(quantity, entry, tp, sl));
         let bar = candles.get(t + 1)?;
         let filled = fill_at_open(&decision, bar, settings).ok()?;
-        let open = Open::new(
+        decision.trail = shape.trail;
+        let mut open = Open::new(
             &decision,
             filled,
             t + 1,
@@ -572,15 +614,17 @@ mod tests {
             settings,
         );
         for (i, b) in candles.iter().enumerate().skip(t + 1) {
-            if let Some((exit, level)) = lifecycle::exit_in_bar(
+            match trail::step_in_bar(
                 open.side,
-                b.open,
-                b.high,
-                b.low,
+                (b.open, b.high, b.low),
                 open.take_profit,
-                open.stop_loss,
+                open.stop,
+                open.trailing,
             ) {
-                return Some(close(&open, i, level, exit.as_str(), settings));
+                Step::Exit(exit, level) => {
+                    return Some(close(&open, i, level, exit.as_str(), settings));
+                }
+                Step::Open { stop, trailing } => (open.stop, open.trailing) = (stop, trailing),
             }
         }
         let last = candles.len() - 1;
@@ -608,6 +652,7 @@ mod tests {
                 max_open_positions: 1,
                 fee_percent,
                 slippage_percent,
+                trail: None,
             };
             let lim = Limits::of(&settings);
             for _ in 0..1_000 {
@@ -619,6 +664,12 @@ mod tests {
                     },
                     take_profit_fraction: 0.001 + rng.in_range(0, 400) as f64 / 10_000.0,
                     stop_loss_fraction: 0.001 + rng.in_range(0, 200) as f64 / 10_000.0,
+                    // Two in three trail, by a percent or an amount.
+                    trail: match rng.in_range(0, 2) {
+                        0 => Some(Trail::Percent(0.1 + rng.in_range(0, 30) as f64 / 10.0)),
+                        1 => Some(Trail::Amount(rng.in_range(50, 2_000) as f64)),
+                        _ => None,
+                    },
                 };
                 let t = rng.in_range(0, candles.len() - 2);
                 let fast = trade_at(&bars, t, &shape, &lim);

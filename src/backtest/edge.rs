@@ -71,8 +71,12 @@ pub fn break_even(series: &CandleSeries, trades: &[Trade]) -> BreakEven {
             .candles
             .get(t.entry_bar)
             .map_or(t.entry_price, |c| c.open);
+        // What it risked at the fill: with a trail, the tighter of the stop-loss and the trail.
+        let stop = t.trail.map_or(t.stop_loss, |trail| {
+            crate::domain::trail::Trailing::start(trail, t.side, open, t.stop_loss).1
+        });
         reward += t.quantity * (t.take_profit - open).abs();
-        risk += t.quantity * (open - t.stop_loss).abs();
+        risk += t.quantity * (open - stop).abs();
         costs += t.fees + t.slippage;
     }
     let (w, r, c) = (reward / n, risk / n, costs / n);

@@ -14,7 +14,11 @@
 //! of every bar from the fill bar on, stop-loss first when one bar touches both. A fill whose
 //! price is already past the take-profit or stop-loss is not made (the decision expires, as a
 //! live confirm would refuse it); nor is one that at the open would be over the cap or risk
-//! more than the limit (refused, as a live confirm refuses it). Fees are `[backtest] fee_percent` of the traded value on each
+//! more than the limit (refused, as a live confirm refuses it). With a trail (`[risk]
+//! trailing_stop_percent`, or `--trail PCT` over it) every stop follows the best price by the
+//! live rule ([`trail::step_in_bar`](crate::domain::trail::step_in_bar)): a bar's exit is judged
+//! against the stop as it stood at its start, then its high (a short's low) moves the trail; a
+//! trailing exit is a `stop_loss` exit. Fees are `[backtest] fee_percent` of the traded value on each
 //! side; slippage is `[backtest] slippage_percent` of the price on every fill. A position still
 //! open after the last bar closes at the last close, `exit_reason` "end".
 //!
@@ -109,14 +113,29 @@ fn write_stdout(text: &str) -> std::io::Result<()> {
 /// `--baseline-seeds` above this is refused: a typo, not a wish to wait.
 pub const MAX_BASELINE_SEEDS: usize = 100_000;
 
-/// `autotrade-tui backtest`: returns the exit code.
+/// `autotrade-tui backtest`: returns the exit code. `trail`: `--trail PCT`, over the config's
+/// `[risk] trailing_stop_percent` (0: fixed stops).
 pub fn run_cli(
     config: &Config,
     candles: &Path,
     symbol: Option<&str>,
     baseline: BaselineOptions,
+    trail: Option<f64>,
     json: bool,
 ) -> color_eyre::Result<u8> {
+    if let Some(p) = trail
+        && !(p == 0.0 || crate::domain::trail::Trail::Percent(p).check().is_ok())
+    {
+        return Ok(report_error(
+            json,
+            ErrorKind::Usage,
+            &format!(
+                "--trail {}: must be a percent of the price above 0 and at most {} (0: fixed stops)",
+                crate::domain::money::fmt_num(p),
+                crate::domain::money::fmt_num(crate::domain::trail::MAX_TRAIL_PERCENT)
+            ),
+        ));
+    }
     if baseline.runs > MAX_BASELINE_SEEDS {
         return Ok(report_error(
             json,
@@ -146,7 +165,10 @@ pub fn run_cli(
             return Ok(report_error(json, ErrorKind::Refused, &e.to_string()));
         }
     };
-    let settings = Settings::from_config(config, symbol);
+    let mut settings = Settings::from_config(config, symbol);
+    if let Some(p) = trail {
+        settings.trail = (p > 0.0).then_some(crate::domain::trail::Trail::Percent(p));
+    }
     let (outcome, report) = run_series_with(&series, &settings, baseline, &mut |done, total| {
         bar.update("replaying", done, total)
     });

@@ -3,13 +3,16 @@
 //!
 //! Order of events in bar i: (1) the decision of bar i−1 fills at bar i's open (plus slippage);
 //! (2) an open position exits if bar i touches its stop-loss or take-profit
-//! ([`paper::exit_in_bar`], stop-loss first); (3) bar i closes, the analyzer takes it and the
+//! ([`lifecycle::exit_in_bar`], stop-loss first), its stop as it stood at the bar's start; if
+//! it stays open, a trailing stop follows the bar's favourable extreme
+//! ([`trail::step_in_bar`], the live rule for a price); (3) bar i closes, the analyzer takes it and the
 //! rules decide with the gates as the backtest's own broker stands; (4) equity is marked at the
 //! close.
 
 use crate::config::Config;
 use crate::domain::lifecycle::{self, FillRefusal, Quote};
 use crate::domain::rules::{self, Decision, Gates, RiskSettings};
+use crate::domain::trail::{self, Step, Trail, Trailing};
 use crate::domain::{AmdAnalysis, Direction, MlSignal, Phase, Side};
 use crate::simulated::{Analyzer, Candle};
 
@@ -23,6 +26,9 @@ pub struct Settings {
     pub fee_percent: f64,
     /// Percent of price, against the trader on every fill.
     pub slippage_percent: f64,
+    /// The trail every position's stop follows (`[risk] trailing_stop_percent`, or
+    /// `backtest --trail`); none: fixed stops.
+    pub trail: Option<Trail>,
 }
 
 impl Settings {
@@ -34,6 +40,7 @@ impl Settings {
             max_open_positions: limits.max_open_positions,
             fee_percent: config.backtest.fee_percent,
             slippage_percent: config.backtest.slippage_percent,
+            trail: crate::desk::default_trail(config),
         }
     }
 }
@@ -160,7 +167,10 @@ pub struct Trade {
     pub exit_price: f64,
     pub quantity: f64,
     pub take_profit: f64,
+    /// The decision's stop-loss (a trailing stop starts from it and the fill, see [`Trailing::start`]).
     pub stop_loss: f64,
+    /// The trail the stop followed, if any.
+    pub trail: Option<Trail>,
     /// The decision's entry price: the close of the bar before the fill, where the levels were
     /// set.
     pub decision_price: f64,
@@ -233,6 +243,9 @@ pub(super) struct Open {
     pub(super) quantity: f64,
     pub(super) take_profit: f64,
     pub(super) stop_loss: f64,
+    /// The stop as it stands: the stop-loss, or where the trail has moved it.
+    pub(super) stop: f64,
+    pub(super) trailing: Option<Trailing>,
     pub(super) decision_price: f64,
     pub(super) entry_fee: f64,
     /// Slippage paid on the entry fill, in money.
@@ -252,6 +265,11 @@ impl Open {
         direction: Direction,
         settings: &Settings,
     ) -> Open {
+        // The decision's own trail, else the backtest's.
+        let trailing = d
+            .trail
+            .or(settings.trail)
+            .map(|t| Trailing::start(t, side, fill, stop_loss));
         Open {
             side,
             entry_bar,
@@ -259,6 +277,8 @@ impl Open {
             quantity: d.position_size,
             take_profit,
             stop_loss,
+            stop: trailing.map_or(stop_loss, |(_, stop)| stop),
+            trailing: trailing.map(|(t, _)| t),
             decision_price: d.entry_price.unwrap_or(open),
             entry_fee: fee(d.position_size, fill, settings.fee_percent),
             entry_slippage: d.position_size * (fill - open).abs(),
@@ -305,6 +325,7 @@ pub(super) fn close(
         quantity: o.quantity,
         take_profit: o.take_profit,
         stop_loss: o.stop_loss,
+        trail: o.trailing.map(|t| t.trail),
         decision_price: o.decision_price,
         pnl: rules::round_dp(gross - fees, 2),
         fees: rules::round_dp(fees, 2),
@@ -382,20 +403,22 @@ pub fn replay(
                 }
             }
         }
-        if let Some(o) = &open
-            && let Some((exit, level)) = lifecycle::exit_in_bar(
+        if let Some(o) = &mut open {
+            match trail::step_in_bar(
                 o.side,
-                bar.open,
-                bar.high,
-                bar.low,
+                (bar.open, bar.high, bar.low),
                 o.take_profit,
-                o.stop_loss,
-            )
-        {
-            let t = close(o, i, level, exit.as_str(), settings);
-            realized += t.pnl;
-            trades.push(t);
-            open = None;
+                o.stop,
+                o.trailing,
+            ) {
+                Step::Exit(exit, level) => {
+                    let t = close(o, i, level, exit.as_str(), settings);
+                    realized += t.pnl;
+                    trades.push(t);
+                    open = None;
+                }
+                Step::Open { stop, trailing } => (o.stop, o.trailing) = (stop, trailing),
+            }
         }
         let gates = Gates {
             enabled: true,

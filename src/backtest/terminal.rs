@@ -390,6 +390,12 @@ pub fn render(
         fmt_num(settings.fee_percent),
         fmt_num(settings.slippage_percent)
     );
+    if let Some(trail) = settings.trail {
+        let _ = writeln!(
+            o,
+            "         stops trail {trail} behind the best price since the fill, never loosening"
+        );
+    }
     if !series.gaps.is_empty() {
         let g = series.gaps.iter().max_by_key(|g| g.missing);
         if let Some(g) = g {

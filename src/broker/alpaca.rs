@@ -559,8 +559,13 @@ impl Broker for AlpacaBroker {
                 ),
             };
         }
+        // The desk may keep a position's exits (a trailing stop moves with every price): then
+        // no bracket, whatever the symbol could take.
         let bracket = order.kind == OrderKind::Open
-            && self.exits_held_by(symbol, order.quantity) == ExitsHeldBy::Broker;
+            && order
+                .exits_held_by
+                .unwrap_or_else(|| self.exits_held_by(symbol, order.quantity))
+                == ExitsHeldBy::Broker;
         let mut body = json!({
             "client_order_id": order.client_order_id,
             "symbol": symbol,

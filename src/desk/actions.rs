@@ -168,6 +168,12 @@ impl Desk {
     ) -> Result<(DecisionLog, Option<Position>)> {
         let market = market_context(self, &order.symbol).await?;
         let limits = self.limits();
+        let order = &ManualOrder {
+            trail: order
+                .trail
+                .or_else(|| super::trailing::default_trail(&self.config)),
+            ..order.clone()
+        };
         let allow = match origin {
             Origin::Agent => manual::Overrides::default(),
             _ => *allow,

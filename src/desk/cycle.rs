@@ -121,8 +121,8 @@ fn close_crossed(
         return Ok(closed);
     };
     let at = point.fill_price(pos.side.closing());
-    let Some((exit, fill)) = lifecycle::exit_on_price(pos.side, at, pos.take_profit, pos.stop_loss)
-    else {
+    // The exit at the stop as it stood; else a trailing stop moves with the price.
+    let Some((exit, fill)) = super::trailing::step(tx, desk, &pos, at)? else {
         return Ok(closed);
     };
     if desk.broker.is_ledger() {
@@ -180,6 +180,7 @@ pub(super) fn closing_order(
         reference_price,
         take_profit: pos.take_profit,
         stop_loss: pos.stop_loss,
+        exits_held_by: None,
     })
     .map(Some)
 }
@@ -324,6 +325,7 @@ fn cycle_symbol(
             );
         }
     }
+    super::trailing::give_default(&mut decision, &desk.config);
     let status = if decision.action.is_actionable() {
         Status::Pending
     } else {

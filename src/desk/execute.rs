@@ -5,8 +5,11 @@
 
 use super::{Desk, DeskError, Limits, Result};
 use crate::broker::{Intent, OrderUpdate};
-use crate::domain::lifecycle::{self, FillRefusal, OrderKind, OrderStatus, Quote, Status};
+use crate::domain::lifecycle::{
+    self, ExitsHeldBy, FillRefusal, OrderKind, OrderStatus, Quote, Status,
+};
 use crate::domain::money::{fmt_price, fmt_qty};
+use crate::domain::trail::Trailing;
 use crate::store::{DecisionLog, NewOrder, NewPosition, Order, Position, Tx};
 use std::time::Duration;
 
@@ -119,6 +122,7 @@ impl Desk {
             reference_price: fill,
             take_profit: tp,
             stop_loss: sl,
+            exits_held_by: super::trailing::exits_for(d),
         })
         .map(Ok)
     }
@@ -421,6 +425,15 @@ impl Desk {
                         p
                     }
                     None => {
+                        let exits_held_by = order
+                            .exits_held_by
+                            .unwrap_or_else(|| self.broker.exits_held_by(&order.symbol, order.quantity));
+                        // A trailing stop starts from the fill (the engine holds its exits).
+                        let trailing = log
+                            .decision
+                            .trail
+                            .filter(|_| exits_held_by == ExitsHeldBy::Engine)
+                            .map(|t| Trailing::start(t, order.side, price, order.stop_loss));
                         let pos = tx.open(&NewPosition {
                             decision_id: id,
                             symbol: &order.symbol,
@@ -428,15 +441,22 @@ impl Desk {
                             quantity,
                             entry_price: price,
                             take_profit: order.take_profit,
-                            stop_loss: order.stop_loss,
+                            stop_loss: trailing.map_or(order.stop_loss, |(_, stop)| stop),
                             mode: &log.mode,
-                            exits_held_by: self.broker.exits_held_by(&order.symbol, order.quantity),
+                            exits_held_by,
+                            trailing: trailing.map(|(t, _)| t),
                         })?;
                         tx.set_executed(id, &format!("filled at {} ({})", fmt_price(price), log.mode))?;
+                        let trails = match trailing {
+                            Some((t, stop)) => {
+                                format!("; stop {} trails {}", fmt_price(stop), t.trail)
+                            }
+                            None => String::new(),
+                        };
                         tx.add_event(
                             "info",
                             &format!(
-                                "executed {action} {} {} @ {}{part} ({}, {id})",
+                                "executed {action} {} {} @ {}{part} ({}, {id}){trails}",
                                 fmt_qty(quantity),
                                 order.symbol,
                                 fmt_price(price),

@@ -10,10 +10,12 @@ mod execute;
 mod guard;
 mod outcomes;
 mod reconcile;
+mod trailing;
 mod views;
 
 pub use actions::market_context;
 pub use cycle::{CycleInput, CycleOutcome, OwnedCycleInput, SOURCE_BACK_EVENT, SOURCE_DOWN_EVENT};
+pub use trailing::default_trail;
 pub use views::{Equity, HISTORY_LIMIT, History, Snapshot, TREND_POINTS};
 
 use crate::broker::Broker;
@@ -111,6 +113,8 @@ pub struct Desk {
     /// that find a position's exit crossed, after they commit; emptied by
     /// [`Desk::send_queued`].
     outbox: Arc<std::sync::Mutex<Vec<crate::store::Order>>>,
+    /// What the events pane was last told of each trailing stop (see [`trailing`]).
+    trail_notes: Arc<trailing::Notes>,
 }
 
 impl Desk {
@@ -141,6 +145,7 @@ impl Desk {
             source: Arc::default(),
             viewer: false,
             outbox: Arc::default(),
+            trail_notes: Arc::default(),
         }
     }
 

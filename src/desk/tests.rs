@@ -498,6 +498,7 @@ async fn an_order_left_submitted_by_a_crash_is_looked_up_after_the_grace() {
                 reference_price: 100.0,
                 take_profit: 105.0,
                 stop_loss: 98.0,
+                exits_held_by: None,
             })
         })
         .unwrap();

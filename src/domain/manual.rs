@@ -11,6 +11,7 @@
 use super::lifecycle::Origin;
 use super::rules::{self, Decision, RiskSettings};
 use super::score::{Support, fmt_score};
+use super::trail::{Trail, TrailProblem};
 use super::types::{Direction, MlSignal, Phase, Side, Verdict};
 use serde_json::Value;
 
@@ -22,6 +23,8 @@ pub struct ManualOrder {
     pub size: Option<f64>,
     pub take_profit: Option<f64>,
     pub stop_loss: Option<f64>,
+    /// A trailing stop; none: a fixed stop (the desk gives it the config's default trail).
+    pub trail: Option<Trail>,
 }
 
 /// What the market says at the time of the order.
@@ -68,6 +71,9 @@ pub enum ManualRefusal {
         message: String,
         against: Option<(Direction, Side)>,
     },
+    /// The trail cannot be used; each front end names its field or flag with the value.
+    #[error("trail {trail}: {problem}")]
+    Trail { trail: Trail, problem: TrailProblem },
 }
 
 /// Where the refused levels came from: `levels from the signal`, or, for an order against
@@ -87,6 +93,7 @@ impl ManualRefusal {
     pub fn explain(&self, give: impl Fn(Level) -> String, override_levels: &str) -> String {
         match self {
             ManualRefusal::Invalid(m) => m.clone(),
+            ManualRefusal::Trail { .. } => self.to_string(),
             ManualRefusal::NoLevel { level, .. } => format!("{self}: {}", give(*level)),
             ManualRefusal::SignalLevels { message, against } => {
                 format!(
@@ -161,6 +168,13 @@ pub fn manual_decision(
         Some(sl) => (price("stop_loss", sl)?, "given"),
         None => from_signal(Level::StopLoss, market.signal.as_ref().map(|s| s.stop_loss))?,
     };
+    let trail = order
+        .trail
+        .map(|t| {
+            t.check_at(entry)
+                .map_err(|problem| ManualRefusal::Trail { trail: t, problem })
+        })
+        .transpose()?;
     let support = Support::of(verdict, market.signal.as_ref());
     rules::check_levels(verdict, entry, take_profit, stop_loss).map_err(|e| {
         if tp_from == "signal" || sl_from == "signal" {
@@ -265,6 +279,7 @@ pub fn manual_decision(
         amd_phase: market.phase,
         risk_reward: Some(rr),
         raw_confidence: None,
+        trail,
     })
 }
 
@@ -488,6 +503,7 @@ mod tests {
             size: Some(0.1),
             take_profit: Some(1.0),
             stop_loss: Some(999_999.0),
+            trail: None,
         };
         let d = manual_decision(&o, &market(2_500.0), &risk(), Origin::Manual).unwrap();
         let lifted = Overrides {
@@ -588,6 +604,7 @@ mod tests {
             size: None,
             take_profit: None,
             stop_loss: None,
+            trail: None,
         }
     }
 

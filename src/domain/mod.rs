@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod records;
 pub mod rules;
 pub mod score;
+pub mod trail;
 pub mod types;
 
 pub use types::*;

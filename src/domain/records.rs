@@ -4,6 +4,7 @@
 use super::lifecycle::{self, ExitsHeldBy, OrderKind, OrderStatus, Origin, Status};
 use super::money::round_dp;
 use super::rules::Decision;
+use super::trail::{Trail, Trailing};
 use super::types::Side;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,7 @@ impl DecisionLog {
     /// The SPEC's decision log JSON.
     pub fn to_json(&self) -> Value {
         let d = &self.decision;
+        let (trail_percent, trail_amount) = Trail::columns(d.trail);
         serde_json::json!({
             "log_id": self.log_id,
             "created_at": fmt_ts(self.created_at_ms),
@@ -68,6 +70,8 @@ impl DecisionLog {
                 "position_size": d.position_size,
                 "ml_signal": d.ml_signal,
                 "amd_phase": d.amd_phase.map(|p| p.as_str()),
+                "trail_percent": trail_percent,
+                "trail_amount": trail_amount,
             },
             "risk_reward": d.risk_reward,
         })
@@ -98,9 +102,25 @@ pub struct Position {
     pub close_reason: Option<String>,
     /// Who watches the take-profit and stop-loss.
     pub exits_held_by: ExitsHeldBy,
+    /// The trailing stop that moves `stop_loss`; none for a fixed stop (and for every
+    /// position opened before trailing stops).
+    #[serde(default)]
+    pub trail: Option<Trail>,
+    /// The best price since the fill (the highest a long could sell at, the lowest a short
+    /// could buy at), while the stop trails.
+    #[serde(default)]
+    pub best_price: Option<f64>,
 }
 
 impl Position {
+    /// The trailing stop as it stands, when the position has one.
+    pub fn trailing(&self) -> Option<Trailing> {
+        Some(Trailing {
+            trail: self.trail?,
+            best: self.best_price.unwrap_or(self.entry_price),
+        })
+    }
+
     /// Marks the position to market: its unrealized P&L at `last`, to the cent; `None`
     /// when no price is known. Every view of open P&L (header, positions, status) uses this.
     pub fn unrealized_pnl(&self, last: Option<f64>) -> Option<f64> {
@@ -112,8 +132,10 @@ impl Position {
         })
     }
 
-    /// `positions --json`: the position with its latest price and unrealized P&L.
+    /// `positions --json`: the position with its latest price and unrealized P&L, and its
+    /// trail (`stop_loss` is then the stop as the trail has moved it).
     pub fn to_json(&self, last: Option<f64>) -> Value {
+        let (trail_percent, trail_amount) = Trail::columns(self.trail);
         serde_json::json!({
             "symbol": self.symbol,
             "side": self.side.as_str(),
@@ -126,6 +148,9 @@ impl Position {
             "unrealized_pnl": self.unrealized_pnl(last),
             "mode": self.mode,
             "log_id": self.decision_id,
+            "trail_percent": trail_percent,
+            "trail_amount": trail_amount,
+            "best_price": self.best_price,
         })
     }
 }
@@ -152,6 +177,9 @@ pub struct Order {
     pub fill_price: Option<f64>,
     /// The broker's reason for a rejection, or why the outcome is unknown.
     pub reason: Option<String>,
+    /// Who is to hold an opening order's exits, when the desk chose (the engine, for a
+    /// trailing stop); none: the broker's way for the symbol and quantity.
+    pub exits_held_by: Option<ExitsHeldBy>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }

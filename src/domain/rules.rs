@@ -90,6 +90,10 @@ pub struct Decision {
     /// [`crate::analytics::stats::Calibration`]); none when `confidence` is the raw score.
     #[serde(default)]
     pub raw_confidence: Option<f64>,
+    /// The trailing stop the position will have: asked for with the trade, or the config's
+    /// `[risk] trailing_stop_percent`; none for a fixed stop.
+    #[serde(default)]
+    pub trail: Option<super::trail::Trail>,
 }
 
 impl Decision {
@@ -113,6 +117,7 @@ impl Decision {
             amd_phase: phase,
             risk_reward: None,
             raw_confidence: None,
+            trail: None,
         }
     }
 }
@@ -483,6 +488,7 @@ fn decide_scored(
         amd_phase: Some(amd.phase),
         risk_reward: None,
         raw_confidence,
+        trail: None,
     };
     let situation = format!(
         "{} signal ({:.2}) during {} ({:.2})",

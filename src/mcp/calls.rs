@@ -6,6 +6,7 @@ use super::tools::{self, DecisionsArgs, NoArgs, SymbolArgs, TradeArgs};
 use crate::desk::{CycleInput, Desk, DeskError};
 use crate::domain::manual::{Level, ManualOrder, ManualRefusal};
 use crate::domain::rules::{self, Gates, RiskSettings};
+use crate::domain::trail::Trail;
 use crate::source::MarketSource;
 use crate::store::{DecisionLog, Origin, Status};
 use rmcp::model::JsonObject;
@@ -71,8 +72,45 @@ fn with_symbol(symbol: &str, raw: Value) -> Value {
     Value::Object(out)
 }
 
+/// A trade's trail from its two optional arguments, checked on its own.
+fn trail_arg(percent: Option<f64>, amount: Option<f64>) -> Result<Option<Trail>, String> {
+    let tool = tools::EXECUTE_TRADE;
+    let trail = match (percent, amount) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "bad arguments for {tool}: give trail_percent or trail_amount, not both"
+            ));
+        }
+        (Some(p), None) => Trail::Percent(p),
+        (None, Some(a)) => Trail::Amount(a),
+        (None, None) => return Ok(None),
+    };
+    trail.check().map(Some).map_err(|e| {
+        format!(
+            "bad arguments for {tool}: {} {}: {e}",
+            trail_name(trail),
+            rules::fmt_num(trail.value())
+        )
+    })
+}
+
+/// The argument that gave `trail`.
+fn trail_name(trail: Trail) -> &'static str {
+    match trail {
+        Trail::Percent(_) => "trail_percent",
+        Trail::Amount(_) => "trail_amount",
+    }
+}
+
 /// A manual-order refusal in the tool's terms: an agent knows the arguments.
 fn in_tool_terms(e: &ManualRefusal) -> String {
+    if let ManualRefusal::Trail { trail, problem } = e {
+        return format!(
+            "{} {}: {problem}",
+            trail_name(*trail),
+            rules::fmt_num(trail.value())
+        );
+    }
     e.explain(
         |level| match level {
             Level::TakeProfit => "pass take_profit".into(),
@@ -221,6 +259,7 @@ impl Tools {
             size: tools::positive(tool, "size", a.size)?,
             take_profit: tools::positive(tool, "take_profit", a.take_profit)?,
             stop_loss: tools::positive(tool, "stop_loss", a.stop_loss)?,
+            trail: trail_arg(a.trail_percent, a.trail_amount)?,
         })
     }
 

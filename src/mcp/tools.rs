@@ -106,6 +106,14 @@ pub struct TradeArgs {
     #[serde(default)]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub stop_loss: Option<f64>,
+    /// A trailing stop: the stop follows the best price since the fill by this percent of it (at most 50), never loosening. Give this or trail_amount, not both; omit both for the configured default trail (none when trailing_stop_percent is 0).
+    #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub trail_percent: Option<f64>,
+    /// A trailing stop that follows the best price by this amount in the quote currency (below the entry price).
+    #[serde(default)]
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub trail_amount: Option<f64>,
 }
 
 /// The decision log query.

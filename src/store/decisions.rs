@@ -31,14 +31,16 @@ impl Tx<'_> {
         };
         let ml = d.ml_signal.to_string();
         let amd = amd_input.to_string();
+        let (trail_percent, trail_amount) = crate::domain::trail::Trail::columns(d.trail);
         // A 48-bit random id collides rarely; try again with a fresh one when it does.
         for _ in 0..8 {
             let log_id = super::new_log_id();
             let res = self.conn.execute(
                 "INSERT INTO decisions (log_id, user_id, created_at, updated_at, status, mode, origin, symbol, action,
                     confidence, reasoning, entry_price, take_profit, stop_loss, position_size, amd_phase, ml_signal,
-                    amd_input, risk_reward, raw_confidence)
-                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                    amd_input, risk_reward, raw_confidence, trail_percent, trail_amount)
+                 VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                    ?20, ?21)",
                 params![
                     log_id,
                     self.user,
@@ -59,6 +61,8 @@ impl Tx<'_> {
                     amd,
                     rr,
                     d.raw_confidence,
+                    trail_percent,
+                    trail_amount,
                 ],
             );
             match res {

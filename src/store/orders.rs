@@ -20,6 +20,8 @@ pub struct NewOrder<'a> {
     pub reference_price: f64,
     pub take_profit: f64,
     pub stop_loss: f64,
+    /// Who is to hold an opening order's exits, when the desk chose; none: the broker's way.
+    pub exits_held_by: Option<crate::domain::lifecycle::ExitsHeldBy>,
 }
 
 impl Tx<'_> {
@@ -28,12 +30,13 @@ impl Tx<'_> {
     pub fn insert_order(&self, o: &NewOrder<'_>) -> Result<Order> {
         self.conn.execute(
             "INSERT INTO orders (user_id, client_order_id, decision_id, broker, symbol, side, quantity,
-                reference_price, take_profit, stop_loss, status, created_at, updated_at, kind, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'submitted', ?11, ?11, ?12, ?13)",
+                reference_price, take_profit, stop_loss, status, created_at, updated_at, kind, reason,
+                exits_held_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'submitted', ?11, ?11, ?12, ?13, ?14)",
             params![
                 self.user, o.client_order_id, o.decision_id, o.broker, o.symbol, o.side.as_str(),
                 o.quantity, o.reference_price, o.take_profit, o.stop_loss, self.now, o.kind.as_str(),
-                o.reason
+                o.reason, o.exits_held_by.map(|e| e.as_str())
             ],
         )?;
         Ok(self.conn.query_row(

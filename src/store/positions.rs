@@ -22,6 +22,9 @@ pub struct NewPosition<'a> {
     pub stop_loss: f64,
     pub mode: &'a str,
     pub exits_held_by: ExitsHeldBy,
+    /// A trailing stop: its trail and the best price so far (`stop_loss` is then the stop
+    /// the trail set at the fill).
+    pub trailing: Option<crate::domain::trail::Trailing>,
 }
 
 impl Tx<'_> {
@@ -93,12 +96,16 @@ impl Tx<'_> {
 
     /// Open a position and record its opening fill.
     pub fn open(&self, p: &NewPosition<'_>) -> Result<Position> {
+        let (trail_percent, trail_amount) =
+            crate::domain::trail::Trail::columns(p.trailing.map(|t| t.trail));
         self.conn.execute(
             "INSERT INTO positions (user_id, decision_id, symbol, side, quantity, entry_price, take_profit, stop_loss,
-                opened_at, mode, status, exits_held_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11)",
+                opened_at, mode, status, exits_held_by, trail_percent, trail_amount, best_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?13, ?14)",
             params![
                 self.user, p.decision_id, p.symbol, p.side.as_str(), p.quantity, p.entry_price,
-                p.take_profit, p.stop_loss, self.now, p.mode, p.exits_held_by.as_str()
+                p.take_profit, p.stop_loss, self.now, p.mode, p.exits_held_by.as_str(),
+                trail_percent, trail_amount, p.trailing.map(|t| t.best)
             ],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -134,6 +141,16 @@ impl Tx<'_> {
             params![pos.id, quantity, entry_price],
         )?;
         self.position(pos.id)
+    }
+
+    /// A trailing stop moved: the open position's stop and best price, as the trail left them.
+    pub fn move_stop(&self, pos: &Position, stop_loss: f64, best_price: f64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE positions SET stop_loss = ?2, best_price = ?3 WHERE id = ?1 AND status = 'open'",
+            )?
+            .execute(params![pos.id, stop_loss, best_price])?;
+        Ok(())
     }
 
     /// Close `pos` at `price` with its realized P&L, and record the closing fill.

@@ -4,6 +4,7 @@
 use super::{DecisionLog, Order, Position};
 use crate::domain::lifecycle::UnknownValue;
 use crate::domain::rules::{Decision, RiskReward};
+use crate::domain::trail::Trail;
 use crate::domain::{Phase, Side, Verdict};
 use rusqlite::Row;
 use rusqlite::types::Type;
@@ -79,6 +80,7 @@ pub fn decision(row: &Row<'_>) -> rusqlite::Result<DecisionLog> {
             amd_phase: phase.as_deref().and_then(Phase::parse),
             risk_reward: rr.and_then(|s| serde_json::from_str::<RiskReward>(&s).ok()),
             raw_confidence: row.get("raw_confidence")?,
+            trail: Trail::from_columns(row.get("trail_percent")?, row.get("trail_amount")?),
         },
     })
 }
@@ -100,6 +102,8 @@ pub fn position(row: &Row<'_>) -> rusqlite::Result<Position> {
         realized_pnl: row.get("realized_pnl")?,
         close_reason: row.get("close_reason")?,
         exits_held_by: parsed(row, "exits_held_by")?,
+        trail: Trail::from_columns(row.get("trail_percent")?, row.get("trail_amount")?),
+        best_price: row.get("best_price")?,
     })
 }
 
@@ -120,6 +124,10 @@ pub fn order(row: &Row<'_>) -> rusqlite::Result<Order> {
         filled_quantity: row.get("filled_quantity")?,
         fill_price: row.get("fill_price")?,
         reason: row.get("reason")?,
+        exits_held_by: match row.get::<_, Option<String>>("exits_held_by")? {
+            Some(_) => Some(parsed(row, "exits_held_by")?),
+            None => None,
+        },
         created_at_ms: row.get("created_at")?,
         updated_at_ms: row.get("updated_at")?,
     })

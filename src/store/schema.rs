@@ -12,8 +12,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// each BUY or SELL on later prices, and the raw score beside a calibrated confidence.
 /// Version 7: loss halts (the halt, the equity peak and the day's starting equity beside the
 /// switches) and trailing stops (the trail a decision asks for, and on its position the trail
-/// and the best price seen since it opened), and the position cap a trader lifted on purpose for
-/// one decision.
+/// and the best price seen since it opened; on an opening order who is to hold its exits, when
+/// the desk chose: the engine, for a trailing stop), and the position cap a trader lifted on
+/// purpose for one decision.
 pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = r#"
@@ -223,6 +224,7 @@ ALTER TABLE decisions ADD COLUMN allowed_position_percent REAL;
 ALTER TABLE positions ADD COLUMN trail_percent REAL;
 ALTER TABLE positions ADD COLUMN trail_amount REAL;
 ALTER TABLE positions ADD COLUMN best_price REAL;
+ALTER TABLE orders ADD COLUMN exits_held_by TEXT;
 "#;
 
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …

@@ -1,4 +1,7 @@
-//! Open positions with unrealized P&L and the distance to take-profit and stop-loss.
+//! Open positions with unrealized P&L and the distance to take-profit and stop-loss. A
+//! trailing stop's `SL` is the stop where the trail has moved it, and a `Trail` column (shown
+//! while any position trails, dropped with the distances when the pane is narrow) says by how
+//! much it follows the best price: `1%`, or an amount in price units.
 
 use super::grid::{self, Col};
 use super::pending::visible_rows;
@@ -34,6 +37,8 @@ fn columns(
     let mut tp = Col::new("TP", 4).right();
     let mut sl = Col::new("SL", 4).right();
     let mut age = Col::new("Age", 5).right();
+    let mut trail = Col::new("Trail", 3).right();
+    let trails = rows.iter().any(|p| p.trail.is_some());
     // An external row is told apart by this column: it stays while any is shown.
     let mut stops = Col::new("Stops", if external.is_empty() { 2 } else { 0 });
     let plain = Style::new();
@@ -49,6 +54,7 @@ fn columns(
         tp.push_choices(price_choices(p.take_profit), plain);
         sl.push_choices(price_choices(p.stop_loss), plain);
         age.push(fmt_age(app.now_ms, p.opened_at_ms));
+        trail.push(p.trail.map(|t| t.to_string()).unwrap_or_default());
         stops.push(p.exits_held_by.as_str());
         match last.zip(p.unrealized_pnl(last)) {
             Some((l, pnl)) => {
@@ -84,7 +90,9 @@ fn columns(
                 pnl_c.push("—");
             }
         }
-        for c in [&mut to_tp, &mut to_sl, &mut tp, &mut sl, &mut age] {
+        for c in [
+            &mut to_tp, &mut to_sl, &mut tp, &mut sl, &mut trail, &mut age,
+        ] {
             c.push("");
         }
         stops.push(Span::styled("external", theme.warn()));
@@ -92,6 +100,9 @@ fn columns(
     let mut cols = vec![
         side, sym, qty, entry, last_c, pnl_c, to_tp, to_sl, tp, sl, age,
     ];
+    if trails {
+        cols.insert(10, trail);
+    }
     if broker {
         cols.insert(6, stops);
     }

@@ -107,6 +107,7 @@ pub fn fill_store(data_dir: &Path, symbols: &[String], n: usize) {
                         reward_percent: 5.0,
                     }),
                     raw_confidence: None,
+                    trail: None,
                 }
             })
             .collect();

@@ -60,6 +60,7 @@ pub fn actionable(
             amd_phase: Some(phase),
             risk_reward: Some(rules::risk_reward(qty, entry, tp, sl)),
             raw_confidence: None,
+            trail: None,
         },
         amd_input: json!({"phase": phase.as_str(), "confidence": 0.8, "indicators": {}}),
         allowed_position_percent: None,
@@ -90,6 +91,7 @@ pub fn hold(log_id: &str, symbol: &str, reasoning: &str, age_s: i64) -> Decision
             amd_phase: Some(Phase::Manipulation),
             risk_reward: None,
             raw_confidence: None,
+            trail: None,
         },
         amd_input: json!({"phase": "manipulation", "confidence": 0.55}),
         allowed_position_percent: None,
@@ -117,6 +119,8 @@ pub fn position(id: i64, symbol: &str, side: Side, qty: f64, entry: f64, age_s: 
         realized_pnl: None,
         close_reason: None,
         exits_held_by: autotrade_tui::domain::lifecycle::ExitsHeldBy::Engine,
+        best_price: None,
+        trail: None,
     }
 }
 
