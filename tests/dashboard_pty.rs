@@ -319,3 +319,51 @@ fn forty_symbols_page_down_to_the_last_one() {
     });
     d.quit();
 }
+
+#[test]
+fn q_says_what_it_leaves_f_flattens_after_asking_and_e_asks_after_the_kill() {
+    let (_ml, dir) = setup();
+    let mut d = Dashboard::start(dir.path());
+    d.wait_screen("the BTC decision", pending_btc_on_screen);
+    let store = d.store();
+    d.press("y");
+    wait_for("the BTC position", || {
+        store.open_positions().unwrap().into_iter().next()
+    });
+    d.wait_screen("the open position", |t| t.contains("Open positions (1)"));
+    // `q` with a position open asks, saying that nothing watches its exits once this stops.
+    d.press("q");
+    d.wait_screen("the quit question", |t| {
+        t.contains("Quitting stops the engine") && t.contains("(BTC/USD)")
+    });
+    d.press("n");
+    d.wait_screen("the dashboard again", |t| !t.contains("Quitting stops"));
+    // `F` names the position and how it closes; `y` closes it and turns the kill switch on.
+    d.press("F");
+    d.wait_screen("the flatten question", |t| {
+        t.contains("Flatten") && t.contains("close 1 open position(s) (BTC/USD)")
+    });
+    d.press("y");
+    wait_for("the flatten", || {
+        store.open_positions().unwrap().is_empty().then_some(())
+    });
+    d.wait_screen("the kill switch on, nothing open", |t| {
+        t.lines().next().is_some_and(|h| h.contains("KILL SWITCH"))
+            && t.contains("Open positions (0)")
+    });
+    assert!(store.state().unwrap().kill_switch);
+    // `e` after the kill asks first.
+    d.press("e");
+    d.wait_screen("the re-enable question", |t| {
+        t.contains("Re-enable after the kill switch")
+    });
+    d.press("y");
+    d.wait_screen("enabled again", |t| {
+        t.lines()
+            .next()
+            .is_some_and(|h| h.contains("ENABLED") && !h.contains("KILL SWITCH"))
+    });
+    d.press("\u{3}");
+    assert_eq!(d.wait_exit(), 0);
+    d.assert_terminal_restored();
+}

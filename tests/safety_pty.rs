@@ -104,7 +104,7 @@ fn y_pressed_twice_executes_once() {
     assert_eq!(store.open_positions().unwrap().len(), 1);
     let fills = store.fills(10).unwrap();
     assert_eq!(fills.len(), 1, "one fill: {fills:?}");
-    d.press("?q");
+    d.press("?\u{3}");
     assert_eq!(d.wait_exit(), 0);
 }
 
