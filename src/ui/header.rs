@@ -178,7 +178,8 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
 
     let mut items: Vec<Vec<Span>> = Vec::new();
     // A loss halt leads the second line, with its reason and figures; else how much of each
-    // loss limit is used, when one is set.
+    // loss limit is used, when one is set, after the equity and the counts.
+    let mut limits = Vec::new();
     if let Some(s) = &app.snapshot {
         match &s.state.halt {
             Some(h) => {
@@ -191,7 +192,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                 };
                 items.push(vec![Span::styled(text, theme.bad())]);
             }
-            None => items.extend(loss_limits(app, s, theme)),
+            None => limits = loss_limits(app, s, theme),
         }
     }
     match &app.snapshot {
@@ -252,6 +253,7 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
                 app.settings.max_open_positions
             ))]);
             items.push(vec![Span::raw(format!("  pending {}", s.pending.len()))]);
+            items.append(&mut limits);
         }
         None => items.push(vec![
             Span::raw(" equity "),
@@ -314,7 +316,7 @@ fn loss_limits(app: &App, s: &crate::desk::Snapshot, theme: Theme) -> Vec<Vec<Sp
     [("day loss", daily), ("drawdown", drawdown)]
         .into_iter()
         .filter_map(|(name, u)| {
-            u.map(|u| vec![Span::styled(format!(" {name} {} ", u.text()), style(&u))])
+            u.map(|u| vec![Span::styled(format!("  {name} {}", u.text()), style(&u))])
         })
         .collect()
 }
