@@ -87,6 +87,15 @@ pub fn sub_exact(a: f64, b: f64) -> f64 {
         .unwrap_or(a - b)
 }
 
+/// `a + b` in decimal when both fit.
+pub fn add_exact(a: f64, b: f64) -> f64 {
+    dec(a)
+        .zip(dec(b))
+        .and_then(|(a, b)| a.checked_add(b))
+        .and_then(from_dec)
+        .unwrap_or(a + b)
+}
+
 /// A number as the trader typed it: no trailing zeros, no exponent for ordinary prices.
 pub fn fmt_num(x: f64) -> String {
     if x.is_finite() && x == x.trunc() && x.abs() < 1e15 {

@@ -105,9 +105,11 @@ impl Trail {
     }
 
     /// How far the stop stays from `best`: the percent of it, or the amount.
+    /// In decimal, as a trader works it out: 1% of 100.1 is 1.001, and 0.5% behind 100.1
+    /// is 99.5995, not 99.59949999.
     pub fn distance(self, best: f64) -> f64 {
         match self {
-            Trail::Percent(p) => best * p / 100.0,
+            Trail::Percent(p) => super::money::percent_of(best, p),
             Trail::Amount(a) => a,
         }
     }
@@ -115,8 +117,8 @@ impl Trail {
     /// The stop this trail sets behind `best` for a position on `side`.
     pub fn stop_behind(self, side: Side, best: f64) -> f64 {
         match side {
-            Side::Buy => best - self.distance(best),
-            Side::Sell => best + self.distance(best),
+            Side::Buy => super::money::sub_exact(best, self.distance(best)),
+            Side::Sell => super::money::add_exact(best, self.distance(best)),
         }
     }
 }
@@ -455,5 +457,15 @@ mod tests {
         );
         assert_eq!(Trail::columns(Some(Trail::Percent(1.0))), (Some(1.0), None));
         assert_eq!(Trail::from_columns(None, None), None);
+    }
+
+    #[test]
+    fn the_stop_is_worked_out_in_decimal_as_a_trader_would() {
+        // 0.5% behind a fill at 100.1 is 99.5995 (binary arithmetic gives 99.59949999…, which
+        // would show as 99.599), and shows as 99.600 at three decimals.
+        let stop = Trail::Percent(0.5).stop_behind(Side::Buy, 100.1);
+        assert_eq!(stop, 99.5995);
+        assert_eq!(crate::domain::money::fmt_price(stop), "99.600");
+        assert_eq!(Trail::Percent(0.5).stop_behind(Side::Sell, 100.1), 100.6005);
     }
 }
