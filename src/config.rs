@@ -386,11 +386,22 @@ pub struct Account {
     pub max_position_percent: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct MlEngine {
     pub url: String,
     pub timeout_seconds: f64,
     pub max_concurrent_requests: usize,
+}
+
+/// The address may hold a password: a debug print shows it redacted.
+impl std::fmt::Debug for MlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlEngine")
+            .field("url", &crate::net::redact_url(&self.url))
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -758,7 +769,8 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
                 || reqwest::Url::parse(&url).is_err()
             {
                 p.note(format!(
-                    "ml_engine.url {url:?} must be an http:// or https:// URL"
+                    "ml_engine.url {:?} must be an http:// or https:// URL",
+                    crate::net::redact_url(&url)
                 ));
             }
             let timeout_seconds = timeout_seconds.unwrap_or(10.0);
@@ -890,8 +902,10 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         let url = url?.trim_end_matches('/').to_string();
         if !schemes.iter().any(|s| url.starts_with(s)) || reqwest::Url::parse(&url).is_err() {
             p.note(format!(
-                "market_data.{key} {url:?} must be a {} or {} URL",
-                schemes[0], schemes[1]
+                "market_data.{key} {:?} must be a {} or {} URL",
+                crate::net::redact_url(&url),
+                schemes[0],
+                schemes[1]
             ));
         }
         Some(url)
@@ -909,7 +923,8 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             || reqwest::Url::parse(&url).is_err()
         {
             p.note(format!(
-                "broker.{key} {url:?} must be an http:// or https:// URL"
+                "broker.{key} {:?} must be an http:// or https:// URL",
+                crate::net::redact_url(&url)
             ));
         }
         Some(url)

@@ -82,7 +82,11 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     let Some(_lock) = headless::engine_lock(&ctx.data_dir, "serve") else {
         return Ok(EXIT_REFUSED);
     };
-    let source = ctx.config.ml_engine.as_ref().map(|m| m.url.clone());
+    let source = ctx
+        .config
+        .ml_engine
+        .as_ref()
+        .map(|m| crate::net::redact_url(&m.url));
     let data_dir = ctx.data_dir.clone();
     let users = Arc::new(
         tokio::task::spawn_blocking(move || Users::load(ctx))
