@@ -20,6 +20,7 @@ pub mod mcp;
 pub mod ml_engine;
 pub mod net;
 pub mod notify;
+pub mod out;
 pub mod remote;
 pub mod simulated;
 pub mod source;
