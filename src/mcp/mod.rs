@@ -6,6 +6,7 @@
 //! the protocol: logs go to the log file only.
 
 mod calls;
+mod screen;
 pub mod tools;
 
 use crate::commands::EXIT_OK;
@@ -82,6 +83,23 @@ impl ServerHandler for AgentServer {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // The MCP spec's answer to a tool that does not exist: a protocol error, -32602.
+        if !tools::NAMES.contains(&request.name.as_ref()) {
+            tracing::warn!(tool = %request.name, "mcp: unknown tool");
+            return Err(ErrorData::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                Some(json!({ "tools": tools::NAMES })),
+            ));
+        }
+        // A message that named a key twice (see `screen`): a tool error naming the key.
+        if let Some(dup) = screen::duplicate_in(request.arguments.as_ref()) {
+            tracing::warn!(tool = %request.name, "mcp tool refused: {dup}");
+            return Ok(to_result(Reply::Refused {
+                reason: format!("bad arguments for {}: {dup}: refused", request.name),
+                logged: None,
+            })
+            .into());
+        }
         let reply = self.tools.call(&request.name, request.arguments).await;
         Ok(to_result(reply).into())
     }
@@ -91,11 +109,16 @@ impl ServerHandler for AgentServer {
 pub async fn run(ctx: Desk) -> color_eyre::Result<u8> {
     tracing::info!(data_dir = %ctx.data_dir.display(), "mcp server starting on stdio");
     let server = AgentServer::new(ctx)?;
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    // Each message is read strictly on its way in: see `screen`.
+    let (screened, from_screen) = tokio::io::duplex(screen::BUFFER);
+    let screening = tokio::spawn(screen::run(stdin, screened));
     let running = server
-        .serve(rmcp::transport::stdio_pipes())
+        .serve((from_screen, stdout))
         .await
         .map_err(|e| color_eyre::eyre::eyre!("starting the MCP session: {e}"))?;
     let reason = running.waiting().await?;
+    screening.abort();
     tracing::info!("mcp server stopped: {reason:?}");
     Ok(EXIT_OK)
 }
