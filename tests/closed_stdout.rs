@@ -75,7 +75,11 @@ fn every_printing_command_exits_quietly_when_stdout_is_closed() {
     let status = json_lines(&out).remove(0);
     assert_eq!(status["enabled"], false, "{status}");
     let logged = decisions_json(dir.path(), &["--limit", "1000"]);
-    assert_eq!(logged.len(), 2 * 5, "five cycles of two symbols: {logged:?}");
+    assert_eq!(
+        logged.len(),
+        2 * 5,
+        "five cycles of two symbols: {logged:?}"
+    );
 }
 
 #[test]
