@@ -148,8 +148,9 @@ impl<'p> TableReader<'p> {
         match value.try_into::<T>() {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problems
-                    .push(format!("{}.{key}: {}", self.name, e.to_string().trim_end()));
+                // The message may quote the value: an address in it is shown redacted.
+                let why = crate::net::redact_text(e.to_string().trim_end());
+                self.problems.push(format!("{}.{key}: {why}", self.name));
                 None
             }
         }
@@ -601,9 +602,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// named at once, each with its key; a syntax error stops the reading and is the only one.
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let doc = toml::from_str::<toml::Table>(text).map_err(|e| {
+        // The message quotes the line: an address in it is shown redacted.
         ConfigError(format!(
             "invalid config in {origin}: {}",
-            e.to_string().trim_end()
+            crate::net::redact_text(e.to_string().trim_end())
         ))
     })?;
     let mut problems = Vec::new();

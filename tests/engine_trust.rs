@@ -256,3 +256,30 @@ fn a_bad_url_with_a_password_is_refused_without_showing_it() {
     assert!(err.contains("ml_engine.url"), "{err}");
     assert_no_secret("the config error", &err);
 }
+
+#[test]
+fn a_config_syntax_error_on_the_url_line_does_not_quote_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[ml_engine]\nurl = \"http://admin:{PASSWORD}@127.0.0.1:9\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(dir.path(), &["status"]);
+    assert_eq!(code, 2, "{out} {err}");
+    assert!(err.contains("invalid config"), "{err}");
+    assert_no_secret("the syntax error", &err);
+    assert!(
+        err.contains("url = \"http://***@127.0.0.1:9"),
+        "the line, redacted: {err}"
+    );
+    // A value of the wrong type is quoted too.
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("[ml_engine]\nurl = [\"http://admin:{PASSWORD}@127.0.0.1:9\"]\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(dir.path(), &["status"]);
+    assert_eq!(code, 2, "{out} {err}");
+    assert_no_secret("the type error", &err);
+}
