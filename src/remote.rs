@@ -292,3 +292,21 @@ async fn answer(r: reqwest::Response) -> Result<Value, (u16, String)> {
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_address_is_shown_without_its_password() {
+        let r = Remote::new("http://admin:s3cr3t@127.0.0.1:8080/", "default", None).unwrap();
+        assert_eq!(r.url(), "http://***@127.0.0.1:8080");
+        let e = Remote::new("ftp://admin:s3cr3t@127.0.0.1:8080", "default", None)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("ftp://***@127.0.0.1:8080") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+    }
+}
