@@ -37,21 +37,21 @@ impl AgentServer {
     }
 }
 
-/// A tool's answer as MCP puts it: the JSON as text and as structured content, or a tool
-/// error (`isError: true`) whose text is the reason.
+/// A tool's answer as MCP puts it: the JSON as text and as structured content (which the
+/// tool's `outputSchema` describes), or a tool error (`isError: true`) whose first text is the
+/// reason, then the decision it logged, if any, as JSON text. An error carries no
+/// `structuredContent`: clients built on the TypeScript SDK (the MCP Inspector among them)
+/// check any that is present against the output schema, error or not, and would turn the
+/// reason into a protocol error the agent never reads.
 fn to_result(reply: Reply) -> CallToolResult {
     match reply {
         Reply::Done(value) => CallToolResult::structured(value),
         Reply::Refused { reason, logged } => {
-            let mut content = vec![ContentBlock::text(reason.clone())];
-            let mut structured = json!({ "error": reason });
+            let mut content = vec![ContentBlock::text(reason)];
             if let Some(log) = logged {
                 content.push(ContentBlock::text(log.to_string()));
-                structured["decision"] = log;
             }
-            let mut result = CallToolResult::error(content);
-            result.structured_content = Some(structured);
-            result
+            CallToolResult::error(content)
         }
     }
 }

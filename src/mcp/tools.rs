@@ -266,7 +266,7 @@ fn decision_log_schema() -> serde_json::Value {
 }
 
 /// What each tool answers when it succeeds (`structuredContent`); a refusal is a tool error
-/// (`isError: true`) whose `structuredContent` is `{error, decision?}` instead.
+/// (`isError: true`) with text content only.
 pub fn output_schema(tool: &str) -> Arc<JsonObject> {
     use serde_json::json;
     let number = json!({"type": "number"});
