@@ -927,6 +927,16 @@ fn optional_arguments_have_one_type_and_are_not_required() {
                 "{}.{name}: {p}",
                 t["name"]
             );
+            assert!(
+                p.get("default").is_none_or(|d| !d.is_null()),
+                "{}.{name}: a null default is not of its type: {p}",
+                t["name"]
+            );
+            assert!(
+                p.get("format").is_none(),
+                "{}.{name}: no JSON Schema format: {p}",
+                t["name"]
+            );
             let optional = !required.contains(&name.as_str());
             let expected_optional = !matches!(name.as_str(), "symbol" | "side");
             assert_eq!(optional, expected_optional, "{}.{name}", t["name"]);

@@ -169,8 +169,10 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 
 /// An optional argument is declared by leaving it out of `required`, with its one type:
 /// clients that allow one type per field refuse schemars' `["number", "null"]` (and the
-/// `anyOf` with a null branch it makes for an optional enum). The server still takes `null`
-/// for an optional argument, as if it were left out.
+/// `anyOf` with a null branch it makes for an optional enum), and a `"default": null` that is
+/// not of that type; the Rust-only formats (`double`, `uint32`) are no JSON Schema format and
+/// some clients refuse them. The server still takes `null` for an optional argument, as if it
+/// were left out.
 fn one_type_per_argument(schema: &mut JsonObject) {
     let Some(serde_json::Value::Object(props)) = schema.get_mut("properties") else {
         return;
@@ -179,6 +181,16 @@ fn one_type_per_argument(schema: &mut JsonObject) {
         let Some(p) = prop.as_object_mut() else {
             continue;
         };
+        if p.get("default").is_some_and(serde_json::Value::is_null) {
+            p.remove("default");
+        }
+        if matches!(
+            p.get("type").and_then(|t| t.as_str()),
+            Some("number" | "integer")
+        ) || p.get("type").is_some_and(|t| t.is_array())
+        {
+            p.remove("format");
+        }
         if let Some(serde_json::Value::Array(types)) = p.get("type") {
             let kept: Vec<serde_json::Value> =
                 types.iter().filter(|t| *t != "null").cloned().collect();
