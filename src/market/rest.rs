@@ -44,7 +44,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The body of an answer as JSON (`Value::Null` when it is not JSON), at most
-/// [`MAX_BODY_BYTES`].
+/// [`MAX_BODY_BYTES`]; one that names a key twice is an error.
 pub(crate) async fn body_json(
     mut response: reqwest::Response,
     what: &str,
@@ -70,10 +70,18 @@ pub(crate) async fn body_json(
             }
         }
     }
-    Ok(serde_json::from_slice(&body).unwrap_or_else(|e| {
-        tracing::debug!("{what}: answer is not JSON: {e}");
-        Value::Null
-    }))
+    // A price that names a key twice (two "price"s) is no price: refused, not last-one-wins.
+    match crate::strict_json::from_slice(&body) {
+        Ok(v) => Ok(v),
+        Err(crate::strict_json::StrictError::Malformed(e)) => {
+            tracing::debug!("{what}: answer is not JSON: {e}");
+            Ok(Value::Null)
+        }
+        Err(dup) => Err(PollError {
+            message: format!("{what}: {dup} in the answer: refused"),
+            retry_after: None,
+        }),
+    }
 }
 
 /// A request error in words, without the URL (the caller says which request it was).
