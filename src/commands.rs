@@ -529,7 +529,7 @@ pub async fn flatten(desk: &Desk) -> Result<u8> {
                     .unwrap_or_default()
             )?,
             Err(why) => {
-                eprintln!("{why}");
+                let _ = writeln!(std::io::stderr(), "{why}");
                 code = EXIT_REFUSED;
             }
         }

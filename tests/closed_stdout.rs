@@ -109,3 +109,69 @@ fn a_backtest_exits_quietly_when_stdout_is_closed() {
         assert!(err.is_empty(), "{args:?} said on stderr: {err}");
     }
 }
+
+/// `GET /health` on 127.0.0.1:`port`: the status line, if anything answered.
+fn health(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    answer.lines().next().map(str::to_string)
+}
+
+#[test]
+fn serve_keeps_serving_when_nobody_reads_its_banner() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), None, "", "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("AUTOTRADE_CONFIG")
+        .env_remove("AUTOTRADE_DATA_DIR")
+        .env_remove("AUTOTRADE_API_TOKEN")
+        .env_remove("AUTOTRADE_WEBHOOK_URL")
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let answered = loop {
+        if let Some(line) = health(port) {
+            break line;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("serve exited ({status}) with stdout closed: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not answer within 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(answered.contains("200"), "{answered}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
