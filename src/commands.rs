@@ -76,8 +76,7 @@ pub fn report_warning(json: bool, message: &str) {
 }
 
 fn print_json_line(v: &serde_json::Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{v}")?;
+    crate::outln!("{v}")?;
     Ok(())
 }
 
@@ -163,7 +162,7 @@ fn refused(json: bool, e: DeskError) -> Result<u8> {
 /// The source in words: "the ML engine at URL" or "the simulated market".
 fn source_in_words(desk: &Desk) -> String {
     match &desk.config.ml_engine {
-        Some(ml) => format!("the ML engine at {}", ml.url),
+        Some(ml) => format!("the ML engine at {}", crate::net::Shown(&ml.url)),
         None => "the simulated market".into(),
     }
 }
@@ -193,18 +192,18 @@ pub async fn once(desk: &Desk, json: bool) -> Result<u8> {
         if json {
             print_json_line(&log.to_json())?;
         } else {
-            println!("{}", decision_line(log, desk.config.account.size));
+            crate::outln!("{}", decision_line(log, desk.config.account.size))?;
         }
     }
     if !json {
-        println!(
+        crate::outln!(
             "cycle: {} symbols, {} actionable, {} executed, {} unreachable, in {} ms",
             summary.symbols,
             summary.actionable,
             summary.executed,
             summary.unreachable,
             summary.elapsed.as_millis()
-        );
+        )?;
     }
     if !store_errors.is_empty() {
         return Ok(report_error(
@@ -241,19 +240,18 @@ pub fn decisions(
     };
     let logs = desk.decisions(limit, status)?;
     if json {
-        let mut out = std::io::stdout().lock();
         for log in &logs {
-            writeln!(out, "{}", log.to_json())?;
+            crate::outln!("{}", log.to_json())?;
         }
     } else if logs.is_empty() {
-        println!("no decisions");
+        crate::outln!("no decisions")?;
     } else {
         for log in &logs {
-            println!(
+            crate::outln!(
                 "{}  {}",
                 store::fmt_ts(log.created_at_ms),
                 decision_line(log, desk.config.account.size)
-            );
+            )?;
         }
     }
     Ok(EXIT_OK)
@@ -262,14 +260,14 @@ pub fn decisions(
 pub async fn confirm(desk: &Desk, log_id: &str) -> Result<u8> {
     match desk.confirm(log_id).await {
         Ok((log, pos)) => {
-            println!(
+            crate::outln!(
                 "executed {} {} {} @ {} ({})",
                 log.decision.action,
                 fmt_qty(pos.quantity),
                 pos.symbol,
                 fmt_price(pos.entry_price),
                 log.mode
-            );
+            )?;
             Ok(EXIT_OK)
         }
         Err(e) => refused(false, e),
@@ -279,10 +277,12 @@ pub async fn confirm(desk: &Desk, log_id: &str) -> Result<u8> {
 pub fn cancel(desk: &Desk, log_id: &str) -> Result<u8> {
     match desk.cancel(log_id, "cancelled from the command line") {
         Ok(log) => {
-            println!(
+            crate::outln!(
                 "cancelled {} {} ({})",
-                log.decision.action, log.decision.symbol, log.log_id
-            );
+                log.decision.action,
+                log.decision.symbol,
+                log.log_id
+            )?;
             Ok(EXIT_OK)
         }
         Err(e) => refused(false, e),
@@ -334,18 +334,18 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     }
     let yes = |b: bool, t: &'static str, f: &'static str| if b { t } else { f };
     let st = desk.state()?;
-    println!("user        {}", desk.config.auto_trade.user_id);
-    println!(
+    crate::outln!("user        {}", desk.config.auto_trade.user_id)?;
+    crate::outln!(
         "auto-trade  {}{}",
         yes(st.enabled, "ENABLED", "DISABLED"),
         yes(st.kill_switch, " (kill switch on)", "")
-    );
+    )?;
     if let Some(h) = &st.halt {
-        println!(
+        crate::outln!(
             "HALTED      since {}: {}; new entries stop until `enable --reset`",
             crate::store::fmt_ts(h.at_ms),
             h.reason
-        );
+        )?;
     }
     let limit = |name: &str, v: &serde_json::Value| match v["percent"].as_f64() {
         Some(p) => {
@@ -367,33 +367,33 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     };
     let ll = &s["loss_limits"];
     if !ll["daily_loss"].is_null() || !ll["drawdown"].is_null() {
-        println!(
+        crate::outln!(
             "loss limits {}; {}",
             limit("today", &ll["daily_loss"]),
             limit("drawdown", &ll["drawdown"])
-        );
+        )?;
     }
-    println!("mode        {}", desk.config.mode().to_uppercase());
+    crate::outln!("mode        {}", desk.config.mode().to_uppercase())?;
     if desk.config.is_simulated() {
-        println!("source      SIMULATED: the built-in market and its analyzer");
-        println!(
+        crate::outln!("source      SIMULATED: the built-in market and its analyzer")?;
+        crate::outln!(
             "speed       {}",
             crate::simulated::source::describe_speed(desk.config.simulation.seconds_per_candle)
-        );
+        )?;
     } else {
-        println!("source      ML ENGINE");
+        crate::outln!("source      ML ENGINE")?;
     }
     if let Some(ml) = &desk.config.ml_engine {
-        println!("ml engine   {}", ml.url);
+        crate::outln!("ml engine   {}", crate::net::Shown(&ml.url))?;
     }
     let since = s["source_since"].as_str().unwrap_or("");
     match s["source_reachable"].as_bool() {
-        None => println!("reachable   not checked yet (no monitoring cycle has run)"),
-        Some(true) => println!("reachable   yes, since {since}"),
-        Some(false) => println!(
+        None => crate::outln!("reachable   not checked yet (no monitoring cycle has run)")?,
+        Some(true) => crate::outln!("reachable   yes, since {since}")?,
+        Some(false) => crate::outln!(
             "reachable   NO, since {since}: {}",
             s["source_error"].as_str().unwrap_or("no answer")
-        ),
+        )?,
     }
     let md = &desk.config.market_data;
     if md.provider.is_feed() {
@@ -405,17 +405,17 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
             },
             _ => "not started yet (it runs with the dashboard, `serve` or `run`)".into(),
         };
-        println!(
+        crate::outln!(
             "prices      {} live feed, {state}; stale after {} s",
             md.provider.as_str(),
             md.stale_after_seconds
-        );
+        )?;
     }
-    println!("symbols     {}", desk.config.auto_trade.symbols.join(", "));
+    crate::outln!("symbols     {}", desk.config.auto_trade.symbols.join(", "))?;
     let c = &s["calibration"];
     let source = crate::analytics::text::source_name(c["source"].as_str().unwrap_or(""));
     let judged = c["judged"].as_u64().unwrap_or(0);
-    println!(
+    crate::outln!(
         "scores      {}",
         match (c["on"].as_bool(), c["applied"].as_bool()) {
             (Some(true), Some(true)) => format!(
@@ -429,16 +429,17 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
                 "raw, uncalibrated: they rank signals, they are no win rates ({judged} judged outcomes of the {source}: see `report`)"
             ),
         }
-    );
-    println!(
+    )?;
+    crate::outln!(
         "positions   {} open / {} max",
-        s["open_positions"], s["max_open_positions"]
-    );
-    println!("pending     {}", s["pending"]);
-    println!(
+        s["open_positions"],
+        s["max_open_positions"]
+    )?;
+    crate::outln!("pending     {}", s["pending"])?;
+    crate::outln!(
         "equity      {}",
         fmt_money(s["equity"].as_f64().unwrap_or(desk.config.account.size))
-    );
+    )?;
     // A real broker's account is the truth: say what it holds, or that it did not answer.
     if !desk.broker.is_ledger() {
         let name = desk.broker.name();
@@ -451,23 +452,25 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
             ),
             _ => format!("{name}, account not known yet"),
         };
-        println!("broker      {line}");
+        crate::outln!("broker      {line}")?;
         if let Some(why) = s["broker_error"].as_str() {
-            println!("            unreachable at the last reconciliation: {why}");
+            crate::outln!("            unreachable at the last reconciliation: {why}")?;
         }
         let external = s["external_positions"].as_array().map_or(0, Vec::len);
         if external > 0 {
-            println!("            {external} external position(s) at the broker, never touched");
+            crate::outln!(
+                "            {external} external position(s) at the broker, never touched"
+            )?;
         }
     }
-    println!(
+    crate::outln!(
         "last cycle  {}",
         st.last_cycle_at_ms
             .map(store::fmt_ts)
             .unwrap_or_else(|| "never".into())
-    );
-    println!("config      {}", desk.config.source);
-    println!("data dir    {}", desk.data_dir.display());
+    )?;
+    crate::outln!("config      {}", desk.config.source)?;
+    crate::outln!("data dir    {}", desk.data_dir.display())?;
     Ok(EXIT_OK)
 }
 
@@ -475,30 +478,30 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
 pub fn enable(desk: &Desk, reset: bool) -> Result<u8> {
     if reset {
         match desk.reset_halt()? {
-            Some(h) => println!(
+            Some(h) => crate::outln!(
                 "loss halt cleared (was: {}); the limits start again from today's equity; auto-trading enabled",
                 h.reason
-            ),
-            None => println!("no loss halt to clear; auto-trading enabled"),
+            )?,
+            None => crate::outln!("no loss halt to clear; auto-trading enabled")?,
         }
         return Ok(EXIT_OK);
     }
     desk.set_enabled(true)?;
-    println!("auto-trading enabled");
+    crate::outln!("auto-trading enabled")?;
     Ok(EXIT_OK)
 }
 
 pub fn disable(desk: &Desk) -> Result<u8> {
     desk.set_enabled(false)?;
-    println!("auto-trading disabled");
+    crate::outln!("auto-trading disabled")?;
     Ok(EXIT_OK)
 }
 
 pub fn kill(desk: &Desk) -> Result<u8> {
     let n = desk.kill()?;
-    println!(
+    crate::outln!(
         "kill switch on: auto-trading disabled, {n} pending decision(s) cancelled; `enable` to resume"
-    );
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -506,16 +509,16 @@ pub fn kill(desk: &Desk) -> Result<u8> {
 /// not be closed (its line says why).
 pub async fn flatten(desk: &Desk) -> Result<u8> {
     let (cancelled, closed) = desk.flatten().await?;
-    println!(
+    crate::outln!(
         "kill switch on: auto-trading disabled, {cancelled} pending decision(s) cancelled; `enable` to resume"
-    );
+    )?;
     let mut code = EXIT_OK;
     if closed.is_empty() {
-        println!("flatten: no open positions");
+        crate::outln!("flatten: no open positions")?;
     }
     for c in closed {
         match c {
-            Ok(p) => println!(
+            Ok(p) => crate::outln!(
                 "closed {} {} {} @ {}, realized P&L {}",
                 p.side,
                 fmt_qty(p.quantity),
@@ -524,9 +527,9 @@ pub async fn flatten(desk: &Desk) -> Result<u8> {
                 p.realized_pnl
                     .map(crate::domain::money::fmt_signed)
                     .unwrap_or_default()
-            ),
+            )?,
             Err(why) => {
-                eprintln!("{why}");
+                let _ = writeln!(std::io::stderr(), "{why}");
                 code = EXIT_REFUSED;
             }
         }
@@ -607,20 +610,20 @@ pub async fn trade(
             if json {
                 print_json_line(&log.to_json())?;
             } else {
-                println!("{}", decision_line(&log, desk.config.account.size));
+                crate::outln!("{}", decision_line(&log, desk.config.account.size))?;
                 match pos {
-                    Some(p) => println!(
+                    Some(p) => crate::outln!(
                         "executed: {} {} {} @ {} ({})",
                         log.decision.action,
                         fmt_qty(p.quantity),
                         p.symbol,
                         fmt_price(p.entry_price),
                         log.mode
-                    ),
-                    None => println!(
+                    )?,
+                    None => crate::outln!(
                         "pending: confirm with `autotrade-tui confirm {}` or on the dashboard",
                         log.log_id
-                    ),
+                    )?,
                 }
             }
             Ok(EXIT_OK)
@@ -642,7 +645,7 @@ pub fn report(desk: &Desk, since: Option<&str>, json: bool) -> Result<u8> {
     if json {
         print_json_line(&serde_json::to_value(&report)?)?;
     } else {
-        print!("{}", crate::analytics::text::render(&report));
+        crate::out!("{}", crate::analytics::text::render(&report))?;
     }
     Ok(EXIT_OK)
 }
@@ -656,7 +659,7 @@ pub fn positions(desk: &Desk, json: bool) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     if rows.is_empty() {
-        println!("no open positions");
+        crate::outln!("no open positions")?;
     }
     for r in &rows {
         let f = |k: &str| r[k].as_f64();
@@ -665,7 +668,7 @@ pub fn positions(desk: &Desk, json: bool) -> Result<u8> {
             crate::domain::trail::Trail::from_columns(f("trail_percent"), f("trail_amount"))
                 .map(|t| format!(" trail {t}"))
                 .unwrap_or_default();
-        println!(
+        crate::outln!(
             "{:<10} {:<4} {:>12}  entry {}  TP {}  SL {}{trail}  last {}  P&L {}  since {}",
             r["symbol"].as_str().unwrap_or(""),
             r["side"].as_str().unwrap_or(""),
@@ -678,7 +681,7 @@ pub fn positions(desk: &Desk, json: bool) -> Result<u8> {
                 .map(crate::domain::money::fmt_signed)
                 .unwrap_or_else(|| "—".into()),
             r["opened_at"].as_str().unwrap_or("")
-        );
+        )?;
     }
     Ok(EXIT_OK)
 }
@@ -700,14 +703,14 @@ pub async fn close(desk: &Desk, typed: &str) -> Result<u8> {
     };
     match desk.close(&symbol, None, "closed by trader").await {
         Ok(p) => {
-            println!(
+            crate::outln!(
                 "closed {} {} {} @ {}, realized P&L {}",
                 p.side,
                 fmt_qty(p.quantity),
                 p.symbol,
                 p.exit_price.map(fmt_price).unwrap_or_default(),
                 crate::domain::money::fmt_signed(p.realized_pnl.unwrap_or(0.0))
-            );
+            )?;
             Ok(EXIT_OK)
         }
         Err(e) => refused(false, e),

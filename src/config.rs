@@ -148,8 +148,9 @@ impl<'p> TableReader<'p> {
         match value.try_into::<T>() {
             Ok(v) => Some(v),
             Err(e) => {
-                self.problems
-                    .push(format!("{}.{key}: {}", self.name, e.to_string().trim_end()));
+                // The message may quote the value: an address in it is shown redacted.
+                let why = crate::net::redact_text(e.to_string().trim_end());
+                self.problems.push(format!("{}.{key}: {why}", self.name));
                 None
             }
         }
@@ -386,11 +387,22 @@ pub struct Account {
     pub max_position_percent: f64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct MlEngine {
     pub url: String,
     pub timeout_seconds: f64,
     pub max_concurrent_requests: usize,
+}
+
+/// The address may hold a password: a debug print shows it redacted.
+impl std::fmt::Debug for MlEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MlEngine")
+            .field("url", &crate::net::redact_url(&self.url))
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -590,9 +602,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// named at once, each with its key; a syntax error stops the reading and is the only one.
 pub fn parse_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let doc = toml::from_str::<toml::Table>(text).map_err(|e| {
+        // The message quotes the line: an address in it is shown redacted.
         ConfigError(format!(
             "invalid config in {origin}: {}",
-            e.to_string().trim_end()
+            crate::net::redact_text(e.to_string().trim_end())
         ))
     })?;
     let mut problems = Vec::new();
@@ -758,7 +771,8 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
                 || reqwest::Url::parse(&url).is_err()
             {
                 p.note(format!(
-                    "ml_engine.url {url:?} must be an http:// or https:// URL"
+                    "ml_engine.url {:?} must be an http:// or https:// URL",
+                    crate::net::redact_url(&url)
                 ));
             }
             let timeout_seconds = timeout_seconds.unwrap_or(10.0);
@@ -890,8 +904,10 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         let url = url?.trim_end_matches('/').to_string();
         if !schemes.iter().any(|s| url.starts_with(s)) || reqwest::Url::parse(&url).is_err() {
             p.note(format!(
-                "market_data.{key} {url:?} must be a {} or {} URL",
-                schemes[0], schemes[1]
+                "market_data.{key} {:?} must be a {} or {} URL",
+                crate::net::redact_url(&url),
+                schemes[0],
+                schemes[1]
             ));
         }
         Some(url)
@@ -909,7 +925,8 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
             || reqwest::Url::parse(&url).is_err()
         {
             p.note(format!(
-                "broker.{key} {url:?} must be an http:// or https:// URL"
+                "broker.{key} {:?} must be an http:// or https:// URL",
+                crate::net::redact_url(&url)
             ));
         }
         Some(url)

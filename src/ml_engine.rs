@@ -28,6 +28,8 @@ impl MlEngineClient {
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(600))
             .pool_max_idle_per_host(max_concurrent.max(1))
+            // A redirect off the configured origin is an error: another server's answer is not traded on.
+            .redirect(crate::net::same_origin_redirects())
             .user_agent(concat!("autotrade-tui/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
@@ -55,24 +57,26 @@ impl MlEngineClient {
         )
     }
 
-    /// GET a JSON document, within the timeout and the body limit.
+    /// GET a JSON document, within the timeout and the body limit. Its errors show the URL
+    /// redacted (no password, no key in the query).
     pub async fn get_json(&self, url: &str) -> Result<Value, FetchError> {
+        let shown = crate::net::redact_url(url);
         let _permit = self.permits.acquire().await.map_err(|_| FetchError {
             message: "client is shutting down".into(),
             unreachable: true,
             retry_after: None,
         })?;
-        match tokio::time::timeout(self.timeout, self.get_json_inner(url)).await {
+        match tokio::time::timeout(self.timeout, self.get_json_inner(url, &shown)).await {
             Ok(r) => r,
             Err(_) => Err(FetchError {
-                message: format!("GET {url}: timed out after {}", fmt_secs(self.timeout)),
+                message: format!("GET {shown}: timed out after {}", fmt_secs(self.timeout)),
                 unreachable: true,
                 retry_after: None,
             }),
         }
     }
 
-    async fn get_json_inner(&self, url: &str) -> Result<Value, FetchError> {
+    async fn get_json_inner(&self, url: &str, shown: &str) -> Result<Value, FetchError> {
         let unreachable = |message: String| FetchError {
             message,
             unreachable: true,
@@ -84,6 +88,10 @@ impl MlEngineClient {
             retry_after: None,
         };
         let mut resp = self.http.get(url).send().await.map_err(|e| {
+            // The engine answered, with a redirect elsewhere: its answer is not one to trust.
+            if let Some(r) = crate::net::redirect_refused(&e) {
+                return bad(format!("GET {shown}: {r}"));
+            }
             let why = if e.is_timeout() {
                 format!("timed out after {}", fmt_secs(self.timeout))
             } else if e.is_connect() {
@@ -91,7 +99,7 @@ impl MlEngineClient {
             } else {
                 "request failed".to_string()
             };
-            unreachable(format!("GET {url}: {why} ({})", root_cause(&e)))
+            unreachable(format!("GET {shown}: {why} ({})", root_cause(&e)))
         })?;
         let status = resp.status();
         if !status.is_success() {
@@ -104,7 +112,7 @@ impl MlEngineClient {
                 .map(|s| Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS)));
             let overloaded = status.is_server_error() || status.as_u16() == 429;
             return Err(FetchError {
-                message: format!("GET {url}: HTTP {status}"),
+                message: format!("GET {shown}: HTTP {status}"),
                 unreachable: overloaded,
                 retry_after,
             });
@@ -113,7 +121,7 @@ impl MlEngineClient {
             && len > MAX_BODY_BYTES as u64
         {
             return Err(bad(format!(
-                "GET {url}: response of {len} bytes is over the 1 MiB limit"
+                "GET {shown}: response of {len} bytes is over the 1 MiB limit"
             )));
         }
         let mut body = Vec::new();
@@ -121,21 +129,28 @@ impl MlEngineClient {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > MAX_BODY_BYTES {
-                        return Err(bad(format!("GET {url}: response is over the 1 MiB limit")));
+                        return Err(bad(format!(
+                            "GET {shown}: response is over the 1 MiB limit"
+                        )));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => {
                     return Err(unreachable(format!(
-                        "GET {url}: reading the body failed ({})",
+                        "GET {shown}: reading the body failed ({})",
                         root_cause(&e)
                     )));
                 }
             }
         }
-        serde_json::from_slice::<Value>(&body)
-            .map_err(|e| bad(format!("GET {url}: malformed JSON: {e}")))
+        // A key named twice is refused, not read as its last value.
+        crate::strict_json::from_slice(&body).map_err(|e| match e {
+            crate::strict_json::StrictError::Malformed(e) => {
+                bad(format!("GET {shown}: malformed JSON: {e}"))
+            }
+            dup => bad(format!("GET {shown}: {dup} in the answer: refused")),
+        })
     }
 }
 
@@ -148,12 +163,13 @@ fn fmt_secs(d: Duration) -> String {
     }
 }
 
+/// The innermost cause, with any address in it redacted.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
-    cur.to_string()
+    crate::net::redact_text(&cur.to_string())
 }
 
 #[async_trait::async_trait]

@@ -14,6 +14,8 @@ use std::time::Duration;
 /// A `serve` and the user whose dashboard this is.
 pub struct Remote {
     base: String,
+    /// `base` redacted, for every message and the header.
+    shown: String,
     user: String,
     http: reqwest::Client,
     /// The events stream has no timeout: it stays open.
@@ -27,10 +29,11 @@ impl Remote {
     /// A client of `url` (`http://host:port`) for `user`, with `token` as its bearer token.
     pub fn new(url: &str, user: &str, token: Option<&str>) -> Result<Remote, String> {
         let base = url.trim_end_matches('/').to_string();
+        let shown = crate::net::redact_url(&base);
         let parsed =
-            reqwest::Url::parse(&base).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+            reqwest::Url::parse(&base).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(format!("{url:?} must be an http:// or https:// URL"));
+            return Err(format!("{shown:?} must be an http:// or https:// URL"));
         }
         let mut headers = HeaderMap::new();
         if let Some(t) = token {
@@ -43,6 +46,7 @@ impl Remote {
             let b = reqwest::Client::builder()
                 .default_headers(headers.clone())
                 .connect_timeout(TIMEOUT)
+                .redirect(crate::net::same_origin_redirects())
                 .no_proxy();
             match timeout {
                 Some(t) => b.timeout(t),
@@ -53,14 +57,16 @@ impl Remote {
         };
         Ok(Remote {
             base,
+            shown,
             user: user.to_string(),
             http: build(Some(TIMEOUT))?,
             stream: build(None)?,
         })
     }
 
+    /// The server's address as shown: any password or token in it redacted.
     pub fn url(&self) -> &str {
-        &self.base
+        &self.shown
     }
 
     /// The user whose dashboard this is.
@@ -88,7 +94,7 @@ impl Remote {
             .get(url)
             .send()
             .await
-            .map_err(|e| format!("{}: {}", self.base, crate::market::rest::without_url(&e)))?;
+            .map_err(|e| format!("{}: {}", self.shown, crate::market::rest::without_url(&e)))?;
         answer(r).await.map_err(|(_, m)| m)
     }
 
@@ -96,7 +102,7 @@ impl Remote {
         let r = self.http.post(url).json(&body).send().await.map_err(|e| {
             (
                 0,
-                format!("{}: {}", self.base, crate::market::rest::without_url(&e)),
+                format!("{}: {}", self.shown, crate::market::rest::without_url(&e)),
             )
         })?;
         answer(r).await
@@ -285,4 +291,22 @@ async fn answer(r: reqwest::Response) -> Result<Value, (u16, String)> {
             _ => msg,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_address_is_shown_without_its_password() {
+        let r = Remote::new("http://admin:s3cr3t@127.0.0.1:8080/", "default", None).unwrap();
+        assert_eq!(r.url(), "http://***@127.0.0.1:8080");
+        let e = Remote::new("ftp://admin:s3cr3t@127.0.0.1:8080", "default", None)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("ftp://***@127.0.0.1:8080") && !e.contains("s3cr3t"),
+            "{e}"
+        );
+    }
 }

@@ -123,6 +123,26 @@ impl McpClient {
         }
     }
 
+    /// Send `line` as it is (a request with id `id`) and wait for its response.
+    fn request_line(&mut self, id: i64, line: &str) -> Value {
+        self.send_line(line);
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let Ok(v) = serde_json::from_str::<Value>(&l) else {
+                        continue;
+                    };
+                    if v["id"] == id {
+                        return v;
+                    }
+                }
+                Err(e) => panic!("no answer to {line}: {e:?}"),
+            }
+        }
+    }
+
     /// A request that must succeed at the protocol level; returns its result.
     fn request(&mut self, method: &str, params: Value) -> Value {
         let v = self.raw_request(method, params);
@@ -206,7 +226,8 @@ impl ToolResult {
     /// A tool error; returns its text (the reason).
     fn refused(self) -> String {
         assert!(self.is_error, "expected a tool error, got {}", self.text);
-        assert_eq!(self.structured["error"].as_str(), self.text.lines().next());
+        // No structured content on an error: a client checks any against the output schema.
+        assert!(self.structured.is_null(), "{}", self.structured);
         self.text
     }
 }
@@ -592,7 +613,7 @@ fn malformed_arguments_are_tool_errors_and_the_server_keeps_serving() {
     let dir = setup(&ml, TWO);
     let (mut c, _) = McpClient::ready(dir.path());
 
-    let cases: [(&str, Value, &str); 13] = [
+    let cases: [(&str, Value, &str); 12] = [
         ("get_ml_signal", json!({}), "missing field `symbol`"),
         ("auto_trade_decision", json!({"symbol": 5}), "invalid type"),
         (
@@ -644,11 +665,6 @@ fn malformed_arguments_are_tool_errors_and_the_server_keeps_serving() {
             "get_status",
             json!({"verbose": true}),
             "unknown field `verbose`",
-        ),
-        (
-            "place_order",
-            json!({"symbol": "BTC/USD"}),
-            "unknown tool \"place_order\"",
         ),
     ];
     for (tool, args, expect) in cases {
@@ -781,4 +797,225 @@ fn an_agent_proposal_may_trail_and_a_bad_trail_is_a_tool_error() {
     let p = &json_lines(&out)[0];
     assert_eq!(p["stop_loss"].as_f64(), Some(44_325.0));
     assert_eq!(p["trail_percent"].as_f64(), Some(1.5));
+}
+
+// ---------------------------------------------------------------- the published interface (#21)
+
+/// Does `v` conform to `schema`? The part of JSON Schema the tools' schemas use: type (one
+/// or a list), enum, required, properties, items, minimum, maximum. Returns what does not.
+fn violations(schema: &Value, v: &Value, at: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let type_ok = |t: &str| match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64(),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        other => panic!("{at}: a type this check does not know: {other}"),
+    };
+    match &schema["type"] {
+        Value::String(t) if !type_ok(t) => out.push(format!("{at}: {v} is not {t}")),
+        Value::Array(ts) if !ts.iter().any(|t| type_ok(t.as_str().unwrap())) => {
+            out.push(format!("{at}: {v} is none of {ts:?}"))
+        }
+        _ => {}
+    }
+    if let Some(e) = schema["enum"].as_array()
+        && !e.contains(v)
+    {
+        out.push(format!("{at}: {v} is not one of {e:?}"));
+    }
+    if let (Some(min), Some(x)) = (schema["minimum"].as_f64(), v.as_f64())
+        && x < min
+    {
+        out.push(format!("{at}: {x} < {min}"));
+    }
+    if let (Some(max), Some(x)) = (schema["maximum"].as_f64(), v.as_f64())
+        && x > max
+    {
+        out.push(format!("{at}: {x} > {max}"));
+    }
+    if let Some(o) = v.as_object() {
+        for r in schema["required"].as_array().into_iter().flatten() {
+            if !o.contains_key(r.as_str().unwrap()) {
+                out.push(format!("{at}: {r} is missing"));
+            }
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            for (k, s) in props {
+                if let Some(x) = o.get(k) {
+                    out.extend(violations(s, x, &format!("{at}.{k}")));
+                }
+            }
+        }
+    }
+    if let (Some(items), Some(a)) = (schema.get("items"), v.as_array()) {
+        for (i, x) in a.iter().enumerate() {
+            out.extend(violations(items, x, &format!("{at}[{i}]")));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_tool_declares_an_output_schema_and_its_results_conform() {
+    let ml = ml_engine();
+    let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+    let list = c.request("tools/list", json!({}));
+    let tools = list["tools"].as_array().unwrap().clone();
+    let output = |n: &str| tools.iter().find(|t| t["name"] == n).unwrap()["outputSchema"].clone();
+    for t in &tools {
+        let o = &t["outputSchema"];
+        assert_eq!(o["type"], "object", "the spec wants an object schema: {t}");
+        assert!(
+            o["required"].as_array().is_some_and(|r| !r.is_empty()),
+            "{t}"
+        );
+    }
+    let calls: [(&str, Value); 8] = [
+        ("get_amd_phase", json!({"symbol": "BTC/USD"})),
+        ("get_ml_signal", json!({"symbol": "BTC/USD"})),
+        ("auto_trade_decision", json!({"symbol": "BTC/USD"})),
+        ("auto_trade_decision", json!({"symbol": "ETH/USD"})),
+        ("list_pending", json!({})),
+        ("get_status", json!({})),
+        ("get_decisions", json!({"limit": 10})),
+        ("get_decisions", json!({"executed_only": true})),
+    ];
+    for (tool, args) in calls {
+        let result = c.call(tool, args.clone()).ok();
+        let wrong = violations(&output(tool), &result, tool);
+        assert!(wrong.is_empty(), "{tool} {args}: {wrong:?}\n{result}");
+    }
+    // A manual proposal, in a store with nothing pending on the symbol.
+    let dir2 = setup(&ml, TWO);
+    let (mut c2, _) = McpClient::ready(dir2.path());
+    let trade = c2
+        .call("execute_trade", json!({"symbol": "BTC/USD", "side": "buy"}))
+        .ok();
+    let wrong = violations(&output("execute_trade"), &trade, "execute_trade");
+    assert!(wrong.is_empty(), "{wrong:?}\n{trade}");
+    assert_eq!(c.finish(), 0);
+    assert_eq!(c2.finish(), 0);
+}
+
+#[test]
+fn optional_arguments_have_one_type_and_are_not_required() {
+    let ml = ml_engine();
+    let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+    let list = c.request("tools/list", json!({}));
+    for t in list["tools"].as_array().unwrap() {
+        let schema = &t["inputSchema"];
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .map(|r| r.iter().map(|x| x.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let none = serde_json::Map::new();
+        for (name, p) in schema["properties"].as_object().unwrap_or(&none) {
+            assert!(
+                p["type"].is_string(),
+                "{}.{name}: one type, not {}",
+                t["name"],
+                p["type"]
+            );
+            assert!(
+                p.get("anyOf").is_none() && p.get("oneOf").is_none(),
+                "{}.{name}: {p}",
+                t["name"]
+            );
+            assert!(
+                p.get("default").is_none_or(|d| !d.is_null()),
+                "{}.{name}: a null default is not of its type: {p}",
+                t["name"]
+            );
+            assert!(
+                p.get("format").is_none(),
+                "{}.{name}: no JSON Schema format: {p}",
+                t["name"]
+            );
+            let optional = !required.contains(&name.as_str());
+            let expected_optional = !matches!(name.as_str(), "symbol" | "side");
+            assert_eq!(optional, expected_optional, "{}.{name}", t["name"]);
+        }
+    }
+    let trade = &list["tools"].as_array().unwrap()[3]["inputSchema"]["properties"];
+    for p in [
+        "size",
+        "take_profit",
+        "stop_loss",
+        "trail_percent",
+        "trail_amount",
+    ] {
+        assert_eq!(trade[p]["type"], "number", "{p}");
+    }
+    let limit = &list["tools"].as_array().unwrap()[6]["inputSchema"]["properties"]["limit"];
+    assert_eq!(limit["type"], "integer");
+    // Left out, or null as some clients send for "not given": both mean not given.
+    for args in [
+        json!({"symbol": "BTC/USD", "side": "buy"}),
+        json!({"symbol": "ETH/USD", "side": "buy", "size": null, "take_profit": null, "stop_loss": null}),
+    ] {
+        let log = c.call("execute_trade", args.clone()).ok();
+        assert_eq!(log["status"], "pending", "{args}");
+    }
+    assert_eq!(c.finish(), 0);
+}
+
+#[test]
+fn an_unknown_tool_is_the_json_rpc_error_invalid_params() {
+    let ml = ml_engine();
+    let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+    let r = c.raw_request(
+        "tools/call",
+        json!({"name": "place_order", "arguments": {"symbol": "BTC/USD"}}),
+    );
+    assert!(r.get("result").is_none(), "not a tool result: {r}");
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let m = r["error"]["message"].as_str().unwrap();
+    assert!(
+        m.contains("Unknown tool") && m.contains("place_order"),
+        "{m}"
+    );
+    assert_eq!(r["error"]["data"]["tools"].as_array().unwrap().len(), 7);
+    // Still serving.
+    assert_eq!(c.call("get_status", json!({})).ok()["enabled"], true);
+    assert_eq!(c.finish(), 0);
+}
+
+#[test]
+fn arguments_that_name_a_key_twice_are_a_tool_error_naming_it() {
+    let ml = ml_engine();
+    let dir = setup(&ml, TWO);
+    let (mut c, _) = McpClient::ready(dir.path());
+    // Last-one-wins would propose 0.02: not what the agent can be said to have sent.
+    let line = r#"{"jsonrpc":"2.0","id":900,"method":"tools/call","params":{"name":"execute_trade","arguments":{"symbol":"BTC/USD","side":"buy","size":0.01,"size":0.02}}}"#;
+    let r = c.request_line(900, line);
+    assert!(
+        r.get("error").is_none(),
+        "a tool error, not a protocol error: {r}"
+    );
+    let e = ToolResult::from(r["result"].clone()).refused();
+    assert!(e.contains(r#"duplicate key "size""#), "{e}");
+    assert!(e.contains("execute_trade"), "{e}");
+    let nested = r#"{"jsonrpc":"2.0","id":901,"method":"tools/call","params":{"name":"get_ml_signal","arguments":{"symbol":"BTC/USD","symbol":"ETH/USD"}}}"#;
+    let e = ToolResult::from(c.request_line(901, nested)["result"].clone()).refused();
+    assert!(e.contains(r#"duplicate key "symbol""#), "{e}");
+    assert!(
+        decisions_json(dir.path(), &["--pending"]).is_empty(),
+        "nothing was proposed"
+    );
+    // The same call said once is a proposal.
+    let log = c
+        .call(
+            "execute_trade",
+            json!({"symbol": "BTC/USD", "side": "buy", "size": 0.01}),
+        )
+        .ok();
+    assert_eq!(log["status"], "pending");
+    assert_eq!(c.finish(), 0);
 }

@@ -18,7 +18,6 @@ use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
 use crate::desk::Desk;
 use color_eyre::eyre::{Result, WrapErr};
 use guard::{Guard, RateLimiter};
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +81,11 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     let Some(_lock) = headless::engine_lock(&ctx.data_dir, "serve") else {
         return Ok(EXIT_REFUSED);
     };
-    let source = ctx.config.ml_engine.as_ref().map(|m| m.url.clone());
+    let source = ctx
+        .config
+        .ml_engine
+        .as_ref()
+        .map(|m| crate::net::redact_url(&m.url));
     let data_dir = ctx.data_dir.clone();
     let users = Arc::new(
         tokio::task::spawn_blocking(move || Users::load(ctx))
@@ -100,9 +103,8 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
     let mut signals =
         headless::StopSignals::install(true).wrap_err("listening for stop signals")?;
     {
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
+        // A reader that went away (a closed pipe) does not stop the server.
+        crate::outln!(
             "listening on http://{local} — {} user(s), {}, {}",
             users.len(),
             source
@@ -114,7 +116,6 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
                 "loopback only, no token"
             }
         )?;
-        out.flush()?;
     }
     tracing::info!("serve: listening on {local}");
 

@@ -63,7 +63,7 @@ pub use report::Report;
 use crate::commands::{EXIT_OK, ErrorKind, report_error, report_warning};
 use crate::config::Config;
 use progress::Progress;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 
 /// The symbol a report is labelled with when `--symbol` is not given.
@@ -105,9 +105,7 @@ pub fn run_file(
 }
 
 fn write_stdout(text: &str) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()
+    crate::out::write_str(text)
 }
 
 /// `--baseline-seeds` above this is refused: a typo, not a wish to wait.

@@ -200,7 +200,7 @@ pub struct AlpacaBroker {
 impl std::fmt::Debug for AlpacaBroker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AlpacaBroker")
-            .field("url", &self.url)
+            .field("url", &crate::net::redact_url(&self.url))
             .field("keys", &"<redacted>")
             .finish()
     }
@@ -227,6 +227,7 @@ impl AlpacaBroker {
             .connect_timeout(timeout)
             .timeout(timeout)
             .default_headers(headers)
+            .redirect(crate::net::same_origin_redirects())
             .user_agent(concat!("autotrade-tui/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;

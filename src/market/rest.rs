@@ -15,6 +15,7 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(timeout)
         .timeout(timeout)
+        .redirect(crate::net::same_origin_redirects())
         .user_agent(concat!("autotrade-tui/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
@@ -43,7 +44,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The body of an answer as JSON (`Value::Null` when it is not JSON), at most
-/// [`MAX_BODY_BYTES`].
+/// [`MAX_BODY_BYTES`]; one that names a key twice is an error.
 pub(crate) async fn body_json(
     mut response: reqwest::Response,
     what: &str,
@@ -69,34 +70,23 @@ pub(crate) async fn body_json(
             }
         }
     }
-    Ok(serde_json::from_slice(&body).unwrap_or_else(|e| {
-        tracing::debug!("{what}: answer is not JSON: {e}");
-        Value::Null
-    }))
+    // A price that names a key twice (two "price"s) is no price: refused, not last-one-wins.
+    match crate::strict_json::from_slice(&body) {
+        Ok(v) => Ok(v),
+        Err(crate::strict_json::StrictError::Malformed(e)) => {
+            tracing::debug!("{what}: answer is not JSON: {e}");
+            Ok(Value::Null)
+        }
+        Err(dup) => Err(PollError {
+            message: format!("{what}: {dup} in the answer: refused"),
+            retry_after: None,
+        }),
+    }
 }
 
 /// A request error in words, without the URL (the caller says which request it was).
 pub(crate) fn without_url(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else if e.is_decode() || e.is_body() {
-        "the answer broke off"
-    } else {
-        "request failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() {
-        kind.to_string()
-    } else {
-        format!("{kind} ({detail})")
-    }
+    crate::net::describe_error(e)
 }
 
 /// What a provider keeps between its calls: its HTTP client, how long its stream may stay

@@ -15,7 +15,10 @@ pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// 429) is a refusal; anything else that fails is a drop worth retrying.
 pub(crate) async fn connect(name: &str, url: &str, within: Duration) -> Result<Ws, StreamEnd> {
     let request = url.into_client_request().map_err(|e| {
-        StreamEnd::Refused(format!("{name} stream address {url} is not usable: {e}"))
+        StreamEnd::Refused(format!(
+            "{name} stream address {} is not usable: {e}",
+            crate::net::Shown(url)
+        ))
     })?;
     match tokio::time::timeout(within, tokio_tungstenite::connect_async(request)).await {
         Err(_) => Err(StreamEnd::Dropped(format!(
@@ -32,9 +35,13 @@ pub(crate) async fn connect(name: &str, url: &str, within: Duration) -> Result<W
             }
         }
         Ok(Err(e @ tungstenite::Error::Url(_))) => Err(StreamEnd::Refused(format!(
-            "{name} stream address {url} is not usable: {e}"
+            "{name} stream address {} is not usable: {e}",
+            crate::net::Shown(url)
         ))),
-        Ok(Err(e)) => Err(StreamEnd::Dropped(format!("{name} stream: {e}"))),
+        Ok(Err(e)) => Err(StreamEnd::Dropped(format!(
+            "{name} stream: {}",
+            crate::net::redact_text(&e.to_string())
+        ))),
     }
 }
 

@@ -6,6 +6,7 @@
 //! the protocol: logs go to the log file only.
 
 mod calls;
+mod screen;
 pub mod tools;
 
 use crate::commands::EXIT_OK;
@@ -36,21 +37,21 @@ impl AgentServer {
     }
 }
 
-/// A tool's answer as MCP puts it: the JSON as text and as structured content, or a tool
-/// error (`isError: true`) whose text is the reason.
+/// A tool's answer as MCP puts it: the JSON as text and as structured content (which the
+/// tool's `outputSchema` describes), or a tool error (`isError: true`) whose first text is the
+/// reason, then the decision it logged, if any, as JSON text. An error carries no
+/// `structuredContent`: clients built on the TypeScript SDK (the MCP Inspector among them)
+/// check any that is present against the output schema, error or not, and would turn the
+/// reason into a protocol error the agent never reads.
 fn to_result(reply: Reply) -> CallToolResult {
     match reply {
         Reply::Done(value) => CallToolResult::structured(value),
         Reply::Refused { reason, logged } => {
-            let mut content = vec![ContentBlock::text(reason.clone())];
-            let mut structured = json!({ "error": reason });
+            let mut content = vec![ContentBlock::text(reason)];
             if let Some(log) = logged {
                 content.push(ContentBlock::text(log.to_string()));
-                structured["decision"] = log;
             }
-            let mut result = CallToolResult::error(content);
-            result.structured_content = Some(structured);
-            result
+            CallToolResult::error(content)
         }
     }
 }
@@ -82,6 +83,23 @@ impl ServerHandler for AgentServer {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // The MCP spec's answer to a tool that does not exist: a protocol error, -32602.
+        if !tools::NAMES.contains(&request.name.as_ref()) {
+            tracing::warn!(tool = %request.name, "mcp: unknown tool");
+            return Err(ErrorData::invalid_params(
+                format!("Unknown tool: {}", request.name),
+                Some(json!({ "tools": tools::NAMES })),
+            ));
+        }
+        // A message that named a key twice (see `screen`): a tool error naming the key.
+        if let Some(dup) = screen::duplicate_in(request.arguments.as_ref()) {
+            tracing::warn!(tool = %request.name, "mcp tool refused: {dup}");
+            return Ok(to_result(Reply::Refused {
+                reason: format!("bad arguments for {}: {dup}: refused", request.name),
+                logged: None,
+            })
+            .into());
+        }
         let reply = self.tools.call(&request.name, request.arguments).await;
         Ok(to_result(reply).into())
     }
@@ -91,11 +109,16 @@ impl ServerHandler for AgentServer {
 pub async fn run(ctx: Desk) -> color_eyre::Result<u8> {
     tracing::info!(data_dir = %ctx.data_dir.display(), "mcp server starting on stdio");
     let server = AgentServer::new(ctx)?;
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    // Each message is read strictly on its way in: see `screen`.
+    let (screened, from_screen) = tokio::io::duplex(screen::BUFFER);
+    let screening = tokio::spawn(screen::run(stdin, screened));
     let running = server
-        .serve(rmcp::transport::stdio_pipes())
+        .serve((from_screen, stdout))
         .await
         .map_err(|e| color_eyre::eyre::eyre!("starting the MCP session: {e}"))?;
     let reason = running.waiting().await?;
+    screening.abort();
     tracing::info!("mcp server stopped: {reason:?}");
     Ok(EXIT_OK)
 }

@@ -156,11 +156,187 @@ pub fn positive(tool: &str, name: &str, v: Option<f64>) -> Result<Option<f64>, S
 
 fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     // The argument types are fixed objects; a failure here is a programming error caught by the tests.
-    schema_for_input::<T>().unwrap_or_else(|_| {
-        let mut o = JsonObject::new();
-        o.insert("type".into(), serde_json::json!("object"));
-        Arc::new(o)
+    let mut schema = schema_for_input::<T>()
+        .map(|s| s.as_ref().clone())
+        .unwrap_or_else(|_| {
+            let mut o = JsonObject::new();
+            o.insert("type".into(), serde_json::json!("object"));
+            o
+        });
+    one_type_per_argument(&mut schema);
+    Arc::new(schema)
+}
+
+/// An optional argument is declared by leaving it out of `required`, with its one type:
+/// clients that allow one type per field refuse schemars' `["number", "null"]` (and the
+/// `anyOf` with a null branch it makes for an optional enum), and a `"default": null` that is
+/// not of that type; the Rust-only formats (`double`, `uint32`) are no JSON Schema format and
+/// some clients refuse them. The server still takes `null` for an optional argument, as if it
+/// were left out.
+fn one_type_per_argument(schema: &mut JsonObject) {
+    let Some(serde_json::Value::Object(props)) = schema.get_mut("properties") else {
+        return;
+    };
+    for prop in props.values_mut() {
+        let Some(p) = prop.as_object_mut() else {
+            continue;
+        };
+        if p.get("default").is_some_and(serde_json::Value::is_null) {
+            p.remove("default");
+        }
+        if matches!(
+            p.get("type").and_then(|t| t.as_str()),
+            Some("number" | "integer")
+        ) || p.get("type").is_some_and(|t| t.is_array())
+        {
+            p.remove("format");
+        }
+        if let Some(serde_json::Value::Array(types)) = p.get("type") {
+            let kept: Vec<serde_json::Value> =
+                types.iter().filter(|t| *t != "null").cloned().collect();
+            if let [only] = kept.as_slice() {
+                p.insert("type".into(), only.clone());
+            }
+        }
+        for key in ["anyOf", "oneOf"] {
+            let Some(serde_json::Value::Array(branches)) = p.get(key) else {
+                continue;
+            };
+            let kept: Vec<serde_json::Value> = branches
+                .iter()
+                .filter(|b| b.get("type").is_none_or(|t| t != "null"))
+                .cloned()
+                .collect();
+            if let [serde_json::Value::Object(only)] = kept.as_slice() {
+                let only = only.clone();
+                p.remove(key);
+                for (k, v) in only {
+                    p.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
+/// A JSON Schema written here as JSON: the results are the command line's `--json` shapes.
+fn object_schema(v: serde_json::Value) -> Arc<JsonObject> {
+    match v {
+        serde_json::Value::Object(o) => Arc::new(o),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// One entry of the decision log, as `decisions --json` prints it.
+fn decision_log_schema() -> serde_json::Value {
+    use serde_json::json;
+    let price = json!({"type": ["number", "null"], "description": "in the quote currency; null on a HOLD without levels"});
+    json!({
+        "type": "object",
+        "required": ["log_id", "created_at", "status", "executed", "executed_at", "mode", "origin", "decision", "risk_reward"],
+        "properties": {
+            "log_id": {"type": "string", "description": "decision_ followed by lowercase hex"},
+            "created_at": {"type": "string", "description": "UTC, RFC 3339"},
+            "status": {"type": "string", "enum": ["hold", "pending", "executed", "cancelled", "expired", "failed"]},
+            "executed": {"type": "boolean"},
+            "executed_at": {"type": ["string", "null"]},
+            "mode": {"type": "string", "enum": ["paper", "live"]},
+            "origin": {"type": "string", "enum": ["auto", "manual", "agent"]},
+            "status_reason": {"type": ["string", "null"]},
+            "decision": {
+                "type": "object",
+                "required": ["symbol", "action", "confidence", "reasoning", "entry_price", "take_profit", "stop_loss", "position_size", "ml_signal", "amd_phase"],
+                "properties": {
+                    "symbol": {"type": "string"},
+                    "action": {"type": "string", "enum": ["BUY", "SELL", "HOLD"]},
+                    "confidence": {"type": "number", "minimum": 0, "maximum": 1, "description": "an uncalibrated score, not a probability"},
+                    "raw_confidence": {"type": ["number", "null"]},
+                    "reasoning": {"type": "string"},
+                    "entry_price": price,
+                    "take_profit": price,
+                    "stop_loss": price,
+                    "position_size": {"type": "number", "minimum": 0},
+                    "ml_signal": {"description": "the signal as the source gave it (or why there was none)"},
+                    "amd_phase": {"type": ["string", "null"]},
+                    "trail_percent": {"type": ["number", "null"]},
+                    "trail_amount": {"type": ["number", "null"]}
+                }
+            },
+            "risk_reward": {
+                "type": ["object", "null"],
+                "description": "null on a HOLD",
+                "required": ["risk_amount", "reward_amount", "risk_reward_ratio", "risk_percent", "reward_percent"],
+                "properties": {
+                    "risk_amount": {"type": "number"},
+                    "reward_amount": {"type": "number"},
+                    "risk_reward_ratio": {"type": "number"},
+                    "risk_percent": {"type": "number"},
+                    "reward_percent": {"type": "number"}
+                }
+            }
+        }
     })
+}
+
+/// What each tool answers when it succeeds (`structuredContent`); a refusal is a tool error
+/// (`isError: true`) with text content only.
+pub fn output_schema(tool: &str) -> Arc<JsonObject> {
+    use serde_json::json;
+    let number = json!({"type": "number"});
+    let v = match tool {
+        GET_AMD_PHASE => json!({
+            "type": "object",
+            "required": ["symbol", "phase", "confidence"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "phase": {"type": "string", "enum": ["accumulation", "manipulation", "distribution"]},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "indicators": {"description": "the source's indicators, as it gave them"}
+            }
+        }),
+        GET_ML_SIGNAL => json!({
+            "type": "object",
+            "required": ["symbol", "direction", "confidence", "entry_price", "take_profit", "stop_loss", "risk_reward_ratio"],
+            "properties": {
+                "symbol": {"type": "string"},
+                "direction": {"type": "string", "enum": ["bullish", "bearish", "neutral"]},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "entry_price": number,
+                "take_profit": number,
+                "stop_loss": number,
+                "risk_reward_ratio": number
+            }
+        }),
+        AUTO_TRADE_DECISION | EXECUTE_TRADE => decision_log_schema(),
+        LIST_PENDING | GET_DECISIONS => json!({
+            "type": "object",
+            "required": ["count", "decisions"],
+            "properties": {
+                "count": {"type": "integer", "minimum": 0},
+                "decisions": {"type": "array", "items": decision_log_schema()}
+            }
+        }),
+        GET_STATUS => json!({
+            "type": "object",
+            "required": ["user_id", "enabled", "kill_switch", "mode", "source", "symbols", "open_positions", "max_open_positions", "pending", "last_cycle"],
+            "properties": {
+                "user_id": {"type": "string"},
+                "enabled": {"type": "boolean"},
+                "kill_switch": {"type": "boolean"},
+                "mode": {"type": "string", "enum": ["paper", "live"]},
+                "source": {"type": "string", "enum": ["ml_engine", "simulated"]},
+                "symbols": {"type": "array", "items": {"type": "string"}},
+                "open_positions": {"type": "integer", "minimum": 0},
+                "max_open_positions": {"type": "integer", "minimum": 1},
+                "pending": {"type": "integer", "minimum": 0},
+                "last_cycle": {"type": ["string", "null"]},
+                "equity": number,
+                "realized_pnl": number,
+                "unrealized_pnl": number
+            }
+        }),
+        _ => json!({"type": "object"}),
+    };
+    object_schema(v)
 }
 
 fn read_only(title: &str, open_world: bool) -> ToolAnnotations {
@@ -177,9 +353,9 @@ fn proposes(title: &str) -> ToolAnnotations {
         .open_world(true)
 }
 
-/// Every tool, in the order a client lists them.
+/// Every tool, in the order a client lists them, each with its output schema.
 pub fn catalog() -> Vec<Tool> {
-    vec![
+    let tools = vec![
         Tool::new(
             GET_AMD_PHASE,
             "The current AMD market phase of one symbol from the configured source (the ML engine, or \
@@ -262,7 +438,14 @@ pub fn catalog() -> Vec<Tool> {
             schema::<DecisionsArgs>(),
         )
         .with_annotations(read_only("Decision log", false)),
-    ]
+    ];
+    tools
+        .into_iter()
+        .map(|t| {
+            let schema = output_schema(&t.name);
+            t.with_raw_output_schema(schema)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ impl Webhook {
         let client = reqwest::Client::builder()
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.timeout)
-            .redirect(same_origin_redirects())
+            .redirect(crate::net::same_origin_redirects())
             .user_agent(concat!("autotrade-tui/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("webhook ({host}): cannot build the HTTP client: {e}"))?;
@@ -264,22 +264,6 @@ impl Webhook {
     }
 }
 
-/// Follow a redirect only to the same scheme, host and port, at most three times.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let same = attempt.previous().first().is_some_and(|first| {
-            first.scheme() == attempt.url().scheme()
-                && first.host_str() == attempt.url().host_str()
-                && first.port_or_known_default() == attempt.url().port_or_known_default()
-        });
-        if same && attempt.previous().len() <= 3 {
-            attempt.follow()
-        } else {
-            attempt.stop()
-        }
-    })
-}
-
 struct Sender {
     shared: Arc<Shared>,
     client: reqwest::Client,
@@ -360,6 +344,10 @@ impl Sender {
             // No connection was made: the endpoint has not seen it.
             Err(e) if e.is_connect() => {
                 return Try::Again(crate::market::rest::without_url(&e), None);
+            }
+            // The endpoint answered with a redirect off its origin: a refusal, not sent again.
+            Err(e) if crate::net::redirect_refused(&e).is_some() => {
+                return Try::GiveUp(crate::market::rest::without_url(&e));
             }
             Err(e) => {
                 return Try::GiveUp(format!(
