@@ -1,7 +1,7 @@
 //! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
 
 use super::{Desk, Limits, Result, guard, outcomes};
-use crate::domain::lifecycle::{self, ExitsHeldBy, Origin, Status};
+use crate::domain::lifecycle::{self, Age, CLOCK_SKEW_ALLOWED, ExitsHeldBy, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
 use crate::store::{DecisionLog, Order, Position, PricePoint, Tx};
@@ -27,18 +27,47 @@ pub struct CycleOutcome {
     pub source_error: Option<String>,
 }
 
-/// Expire pending decisions older than `expiry` (not those already sent to a broker).
+/// Expire pending decisions older than `expiry`, or stamped ahead of the clock (not those
+/// already sent to a broker).
 pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Result<usize> {
     let cutoff = tx.now() - expiry.as_millis().min(i64::MAX as u128) as i64;
-    let stale = tx.pending_before(cutoff)?;
+    // A decision stamped ahead of the clock has an unknown age: it expires too, rather than
+    // waiting for the clock to catch up with it.
+    let ahead_of = tx
+        .now()
+        .saturating_add(CLOCK_SKEW_ALLOWED.as_millis() as i64);
+    let stale = tx.pending_expired(cutoff, ahead_of)?;
     for s in &stale {
-        let reason = format!("expired: pending longer than {}s", expiry.as_secs());
+        let (level, reason) = match Age::at(s.created_at_ms, tx.now()) {
+            age @ Age::Ahead(_) => {
+                tracing::warn!(
+                    log_id = %s.log_id,
+                    created_at_ms = s.created_at_ms,
+                    now_ms = tx.now(),
+                    "pending decision {} {} {age}: expired",
+                    s.action,
+                    s.symbol,
+                );
+                ("warn", format!("expired: {age}"))
+            }
+            Age::Ago(_) => (
+                "info",
+                format!("expired: pending longer than {}s", expiry.as_secs()),
+            ),
+        };
         tx.set_status(&s.log_id, Status::Expired, &reason)?;
         tx.add_event(
-            "info",
+            level,
             &format!(
-                "{} {} expired unconfirmed ({})",
-                s.action, s.symbol, s.log_id
+                "{} {} expired unconfirmed ({}){}",
+                s.action,
+                s.symbol,
+                s.log_id,
+                if level == "warn" {
+                    format!(": {}", reason.trim_start_matches("expired: "))
+                } else {
+                    String::new()
+                }
             ),
         )?;
     }
@@ -259,9 +288,9 @@ fn live_fill_price(
     let Some(p) = tx.price(&decision.symbol)? else {
         return Ok(None);
     };
-    let age = p.age(tx.now());
+    let fresh = p.age(tx.now()).within(md.stale_after());
     let fill = p.fill_price(side);
-    Ok((age <= md.stale_after() && Some(fill) != decision.entry_price).then_some(fill))
+    Ok((fresh && Some(fill) != decision.entry_price).then_some(fill))
 }
 
 /// One symbol of a cycle: record the price, close positions it crosses, read the gates,
@@ -476,11 +505,28 @@ impl Desk {
                 let valid = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
                 let at_ms = t.at_ms.min(tx.now());
                 let old = tx.price(&t.symbol)?;
-                if old.is_some_and(|o| o.at_ms > at_ms) {
+                // A stored price stamped ahead of the clock is not newer than this one: it
+                // would otherwise hold every tick off until the clock caught up with it.
+                let old_ahead = old.and_then(|o| o.age(tx.now()).ahead());
+                if let Some(ahead) = old_ahead {
+                    tracing::warn!(
+                        "{}: the stored price was stamped {}s ahead of this clock; replaced by the feed's",
+                        t.symbol,
+                        ahead.as_secs()
+                    );
+                    tx.add_event(
+                        "warn",
+                        &format!(
+                            "{}: the stored price was stamped {}s ahead of this clock (a clock was wrong); replaced by the feed's",
+                            t.symbol,
+                            ahead.as_secs()
+                        ),
+                    )?;
+                } else if old.is_some_and(|o| o.at_ms > at_ms) {
                     continue;
                 }
                 // A trade carries no quote: the last quote stands while it is fresh.
-                let quote = old.filter(|o| o.age(tx.now()) <= stale_after);
+                let quote = old.filter(|o| o.age(tx.now()).within(stale_after));
                 let point = PricePoint {
                     price,
                     at_ms,
@@ -489,7 +535,7 @@ impl Desk {
                 };
                 tx.set_quote(&t.symbol, &point)?;
                 followers.price(tx, &t.symbol, &point)?;
-                if point.age(tx.now()) <= stale_after {
+                if point.age(tx.now()).within(stale_after) {
                     closed.extend(close_crossed(tx, self, &t.symbol, &point, &mut out)?);
                 }
             }
@@ -525,7 +571,10 @@ impl Desk {
         let expiry_ms = expiry.as_millis().min(i64::MAX as u128) as i64;
         let next = |tx: &Tx<'_>| -> crate::store::Result<Option<i64>> {
             Ok(tx
-                .oldest_pending_at()?
+                .oldest_pending_at(
+                    tx.now()
+                        .saturating_add(CLOCK_SKEW_ALLOWED.as_millis() as i64),
+                )?
                 .map(|at| at.saturating_add(expiry_ms)))
         };
         if !expire && prices.is_empty() {
