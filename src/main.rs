@@ -207,6 +207,15 @@ fn run(
             }
         }
     }
+    // Rolling backups of the store, checked whole above: an engine backs it up at its start
+    // and every new day on a blocking thread of its own; a command makes today's if due.
+    if engine {
+        rt.spawn(autotrade_tui::store::backup::keep_rolling(
+            ctx.data_dir.clone(),
+        ));
+    } else {
+        autotrade_tui::store::backup::daily_if_due(&ctx.data_dir);
+    }
     match cli.command {
         // Run above, before any store is opened.
         Some(Command::Attach { .. }) => Ok(commands::EXIT_OK),

@@ -120,3 +120,189 @@ fn a_price_stamped_a_day_ahead_fills_nothing_and_the_decision_waits() {
     assert_eq!(code, 0);
     assert!(json_lines(&out).is_empty(), "{out}");
 }
+
+// ---------------------------------------------------------------- damaged and emptied stores
+
+fn backups(dir: &Path) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir.join("data").join("backups"))
+        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    all.retain(|p| p.extension().is_some_and(|x| x == "db"));
+    all.sort();
+    all
+}
+
+/// Wait, at most `limit`, for `cond` (a bounded poll for a file another process writes).
+fn within(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// A store with some history (a pending decision, many events, so that it has many pages),
+/// backed up by an engine's start, then stopped.
+fn store_with_history() -> (MlServer, tempfile::TempDir, String) {
+    let (ml, dir) = bullish_btc();
+    let d = dir.path();
+    let id = once_json(d)[0]["log_id"].as_str().unwrap().to_string();
+    sql(
+        d,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO events (user_id, at, level, message)
+         SELECT 'default', 0, 'info', printf('history line %d %s', i, hex(randomblob(40))) FROM n;",
+    );
+    let before = backups(d).len();
+    let mut run = support::engine::Engine::spawn(support::engine::command(d, &["run"], &[]));
+    run.line_with("engine running");
+    assert!(
+        within(std::time::Duration::from_secs(20), || backups(d)
+            .iter()
+            .any(|p| p.to_string_lossy().contains("-start-"))),
+        "no start backup; {} before: {}",
+        before,
+        run.stderr()
+    );
+    run.signal("TERM");
+    assert!(
+        run.exit_within(std::time::Duration::from_secs(20))
+            .success()
+    );
+    (ml, dir, id)
+}
+
+/// Overwrite pages in the middle of the file with bytes no SQLite writes.
+fn scribble(db: &Path) {
+    let mut bytes = std::fs::read(db).unwrap();
+    let page = 4096;
+    assert!(
+        bytes.len() > page * 20,
+        "too small to damage: {}",
+        bytes.len()
+    );
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in &mut bytes[page * 4..page * 12] {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    std::fs::write(db, bytes).unwrap();
+}
+
+/// Every command, the dashboard among them, refuses the store and names `backup`.
+fn every_command_refuses(d: &Path, why: &str, backup: &Path) {
+    let untouched = std::fs::read(db(d)).unwrap();
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["once"],
+        &["decisions"],
+        &["serve", "--listen", "127.0.0.1:0"],
+        &["run"],
+        &[],
+    ] {
+        let (code, out, err) = run(d, args);
+        assert_eq!(code, 1, "{args:?}: {out}{err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+        assert!(
+            err.contains(&backup.display().to_string()),
+            "{args:?} names the last good backup: {err}"
+        );
+        assert!(err.contains("To restore it"), "{args:?}: {err}");
+        assert!(!out.contains("listening on"), "{args:?} served: {out}");
+    }
+    assert!(
+        std::fs::read(db(d)).unwrap() == untouched,
+        "nothing was written into the refused store"
+    );
+}
+
+#[test]
+fn a_store_with_pages_overwritten_is_refused_by_every_command_and_a_backup_restores_it() {
+    let (_ml, dir, id) = store_with_history();
+    let d = dir.path();
+    let _ = std::fs::remove_file(format!("{}-wal", db(d).display()));
+    let _ = std::fs::remove_file(format!("{}-shm", db(d).display()));
+    scribble(&db(d));
+    let newest = backups(d)
+        .into_iter()
+        .rfind(|p| p.to_string_lossy().contains("-start-"))
+        .unwrap();
+    every_command_refuses(d, "is damaged", &newest);
+
+    // Restore as the README says: move the damaged file aside, copy the backup in.
+    std::fs::rename(db(d), d.join("damaged.db")).unwrap();
+    std::fs::copy(&newest, db(d)).unwrap();
+    let (code, out, err) = run(d, &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_lines(&out)[0]["pending"], 1, "{out}");
+    let logs = decisions_json(d, &[]);
+    assert_eq!(find(&logs, &id)["status"], "pending");
+    let c = rusqlite::Connection::open(db(d)).unwrap();
+    let history: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE message LIKE 'history line %'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(history, 3000);
+}
+
+#[test]
+fn an_emptied_store_is_refused_with_the_backup_named_and_a_new_data_dir_starts_fresh() {
+    let (_ml, dir, _) = store_with_history();
+    let d = dir.path();
+    std::fs::File::create(db(d)).unwrap(); // truncated to 0 bytes
+    let _ = std::fs::remove_file(format!("{}-wal", db(d).display()));
+    let _ = std::fs::remove_file(format!("{}-shm", db(d).display()));
+    let last = backups(d)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    every_command_refuses(d, "is empty (0 bytes)", &last);
+    // Gone altogether while its backups are there: refused too.
+    std::fs::remove_file(db(d)).unwrap();
+    let (code, _, err) = run(d, &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is missing, though backups of it exist"),
+        "{err}"
+    );
+    // A brand-new data dir starts a fresh store, and its first command backs it up.
+    let fresh = tempfile::tempdir().unwrap();
+    write_config(fresh.path(), None, "symbols = [\"BTC/USD\"]", "");
+    let (code, out, err) = run(fresh.path(), &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_lines(&out)[0]["pending"], 0);
+    assert_eq!(backups(fresh.path()).len(), 1, "today's backup");
+}
+
+#[test]
+fn a_file_that_is_not_our_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(d, None, "symbols = [\"BTC/USD\"]", "");
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    sql(
+        d,
+        "CREATE TABLE notes (t TEXT); INSERT INTO notes VALUES ('mine');",
+    );
+    let (code, _, err) = run(d, &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("holds no autotrade-tui schema"), "{err}");
+    assert!(err.contains("No backup was found"), "{err}");
+    std::fs::write(
+        db(d),
+        b"not a database at all, just text, long enough to be read as a header",
+    )
+    .unwrap();
+    let (code, _, err) = run(d, &["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is damaged"), "{err}");
+}

@@ -132,6 +132,10 @@ impl Desk {
             config.auto_trade.enabled,
         )
         .wrap_err_with(|| format!("opening the store in {}", data_dir.display()))?;
+        // Every command starts here: a damaged file is refused before anything writes to it.
+        store
+            .check_whole(&data_dir)
+            .wrap_err_with(|| format!("checking the store in {}", data_dir.display()))?;
         Ok(Desk::new(Arc::new(config), data_dir, Arc::new(store)).with_broker(broker))
     }
 

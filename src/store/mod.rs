@@ -6,6 +6,7 @@
 //! runs in WAL mode with `synchronous=FULL` and an explicit busy timeout, so the dashboard,
 //! the command line and the API can share one data dir.
 
+pub mod backup;
 mod changes;
 mod decisions;
 mod events;
@@ -41,6 +42,19 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("store: {0}")]
     Other(String),
+    /// The store file is damaged, emptied or not ours: refused, with where the last good
+    /// backup is.
+    #[error("{0}")]
+    Damaged(String),
+}
+
+impl StoreError {
+    /// SQLite's own word that the file is not a sound database.
+    fn is_corruption(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, DatabaseCorrupt | NotADatabase))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -91,7 +105,11 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Open (creating) the store in `data_dir` for `user_id`; `enabled` seeds the runtime switch.
+    /// Open the store in `data_dir` for `user_id`; `enabled` seeds the runtime switch. A data
+    /// dir without a store gets a new one (made whole under another name, then linked into
+    /// place, so that no other process ever sees it empty); one whose store is missing while
+    /// backups of it exist, is empty (0 bytes), is not a database, or holds no autotrade-tui
+    /// schema is refused with [`StoreError::Damaged`], which says where the last good backup is.
     pub fn open(data_dir: &Path, user_id: &str, enabled: bool) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Other(format!(
@@ -99,17 +117,92 @@ impl Store {
                 data_dir.display()
             ))
         })?;
-        let conn = Connection::open(data_dir.join(DB_FILE))?;
-        Store::from_connection(conn, user_id, enabled)
+        let path = data_dir.join(DB_FILE);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == 0 => {
+                return Err(damaged(data_dir, "is empty (0 bytes)"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !backup::list(data_dir).is_empty() {
+                    return Err(damaged(
+                        data_dir,
+                        "is missing, though backups of it exist (to start a fresh store, move the backups directory aside too)",
+                    ));
+                }
+                create_fresh(data_dir)?;
+            }
+            Err(e) => {
+                return Err(StoreError::Other(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        let opened = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::from)
+        .and_then(|conn| Store::from_connection(conn, user_id, enabled, true));
+        opened.map_err(|e| match e {
+            StoreError::Damaged(what) => damaged(data_dir, &what),
+            e if e.is_corruption() => damaged(data_dir, &format!("is damaged ({e})")),
+            e => e,
+        })
+    }
+
+    /// `PRAGMA quick_check` of the whole file, at start: a damaged store is refused
+    /// ([`StoreError::Damaged`]) before anything is written into it.
+    pub fn check_whole(&self, data_dir: &Path) -> Result<()> {
+        let verdict: std::result::Result<Vec<String>, StoreError> = (|| {
+            let conn = self.lock();
+            let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })();
+        match verdict {
+            Ok(v) if v.len() == 1 && v[0] == "ok" => Ok(()),
+            Ok(v) => Err(damaged(
+                data_dir,
+                &format!("is damaged (quick_check: {})", v.join("; ")),
+            )),
+            Err(e) if e.is_corruption() => Err(damaged(data_dir, &format!("is damaged ({e})"))),
+            Err(e) => Err(e),
+        }
     }
 
     /// An in-memory store, for tests and benchmarks.
     pub fn open_in_memory(user_id: &str, enabled: bool) -> Result<Store> {
-        Store::from_connection(Connection::open_in_memory()?, user_id, enabled)
+        Store::from_connection(Connection::open_in_memory()?, user_id, enabled, false)
     }
 
-    fn from_connection(conn: Connection, user_id: &str, enabled: bool) -> Result<Store> {
+    /// `ours`: the store must already hold the schema (a file this program made).
+    fn from_connection(
+        conn: Connection,
+        user_id: &str,
+        enabled: bool,
+        ours: bool,
+    ) -> Result<Store> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        if ours {
+            let version: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            if version.is_none() {
+                let tables: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+                return Err(StoreError::Damaged(if tables == 0 {
+                    "holds no tables at all (emptied)".into()
+                } else {
+                    "holds no autotrade-tui schema (it is some other database)".into()
+                }));
+            }
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -124,7 +217,7 @@ impl Store {
         Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back
         // the open transaction when its guard drops.
         match self.conn.lock() {
@@ -199,6 +292,51 @@ impl Store {
     pub fn schema_version(&self) -> Result<Option<String>> {
         self.meta_get("schema_version")
     }
+}
+
+/// A new store in `data_dir`: made whole (schema, WAL mode) under a temporary name, then
+/// hard-linked to its name, which fails if another process made one meanwhile (theirs is
+/// used). Only a file system without hard links falls back to a rename.
+fn create_fresh(data_dir: &Path) -> Result<()> {
+    let path = data_dir.join(DB_FILE);
+    let temp = data_dir.join(format!(
+        ".{DB_FILE}.new-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    let made = (|| -> Result<()> {
+        let mut conn = Connection::open(&temp)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let tx = conn.transaction()?;
+        schema::migrate(&tx)?;
+        tx.commit()?;
+        conn.close().map_err(|(_, e)| StoreError::from(e))?;
+        Ok(())
+    })();
+    let linked = made.and_then(|()| match std::fs::hard_link(&temp, &path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) if !path.exists() => std::fs::rename(&temp, &path)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", path.display()))),
+        Err(e) => Err(StoreError::Other(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    });
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
+    }
+    linked
+}
+
+/// The refusal of a damaged, emptied or foreign store: what is wrong, and where the last
+/// good backup is.
+fn damaged(data_dir: &Path, what: &str) -> StoreError {
+    StoreError::Damaged(format!(
+        "the store {} {what}; it was not used. {}",
+        data_dir.join(DB_FILE).display(),
+        backup::advice(data_dir)
+    ))
 }
 
 /// Reads the front ends make one at a time, each on the latest commit.
