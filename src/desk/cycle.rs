@@ -176,6 +176,17 @@ fn close_crossed(
     Ok(closed)
 }
 
+/// [`close_crossed`] at a price the store could not record when it came (see `held`).
+pub(super) fn close_held_exit(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    symbol: &str,
+    point: &PricePoint,
+    out: &mut Vec<Order>,
+) -> crate::store::Result<Vec<Position>> {
+    close_crossed(tx, desk, symbol, point, out)
+}
+
 /// Store the order that closes `pos` at a real broker, unless one is already out or one was
 /// refused within [`CLOSE_RETRY_MS`]. Its client order id is the decision's log id with
 /// `-close-N`, so every closing order is unique and can be looked up.
@@ -408,36 +419,13 @@ impl Desk {
     pub async fn record_cycle(&self, inputs: Vec<OwnedCycleInput>) -> Result<Vec<CycleOutcome>> {
         let (mut outcomes, orders) = self
             .blocking(move |desk| {
-                let limits = desk.limits();
-                let mut out = Vec::new();
-                let done = desk.store.write(|tx| {
-                    expire_stale(tx, limits.pending_expiry)?;
-                    record_source_check(tx, &inputs)?;
-                    outcomes::settle_due(tx, desk)?;
-                    // Read once for the cycle: a decision stored in it is followed from the
-                    // next price on, and this cycle recorded its symbol's price before it.
-                    let mut scoring = outcomes::CycleScoring::load(tx, desk)?;
-                    let done = inputs
+                let prices = || {
+                    inputs
                         .iter()
-                        .map(|i| {
-                            cycle_symbol(
-                                tx,
-                                desk,
-                                &i.borrow(),
-                                &limits,
-                                Origin::Auto,
-                                &mut scoring,
-                                &mut out,
-                            )
-                        })
-                        .collect::<Result<Vec<_>>>()
-                        .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
-                    scoring.followers.finish(tx)?;
-                    guard::watch_losses(tx, desk)?;
-                    Ok::<_, super::DeskError>(done)
-                })?;
-                desk.queue(out);
-                Ok(done)
+                        .filter_map(|i| i.price.map(|p| (i.symbol.clone(), now_point(p))))
+                        .collect()
+                };
+                desk.watching_exits(prices, || desk.record_cycle_now(&inputs))
             })
             .await?;
         self.send_queued().await;
@@ -457,6 +445,45 @@ impl Desk {
             }
         }
         Ok(outcomes)
+    }
+
+    /// [`Desk::record_cycle`]'s one transaction, and the orders it stored queued.
+    #[allow(clippy::type_complexity)]
+    fn record_cycle_now(
+        &self,
+        inputs: &[OwnedCycleInput],
+    ) -> Result<(Vec<CycleOutcome>, Vec<Option<Order>>)> {
+        let desk = self;
+        let limits = desk.limits();
+        let mut out = Vec::new();
+        let done = desk.store.write(|tx| {
+            expire_stale(tx, limits.pending_expiry)?;
+            record_source_check(tx, inputs)?;
+            outcomes::settle_due(tx, desk)?;
+            // Read once for the cycle: a decision stored in it is followed from the
+            // next price on, and this cycle recorded its symbol's price before it.
+            let mut scoring = outcomes::CycleScoring::load(tx, desk)?;
+            let done = inputs
+                .iter()
+                .map(|i| {
+                    cycle_symbol(
+                        tx,
+                        desk,
+                        &i.borrow(),
+                        &limits,
+                        Origin::Auto,
+                        &mut scoring,
+                        &mut out,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
+            scoring.followers.finish(tx)?;
+            guard::watch_losses(tx, desk)?;
+            Ok::<_, super::DeskError>(done)
+        })?;
+        desk.queue(out);
+        Ok(done)
     }
 
     /// A decision an agent asked for (MCP `auto_trade_decision`): the cycle's rules and gates
@@ -493,6 +520,29 @@ impl Desk {
     /// ask (the last trade without a quote). A tick older than the price already stored is
     /// dropped; one older than `stale_after_seconds` is stored but closes nothing.
     pub fn record_ticks(&self, ticks: &[crate::market::Tick]) -> Result<Vec<Position>> {
+        let prices = || {
+            let now = crate::store::now_ms();
+            ticks
+                .iter()
+                .filter_map(|t| {
+                    let price = t.mark().filter(|p| p.is_finite() && *p > 0.0)?;
+                    let valid = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
+                    Some((
+                        t.symbol.clone(),
+                        PricePoint {
+                            price,
+                            at_ms: t.at_ms.min(now),
+                            bid: valid(t.bid),
+                            ask: valid(t.ask),
+                        },
+                    ))
+                })
+                .collect()
+        };
+        self.watching_exits(prices, || self.record_ticks_now(ticks))
+    }
+
+    fn record_ticks_now(&self, ticks: &[crate::market::Tick]) -> Result<Vec<Position>> {
         let stale_after = self.config.market_data.stale_after();
         let mut out = Vec::new();
         let closed = self.store.write(|tx| {
@@ -549,12 +599,17 @@ impl Desk {
 
     /// Record prices between checks in one transaction; returns the positions they closed.
     pub fn record_prices(&self, prices: &[(String, f64)]) -> Result<Vec<Position>> {
-        let mut out = Vec::new();
-        let closed = self
-            .store
-            .write(|tx| price_ticks(tx, self, prices, &mut out))?;
-        self.queue(out);
-        Ok(closed)
+        self.watching_exits(
+            || now_points(prices),
+            || {
+                let mut out = Vec::new();
+                let closed = self
+                    .store
+                    .write(|tx| price_ticks(tx, self, prices, &mut out))?;
+                self.queue(out);
+                Ok(closed)
+            },
+        )
     }
 
     /// Expire pending decisions older than the configured expiry; returns how many.
@@ -577,25 +632,48 @@ impl Desk {
                 )?
                 .map(|at| at.saturating_add(expiry_ms)))
         };
-        if !expire && prices.is_empty() {
-            return Ok(self.store.read(next)?);
-        }
-        let mut out = Vec::new();
-        let next = self.store.write(|tx| {
-            if expire {
-                expire_stale(tx, expiry)?;
-            }
-            price_ticks(tx, self, prices, &mut out)?;
-            next(tx)
-        })?;
-        self.queue(out);
-        Ok(next)
+        self.watching_exits(
+            || now_points(prices),
+            || {
+                if !expire && prices.is_empty() {
+                    return Ok(self.store.read(next)?);
+                }
+                let mut out = Vec::new();
+                let next = self.store.write(|tx| {
+                    if expire {
+                        expire_stale(tx, expiry)?;
+                    }
+                    price_ticks(tx, self, prices, &mut out)?;
+                    next(tx)
+                })?;
+                self.queue(out);
+                Ok(next)
+            },
+        )
     }
 
     /// When the loop last ran a cycle.
     pub fn set_last_cycle(&self, at_ms: i64) -> Result<()> {
         Ok(self.store.write(|tx| tx.set_last_cycle(at_ms))?)
     }
+}
+
+/// A price heard now, with no quote.
+fn now_point(price: f64) -> PricePoint {
+    PricePoint {
+        price,
+        at_ms: crate::store::now_ms(),
+        bid: None,
+        ask: None,
+    }
+}
+
+fn now_points(prices: &[(String, f64)]) -> Vec<(String, PricePoint)> {
+    prices
+        .iter()
+        .filter(|(_, p)| p.is_finite() && *p > 0.0)
+        .map(|(s, p)| (s.clone(), now_point(*p)))
+        .collect()
 }
 
 /// A [`CycleInput`] that owns its data, to cross onto a blocking thread.

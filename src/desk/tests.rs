@@ -1063,3 +1063,76 @@ fn an_age_ahead_of_the_clock_is_never_within_a_maximum() {
     assert!(!ahead.within(Duration::MAX));
     assert!(ahead.to_string().contains("86400s ahead of this clock"));
 }
+
+// ---------------------------------------------------------------- a store that cannot write
+
+#[tokio::test]
+async fn a_stop_loss_crossed_while_the_store_is_full_is_held_and_closed_when_it_writes_again() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!((pos.take_profit, pos.stop_loss), (105.0, 98.0));
+    let mut health = f.desk.store.health_cell().subscribe();
+    health.borrow_and_update();
+
+    f.desk.store.inject_full(true);
+    let err = f
+        .desk
+        .record_prices(&[("BTC/USD".into(), 97.0)])
+        .unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    assert!(health.has_changed().unwrap(), "the watchers are told");
+    let h = f.desk.store.health();
+    assert!(
+        h.failing.as_ref().unwrap().message.contains("full"),
+        "{h:?}"
+    );
+    assert_eq!(h.held_exits.len(), 1, "{h:?}");
+    assert!(h.held_exits[0].contains("stop-loss at 97.00"), "{h:?}");
+    assert!(h.banner().unwrap().contains("STORE FAILING"));
+    assert_eq!(open_positions(&f.desk).len(), 1, "reads still work");
+    // Still failing: the price and the retry fail, the crossing is held once.
+    assert!(f.desk.record_prices(&[("BTC/USD".into(), 96.0)]).is_err());
+    assert!(f.desk.between_checks(false, &[]).is_err());
+    assert_eq!(f.desk.store.health().held_exits.len(), 1);
+    assert!(f.desk.store.health().failing.unwrap().failures >= 3);
+
+    // The disk has room again: the next look closes the position at the price that crossed
+    // its stop, and says the store writes again.
+    f.desk.store.inject_full(false);
+    f.desk.between_checks(false, &[]).unwrap();
+    let h = f.desk.store.health();
+    assert!(!h.is_failing() && h.held_exits.is_empty(), "{h:?}");
+    assert!(h.recovered.is_some());
+    assert!(open_positions(&f.desk).is_empty());
+    let closed = f.desk.store.closed_positions(1).unwrap();
+    assert_eq!(closed[0].exit_price, Some(97.0));
+    assert_eq!(closed[0].close_reason.as_deref(), Some("stop_loss"));
+    let events = f.desk.store.recent_events(10).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.starts_with(crate::store::STORE_BACK_EVENT)),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.contains("while the store could not write")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_store_that_cannot_write_still_opens_and_reads_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), "u", true).unwrap();
+    store.add_event("info", "before").unwrap();
+    store.inject_full(true);
+    assert!(store.add_event("info", "during").is_err());
+    assert!(store.health().is_failing());
+    assert_eq!(store.recent_events(5).unwrap()[0].message, "before");
+    store.inject_full(false);
+    store.add_event("info", "after").unwrap();
+    assert!(!store.health().is_failing());
+}

@@ -10,6 +10,7 @@ pub mod backup;
 mod changes;
 mod decisions;
 mod events;
+pub mod health;
 mod orders;
 mod outcomes;
 mod positions;
@@ -21,6 +22,7 @@ pub use crate::domain::lifecycle::{OrderStatus, Origin, Status};
 pub use crate::domain::records::*;
 pub use changes::{Change, ChangeReader, Changes, Cursor, FillRecord};
 pub use decisions::StalePending;
+pub use health::{STORE_BACK_EVENT, WriteHealth};
 pub use orders::NewOrder;
 pub use outcomes::{ClosedTrade, FollowedDecision, OutcomeRecord};
 pub use positions::NewPosition;
@@ -39,13 +41,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("store: {0}")]
     Other(String),
     /// The store file is damaged, emptied or not ours: refused, with where the last good
     /// backup is.
     #[error("{0}")]
     Damaged(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        health::note(&e);
+        StoreError::Sqlite(e)
+    }
 }
 
 impl StoreError {
@@ -84,6 +93,9 @@ pub fn new_log_id() -> String {
 pub struct Store {
     conn: Mutex<Connection>,
     user_id: String,
+    health: std::sync::Arc<health::HealthCell>,
+    /// Tests only: every write fails as on a full database (see [`Store::inject_full`]).
+    full: std::sync::atomic::AtomicBool,
 }
 
 /// The repository inside one transaction (or one read): every query and write of a user's
@@ -209,12 +221,52 @@ impl Store {
         let store = Store {
             conn: Mutex::new(conn),
             user_id: user_id.to_string(),
+            health: Default::default(),
+            full: Default::default(),
         };
-        store.write(|tx| {
+        let prepared = store.write(|tx| {
             schema::migrate(tx.conn)?;
             tx.init_state(enabled)
-        })?;
+        });
+        match prepared {
+            Ok(()) => {}
+            // A store that cannot write (a full disk) but is whole and current is still read:
+            // the front ends say it is failing rather than nothing at all.
+            Err(e) if store.health().is_failing() && store.readable_as_is()? => {
+                tracing::error!("the store opened, but cannot write: {e}");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(store)
+    }
+
+    /// The schema is this program's and the user's state row exists.
+    fn readable_as_is(&self) -> Result<bool> {
+        self.read(|t| {
+            let version = t.meta_get("schema_version")?;
+            let state: i64 = t.conn.query_row(
+                "SELECT COUNT(*) FROM state WHERE user_id = ?1",
+                [t.user],
+                |r| r.get(0),
+            )?;
+            Ok(version == Some(SCHEMA_VERSION.to_string()) && state == 1)
+        })
+    }
+
+    /// For tests: while `on`, the database may not grow and every write must, so SQLite
+    /// answers SQLITE_FULL as on a full disk (see [`health`]).
+    pub fn inject_full(&self, on: bool) {
+        self.full.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the store can write, as the last write found.
+    pub fn health(&self) -> health::WriteHealth {
+        self.health.get()
+    }
+
+    /// The cell every clone of this store shares: to watch, and to hold exits in.
+    pub fn health_cell(&self) -> &std::sync::Arc<health::HealthCell> {
+        &self.health
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -237,16 +289,45 @@ impl Store {
         f: impl FnOnce(&Tx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| E::from(e.into()))?;
-        let out = f(&Tx {
-            conn: &tx,
-            user: &self.user_id,
-            now: now_ms(),
-        })?;
-        tx.commit().map_err(|e| E::from(e.into()))?;
-        Ok(out)
+        let now = now_ms();
+        health::take_noted();
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| E::from(e.into()))?;
+            health::inject(&tx, self.full.load(std::sync::atomic::Ordering::Relaxed))
+                .map_err(|e| E::from(e.into()))?;
+            let t = Tx {
+                conn: &tx,
+                user: &self.user_id,
+                now,
+            };
+            let out = f(&t)?;
+            // The first commit after an outage says so, in the same transaction.
+            if let Some(was) = self.health.failing() {
+                t.add_event(
+                    "warn",
+                    &format!(
+                        "{STORE_BACK_EVENT} after {}s of failures ({} writes failed: {})",
+                        now.saturating_sub(was.since_ms) / 1000,
+                        was.failures,
+                        was.message
+                    ),
+                )
+                .map_err(E::from)?;
+            }
+            tx.commit().map_err(|e| E::from(e.into()))?;
+            Ok(out)
+        })();
+        match &result {
+            Ok(_) => self.health.recovered(now),
+            Err(_) => {
+                if let Some(why) = health::take_noted() {
+                    self.health.failed(&why, now);
+                }
+            }
+        }
+        result
     }
 
     /// Run `f`'s reads on the connection (each statement sees the latest commit).
