@@ -306,3 +306,191 @@ fn a_file_that_is_not_our_store_is_refused() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("is damaged"), "{err}");
 }
+
+// ---------------------------------------------------------------- a store that cannot write
+
+/// `GET path` on `base`: status and body.
+fn get(base: &str, path: &str) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {out:?}"));
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    assert!(
+        within(std::time::Duration::from_secs(30), &mut cond),
+        "{what}"
+    );
+}
+
+/// A config on the simulated market (prices every second), checked every 3 s, with `hook`.
+fn full_disk_setup(hook: &support::webhook::WebhookServer) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05",
+        &format!("\n[notifications]\nwebhook_url = \"{}/hook\"\n", hook.url),
+    );
+    dir
+}
+
+#[test]
+fn a_full_store_makes_serve_unhealthy_and_loud_and_its_recovery_is_announced() {
+    let hook = support::webhook::WebhookServer::start();
+    hook.always(200);
+    let dir = full_disk_setup(&hook);
+    let d = dir.path();
+    let fault = d.join("fault");
+    let env = [("AUTOTRADE_TEST_STORE_FULL", fault.to_str().unwrap())];
+    let (mut srv, url) = support::engine::serve(d, &env);
+    let (code, body) = get(&url, "/health");
+    assert_eq!((code, body["status"].as_str()), (200, Some("ok")), "{body}");
+    assert_eq!(body["store"]["healthy"], true);
+
+    // The disk fills: SQLite answers SQLITE_FULL to every write from now on.
+    std::fs::write(&fault, b"").unwrap();
+    wait_for("/health never turned unhealthy", || {
+        get(&url, "/health").0 == 503
+    });
+    let (_, body) = get(&url, "/health");
+    assert_eq!(body["status"], "unhealthy", "{body}");
+    assert!(
+        body["store"]["error"].as_str().unwrap().contains("full"),
+        "{body}"
+    );
+    let (code, st) = get(&url, "/api/v1/auto-trade/status/default");
+    assert_eq!(code, 200, "{st}");
+    assert_eq!(st["monitoring"], false, "{st}");
+    assert_eq!(st["store"]["healthy"], false, "{st}");
+    // The command line's status, beside it: unhealthy, exit 1, the reason shown.
+    let out = support::engine::command(d, &["status"], &env)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("STORE FAILING") && text.contains("full"),
+        "{text}"
+    );
+    // stderr and the webhook say so.
+    wait_for("serve said nothing on stderr", || {
+        srv.stderr().contains("STORE FAILING")
+    });
+    let alert = hook.wait_delivered("store_failing", std::time::Duration::from_secs(30), |v| {
+        v["event"] == "store_failing"
+    });
+    assert!(alert.to_string().contains("full"), "{alert}");
+
+    // Room again: healthy, announced on stderr, in an event row and to the webhook.
+    std::fs::remove_file(&fault).unwrap();
+    wait_for("/health never came back", || get(&url, "/health").0 == 200);
+    wait_for("serve never said the store writes again", || {
+        srv.stderr().contains("the store writes again")
+    });
+    hook.wait_delivered("store_recovered", std::time::Duration::from_secs(30), |v| {
+        v["event"] == "store_recovered"
+    });
+    let (_, st) = get(&url, "/api/v1/auto-trade/status/default");
+    assert_eq!(st["monitoring"], true, "{st}");
+    let c = rusqlite::Connection::open(db(d)).unwrap();
+    let back: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE message LIKE 'Store writes work again%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(back >= 1);
+    srv.signal("TERM");
+    assert!(
+        srv.exit_within(std::time::Duration::from_secs(20))
+            .success()
+    );
+}
+
+#[test]
+fn run_on_a_full_store_says_so_on_stderr_and_when_it_writes_again() {
+    let hook = support::webhook::WebhookServer::start();
+    hook.always(200);
+    let dir = full_disk_setup(&hook);
+    let d = dir.path();
+    // The store exists, then the disk is full before `run` starts.
+    assert_eq!(run(d, &["status"]).0, 0);
+    let fault = d.join("fault");
+    std::fs::write(&fault, b"").unwrap();
+    let env = [("AUTOTRADE_TEST_STORE_FULL", fault.to_str().unwrap())];
+    let mut eng = support::engine::Engine::spawn(support::engine::command(d, &["run"], &env));
+    eng.line_with("engine running");
+    wait_for("run said nothing on stderr", || {
+        eng.stderr().contains("error: STORE FAILING")
+    });
+    std::fs::remove_file(&fault).unwrap();
+    wait_for("run never said the store writes again", || {
+        eng.stderr().contains("the store writes again")
+    });
+    eng.signal("TERM");
+    assert!(
+        eng.exit_within(std::time::Duration::from_secs(20))
+            .success()
+    );
+    assert!(log_text(d).contains("the store cannot write"));
+}
+
+#[test]
+fn the_dashboard_shows_a_banner_and_rings_while_the_store_cannot_write() {
+    use autotrade_tui::app::{Action, App, Settings};
+    use autotrade_tui::store::health::{Failing, WriteHealth};
+    let config = autotrade_tui::config::parse_str("", "test").unwrap();
+    let now = 1_765_000_000_000;
+    let mut app = App::new(Settings::from_config(&config, false), now);
+    let healthy = support::fixtures::screen_text(&app, 80, 24);
+    assert!(!healthy.contains("STORE FAILING"), "{healthy}");
+    let failing = WriteHealth {
+        failing: Some(Failing {
+            since_ms: now - 5_000,
+            message: "database or disk is full".into(),
+            failures: 3,
+        }),
+        ..Default::default()
+    };
+    app.update(Action::StoreHealth(failing.clone()));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let screen = support::fixtures::screen_text(&app, w, h);
+        let header: Vec<&str> = screen.lines().take(2).collect();
+        assert!(
+            header[1].starts_with(" STORE FAILING ") && header[1].contains("cannot write"),
+            "{w}x{h}:\n{screen}"
+        );
+        assert!(
+            screen.contains("the store cannot write"),
+            "the events pane: {screen}"
+        );
+    }
+    let alerts = app.take_alerts();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].kind.as_str(), "store_failing");
+    assert!(alerts[0].kind.rings());
+    // The same outage again rings no more; writes working again clear the banner.
+    app.update(Action::StoreHealth(failing));
+    assert!(app.take_alerts().is_empty());
+    app.update(Action::StoreHealth(WriteHealth::default()));
+    let screen = support::fixtures::screen_text(&app, 80, 24);
+    assert!(!screen.contains("STORE FAILING"), "{screen}");
+    assert!(screen.contains("the store writes again"), "{screen}");
+}
