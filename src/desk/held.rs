@@ -109,6 +109,14 @@ impl Desk {
         let closed = self.store.write(|tx| {
             let mut closed = Vec::new();
             for h in &held {
+                // Closed meanwhile (by the trader, a flatten): a later position on the symbol
+                // is not this one, and the old crossing says nothing about it.
+                if tx
+                    .open_position(&h.symbol)?
+                    .is_none_or(|p| p.id != h.position_id)
+                {
+                    continue;
+                }
                 let now = cycle::close_held_exit(tx, self, &h.symbol, &h.point, &mut out)?;
                 for pos in &now {
                     tx.add_event(

@@ -1136,3 +1136,27 @@ fn a_store_that_cannot_write_still_opens_and_reads_and_says_so() {
     store.add_event("info", "after").unwrap();
     assert!(!store.health().is_failing());
 }
+
+#[tokio::test]
+async fn a_held_exit_of_a_position_closed_meanwhile_closes_nothing_else() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    f.desk.store.inject_full(true);
+    assert!(f.desk.record_prices(&[("BTC/USD".into(), 106.0)]).is_err());
+    assert_eq!(f.desk.store.health().held_exits.len(), 1);
+    // Another connection (the command line) closed it, and a new one opened on the symbol,
+    // whose take-profit the old crossing would cross too.
+    f.sql(&format!(
+        "UPDATE positions SET status = 'closed', closed_at = 1, exit_price = 101, realized_pnl = 0, close_reason = 'closed by trader' WHERE id = {};
+         INSERT INTO positions (user_id, decision_id, symbol, side, quantity, entry_price, take_profit, stop_loss, opened_at, mode, status)
+         VALUES ('u', 'decision_other', 'BTC/USD', 'BUY', 1, 100, 104, 90, 1, 'paper', 'open');",
+        pos.id
+    ));
+    f.desk.store.inject_full(false);
+    f.desk.between_checks(false, &[]).unwrap();
+    let open = open_positions(&f.desk);
+    assert_eq!(open.len(), 1, "the new position stays open: {open:?}");
+    assert_eq!(open[0].decision_id, "decision_other");
+    assert!(f.desk.store.health().held_exits.is_empty());
+}
