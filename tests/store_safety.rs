@@ -494,3 +494,56 @@ fn the_dashboard_shows_a_banner_and_rings_while_the_store_cannot_write() {
     assert!(!screen.contains("STORE FAILING"), "{screen}");
     assert!(screen.contains("the store writes again"), "{screen}");
 }
+
+#[test]
+fn a_stop_crossed_while_the_store_is_full_is_announced_and_closed_when_it_writes_again() {
+    let ml = MlServer::start();
+    ml.set_symbol("BTC/USD", "bullish", 0.9, 100.0, "accumulation");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_config(
+        d,
+        Some(&ml.url),
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05",
+        "",
+    );
+    let id = once_json(d)[0]["log_id"].as_str().unwrap().to_string();
+    let (code, _, err) = run(d, &["confirm", &id]);
+    assert_eq!(code, 0, "{err}");
+    // The disk fills; then the market falls through the stop-loss (98).
+    let fault = d.join("fault");
+    std::fs::write(&fault, b"").unwrap();
+    ml.set_symbol("BTC/USD", "neutral", 0.5, 97.0, "accumulation");
+    let env = [("AUTOTRADE_TEST_STORE_FULL", fault.to_str().unwrap())];
+    let mut eng = support::engine::Engine::spawn(support::engine::command(d, &["run"], &env));
+    eng.line_with("engine running");
+    wait_for("the crossed stop was not announced", || {
+        eng.stderr().contains("crossed its stop-loss at 97.00")
+    });
+    let open = || {
+        let (code, out, err) = run(d, &["positions", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        json_lines(&out).len()
+    };
+    assert_eq!(open(), 1, "nothing could be stored yet");
+    // Room again: the first write closes it at the price that crossed the stop.
+    std::fs::remove_file(&fault).unwrap();
+    wait_for("the held close never happened", || open() == 0);
+    let c = rusqlite::Connection::open(db(d)).unwrap();
+    let (price, reason): (f64, String) = c
+        .query_row(
+            "SELECT exit_price, close_reason FROM positions WHERE status = 'closed'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((price, reason.as_str()), (97.0, "stop_loss"));
+    wait_for("run never said the store writes again", || {
+        eng.stderr().contains("the store writes again")
+    });
+    eng.signal("TERM");
+    assert!(
+        eng.exit_within(std::time::Duration::from_secs(20))
+            .success()
+    );
+}
