@@ -328,12 +328,23 @@ pub fn desk_for_user(desk: &Desk, user: &str) -> Result<std::result::Result<Desk
 
 pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     let s = desk.status_json()?;
+    // A store that cannot write is unhealthy: the status is shown, and the exit code says so.
+    let health = desk.store.health();
+    let code = if health.is_failing() {
+        EXIT_REFUSED
+    } else {
+        EXIT_OK
+    };
     if json {
         print_json_line(&s)?;
-        return Ok(EXIT_OK);
+        return Ok(code);
     }
     let yes = |b: bool, t: &'static str, f: &'static str| if b { t } else { f };
     let st = desk.state()?;
+    if let Some(banner) = health.banner() {
+        crate::outln!("store       {banner}")?;
+        report_error(false, ErrorKind::Failed, &banner);
+    }
     crate::outln!("user        {}", desk.config.auto_trade.user_id)?;
     crate::outln!(
         "auto-trade  {}{}",
@@ -471,7 +482,7 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     )?;
     crate::outln!("config      {}", desk.config.source)?;
     crate::outln!("data dir    {}", desk.data_dir.display())?;
-    Ok(EXIT_OK)
+    Ok(code)
 }
 
 /// `enable`; with `--reset`, a loss halt is cleared first (and said so).

@@ -193,10 +193,18 @@ fn run(
         None | Some(Command::Serve { .. } | Command::Run)
     );
     if !ctx.viewer {
-        let found = if engine {
-            ctx.recover_executed()?
+        let found = match if engine {
+            ctx.recover_executed()
         } else {
-            rt.block_on(ctx.recover())?
+            rt.block_on(ctx.recover())
+        } {
+            Ok(found) => found,
+            // A store that cannot write: the recovery waits for it; the command says the rest.
+            Err(e) if ctx.store.health().is_failing() => {
+                tracing::error!("recovery after a crash postponed: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
         };
         for problem in found {
             // `run` has no terminal to speak to: the log file has it.
@@ -206,6 +214,23 @@ fn run(
                 report_warning(json, &problem.to_string());
             }
         }
+    }
+    // Rolling backups of the store, checked whole above: an engine backs it up at its start
+    // and every new day on a blocking thread of its own; a command makes today's if due.
+    if engine {
+        rt.spawn(autotrade_tui::store::backup::keep_rolling(
+            ctx.data_dir.clone(),
+        ));
+        // Headless, a store that cannot write is said on stderr (the dashboard shows a banner).
+        if cli.command.is_some() {
+            rt.spawn(autotrade_tui::notify::announce_store_health(
+                ctx.store.health_cell().subscribe(),
+                ctx.config.notifications.clone(),
+                ctx.config.auto_trade.user_id.clone(),
+            ));
+        }
+    } else {
+        autotrade_tui::store::backup::daily_if_due(&ctx.data_dir);
     }
     match cli.command {
         // Run above, before any store is opened.

@@ -168,7 +168,7 @@ fn a_stale_price_past_a_level_refuses_as_stale_and_does_not_end_the_decision() {
     // Yesterday's price, below the stop-loss: it says nothing about now, so the decision waits.
     let stale = Quote {
         price: 90.0,
-        age: Duration::from_secs(86_400),
+        age: Duration::from_secs(86_400).into(),
     };
     let e = check_fill(&d, Some(stale), Duration::from_secs(30), &RISK).unwrap_err();
     assert!(matches!(e, FillRefusal::StalePrice { .. }), "{e:?}");
@@ -176,7 +176,7 @@ fn a_stale_price_past_a_level_refuses_as_stale_and_does_not_end_the_decision() {
     // The same price, fresh: the premise is gone and the decision ends.
     let fresh = Quote {
         price: 90.0,
-        age: Duration::from_secs(1),
+        age: Duration::from_secs(1).into(),
     };
     let e = check_fill(&d, Some(fresh), Duration::from_secs(30), &RISK).unwrap_err();
     assert!(

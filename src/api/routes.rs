@@ -68,14 +68,30 @@ pub fn router(users: Arc<Users>, guard: Arc<Guard>, follower: Arc<Follower>) -> 
     health.merge(api)
 }
 
-/// `GET /health`: 200 while the server runs, with how many users it trades for; reads
-/// nothing from the store.
-async fn health(State(users): State<Arc<Users>>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "users": users.len(),
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
+/// `GET /health`: 200 while the server runs, with how many users it trades for; 503
+/// `"unhealthy"` while a store cannot write (a full disk: nothing new is stored, exits are
+/// only watched from memory), with why. Reads nothing from the store.
+async fn health(State(users): State<Arc<Users>>) -> (StatusCode, Json<Value>) {
+    let failing = users
+        .all()
+        .iter()
+        .map(|u| u.ctx.store.health())
+        .find(|h| h.is_failing());
+    let code = if failing.is_some() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    let store = failing.unwrap_or_default();
+    (
+        code,
+        Json(json!({
+            "status": if store.is_failing() { "unhealthy" } else { "ok" },
+            "users": users.len(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "store": store.to_json(),
+        })),
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -209,7 +225,9 @@ async fn get_status(
     path: Result<Path<String>, PathRejection>,
 ) -> Reply {
     let user = user_of(&users, path)?;
-    let monitoring = users.is_monitoring(&user.ctx.config.auto_trade.user_id);
+    // A loop whose store cannot write stores no decision and closes nothing: not monitoring.
+    let monitoring = users.is_monitoring(&user.ctx.config.auto_trade.user_id)
+        && !user.ctx.store.health().is_failing();
     blocking(move || {
         let ctx = &user.ctx;
         let mut s = ctx.status_json().map_err(desk_error)?;

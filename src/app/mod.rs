@@ -106,6 +106,8 @@ pub enum Action {
     /// Things to tell the trader on this terminal (bell, desktop notifications), read from
     /// the store after this dashboard started.
     Alerts(Vec<crate::notify::Alert>),
+    /// Whether this dashboard's store can write (a full disk), as its last write found.
+    StoreHealth(crate::store::WriteHealth),
     /// A signal, the end of input or a terminal failure.
     Quit,
 }
@@ -378,6 +380,8 @@ pub struct App {
     selection_unseen: bool,
     /// Alerts the runner has yet to write to the terminal (see [`App::take_alerts`]).
     alerts: Vec<crate::notify::Alert>,
+    /// Whether the store writes: the header's banner while it cannot.
+    pub store_health: crate::store::WriteHealth,
     quit: bool,
     dirty: bool,
 }
@@ -418,6 +422,7 @@ impl App {
             attached: None,
             selection_unseen: false,
             alerts: Vec::new(),
+            store_health: Default::default(),
             quit: false,
             dirty: true,
         }
@@ -635,6 +640,38 @@ impl App {
                 self.alerts.extend(a);
                 let excess = self.alerts.len().saturating_sub(MAX_WAITING_ALERTS);
                 self.alerts.drain(..excess);
+                Vec::new()
+            }
+            Action::StoreHealth(h) => {
+                let was = self.store_health.failing.as_ref().map(|f| f.since_ms);
+                match (&h.failing, was) {
+                    (Some(f), None) => {
+                        self.note(
+                            "error",
+                            format!(
+                                "the store cannot write: {}; nothing new is stored, exits are watched from memory",
+                                f.message
+                            ),
+                        );
+                        if let Some(a) =
+                            crate::notify::alert::store_failing(&self.settings.user_id, &h)
+                        {
+                            self.alerts.push(a);
+                        }
+                    }
+                    (None, Some(_)) => self.note(
+                        "info",
+                        "the store writes again: the exits held in memory are closed".into(),
+                    ),
+                    _ => {}
+                }
+                for line in &h.held_exits {
+                    if !self.store_health.held_exits.contains(line) {
+                        self.note("error", line.clone());
+                    }
+                }
+                self.store_health = h;
+                self.dirty = true;
                 Vec::new()
             }
             Action::Quit => {

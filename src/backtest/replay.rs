@@ -354,7 +354,7 @@ pub fn fill_at_open(
     };
     let quote = Quote {
         price: bar.open,
-        age: std::time::Duration::ZERO,
+        age: lifecycle::Age::Ago(std::time::Duration::ZERO),
     };
     lifecycle::check_fill(d, Some(quote), std::time::Duration::MAX, &settings.risk)?;
     let fill = slipped(bar.open, side == Side::Buy, settings.slippage_percent);

@@ -318,11 +318,10 @@ impl Desk {
                     })?;
                     let limits = desk.limits();
                     let age = point.age(tx.now());
-                    if desk.config.market_data.provider.is_feed() && age > limits.price_max_age {
+                    if desk.config.market_data.provider.is_feed() && !age.within(limits.price_max_age) {
                         return Err(DeskError::Refused(format!(
-                            "the latest {symbol} price ({}) is {}s old; no close on a stale price",
+                            "the latest {symbol} price ({}) is {age}; no close on a stale price",
                             fmt_price(point.price),
-                            age.as_secs()
                         )));
                     }
                     // Closing a long sells at the bid, closing a short buys at the ask.

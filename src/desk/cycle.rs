@@ -1,7 +1,7 @@
 //! Proposals: a monitoring cycle's decisions, an agent's, and the prices between checks.
 
 use super::{Desk, Limits, Result, guard, outcomes};
-use crate::domain::lifecycle::{self, ExitsHeldBy, Origin, Status};
+use crate::domain::lifecycle::{self, Age, CLOCK_SKEW_ALLOWED, ExitsHeldBy, Origin, Status};
 use crate::domain::money::{fmt_price, fmt_qty, round_dp};
 use crate::domain::rules;
 use crate::store::{DecisionLog, Order, Position, PricePoint, Tx};
@@ -27,18 +27,47 @@ pub struct CycleOutcome {
     pub source_error: Option<String>,
 }
 
-/// Expire pending decisions older than `expiry` (not those already sent to a broker).
+/// Expire pending decisions older than `expiry`, or stamped ahead of the clock (not those
+/// already sent to a broker).
 pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Result<usize> {
     let cutoff = tx.now() - expiry.as_millis().min(i64::MAX as u128) as i64;
-    let stale = tx.pending_before(cutoff)?;
+    // A decision stamped ahead of the clock has an unknown age: it expires too, rather than
+    // waiting for the clock to catch up with it.
+    let ahead_of = tx
+        .now()
+        .saturating_add(CLOCK_SKEW_ALLOWED.as_millis() as i64);
+    let stale = tx.pending_expired(cutoff, ahead_of)?;
     for s in &stale {
-        let reason = format!("expired: pending longer than {}s", expiry.as_secs());
+        let (level, reason) = match Age::at(s.created_at_ms, tx.now()) {
+            age @ Age::Ahead(_) => {
+                tracing::warn!(
+                    log_id = %s.log_id,
+                    created_at_ms = s.created_at_ms,
+                    now_ms = tx.now(),
+                    "pending decision {} {} {age}: expired",
+                    s.action,
+                    s.symbol,
+                );
+                ("warn", format!("expired: {age}"))
+            }
+            Age::Ago(_) => (
+                "info",
+                format!("expired: pending longer than {}s", expiry.as_secs()),
+            ),
+        };
         tx.set_status(&s.log_id, Status::Expired, &reason)?;
         tx.add_event(
-            "info",
+            level,
             &format!(
-                "{} {} expired unconfirmed ({})",
-                s.action, s.symbol, s.log_id
+                "{} {} expired unconfirmed ({}){}",
+                s.action,
+                s.symbol,
+                s.log_id,
+                if level == "warn" {
+                    format!(": {}", reason.trim_start_matches("expired: "))
+                } else {
+                    String::new()
+                }
             ),
         )?;
     }
@@ -145,6 +174,17 @@ fn close_crossed(
         out.push(order);
     }
     Ok(closed)
+}
+
+/// [`close_crossed`] at a price the store could not record when it came (see `held`).
+pub(super) fn close_held_exit(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    symbol: &str,
+    point: &PricePoint,
+    out: &mut Vec<Order>,
+) -> crate::store::Result<Vec<Position>> {
+    close_crossed(tx, desk, symbol, point, out)
 }
 
 /// Store the order that closes `pos` at a real broker, unless one is already out or one was
@@ -259,9 +299,9 @@ fn live_fill_price(
     let Some(p) = tx.price(&decision.symbol)? else {
         return Ok(None);
     };
-    let age = p.age(tx.now());
+    let fresh = p.age(tx.now()).within(md.stale_after());
     let fill = p.fill_price(side);
-    Ok((age <= md.stale_after() && Some(fill) != decision.entry_price).then_some(fill))
+    Ok((fresh && Some(fill) != decision.entry_price).then_some(fill))
 }
 
 /// One symbol of a cycle: record the price, close positions it crosses, read the gates,
@@ -379,36 +419,13 @@ impl Desk {
     pub async fn record_cycle(&self, inputs: Vec<OwnedCycleInput>) -> Result<Vec<CycleOutcome>> {
         let (mut outcomes, orders) = self
             .blocking(move |desk| {
-                let limits = desk.limits();
-                let mut out = Vec::new();
-                let done = desk.store.write(|tx| {
-                    expire_stale(tx, limits.pending_expiry)?;
-                    record_source_check(tx, &inputs)?;
-                    outcomes::settle_due(tx, desk)?;
-                    // Read once for the cycle: a decision stored in it is followed from the
-                    // next price on, and this cycle recorded its symbol's price before it.
-                    let mut scoring = outcomes::CycleScoring::load(tx, desk)?;
-                    let done = inputs
+                let prices = || {
+                    inputs
                         .iter()
-                        .map(|i| {
-                            cycle_symbol(
-                                tx,
-                                desk,
-                                &i.borrow(),
-                                &limits,
-                                Origin::Auto,
-                                &mut scoring,
-                                &mut out,
-                            )
-                        })
-                        .collect::<Result<Vec<_>>>()
-                        .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
-                    scoring.followers.finish(tx)?;
-                    guard::watch_losses(tx, desk)?;
-                    Ok::<_, super::DeskError>(done)
-                })?;
-                desk.queue(out);
-                Ok(done)
+                        .filter_map(|i| i.price.map(|p| (i.symbol.clone(), now_point(p))))
+                        .collect()
+                };
+                desk.watching_exits(prices, || desk.record_cycle_now(&inputs))
             })
             .await?;
         self.send_queued().await;
@@ -428,6 +445,45 @@ impl Desk {
             }
         }
         Ok(outcomes)
+    }
+
+    /// [`Desk::record_cycle`]'s one transaction, and the orders it stored queued.
+    #[allow(clippy::type_complexity)]
+    fn record_cycle_now(
+        &self,
+        inputs: &[OwnedCycleInput],
+    ) -> Result<(Vec<CycleOutcome>, Vec<Option<Order>>)> {
+        let desk = self;
+        let limits = desk.limits();
+        let mut out = Vec::new();
+        let done = desk.store.write(|tx| {
+            expire_stale(tx, limits.pending_expiry)?;
+            record_source_check(tx, inputs)?;
+            outcomes::settle_due(tx, desk)?;
+            // Read once for the cycle: a decision stored in it is followed from the
+            // next price on, and this cycle recorded its symbol's price before it.
+            let mut scoring = outcomes::CycleScoring::load(tx, desk)?;
+            let done = inputs
+                .iter()
+                .map(|i| {
+                    cycle_symbol(
+                        tx,
+                        desk,
+                        &i.borrow(),
+                        &limits,
+                        Origin::Auto,
+                        &mut scoring,
+                        &mut out,
+                    )
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
+            scoring.followers.finish(tx)?;
+            guard::watch_losses(tx, desk)?;
+            Ok::<_, super::DeskError>(done)
+        })?;
+        desk.queue(out);
+        Ok(done)
     }
 
     /// A decision an agent asked for (MCP `auto_trade_decision`): the cycle's rules and gates
@@ -464,6 +520,29 @@ impl Desk {
     /// ask (the last trade without a quote). A tick older than the price already stored is
     /// dropped; one older than `stale_after_seconds` is stored but closes nothing.
     pub fn record_ticks(&self, ticks: &[crate::market::Tick]) -> Result<Vec<Position>> {
+        let prices = || {
+            let now = crate::store::now_ms();
+            ticks
+                .iter()
+                .filter_map(|t| {
+                    let price = t.mark().filter(|p| p.is_finite() && *p > 0.0)?;
+                    let valid = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
+                    Some((
+                        t.symbol.clone(),
+                        PricePoint {
+                            price,
+                            at_ms: t.at_ms.min(now),
+                            bid: valid(t.bid),
+                            ask: valid(t.ask),
+                        },
+                    ))
+                })
+                .collect()
+        };
+        self.watching_exits(prices, || self.record_ticks_now(ticks))
+    }
+
+    fn record_ticks_now(&self, ticks: &[crate::market::Tick]) -> Result<Vec<Position>> {
         let stale_after = self.config.market_data.stale_after();
         let mut out = Vec::new();
         let closed = self.store.write(|tx| {
@@ -476,11 +555,28 @@ impl Desk {
                 let valid = |x: Option<f64>| x.filter(|v| v.is_finite() && *v > 0.0);
                 let at_ms = t.at_ms.min(tx.now());
                 let old = tx.price(&t.symbol)?;
-                if old.is_some_and(|o| o.at_ms > at_ms) {
+                // A stored price stamped ahead of the clock is not newer than this one: it
+                // would otherwise hold every tick off until the clock caught up with it.
+                let old_ahead = old.and_then(|o| o.age(tx.now()).ahead());
+                if let Some(ahead) = old_ahead {
+                    tracing::warn!(
+                        "{}: the stored price was stamped {}s ahead of this clock; replaced by the feed's",
+                        t.symbol,
+                        ahead.as_secs()
+                    );
+                    tx.add_event(
+                        "warn",
+                        &format!(
+                            "{}: the stored price was stamped {}s ahead of this clock (a clock was wrong); replaced by the feed's",
+                            t.symbol,
+                            ahead.as_secs()
+                        ),
+                    )?;
+                } else if old.is_some_and(|o| o.at_ms > at_ms) {
                     continue;
                 }
                 // A trade carries no quote: the last quote stands while it is fresh.
-                let quote = old.filter(|o| o.age(tx.now()) <= stale_after);
+                let quote = old.filter(|o| o.age(tx.now()).within(stale_after));
                 let point = PricePoint {
                     price,
                     at_ms,
@@ -489,7 +585,7 @@ impl Desk {
                 };
                 tx.set_quote(&t.symbol, &point)?;
                 followers.price(tx, &t.symbol, &point)?;
-                if point.age(tx.now()) <= stale_after {
+                if point.age(tx.now()).within(stale_after) {
                     closed.extend(close_crossed(tx, self, &t.symbol, &point, &mut out)?);
                 }
             }
@@ -503,12 +599,17 @@ impl Desk {
 
     /// Record prices between checks in one transaction; returns the positions they closed.
     pub fn record_prices(&self, prices: &[(String, f64)]) -> Result<Vec<Position>> {
-        let mut out = Vec::new();
-        let closed = self
-            .store
-            .write(|tx| price_ticks(tx, self, prices, &mut out))?;
-        self.queue(out);
-        Ok(closed)
+        self.watching_exits(
+            || now_points(prices),
+            || {
+                let mut out = Vec::new();
+                let closed = self
+                    .store
+                    .write(|tx| price_ticks(tx, self, prices, &mut out))?;
+                self.queue(out);
+                Ok(closed)
+            },
+        )
     }
 
     /// Expire pending decisions older than the configured expiry; returns how many.
@@ -525,28 +626,54 @@ impl Desk {
         let expiry_ms = expiry.as_millis().min(i64::MAX as u128) as i64;
         let next = |tx: &Tx<'_>| -> crate::store::Result<Option<i64>> {
             Ok(tx
-                .oldest_pending_at()?
+                .oldest_pending_at(
+                    tx.now()
+                        .saturating_add(CLOCK_SKEW_ALLOWED.as_millis() as i64),
+                )?
                 .map(|at| at.saturating_add(expiry_ms)))
         };
-        if !expire && prices.is_empty() {
-            return Ok(self.store.read(next)?);
-        }
-        let mut out = Vec::new();
-        let next = self.store.write(|tx| {
-            if expire {
-                expire_stale(tx, expiry)?;
-            }
-            price_ticks(tx, self, prices, &mut out)?;
-            next(tx)
-        })?;
-        self.queue(out);
-        Ok(next)
+        self.watching_exits(
+            || now_points(prices),
+            || {
+                if !expire && prices.is_empty() {
+                    return Ok(self.store.read(next)?);
+                }
+                let mut out = Vec::new();
+                let next = self.store.write(|tx| {
+                    if expire {
+                        expire_stale(tx, expiry)?;
+                    }
+                    price_ticks(tx, self, prices, &mut out)?;
+                    next(tx)
+                })?;
+                self.queue(out);
+                Ok(next)
+            },
+        )
     }
 
     /// When the loop last ran a cycle.
     pub fn set_last_cycle(&self, at_ms: i64) -> Result<()> {
         Ok(self.store.write(|tx| tx.set_last_cycle(at_ms))?)
     }
+}
+
+/// A price heard now, with no quote.
+fn now_point(price: f64) -> PricePoint {
+    PricePoint {
+        price,
+        at_ms: crate::store::now_ms(),
+        bid: None,
+        ask: None,
+    }
+}
+
+fn now_points(prices: &[(String, f64)]) -> Vec<(String, PricePoint)> {
+    prices
+        .iter()
+        .filter(|(_, p)| p.is_finite() && *p > 0.0)
+        .map(|(s, p)| (s.clone(), now_point(*p)))
+        .collect()
 }
 
 /// A [`CycleInput`] that owns its data, to cross onto a blocking thread.

@@ -6,7 +6,7 @@
 use super::{Desk, DeskError, Limits, Result};
 use crate::broker::{Intent, OrderUpdate};
 use crate::domain::lifecycle::{
-    self, ExitsHeldBy, FillRefusal, OrderKind, OrderStatus, Quote, Status,
+    self, Age, ExitsHeldBy, FillRefusal, OrderKind, OrderStatus, Quote, Status,
 };
 use crate::domain::money::{fmt_price, fmt_qty};
 use crate::domain::trail::Trailing;
@@ -189,14 +189,27 @@ impl Desk {
                     .decision(log_id)?
                     .ok_or_else(|| DeskError::UnknownDecision(log_id.to_string()))?;
                 must_be_pending(tx, &log, "confirmed")?;
-                let age = Duration::from_millis((tx.now() - log.created_at_ms).max(0) as u64);
-                if age > limits.pending_expiry {
-                    let reason = format!(
-                        "expired: {}s old, pending_expiry is {}s",
-                        age.as_secs(),
-                        limits.pending_expiry.as_secs()
-                    );
-                    return Ok(Err(expire_on_confirm(tx, &log, &reason)?));
+                match Age::at(log.created_at_ms, tx.now()) {
+                    Age::Ago(age) if age <= limits.pending_expiry => {}
+                    Age::Ago(age) => {
+                        let reason = format!(
+                            "expired: {}s old, pending_expiry is {}s",
+                            age.as_secs(),
+                            limits.pending_expiry.as_secs()
+                        );
+                        return Ok(Err(expire_on_confirm(tx, &log, &reason)?));
+                    }
+                    // Its age is unknown: never trusted to be young enough.
+                    age @ Age::Ahead(_) => {
+                        tracing::warn!(
+                            log_id,
+                            created_at_ms = log.created_at_ms,
+                            now_ms = tx.now(),
+                            "confirm: decision {age}: expired"
+                        );
+                        let reason = format!("expired: {age}");
+                        return Ok(Err(expire_on_confirm(tx, &log, &reason)?));
+                    }
                 }
                 let gates = tx.gates(&log.decision.symbol, limits.max_open_positions)?;
                 let gates = crate::domain::rules::Gates {
@@ -209,6 +222,17 @@ impl Desk {
                 match self.prepare_order(tx, &log, &limits)? {
                     Ok(order) => Ok(Ok(order)),
                     Err(e) if e.is_final() => Ok(Err(expire_on_confirm(tx, &log, &e.to_string())?)),
+                    // A price stamped ahead of the clock: the decision waits, and the event
+                    // row says why (committed, unlike a plain refusal).
+                    Err(
+                        e @ FillRefusal::StalePrice {
+                            age: Age::Ahead(_), ..
+                        },
+                    ) => {
+                        tracing::warn!(log_id, "confirm refused: {e}");
+                        tx.add_event("warn", &format!("{log_id} not confirmed: {e}"))?;
+                        Ok(Err(fill_refusal(log_id, &e)))
+                    }
                     Err(e) => Err(fill_refusal(log_id, &e)),
                 }
             })

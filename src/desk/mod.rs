@@ -8,6 +8,7 @@ mod actions;
 mod cycle;
 mod execute;
 mod guard;
+mod held;
 mod outcomes;
 mod reconcile;
 mod trailing;
@@ -115,6 +116,8 @@ pub struct Desk {
     outbox: Arc<std::sync::Mutex<Vec<crate::store::Order>>>,
     /// What the events pane was last told of each trailing stop (see [`trailing`]).
     trail_notes: Arc<trailing::Notes>,
+    /// Exits crossed while the store could not write (see [`held`]).
+    held: Arc<std::sync::Mutex<held::Held>>,
 }
 
 impl Desk {
@@ -132,6 +135,10 @@ impl Desk {
             config.auto_trade.enabled,
         )
         .wrap_err_with(|| format!("opening the store in {}", data_dir.display()))?;
+        // Every command starts here: a damaged file is refused before anything writes to it.
+        store
+            .check_whole(&data_dir)
+            .wrap_err_with(|| format!("checking the store in {}", data_dir.display()))?;
         Ok(Desk::new(Arc::new(config), data_dir, Arc::new(store)).with_broker(broker))
     }
 
@@ -146,6 +153,7 @@ impl Desk {
             viewer: false,
             outbox: Arc::default(),
             trail_notes: Arc::default(),
+            held: Arc::default(),
         }
     }
 

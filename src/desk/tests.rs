@@ -972,3 +972,191 @@ async fn an_outage_is_one_event_each_way_across_restarts() {
     g.desk.record_cycle(checked(true)).await.unwrap();
     assert_eq!(outage_events(&g.desk).len(), 1);
 }
+
+// ---------------------------------------------------------------- stamps ahead of the clock
+
+const DAY_MS: i64 = 86_400_000;
+
+fn warned(d: &Desk, needle: &str) -> bool {
+    d.store
+        .recent_events(50)
+        .unwrap()
+        .iter()
+        .any(|e| e.level == "warn" && e.message.contains(needle))
+}
+
+#[tokio::test]
+async fn a_decision_stamped_a_day_ahead_expires_at_the_next_look_and_says_why() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    assert_eq!(out.log.status, Status::Pending);
+    // Made while the clock was a day ahead; the clock has come back since.
+    f.sql(&format!(
+        "UPDATE decisions SET created_at = created_at + {DAY_MS}"
+    ));
+    // The loop's wake-up: due now, not in a day and ten minutes.
+    let next = f.desk.between_checks(false, &[]).unwrap().unwrap();
+    assert!(next <= crate::store::now_ms(), "due at {next}");
+    assert_eq!(f.desk.expire_stale().unwrap(), 1);
+    let log = f.desk.store.decision(&out.log.log_id).unwrap().unwrap();
+    assert_eq!(log.status, Status::Expired);
+    let reason = log.status_reason.unwrap();
+    assert!(reason.contains("ahead of this clock"), "{reason}");
+    assert!(warned(&f.desk, "ahead of this clock"));
+    // A decision a second ahead (two connections' clocks read apart) is not touched.
+    let out = f.cycle("ETH/USD", 50.0).await;
+    f.sql("UPDATE decisions SET created_at = created_at + 1000 WHERE status = 'pending'");
+    assert_eq!(f.desk.expire_stale().unwrap(), 0);
+    assert_eq!(f.status(&out.log.log_id), Status::Pending);
+}
+
+#[tokio::test]
+async fn confirm_refuses_a_decision_stamped_ahead_and_expires_it() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.sql(&format!(
+        "UPDATE decisions SET created_at = created_at + {DAY_MS}"
+    ));
+    let err = f.confirm_err(&out.log.log_id).await;
+    assert!(err.contains("ahead of this clock"), "{err}");
+    assert_eq!(f.status(&out.log.log_id), Status::Expired);
+    assert!(f.desk.store.orders(10).unwrap().is_empty(), "nothing sent");
+    assert!(open_positions(&f.desk).is_empty());
+    assert!(warned(&f.desk, "ahead of this clock"));
+}
+
+#[tokio::test]
+async fn a_price_stamped_ahead_is_stale_until_a_fresh_tick_replaces_it() {
+    let f = Fixture::new(FEED);
+    let out = f.cycle("BTC/USD", 100.0).await;
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.0, 99.9, 100.1, 0)])
+        .unwrap();
+    f.sql(&format!("UPDATE prices SET at = at + {DAY_MS}"));
+    let err = f.confirm_err(&out.log.log_id).await;
+    assert!(
+        err.contains("ahead of this clock") && err.contains("no fill on a stale price"),
+        "{err}"
+    );
+    assert_eq!(f.status(&out.log.log_id), Status::Pending, "it waits");
+    assert!(warned(&f.desk, "not confirmed"));
+    // The next tick is not "older" than the stamp from the future: it replaces it, and says so.
+    f.desk
+        .record_ticks(&[tick("BTC/USD", 100.2, 100.1, 100.3, 0)])
+        .unwrap();
+    let p = f.desk.store.prices().unwrap()["BTC/USD"];
+    assert_eq!(p.price, 100.2);
+    assert!(p.at_ms <= crate::store::now_ms());
+    assert!(warned(&f.desk, "stored price was stamped"));
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!(pos.entry_price, 100.3);
+}
+
+#[test]
+fn an_age_ahead_of_the_clock_is_never_within_a_maximum() {
+    use crate::domain::lifecycle::Age;
+    let now = 1_000_000_000;
+    assert_eq!(Age::at(now - 5_000, now), Age::Ago(Duration::from_secs(5)));
+    assert_eq!(Age::at(now + 1_500, now), Age::Ago(Duration::ZERO));
+    let ahead = Age::at(now + DAY_MS, now);
+    assert_eq!(ahead.ahead(), Some(Duration::from_millis(DAY_MS as u64)));
+    assert!(!ahead.within(Duration::MAX));
+    assert!(ahead.to_string().contains("86400s ahead of this clock"));
+}
+
+// ---------------------------------------------------------------- a store that cannot write
+
+#[tokio::test]
+async fn a_stop_loss_crossed_while_the_store_is_full_is_held_and_closed_when_it_writes_again() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    assert_eq!((pos.take_profit, pos.stop_loss), (105.0, 98.0));
+    let mut health = f.desk.store.health_cell().subscribe();
+    health.borrow_and_update();
+
+    f.desk.store.inject_full(true);
+    let err = f
+        .desk
+        .record_prices(&[("BTC/USD".into(), 97.0)])
+        .unwrap_err();
+    assert!(err.to_string().contains("full"), "{err}");
+    assert!(health.has_changed().unwrap(), "the watchers are told");
+    let h = f.desk.store.health();
+    assert!(
+        h.failing.as_ref().unwrap().message.contains("full"),
+        "{h:?}"
+    );
+    assert_eq!(h.held_exits.len(), 1, "{h:?}");
+    assert!(h.held_exits[0].contains("stop-loss at 97.00"), "{h:?}");
+    assert!(h.banner().unwrap().contains("STORE FAILING"));
+    assert_eq!(open_positions(&f.desk).len(), 1, "reads still work");
+    // Still failing: the price and the retry fail, the crossing is held once.
+    assert!(f.desk.record_prices(&[("BTC/USD".into(), 96.0)]).is_err());
+    assert!(f.desk.between_checks(false, &[]).is_err());
+    assert_eq!(f.desk.store.health().held_exits.len(), 1);
+    assert!(f.desk.store.health().failing.unwrap().failures >= 3);
+
+    // The disk has room again: the next look closes the position at the price that crossed
+    // its stop, and says the store writes again.
+    f.desk.store.inject_full(false);
+    f.desk.between_checks(false, &[]).unwrap();
+    let h = f.desk.store.health();
+    assert!(!h.is_failing() && h.held_exits.is_empty(), "{h:?}");
+    assert!(h.recovered.is_some());
+    assert!(open_positions(&f.desk).is_empty());
+    let closed = f.desk.store.closed_positions(1).unwrap();
+    assert_eq!(closed[0].exit_price, Some(97.0));
+    assert_eq!(closed[0].close_reason.as_deref(), Some("stop_loss"));
+    let events = f.desk.store.recent_events(10).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.starts_with(crate::store::STORE_BACK_EVENT)),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.message.contains("while the store could not write")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn a_store_that_cannot_write_still_opens_and_reads_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), "u", true).unwrap();
+    store.add_event("info", "before").unwrap();
+    store.inject_full(true);
+    assert!(store.add_event("info", "during").is_err());
+    assert!(store.health().is_failing());
+    assert_eq!(store.recent_events(5).unwrap()[0].message, "before");
+    store.inject_full(false);
+    store.add_event("info", "after").unwrap();
+    assert!(!store.health().is_failing());
+}
+
+#[tokio::test]
+async fn a_held_exit_of_a_position_closed_meanwhile_closes_nothing_else() {
+    let f = Fixture::new("");
+    let out = f.cycle("BTC/USD", 100.0).await;
+    let (_, pos) = f.desk.confirm(&out.log.log_id).await.unwrap();
+    f.desk.store.inject_full(true);
+    assert!(f.desk.record_prices(&[("BTC/USD".into(), 106.0)]).is_err());
+    assert_eq!(f.desk.store.health().held_exits.len(), 1);
+    // Another connection (the command line) closed it, and a new one opened on the symbol,
+    // whose take-profit the old crossing would cross too.
+    f.sql(&format!(
+        "UPDATE positions SET status = 'closed', closed_at = 1, exit_price = 101, realized_pnl = 0, close_reason = 'closed by trader' WHERE id = {};
+         INSERT INTO positions (user_id, decision_id, symbol, side, quantity, entry_price, take_profit, stop_loss, opened_at, mode, status)
+         VALUES ('u', 'decision_other', 'BTC/USD', 'BUY', 1, 100, 104, 90, 1, 'paper', 'open');",
+        pos.id
+    ));
+    f.desk.store.inject_full(false);
+    f.desk.between_checks(false, &[]).unwrap();
+    let open = open_positions(&f.desk);
+    assert_eq!(open.len(), 1, "the new position stays open: {open:?}");
+    assert_eq!(open[0].decision_id, "decision_other");
+    assert!(f.desk.store.health().held_exits.is_empty());
+}

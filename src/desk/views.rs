@@ -171,8 +171,12 @@ impl Desk {
 
     /// `status --json` (after expiring stale decisions).
     pub fn status_json(&self) -> Result<serde_json::Value> {
-        if !self.viewer {
-            self.expire_stale()?;
+        if !self.viewer
+            && let Err(e) = self.expire_stale()
+            && !self.store.health().is_failing()
+        {
+            // A store that cannot write still shows its status, and says so ("store" below).
+            return Err(e);
         }
         let cfg = &self.config;
         let (st, open, pending, health, feed, broker, scored) = self.store.read(|tx| {
@@ -211,6 +215,7 @@ impl Desk {
         };
         Ok(serde_json::json!({
             "user_id": cfg.auto_trade.user_id,
+            "store": self.store.health().to_json(),
             "enabled": st.enabled,
             "kill_switch": st.kill_switch,
             // A loss halt in force: no new entries until `enable --reset`.

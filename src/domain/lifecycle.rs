@@ -212,11 +212,71 @@ pub fn pnl(side: Side, quantity: f64, entry: f64, exit: f64) -> f64 {
     }
 }
 
+/// How far ahead of the clock a stamp may be and still count as made now: two connections
+/// read the clock a few milliseconds apart, and a feed's clock is never quite ours.
+pub const CLOCK_SKEW_ALLOWED: Duration = Duration::from_secs(2);
+
+/// How old a stamp (a decision's creation, a price's time) is by this clock. A stamp further
+/// ahead of the clock than [`CLOCK_SKEW_ALLOWED`] was written while a clock was wrong (this one
+/// then, or now): its age is unknown, so whatever has a maximum age counts it as too old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Age {
+    Ago(Duration),
+    Ahead(Duration),
+}
+
+impl Age {
+    /// The age at `now_ms` of a stamp made at `stamp_ms` (both ms since the epoch).
+    pub fn at(stamp_ms: i64, now_ms: i64) -> Age {
+        let ms = |d: i64| Duration::from_millis(d.unsigned_abs());
+        let diff = now_ms.saturating_sub(stamp_ms);
+        if diff >= 0 {
+            Age::Ago(ms(diff))
+        } else if ms(diff) <= CLOCK_SKEW_ALLOWED {
+            Age::Ago(Duration::ZERO)
+        } else {
+            Age::Ahead(ms(diff))
+        }
+    }
+
+    /// Known, and no older than `max`.
+    pub fn within(self, max: Duration) -> bool {
+        matches!(self, Age::Ago(d) if d <= max)
+    }
+
+    /// How far ahead of the clock the stamp is, when it is.
+    pub fn ahead(self) -> Option<Duration> {
+        match self {
+            Age::Ahead(d) => Some(d),
+            Age::Ago(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Age {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Age::Ago(d) => write!(f, "{}s old", d.as_secs()),
+            Age::Ahead(d) => write!(
+                f,
+                "stamped {}s ahead of this clock (a clock was wrong; its age is unknown)",
+                d.as_secs()
+            ),
+        }
+    }
+}
+
+impl From<Duration> for Age {
+    fn from(d: Duration) -> Age {
+        Age::Ago(d)
+    }
+}
+
 /// The latest price of a symbol and how old it is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Quote {
     pub price: f64,
-    pub age: Duration,
+    pub age: Age,
 }
 
 /// Why a price cannot fill a decision.
@@ -229,11 +289,11 @@ pub enum FillRefusal {
     PastLevel { price: f64 },
     #[error("no live {symbol} price yet; no fill without one")]
     NoPrice { symbol: String },
-    #[error("the latest {symbol} price ({}) is {}s old; no fill on a stale price", fmt_num(*price), age.as_secs())]
+    #[error("the latest {symbol} price ({}) is {age}; no fill on a stale price", fmt_num(*price))]
     StalePrice {
         symbol: String,
         price: f64,
-        age: Duration,
+        age: Age,
     },
     #[error(
         "size {} is over the cap of {} at entry {} (max_position_percent {})",
@@ -286,9 +346,10 @@ pub fn check_fill(
         return Err(FillRefusal::NoLevels);
     };
     // A stale price says nothing about the market now: it refuses (the decision waits) before
-    // it could end the decision as past its take-profit or stop-loss.
+    // it could end the decision as past its take-profit or stop-loss. A price stamped ahead
+    // of the clock is of unknown age: stale.
     if let Some(q) = quote
-        && q.age > max_age
+        && !q.age.within(max_age)
     {
         return Err(FillRefusal::StalePrice {
             symbol: decision.symbol.clone(),

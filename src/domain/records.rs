@@ -234,9 +234,10 @@ pub struct PricePoint {
 }
 
 impl PricePoint {
-    /// How old the price is at `now_ms` (never negative).
-    pub fn age(&self, now_ms: i64) -> std::time::Duration {
-        std::time::Duration::from_millis(now_ms.saturating_sub(self.at_ms).max(0) as u64)
+    /// How old the price is at `now_ms`; a time ahead of the clock is of unknown age (see
+    /// [`lifecycle::Age`]), so no maximum age accepts it.
+    pub fn age(&self, now_ms: i64) -> lifecycle::Age {
+        lifecycle::Age::at(self.at_ms, now_ms)
     }
 
     /// What a fill on `side` would pay or get: the ask for a buy, the bid for a sell, the

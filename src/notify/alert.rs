@@ -29,6 +29,11 @@ pub enum AlertKind {
     Outage,
     /// The ML engine answers again.
     Recovered,
+    /// The store cannot write (a full disk): nothing new is stored, exits are watched from
+    /// memory. Told directly (no event row can be written then).
+    StoreFailing,
+    /// The store writes again (its event row).
+    StoreRecovered,
 }
 
 impl AlertKind {
@@ -42,13 +47,18 @@ impl AlertKind {
             AlertKind::Halt => "halt",
             AlertKind::Outage => "outage",
             AlertKind::Recovered => "recovered",
+            AlertKind::StoreFailing => "store_failing",
+            AlertKind::StoreRecovered => "store_recovered",
         }
     }
 
     /// Whether the bell rings for it. A close the trader asked for and a recovery are
     /// quieter: a desktop notification and the webhook, no bell.
     pub fn rings(self) -> bool {
-        !matches!(self, AlertKind::Closed | AlertKind::Recovered)
+        !matches!(
+            self,
+            AlertKind::Closed | AlertKind::Recovered | AlertKind::StoreRecovered
+        )
     }
 }
 
@@ -322,6 +332,12 @@ impl Classifier {
                 "ML engine unreachable".to_string(),
                 "no new decisions until it answers; the loop backs off".to_string(),
             )
+        } else if message.starts_with(crate::store::STORE_BACK_EVENT) {
+            (
+                AlertKind::StoreRecovered,
+                "Store writes again".to_string(),
+                message.clone(),
+            )
         } else if message.starts_with(crate::desk::SOURCE_BACK_EVENT) {
             (
                 AlertKind::Recovered,
@@ -346,6 +362,28 @@ impl Classifier {
             fields,
         })
     }
+}
+
+/// The alert for a store that cannot write, told directly: `key` names the outage (its start).
+pub fn store_failing(user_id: &str, health: &crate::store::WriteHealth) -> Option<Alert> {
+    let f = health.failing.as_ref()?;
+    let mut fields = Map::new();
+    fields.insert("error".into(), json!(f.message));
+    fields.insert("failed_writes".into(), json!(f.failures));
+    Some(Alert {
+        kind: AlertKind::StoreFailing,
+        key: format!("store_failing:{}", f.since_ms),
+        user_id: user_id.to_string(),
+        symbol: None,
+        log_id: None,
+        at: Some(crate::store::fmt_ts(f.since_ms)),
+        title: "STORE FAILING".to_string(),
+        body: format!(
+            "{}: nothing new is stored (no decisions, fills or closes); exits are watched from memory and closed when it writes again",
+            f.message
+        ),
+        fields,
+    })
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {

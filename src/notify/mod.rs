@@ -223,3 +223,54 @@ async fn read_all(
         }
     }
 }
+
+/// A headless engine's (`serve`, `run`) word on its store: on stderr (and in the log) when it
+/// stops writing, each exit held in memory meanwhile, and when it writes again; and the
+/// webhook's alert when it stops (no event row can say so then; the recovery's event row
+/// reaches the webhook through the store like any other).
+pub async fn announce_store_health(
+    mut health: watch::Receiver<crate::store::WriteHealth>,
+    n: Notifications,
+    user_id: String,
+) {
+    use std::io::Write;
+    let webhook = start_webhook(&n);
+    let say = |line: String| {
+        // A closed stderr must not stop the engine.
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
+    let mut last = crate::store::WriteHealth::default();
+    loop {
+        let now = health.borrow_and_update().clone();
+        match (&last.failing, &now.failing) {
+            (None, Some(_)) => {
+                if let Some(b) = now.banner() {
+                    say(format!("error: {b}"));
+                }
+                if let (Some(w), Some(a)) = (&webhook, alert::store_failing(&user_id, &now)) {
+                    w.push(&[a]);
+                }
+            }
+            (Some(_), None) => {
+                if let Some(r) = now.recovered {
+                    say(format!(
+                        "the store writes again after {}s; trading goes on (exits held in memory are closed)",
+                        r.down_ms / 1000
+                    ));
+                }
+            }
+            _ => {}
+        }
+        for line in now
+            .held_exits
+            .iter()
+            .filter(|l| !last.held_exits.contains(l))
+        {
+            say(format!("error: {line}"));
+        }
+        last = now;
+        if health.changed().await.is_err() {
+            return;
+        }
+    }
+}

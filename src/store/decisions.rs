@@ -11,6 +11,7 @@ pub struct StalePending {
     pub log_id: String,
     pub symbol: String,
     pub action: String,
+    pub created_at_ms: i64,
 }
 
 impl Tx<'_> {
@@ -205,34 +206,37 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Pending decisions created before `cutoff_ms` and not yet sent to a broker (a decision
-    /// whose order is out waits for the broker's answer, whatever its age).
-    pub fn pending_before(&self, cutoff_ms: i64) -> Result<Vec<StalePending>> {
+    /// Pending decisions created before `cutoff_ms`, or after `ahead_ms` (stamped ahead of the
+    /// clock), and not yet sent to a broker (a decision whose order is out waits for the
+    /// broker's answer, whatever its age).
+    pub fn pending_expired(&self, cutoff_ms: i64, ahead_ms: i64) -> Result<Vec<StalePending>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT log_id, symbol, action FROM decisions d
-             WHERE user_id = ?1 AND status = 'pending' AND created_at < ?2
+            "SELECT log_id, symbol, action, created_at FROM decisions d
+             WHERE user_id = ?1 AND status = 'pending' AND (created_at < ?2 OR created_at > ?3)
                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = d.log_id)",
         )?;
         Ok(stmt
-            .query_map(params![self.user, cutoff_ms], |r| {
+            .query_map(params![self.user, cutoff_ms, ahead_ms], |r| {
                 Ok(StalePending {
                     log_id: r.get(0)?,
                     symbol: r.get(1)?,
                     action: r.get(2)?,
+                    created_at_ms: r.get(3)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// When the oldest pending decision not yet sent to a broker was created (ms): the next
-    /// one to expire, so the loop can sleep until then instead of checking every second.
-    pub fn oldest_pending_at(&self) -> Result<Option<i64>> {
+    /// one to expire, so the loop can sleep until then instead of checking every second. One
+    /// stamped after `ahead_ms` (ahead of the clock) counts as made at the epoch: due now.
+    pub fn oldest_pending_at(&self, ahead_ms: i64) -> Result<Option<i64>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT MIN(created_at) FROM decisions d
+            "SELECT MIN(CASE WHEN created_at > ?2 THEN 0 ELSE created_at END) FROM decisions d
              WHERE user_id = ?1 AND status = 'pending'
                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = d.log_id)",
         )?;
-        Ok(stmt.query_row(params![self.user], |r| r.get(0))?)
+        Ok(stmt.query_row(params![self.user, ahead_ms], |r| r.get(0))?)
     }
 
     /// Cancel every pending decision not yet sent to a broker; returns how many.

@@ -6,9 +6,11 @@
 //! runs in WAL mode with `synchronous=FULL` and an explicit busy timeout, so the dashboard,
 //! the command line and the API can share one data dir.
 
+pub mod backup;
 mod changes;
 mod decisions;
 mod events;
+pub mod health;
 mod orders;
 mod outcomes;
 mod positions;
@@ -20,6 +22,7 @@ pub use crate::domain::lifecycle::{OrderStatus, Origin, Status};
 pub use crate::domain::records::*;
 pub use changes::{Change, ChangeReader, Changes, Cursor, FillRecord};
 pub use decisions::StalePending;
+pub use health::{STORE_BACK_EVENT, WriteHealth};
 pub use orders::NewOrder;
 pub use outcomes::{ClosedTrade, FollowedDecision, OutcomeRecord};
 pub use positions::NewPosition;
@@ -38,9 +41,29 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("store: {0}")]
     Other(String),
+    /// The store file is damaged, emptied or not ours: refused, with where the last good
+    /// backup is.
+    #[error("{0}")]
+    Damaged(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        health::note(&e);
+        StoreError::Sqlite(e)
+    }
+}
+
+impl StoreError {
+    /// SQLite's own word that the file is not a sound database.
+    fn is_corruption(&self) -> bool {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        matches!(self, StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, DatabaseCorrupt | NotADatabase))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -70,6 +93,9 @@ pub fn new_log_id() -> String {
 pub struct Store {
     conn: Mutex<Connection>,
     user_id: String,
+    health: std::sync::Arc<health::HealthCell>,
+    /// Tests only: every write fails as on a full database (see [`Store::inject_full`]).
+    full: std::sync::atomic::AtomicBool,
 }
 
 /// The repository inside one transaction (or one read): every query and write of a user's
@@ -91,7 +117,11 @@ impl Tx<'_> {
 }
 
 impl Store {
-    /// Open (creating) the store in `data_dir` for `user_id`; `enabled` seeds the runtime switch.
+    /// Open the store in `data_dir` for `user_id`; `enabled` seeds the runtime switch. A data
+    /// dir without a store gets a new one (made whole under another name, then linked into
+    /// place, so that no other process ever sees it empty); one whose store is missing while
+    /// backups of it exist, is empty (0 bytes), is not a database, or holds no autotrade-tui
+    /// schema is refused with [`StoreError::Damaged`], which says where the last good backup is.
     pub fn open(data_dir: &Path, user_id: &str, enabled: bool) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Other(format!(
@@ -99,32 +129,147 @@ impl Store {
                 data_dir.display()
             ))
         })?;
-        let conn = Connection::open(data_dir.join(DB_FILE))?;
-        Store::from_connection(conn, user_id, enabled)
+        let path = data_dir.join(DB_FILE);
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() == 0 => {
+                return Err(damaged(data_dir, "is empty (0 bytes)"));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !backup::list(data_dir).is_empty() {
+                    return Err(damaged(
+                        data_dir,
+                        "is missing, though backups of it exist (to start a fresh store, move the backups directory aside too)",
+                    ));
+                }
+                create_fresh(data_dir)?;
+            }
+            Err(e) => {
+                return Err(StoreError::Other(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        let opened = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::from)
+        .and_then(|conn| Store::from_connection(conn, user_id, enabled, true));
+        opened.map_err(|e| match e {
+            StoreError::Damaged(what) => damaged(data_dir, &what),
+            e if e.is_corruption() => damaged(data_dir, &format!("is damaged ({e})")),
+            e => e,
+        })
+    }
+
+    /// `PRAGMA quick_check` of the whole file, at start: a damaged store is refused
+    /// ([`StoreError::Damaged`]) before anything is written into it.
+    pub fn check_whole(&self, data_dir: &Path) -> Result<()> {
+        let verdict: std::result::Result<Vec<String>, StoreError> = (|| {
+            let conn = self.lock();
+            let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })();
+        match verdict {
+            Ok(v) if v.len() == 1 && v[0] == "ok" => Ok(()),
+            Ok(v) => Err(damaged(
+                data_dir,
+                &format!("is damaged (quick_check: {})", v.join("; ")),
+            )),
+            Err(e) if e.is_corruption() => Err(damaged(data_dir, &format!("is damaged ({e})"))),
+            Err(e) => Err(e),
+        }
     }
 
     /// An in-memory store, for tests and benchmarks.
     pub fn open_in_memory(user_id: &str, enabled: bool) -> Result<Store> {
-        Store::from_connection(Connection::open_in_memory()?, user_id, enabled)
+        Store::from_connection(Connection::open_in_memory()?, user_id, enabled, false)
     }
 
-    fn from_connection(conn: Connection, user_id: &str, enabled: bool) -> Result<Store> {
+    /// `ours`: the store must already hold the schema (a file this program made).
+    fn from_connection(
+        conn: Connection,
+        user_id: &str,
+        enabled: bool,
+        ours: bool,
+    ) -> Result<Store> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        if ours {
+            let version: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .ok();
+            if version.is_none() {
+                let tables: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))?;
+                return Err(StoreError::Damaged(if tables == 0 {
+                    "holds no tables at all (emptied)".into()
+                } else {
+                    "holds no autotrade-tui schema (it is some other database)".into()
+                }));
+            }
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let store = Store {
             conn: Mutex::new(conn),
             user_id: user_id.to_string(),
+            health: Default::default(),
+            full: Default::default(),
         };
-        store.write(|tx| {
+        let prepared = store.write(|tx| {
             schema::migrate(tx.conn)?;
             tx.init_state(enabled)
-        })?;
+        });
+        match prepared {
+            Ok(()) => {}
+            // A store that cannot write (a full disk) but is whole and current is still read:
+            // the front ends say it is failing rather than nothing at all.
+            Err(e) if store.health().is_failing() && store.readable_as_is()? => {
+                tracing::error!("the store opened, but cannot write: {e}");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    /// The schema is this program's and the user's state row exists.
+    fn readable_as_is(&self) -> Result<bool> {
+        self.read(|t| {
+            let version = t.meta_get("schema_version")?;
+            let state: i64 = t.conn.query_row(
+                "SELECT COUNT(*) FROM state WHERE user_id = ?1",
+                [t.user],
+                |r| r.get(0),
+            )?;
+            Ok(version == Some(SCHEMA_VERSION.to_string()) && state == 1)
+        })
+    }
+
+    /// For tests: while `on`, the database may not grow and every write must, so SQLite
+    /// answers SQLITE_FULL as on a full disk (see [`health`]).
+    pub fn inject_full(&self, on: bool) {
+        self.full.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the store can write, as the last write found.
+    pub fn health(&self) -> health::WriteHealth {
+        self.health.get()
+    }
+
+    /// The cell every clone of this store shares: to watch, and to hold exits in.
+    pub fn health_cell(&self) -> &std::sync::Arc<health::HealthCell> {
+        &self.health
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back
         // the open transaction when its guard drops.
         match self.conn.lock() {
@@ -144,16 +289,45 @@ impl Store {
         f: impl FnOnce(&Tx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| E::from(e.into()))?;
-        let out = f(&Tx {
-            conn: &tx,
-            user: &self.user_id,
-            now: now_ms(),
-        })?;
-        tx.commit().map_err(|e| E::from(e.into()))?;
-        Ok(out)
+        let now = now_ms();
+        health::take_noted();
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| E::from(e.into()))?;
+            health::inject(&tx, self.full.load(std::sync::atomic::Ordering::Relaxed))
+                .map_err(|e| E::from(e.into()))?;
+            let t = Tx {
+                conn: &tx,
+                user: &self.user_id,
+                now,
+            };
+            let out = f(&t)?;
+            // The first commit after an outage says so, in the same transaction.
+            if let Some(was) = self.health.failing() {
+                t.add_event(
+                    "warn",
+                    &format!(
+                        "{STORE_BACK_EVENT} after {}s of failures ({} writes failed: {})",
+                        now.saturating_sub(was.since_ms) / 1000,
+                        was.failures,
+                        was.message
+                    ),
+                )
+                .map_err(E::from)?;
+            }
+            tx.commit().map_err(|e| E::from(e.into()))?;
+            Ok(out)
+        })();
+        match &result {
+            Ok(_) => self.health.recovered(now),
+            Err(_) => {
+                if let Some(why) = health::take_noted() {
+                    self.health.failed(&why, now);
+                }
+            }
+        }
+        result
     }
 
     /// Run `f`'s reads on the connection (each statement sees the latest commit).
@@ -199,6 +373,51 @@ impl Store {
     pub fn schema_version(&self) -> Result<Option<String>> {
         self.meta_get("schema_version")
     }
+}
+
+/// A new store in `data_dir`: made whole (schema, WAL mode) under a temporary name, then
+/// hard-linked to its name, which fails if another process made one meanwhile (theirs is
+/// used). Only a file system without hard links falls back to a rename.
+fn create_fresh(data_dir: &Path) -> Result<()> {
+    let path = data_dir.join(DB_FILE);
+    let temp = data_dir.join(format!(
+        ".{DB_FILE}.new-{}-{}",
+        std::process::id(),
+        now_ms()
+    ));
+    let made = (|| -> Result<()> {
+        let mut conn = Connection::open(&temp)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let tx = conn.transaction()?;
+        schema::migrate(&tx)?;
+        tx.commit()?;
+        conn.close().map_err(|(_, e)| StoreError::from(e))?;
+        Ok(())
+    })();
+    let linked = made.and_then(|()| match std::fs::hard_link(&temp, &path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) if !path.exists() => std::fs::rename(&temp, &path)
+            .map_err(|e| StoreError::Other(format!("cannot create {}: {e}", path.display()))),
+        Err(e) => Err(StoreError::Other(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    });
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
+    }
+    linked
+}
+
+/// The refusal of a damaged, emptied or foreign store: what is wrong, and where the last
+/// good backup is.
+fn damaged(data_dir: &Path, what: &str) -> StoreError {
+    StoreError::Damaged(format!(
+        "the store {} {what}; it was not used. {}",
+        data_dir.join(DB_FILE).display(),
+        backup::advice(data_dir)
+    ))
 }
 
 /// Reads the front ends make one at a time, each on the latest commit.

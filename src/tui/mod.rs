@@ -108,6 +108,12 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
     .wrap_err("starting the store watcher")?;
     let refresh = watcher.waker();
     let mut running = engine.map(|e| start_engine(e, &tx));
+    let health = tokio::spawn(forward_store_health(
+        ctx.store.health_cell().subscribe(),
+        tx.clone(),
+        outbox.clone(),
+        ctx.config.auto_trade.user_id.clone(),
+    ));
     if let Some(a) = &attached {
         let first = crate::lock::Holder {
             pid: a.pid,
@@ -149,8 +155,33 @@ async fn dashboard(ctx: Desk) -> Result<u8> {
         let _ = tokio::time::timeout(Duration::from_millis(500), task).await;
     }
     drop(lock);
+    health.abort();
     outbox.finish(crate::notify::DASHBOARD_GRACE).await;
     result
+}
+
+/// Tell the dashboard when its store stops or starts writing again, and the webhook (from
+/// the engine's dashboard) when it stops: no event row can say so then.
+async fn forward_store_health(
+    mut health: tokio::sync::watch::Receiver<store::WriteHealth>,
+    tx: mpsc::UnboundedSender<Action>,
+    outbox: crate::notify::Outbox,
+    user: String,
+) {
+    let mut was_failing = false;
+    loop {
+        let now = health.borrow_and_update().clone();
+        if now.is_failing() && !was_failing {
+            let alerts: Vec<_> = crate::notify::alert::store_failing(&user, &now)
+                .into_iter()
+                .collect();
+            outbox.offer(&alerts);
+        }
+        was_failing = now.is_failing();
+        if tx.send(Action::StoreHealth(now)).is_err() || health.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 /// The dashboard of a remote `serve` (`autotrade-tui attach URL`): its settings and snapshot

@@ -176,6 +176,22 @@ pub fn render(app: &App, theme: Theme, area: Rect, buf: &mut Buffer) {
         ));
     }
 
+    // A store that cannot write takes the whole second line: nothing is being stored.
+    if let Some(f) = &app.store_health.failing {
+        let text = super::grid::cut_at_word(
+            &format!(
+                "cannot write ({}): nothing is stored; exits watched from memory",
+                f.message.trim_start_matches("store: ")
+            ),
+            width.saturating_sub(17),
+        );
+        let second = vec![
+            Span::styled(" STORE FAILING ", theme.badge(Color::Red)),
+            Span::styled(format!(" {text}"), theme.bad()),
+        ];
+        Paragraph::new(vec![Line::from(first), Line::from(second)]).render(area, buf);
+        return;
+    }
     let mut items: Vec<Vec<Span>> = Vec::new();
     // A loss halt leads the second line, with its reason and figures; else how much of each
     // loss limit is used, when one is set, after the equity and the counts.
