@@ -21,6 +21,8 @@ pub struct Guard {
     /// reach the API through a DNS name rebound to 127.0.0.1.
     pub loopback_hosts_only: bool,
     pub limiter: Option<RateLimiter>,
+    /// How long a request's body may take to arrive (408 after).
+    pub body_timeout: Duration,
 }
 
 pub async fn check(
@@ -30,7 +32,10 @@ pub async fn check(
     next: Next,
 ) -> Response {
     match admit(&guard, peer.ip(), req.headers()) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => match read_body(&guard, req).await {
+            Ok(req) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
         Err(e) => {
             let mut resp = e.into_response();
             // The body was not read: the connection cannot carry another request.
@@ -50,10 +55,50 @@ pub async fn limit_only(
     req: Request,
     next: Next,
 ) -> Response {
-    match rate_limit(&guard, peer.ip()) {
+    match one_host(req.headers()).and_then(|()| rate_limit(&guard, peer.ip())) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
+}
+
+/// The whole body, read within the time-out (a client sending it a byte at a time cannot
+/// hold the connection), then handed on as it came.
+async fn read_body(guard: &Guard, req: Request) -> Result<Request, ApiError> {
+    if !has_body(req.headers()) {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(guard.body_timeout, async move {
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("the request body could not be read: {e}"))
+            })?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(body_too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    })
+    .await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return Err(e.closing()),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    guard.body_timeout.as_secs_f64()
+                ),
+            )
+            .closing());
+        }
+    };
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
 fn rate_limit(guard: &Guard, ip: IpAddr) -> Result<(), ApiError> {
@@ -75,6 +120,19 @@ fn rate_limit(guard: &Guard, ip: IpAddr) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Two Host headers could name two different servers to two different readers (a proxy and
+/// this server): refused, not the last one taken.
+fn one_host(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(ApiError::bad_request(
+            "the request has more than one Host header: send exactly one",
+        )
+        .field("Host")
+        .closing());
+    }
+    Ok(())
+}
+
 fn has_body(headers: &HeaderMap) -> bool {
     headers.contains_key(header::TRANSFER_ENCODING)
         || headers
@@ -83,6 +141,7 @@ fn has_body(headers: &HeaderMap) -> bool {
 }
 
 fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+    one_host(headers)?;
     rate_limit(guard, ip)?;
     // Browsers send Origin on every cross-origin request that could change something; CORS
     // is off, so no web page may drive this API (e.g. POST enable from a malicious site).

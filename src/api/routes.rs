@@ -116,9 +116,6 @@ fn user_of(
     users.get(&user_id)
 }
 
-/// A JSON body: 415 without a JSON content type (which also keeps browsers' simple
-/// cross-site posts out), 413 over the limit, 400 when it is not JSON, 422 naming the field
-/// when it has the wrong shape.
 /// A body that may be absent (a bare POST): its default then, else [`json_body`].
 fn optional_json_body<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
@@ -130,6 +127,9 @@ fn optional_json_body<T: DeserializeOwned + Default>(
     }
 }
 
+/// A JSON body: 415 without a JSON content type (which also keeps browsers' simple
+/// cross-site posts out), 413 over the limit, 400 when it is not JSON or names a key twice
+/// (naming it), 422 naming the field when it has the wrong shape.
 fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -160,7 +160,16 @@ fn json_body<T: DeserializeOwned>(
             "the request body is empty: expected a JSON object",
         ));
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| from_json_error(".", &e))?;
+    let value = super::strict::from_slice(&body).map_err(|e| match e {
+        super::strict::StrictError::Json(e) => from_json_error(".", &e),
+        super::strict::StrictError::Duplicate { path, key } => {
+            let field = super::strict::StrictError::field(&path, &key);
+            ApiError::bad_request(format!(
+                "{field} appears twice in the request body: send each key once"
+            ))
+            .field(field)
+        }
+    })?;
     // serde would take a struct from an array too; the seed's bodies are objects.
     if !value.is_object() {
         return Err(ApiError::invalid("body", "body: expected a JSON object"));

@@ -102,7 +102,11 @@ impl Users {
             }
             let loaded = serde_json::from_value::<AutoTradeConfig>(value)
                 .map_err(|e| e.to_string())
-                .and_then(|s| settings::user_config(&users.base, &s).map_err(|e| e.detail));
+                .and_then(|s| {
+                    settings::api_user_config(&users.base, &s).map_err(|e| {
+                        format!("{} (POST its config again within the bounds)", e.detail)
+                    })
+                });
             match loaded {
                 Ok(mut config) => {
                     config.source = API_SOURCE.to_string();
@@ -190,7 +194,12 @@ impl Users {
     /// Create or replace one user's settings: validated, stored, its enabled switch set, and
     /// its loop (re)started by the supervisor. Returns the user and whether it is new.
     pub async fn put(&self, settings: AutoTradeConfig) -> Result<(Arc<User>, bool), ApiError> {
-        let mut config = settings::user_config(&self.base, &settings)?;
+        // The config file's user keeps the file's ranges; the API's users have tighter ones.
+        let mut config = if settings.user_id == self.file_user {
+            settings::user_config(&self.base, &settings)?
+        } else {
+            settings::api_user_config(&self.base, &settings)?
+        };
         let _guard = self.changing.lock().await;
         let user_id = config.auto_trade.user_id.clone();
         let existing = self.read().get(&user_id).cloned();
@@ -287,20 +296,28 @@ pub async fn supervise(users: Arc<Users>, mut shutdown: watch::Receiver<bool>) {
         }
         reconcile(&users, &mut running, &events_tx).await;
     }
-    let stopping: Vec<(String, Running)> = running.drain().collect();
-    for (_, r) in &stopping {
-        let _ = r.commands.try_send(EngineCommand::Stop);
-    }
-    for (user_id, r) in stopping {
-        let abort = r.handle.abort_handle();
-        if tokio::time::timeout(STOP_GRACE, r.handle).await.is_err() {
-            tracing::warn!("user {user_id}: loop did not stop in time, aborted");
-            abort.abort();
-        }
-    }
+    stop_all(running.drain().collect()).await;
     users.set_monitoring(HashSet::new());
     drop(events_tx);
     let _ = drain.await;
+}
+
+/// Tell every loop to stop, then wait for all of them at once: each finishes the cycle it is
+/// in, and whichever has not stopped when [`STOP_GRACE`] is over is aborted. The wait is one
+/// grace period for all, not one per user.
+async fn stop_all(stopping: Vec<(String, Running)>) {
+    for (_, r) in &stopping {
+        let _ = r.commands.try_send(EngineCommand::Stop);
+    }
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    let waits = stopping.into_iter().map(|(user_id, r)| async move {
+        let abort = r.handle.abort_handle();
+        if tokio::time::timeout_at(deadline, r.handle).await.is_err() {
+            tracing::warn!("user {user_id}: loop did not stop in time, aborted");
+            abort.abort();
+        }
+    });
+    futures::future::join_all(waits).await;
 }
 
 async fn reconcile(
