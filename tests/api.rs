@@ -2180,3 +2180,252 @@ fn a_second_host_and_duplicate_json_keys_are_refused() {
     assert_eq!(srv.get(&format!("{API}/config/a")).status, 404);
     assert_eq!(srv.status("default")["kill_switch"], false);
 }
+
+// ---------------------------------------------------------------- users' own tokens
+
+/// A request from `from` with `token`: its status and body.
+async fn request_as(
+    srv: &Server,
+    from: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = connect_from(srv, from).await;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+
+/// Each user made through the API gets its own token, shown once and stored hashed; it acts
+/// for that user alone (403 on every other user's route, and no making users); the admin
+/// token acts for all; without AUTOTRADE_API_TOKEN on loopback the API stays open.
+#[test]
+fn each_user_has_its_own_token_that_acts_for_it_alone() {
+    let ml = ml_with(&[("BTC/USD", "neutral", 0.5, 45000.0, "accumulation")]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60");
+    let mut srv = Server::start_with(dir.path(), "127.0.0.1:0", &[("AUTOTRADE_API_TOKEN", ADMIN)]);
+    let mut tokens = Vec::new();
+    for u in ["alice", "bob"] {
+        let r = srv.post_json(
+            &format!("{API}/config"),
+            &json!({"config": {"user_id": u, "enabled": false, "symbols": ["BTC/USD"]}}),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let t = r.body["token"].as_str().unwrap().to_string();
+        assert!(t.starts_with("att_") && t.len() == 68, "{t}");
+        tokens.push(t);
+    }
+    let (alice, bob) = (tokens[0].clone(), tokens[1].clone());
+    // Shown once: replacing the settings makes no new token.
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "alice", "enabled": false, "symbols": ["ETH/USD"]}}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("token").is_none(), "{r:?}");
+    let call = |method: &str, path: &str, token: &str, body: Option<&str>| {
+        srv.rt.block_on(request_as(
+            &srv,
+            "127.0.0.1",
+            method,
+            path,
+            Some(token),
+            body,
+        ))
+    };
+    for path in [
+        "status",
+        "config",
+        "decisions",
+        "pending",
+        "dashboard",
+        "history",
+        "report",
+    ] {
+        assert_eq!(
+            call("GET", &format!("{API}/{path}/alice"), &alice, None).0,
+            200,
+            "{path}"
+        );
+        let (status, body) = call("GET", &format!("{API}/{path}/bob"), &alice, None);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("\"field\":\"user_id\""), "{body}");
+        // Users that do not exist, and the file's user, are as closed.
+        assert_eq!(
+            call("GET", &format!("{API}/{path}/nobody"), &alice, None).0,
+            403
+        );
+        assert_eq!(
+            call("GET", &format!("{API}/{path}/default"), &alice, None).0,
+            403
+        );
+    }
+    for (path, body) in [
+        ("kill/bob", None),
+        ("enable/bob", None),
+        ("disable/bob", None),
+        ("trade/bob", Some(r#"{"symbol": "BTC/USD", "side": "BUY"}"#)),
+        ("close/bob", Some(r#"{"symbol": "BTC/USD"}"#)),
+        ("decisions/bob/confirm", Some(r#"{"log_id": "decision_1"}"#)),
+        ("decisions/bob/cancel", Some(r#"{"log_id": "decision_1"}"#)),
+        (
+            "decisions/bob/resize",
+            Some(r#"{"log_id": "decision_1", "size": 1}"#),
+        ),
+    ] {
+        assert_eq!(
+            call("POST", &format!("{API}/{path}"), &alice, body).0,
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        call("GET", &format!("{API}/events/bob"), &alice, None).0,
+        403
+    );
+    assert_eq!(
+        srv.status("bob")["kill_switch"],
+        false,
+        "alice's kill did not reach bob"
+    );
+    // Alice may change her own settings, not make users or change bob's.
+    let own = r#"{"config": {"user_id": "alice", "enabled": false, "symbols": ["BTC/USD"]}}"#;
+    assert_eq!(
+        call("POST", &format!("{API}/config"), &alice, Some(own)).0,
+        200
+    );
+    for other in ["bob", "carol"] {
+        let body = format!(r#"{{"config": {{"user_id": "{other}", "symbols": ["BTC/USD"]}}}}"#);
+        let (status, text) = call("POST", &format!("{API}/config"), &alice, Some(&body));
+        assert_eq!(status, 403, "{text}");
+        assert!(text.contains("config.user_id"), "{text}");
+    }
+    assert_eq!(srv.get(&format!("{API}/config/carol")).status, 404);
+    assert_eq!(
+        call("POST", &format!("{API}/kill/alice"), &alice, None).0,
+        200
+    );
+    assert_eq!(call("GET", &format!("{API}/status/bob"), &bob, None).0, 200);
+    assert_eq!(
+        call("GET", &format!("{API}/status/alice"), &bob, None).0,
+        403
+    );
+    assert_eq!(
+        call("GET", &format!("{API}/status/alice"), "att_00", None).0,
+        401
+    );
+    // Kept hashed: the store holds neither token.
+    let mut db = std::fs::read(dir.path().join("data/autotrade.db")).unwrap();
+    db.extend(std::fs::read(dir.path().join("data/autotrade.db-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&db);
+    assert!(!text.contains(&alice[4..]) && !text.contains(&bob[4..]));
+    let hashed = rusqlite::Connection::open(dir.path().join("data/autotrade.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM api_tokens WHERE length(token_sha256) = 64",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    assert_eq!(hashed, 2);
+    // Across a restart.
+    srv.signal("TERM");
+    assert_eq!(srv.wait_exit().0, 0);
+    let srv = Server::start_with(dir.path(), "127.0.0.1:0", &[("AUTOTRADE_API_TOKEN", ADMIN)]);
+    let call = |path: &str, token: Option<&str>| {
+        srv.rt
+            .block_on(request_as(&srv, "127.0.0.1", "GET", path, token, None))
+            .0
+    };
+    assert_eq!(call(&format!("{API}/status/alice"), Some(&alice)), 200);
+    assert_eq!(call(&format!("{API}/status/bob"), Some(&alice)), 403);
+    drop(srv);
+    // Loopback without AUTOTRADE_API_TOKEN: open as before, but a user's token still only
+    // acts for its user.
+    let srv = Server::start(dir.path());
+    let call = |path: &str, token: Option<&str>| {
+        srv.rt
+            .block_on(request_as(&srv, "127.0.0.1", "GET", path, token, None))
+            .0
+    };
+    assert_eq!(call(&format!("{API}/status/bob"), None), 200);
+    assert_eq!(call(&format!("{API}/status/bob"), Some(&alice)), 403);
+    assert_eq!(call(&format!("{API}/status/alice"), Some(&alice)), 200);
+}
+
+/// A token's requests share one bucket, whatever address they come from; the address's own
+/// bucket still holds too; another token is not touched.
+#[test]
+fn the_rate_limit_counts_per_token_as_well_as_per_address() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60");
+    // 2 a second, bursts of 4.
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[
+            ("AUTOTRADE_API_TOKEN", ADMIN),
+            ("AUTOTRADE_API_RATE_LIMIT", "2"),
+        ],
+    );
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "alice", "enabled": false, "symbols": ["BTC/USD"]}}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let alice = r.body["token"].as_str().unwrap().to_string();
+    let path = format!("{API}/status/alice");
+    // Four fresh addresses, three requests each: under each address's burst of 4, twelve
+    // on alice's token.
+    let got: Vec<(u16, String)> = srv.rt.block_on(async {
+        let futs = (0..12).map(|i| {
+            let from = format!("127.0.1.{}", 1 + i % 4);
+            let (srv, path, alice) = (&srv, &path, &alice);
+            async move { request_as(srv, &from, "GET", path, Some(alice), None).await }
+        });
+        futures::future::join_all(futs).await
+    });
+    let ok = got.iter().filter(|(s, _)| *s == 200).count();
+    let limited: Vec<&String> = got
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, b)| b)
+        .collect();
+    assert!((4..=6).contains(&ok), "{got:?}");
+    assert_eq!(ok + limited.len(), 12, "{got:?}");
+    assert!(
+        limited[0].contains("user \\\"alice\\\"'s token"),
+        "{}",
+        limited[0]
+    );
+    // The admin token, from one of those addresses, has its own bucket.
+    let (status, body) = srv.rt.block_on(request_as(
+        &srv,
+        "127.0.2.9",
+        "GET",
+        &path,
+        Some(ADMIN),
+        None,
+    ));
+    assert_eq!(status, 200, "{body}");
+}

@@ -14,6 +14,7 @@ pub mod routes;
 pub mod settings;
 pub mod stream;
 pub mod strict;
+pub mod tokens;
 pub mod users;
 
 use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
@@ -132,6 +133,7 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         token,
         limiter,
         body_timeout: io_timeout,
+        users: users.tokens.clone(),
     });
     let loops = headless::Loops::start(users.clone());
     let follower = Arc::new(

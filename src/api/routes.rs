@@ -4,6 +4,7 @@ use super::error::{ApiError, from_json_error};
 use super::guard::{self, Guard, MAX_BODY};
 use super::settings::{ConfigRequest, settings_json};
 use super::stream::{self, Follower};
+use super::tokens::Caller;
 use super::users::{User, Users};
 use crate::desk::DeskError;
 use crate::store::Status;
@@ -180,6 +181,7 @@ fn json_body<T: DeserializeOwned>(
 
 async fn post_config(
     State(users): State<Arc<Users>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
@@ -192,13 +194,28 @@ async fn post_config(
     }
     let req: ConfigRequest = serde_path_to_error::deserialize(req)
         .map_err(|e| from_json_error(&e.path().to_string(), e.inner()))?;
-    let (user, created) = users.put(req.config).await?;
+    // A user's own token replaces that user's settings; only the admin token makes users.
+    if let Some(Extension(caller)) = &caller
+        && !caller.may_act_for(&req.config.user_id)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this token acts for one user only: creating users, or changing another's \
+             settings, needs AUTOTRADE_API_TOKEN",
+        )
+        .field("config.user_id"));
+    }
+    let (user, created, token) = users.put(req.config).await?;
     let at = &user.ctx.config.auto_trade;
-    Ok(Json(json!({
+    let mut reply = json!({
         "user_id": at.user_id,
         "created": created,
         "config": settings_json(at, at.enabled),
-    })))
+    });
+    if let Some(token) = token {
+        reply["token"] = json!(token);
+    }
+    Ok(Json(reply))
 }
 
 async fn get_config(

@@ -8,6 +8,7 @@
 
 use super::error::ApiError;
 use super::settings::{self, API_SOURCE, AutoTradeConfig};
+use super::tokens::{self, Tokens};
 use crate::config::Config;
 use crate::desk::{Desk, make_source};
 use crate::engine::{Engine, EngineCommand, EngineEvent};
@@ -50,6 +51,8 @@ pub struct Users {
     monitoring: Mutex<HashSet<String>>,
     /// The ML engine client, shared by every user's loop (one pool, one concurrency cap).
     ml_source: Option<Arc<dyn MarketSource>>,
+    /// Each user's bearer token, by its hash.
+    pub tokens: Arc<Tokens>,
 }
 
 impl Users {
@@ -76,6 +79,7 @@ impl Users {
         } else {
             Vec::new()
         };
+        let tokens = Arc::new(Tokens::from_stored(ctx.store.api_tokens()?));
         let users = Users {
             file_user: file_user.clone(),
             base,
@@ -86,6 +90,7 @@ impl Users {
             wake: Notify::new(),
             monitoring: Mutex::new(HashSet::new()),
             ml_source,
+            tokens,
         };
         users.insert(ctx);
         for (user_id, value) in stored {
@@ -192,8 +197,12 @@ impl Users {
     }
 
     /// Create or replace one user's settings: validated, stored, its enabled switch set, and
-    /// its loop (re)started by the supervisor. Returns the user and whether it is new.
-    pub async fn put(&self, settings: AutoTradeConfig) -> Result<(Arc<User>, bool), ApiError> {
+    /// its loop (re)started by the supervisor. Returns the user, whether it is new, and the
+    /// token made for it when it had none (shown once: only its hash is kept).
+    pub async fn put(
+        &self,
+        settings: AutoTradeConfig,
+    ) -> Result<(Arc<User>, bool, Option<String>), ApiError> {
         // The config file's user keeps the file's ranges; the API's users have tighter ones.
         let mut config = if settings.user_id == self.file_user {
             settings::user_config(&self.base, &settings)?
@@ -221,6 +230,13 @@ impl Users {
         let id = user_id.clone();
         let config = Arc::new(config);
         let cfg = config.clone();
+        let token = if self.tokens.has_token(&user_id) {
+            None
+        } else {
+            Some(tokens::new_token().map_err(ApiError::internal)?)
+        };
+        let token_hash = token.as_deref().map(tokens::hash);
+        let stored_hash = token_hash.clone();
         let desk = tokio::task::spawn_blocking(move || -> Result<Desk, ApiError> {
             let store = match old_store {
                 Some(s) => s,
@@ -230,6 +246,9 @@ impl Users {
             store
                 .put_user_settings(&id, &stored)
                 .map_err(ApiError::internal)?;
+            if let Some(h) = &stored_hash {
+                store.put_api_token(&id, h).map_err(ApiError::internal)?;
+            }
             let state = store.state().map_err(ApiError::internal)?;
             // The posted switch wins (enabling also clears a kill switch, as `enable` does).
             if enabled && (!state.enabled || state.kill_switch) {
@@ -247,9 +266,12 @@ impl Users {
         })
         .await
         .map_err(ApiError::internal)??;
+        if let Some(h) = token_hash {
+            self.tokens.set(&user_id, h);
+        }
         let user = self.insert(desk);
         self.wake.notify_one();
-        Ok((user, existing.is_none()))
+        Ok((user, existing.is_none(), token))
     }
 
     /// The source a user's loop reads: the shared ML engine client, or a simulated market

@@ -15,6 +15,7 @@ mod positions;
 mod rows;
 mod schema;
 mod state;
+mod tokens;
 
 pub use crate::domain::lifecycle::{OrderStatus, Origin, Status};
 pub use crate::domain::records::*;
