@@ -2429,3 +2429,323 @@ fn the_rate_limit_counts_per_token_as_well_as_per_address() {
     ));
     assert_eq!(status, 200, "{body}");
 }
+
+// ---------------------------------------------------------------- the published document
+
+/// The YAML reader reads the whole document, and the validator catches what it should.
+#[test]
+fn the_openapi_document_reads_and_its_validator_bites() {
+    let d = support::openapi::Document::load();
+    assert_eq!(d.doc["openapi"], "3.0.3");
+    assert_eq!(d.doc["paths"].as_object().unwrap().len(), 18);
+    assert_eq!(
+        d.template("/api/v1/auto-trade/decisions/x%20y/confirm")
+            .as_deref(),
+        Some("/api/v1/auto-trade/decisions/{user_id}/confirm")
+    );
+    let ok = json!({"detail": "no user", "field": "user_id"});
+    assert!(
+        d.check("GET", "/api/v1/auto-trade/status/x", 404, &ok)
+            .is_empty()
+    );
+    for (status, body) in [
+        (404, json!({"field": "user_id"})),
+        (404, json!({"detail": 5})),
+        (418, json!({"detail": "teapot"})),
+    ] {
+        assert!(
+            !d.check("GET", "/api/v1/auto-trade/status/x", status, &body)
+                .is_empty(),
+            "{status} {body}"
+        );
+    }
+    let s = json!({"$ref": "#/components/schemas/AutoTradeConfigInput"});
+    let mut errors = Vec::new();
+    d.validate(
+        &s,
+        &json!({"user_id": null, "paper_trading": null, "bogus": 1, "max_risk_percent": 0}),
+        "c",
+        &mut errors,
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+/// Real answers of every route, successes and refusals, checked against assets/openapi.yaml:
+/// each status is declared for its operation, and each JSON body fits the schema declared.
+#[test]
+fn responses_agree_with_the_openapi_document() {
+    let d = support::openapi::Document::load();
+    let ml = ml_with(&[("BTC/USD", "neutral", 0.5, 45000.0, "accumulation")]);
+    let dir = setup(
+        &ml,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60\npending_expiry_minutes = 30",
+    );
+    let srv = Server::start_with(dir.path(), "127.0.0.1:0", &[("AUTOTRADE_API_TOKEN", ADMIN)]);
+    let mut seen: Vec<(String, String, u16, Value)> = Vec::new();
+    let mut call =
+        |method: &str, path: &str, token: Option<&str>, body: Option<&str>| -> (u16, Value) {
+            let (status, text) =
+                srv.rt
+                    .block_on(request_as(&srv, "127.0.0.1", method, path, token, body));
+            let v = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{method} {path}: {text}: {e}"))
+            };
+            seen.push((method.into(), path.into(), status, v.clone()));
+            (status, v)
+        };
+    let a = Some(ADMIN);
+    let cfg = r#"{"config": {"user_id": "alice", "symbols": ["BTC/USD"], "check_interval_minutes": 60, "pending_expiry_minutes": 30}}"#;
+    let (s, v) = call("POST", &format!("{API}/config"), a, Some(cfg));
+    assert_eq!(s, 200, "{v}");
+    let alice = v["token"].as_str().unwrap().to_string();
+    let t = Some(alice.as_str());
+    call("POST", &format!("{API}/config"), a, Some(cfg));
+    for bad in [
+        r#"{"config": {"user_id": "x", "min_confidence": 2}}"#,
+        r#"{"config": {"user_id": "x", "check_interval_minutes": 0.01}}"#,
+        r#"{"config": {"user_id": "x", "enabled": true, "enabled": false}}"#,
+        r#"{"config": {"user_id": "x", "paper_trading": false}}"#,
+        r#"{"config": 5}"#,
+        "{not json",
+    ] {
+        call("POST", &format!("{API}/config"), a, Some(bad));
+    }
+    call(
+        "POST",
+        &format!("{API}/config"),
+        t,
+        Some(r#"{"config": {"user_id": "bob"}}"#),
+    );
+    call("POST", &format!("{API}/config"), None, Some(cfg));
+    for route in [
+        "config",
+        "status",
+        "dashboard",
+        "decisions",
+        "pending",
+        "history",
+        "report",
+    ] {
+        call("GET", &format!("{API}/{route}/alice"), t, None);
+        call("GET", &format!("{API}/{route}/nobody"), a, None);
+        call("GET", &format!("{API}/{route}/default"), t, None);
+    }
+    call("GET", &format!("{API}/decisions/alice?limit=0"), t, None);
+    call("GET", &format!("{API}/report/alice?bogus=1"), t, None);
+    call(
+        "GET",
+        &format!("{API}/decisions/alice?limit=5&executed_only=true"),
+        t,
+        None,
+    );
+    let (s, v) = call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(
+            r#"{"symbol": "BTC/USD", "side": "BUY", "size": null, "take_profit": 47000, "stop_loss": 44000}"#,
+        ),
+    );
+    assert_eq!(s, 200, "{v}");
+    let log_id = v["log_id"].as_str().unwrap().to_string();
+    call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(r#"{"symbol": "BTC/USD", "side": "BUY", "take_profit": 1}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(r#"{"symbol": null, "side": "BUY"}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(r#"{"symbol": "DOGE/USD", "side": "BUY"}"#),
+    );
+    let resize = format!(r#"{{"log_id": "{log_id}", "size": 0.001}}"#);
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/resize"),
+        t,
+        Some(&resize),
+    );
+    let id = format!(r#"{{"log_id": "{log_id}"}}"#);
+    let (s, v) = call(
+        "POST",
+        &format!("{API}/decisions/alice/confirm"),
+        t,
+        Some(&id),
+    );
+    assert_eq!(s, 200, "{v}");
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/confirm"),
+        t,
+        Some(&id),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/cancel"),
+        t,
+        Some(&id),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/cancel"),
+        t,
+        Some(r#"{"log_id": "decision_00"}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/resize"),
+        t,
+        Some(&resize),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/confirm"),
+        t,
+        Some(r#"{"log_id": 5}"#),
+    );
+    let (s, v) = call(
+        "POST",
+        &format!("{API}/close/alice"),
+        t,
+        Some(r#"{"symbol": "BTC/USD", "position_id": null}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    call(
+        "POST",
+        &format!("{API}/close/alice"),
+        t,
+        Some(r#"{"symbol": "BTC/USD"}"#),
+    );
+    call("POST", &format!("{API}/disable/alice"), t, None);
+    call(
+        "POST",
+        &format!("{API}/enable/alice"),
+        t,
+        Some(r#"{"reset": null}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/enable/alice"),
+        t,
+        Some(r#"{"reset": true}"#),
+    );
+    call("POST", &format!("{API}/enable/alice"), t, None);
+    call(
+        "POST",
+        &format!("{API}/kill/alice"),
+        t,
+        Some(r#"{"flatten": true}"#),
+    );
+    call("POST", &format!("{API}/kill/alice"), t, None);
+    call(
+        "POST",
+        &format!("{API}/kill/alice"),
+        t,
+        Some("{\"flatten\": \"yes\"}"),
+    );
+    call("GET", &format!("{API}/events/bob"), t, None);
+    call("GET", "/health", None, None);
+    call("GET", &format!("{API}/nothing/here"), a, None);
+    // Refusals a client may meet on any route.
+    let mut raw = |path: &str, request: String| {
+        let (status, text) = raw_http(&srv.base, request.as_bytes());
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let v = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap()
+        };
+        seen.push((
+            request.split_whitespace().next().unwrap().to_string(),
+            path.to_string(),
+            status,
+            v,
+        ));
+    };
+    let status = format!("{API}/status/alice");
+    raw(
+        &status,
+        format!("GET {status} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    raw(
+        &status,
+        format!(
+            "GET {status} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    raw(
+        "/health",
+        "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n".to_string(),
+    );
+    let kill = format!("{API}/kill/alice");
+    raw(
+        &kill,
+        format!(
+            "POST {kill} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+        ),
+    );
+    raw(
+        &kill,
+        format!(
+            "POST {kill} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    drop(srv);
+    // 408 and 429 on a server with a short time-out and a low limit.
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[
+            ("AUTOTRADE_API_IO_TIMEOUT", "0.5"),
+            ("AUTOTRADE_API_RATE_LIMIT", "1"),
+        ],
+    );
+    let cfg_path = format!("{API}/config");
+    let (s, text) = raw_http(
+        &srv.base,
+        format!("POST {cfg_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{").as_bytes(),
+    );
+    seen.push((
+        "POST".into(),
+        cfg_path,
+        s,
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap(),
+    ));
+    for path in ["/health".to_string(), format!("{API}/status/default")] {
+        for _ in 0..4 {
+            let r = srv.get(&path);
+            seen.push(("GET".into(), path.clone(), r.status, r.body));
+        }
+    }
+    let statuses: std::collections::BTreeSet<u16> = seen.iter().map(|s| s.2).collect();
+    for want in [200, 400, 401, 403, 404, 408, 409, 413, 415, 422, 429] {
+        assert!(
+            statuses.contains(&want),
+            "no {want} was exercised: {statuses:?}"
+        );
+    }
+    let mut errors = Vec::new();
+    for (method, path, status, body) in &seen {
+        if path.contains("/nothing/") {
+            continue;
+        }
+        errors.extend(d.check(method, path, *status, body));
+    }
+    assert!(
+        errors.is_empty(),
+        "{} disagreements:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
