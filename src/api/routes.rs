@@ -318,7 +318,18 @@ async fn kill(
         })));
     }
     blocking(move || {
-        let cancelled = user.ctx.kill().map_err(desk_error)?;
+        // On a connection of its own: the user's shared one may be held by a cycle that is
+        // itself waiting for the store's lock, and the kill must not queue behind it.
+        let ctx = &user.ctx;
+        let store = crate::store::Store::open(
+            &ctx.data_dir,
+            &ctx.config.auto_trade.user_id,
+            ctx.config.auto_trade.enabled,
+        )
+        .map_err(ApiError::internal)?;
+        let desk =
+            crate::desk::Desk::new(ctx.config.clone(), ctx.data_dir.clone(), Arc::new(store));
+        let cancelled = desk.kill().map_err(desk_error)?;
         Ok(Json(
             json!({ "kill_switch": true, "enabled": false, "cancelled": cancelled }),
         ))
