@@ -1052,9 +1052,12 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
     }
 }
 
-/// A user id: 1 to 64 printable characters, not only spaces.
+/// A user id: 1 to 64 printable characters (characters, not bytes: the rule the API's
+/// document states), not only spaces.
 pub fn valid_user_id(user_id: &str) -> bool {
-    !(user_id.trim().is_empty() || user_id.len() > 64 || user_id.chars().any(|c| c.is_control()))
+    !(user_id.trim().is_empty()
+        || user_id.chars().count() > 64
+        || user_id.chars().any(|c| c.is_control()))
 }
 
 /// A symbol as the trader typed it, the way it is stored: trimmed and upper-case

@@ -192,7 +192,10 @@ fn run(
         cli.command,
         None | Some(Command::Serve { .. } | Command::Run)
     );
-    if !ctx.viewer {
+    // The kill switch does not wait for the recovery's writes: on a busy store they could
+    // fail it ("database is locked"); the next command or engine cycle recovers.
+    let kill_first = matches!(cli.command, Some(Command::Kill { flatten: false }));
+    if !ctx.viewer && !kill_first {
         let found = match if engine {
             ctx.recover_executed()
         } else {

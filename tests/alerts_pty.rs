@@ -252,7 +252,7 @@ fn serve_posts_for_every_user_and_a_remote_dashboard_rings() {
             .post(format!("{url}/api/v1/auto-trade/config"))
             .json(
                 &json!({"config": {"user_id": "u2", "enabled": true, "symbols": ["BTC/USD"],
-                                     "check_interval_minutes": 0.05}}),
+                                     "check_interval_minutes": 1}}),
             )
             .send()
             .await

@@ -647,7 +647,7 @@ fn config_creates_then_replaces_a_user_and_its_loop_follows() {
     let r = srv.post_json(
         &format!("{API}/config"),
         &json!({"config": {"user_id": "alice", "symbols": ["BTC/USD"],
-                           "check_interval_minutes": 0.01, "pending_expiry_minutes": 30}}),
+                           "check_interval_minutes": 1, "pending_expiry_minutes": 30}}),
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["created"], true);
@@ -659,7 +659,7 @@ fn config_creates_then_replaces_a_user_and_its_loop_follows() {
         json!({"user_id": "alice", "enabled": true, "symbols": ["BTC/USD"],
                "max_risk_percent": 1.5, "min_confidence": 0.75, "paper_trading": true,
                "require_confirmation": true, "max_open_positions": 3,
-               "check_interval_minutes": 0.01, "pending_expiry_minutes": 30.0})
+               "check_interval_minutes": 1.0, "pending_expiry_minutes": 30.0})
     );
     wait_until(Duration::from_secs(20), "alice's BTC decision", || {
         (!for_symbol(&srv.decisions("alice"), "BTC/USD").is_empty()).then_some(())
@@ -669,7 +669,7 @@ fn config_creates_then_replaces_a_user_and_its_loop_follows() {
     let r = srv.post_json(
         &format!("{API}/config"),
         &json!({"config": {"user_id": "alice", "symbols": ["ETH/USD"], "min_confidence": 0.9,
-                           "check_interval_minutes": 0.01, "pending_expiry_minutes": 30}}),
+                           "check_interval_minutes": 1, "pending_expiry_minutes": 30}}),
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body["created"], false);
@@ -966,7 +966,7 @@ fn many_users_each_run_their_own_loop_with_their_own_settings() {
             &format!("{API}/config"),
             &json!({"config": {"user_id": u, "symbols": syms, "min_confidence": min_conf,
                                "require_confirmation": confirm,
-                               "check_interval_minutes": 0.01, "pending_expiry_minutes": 30}}),
+                               "check_interval_minutes": 1, "pending_expiry_minutes": 30}}),
         );
         assert_eq!(r.status, 200, "{u}: {r:?}");
     }
@@ -1100,7 +1100,7 @@ fn posted_users_survive_a_restart_and_the_file_user_keeps_the_files_settings() {
         let r = srv.post_json(
             &format!("{API}/config"),
             &json!({"config": {"user_id": u, "symbols": [sym], "max_risk_percent": 0.5,
-                               "check_interval_minutes": 0.01, "pending_expiry_minutes": 30}}),
+                               "check_interval_minutes": 1, "pending_expiry_minutes": 30}}),
         );
         assert_eq!(r.status, 200, "{r:?}");
     }
@@ -1670,4 +1670,1109 @@ fn a_rest_trade_may_trail() {
     assert_eq!(p["stop_loss"], 1_980.0, "{p}");
     assert_eq!(p["trail"], json!({"amount": 20.0}), "{p}");
     assert_eq!(p["best_price"], 2_000.0, "{p}");
+}
+
+// ---------------------------------------------------------------- slow and idle connections
+
+/// A tokio connection to `srv` from `from` (another loopback address is another client).
+async fn connect_from(srv: &Server, from: &str) -> tokio::net::TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let addr = srv.base.trim_start_matches("http://").parse().unwrap();
+    sock.connect(addr).await.unwrap()
+}
+
+/// Everything the server sends on `s` until it closes, and how long that took (None: still
+/// open after `limit`).
+fn read_until_closed(s: &mut std::net::TcpStream, limit: Duration) -> (String, Option<Duration>) {
+    let t0 = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => {
+                return (
+                    String::from_utf8_lossy(&out).into_owned(),
+                    Some(t0.elapsed()),
+                );
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            // A reset is a close too.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (
+                    String::from_utf8_lossy(&out).into_owned(),
+                    Some(t0.elapsed()),
+                );
+            }
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), None),
+        }
+        if t0.elapsed() > limit {
+            return (String::from_utf8_lossy(&out).into_owned(), None);
+        }
+    }
+}
+
+/// A GET from `from`, timed: its status and how long the answer took.
+fn timed_get(srv: &Server, from: &str, path: &str) -> (u16, Duration) {
+    srv.rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let t0 = Instant::now();
+        let mut s = connect_from(srv, from).await;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, t0.elapsed())
+    })
+}
+
+/// Half a request line, no headers, a silent connection, a slow body, an idle keep-alive
+/// connection: each is closed once the I/O time-out (here 1 s, 30 s by default) has passed.
+#[test]
+fn stalled_connections_are_closed_after_the_io_timeout() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_IO_TIMEOUT", "1")],
+    );
+    let addr = srv.base.trim_start_matches("http://").to_string();
+    let open = || std::net::TcpStream::connect(&addr).unwrap();
+    let mut half_line = open();
+    half_line.write_all(b"GET /api/v1/auto-tr").unwrap();
+    let mut silent = open();
+    let mut slow_headers = open();
+    slow_headers
+        .write_all(
+            format!("GET {API}/status/default HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ").as_bytes(),
+        )
+        .unwrap();
+    let mut slow_body = open();
+    slow_body
+        .write_all(
+            format!(
+                "POST {API}/config HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 Content-Length: 200\r\n\r\n{{\"config\": {{"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    let mut keep_alive = open();
+    keep_alive
+        .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    for (what, s) in [
+        ("half a request line", &mut half_line),
+        ("a silent connection", &mut silent),
+        ("headers that never end", &mut slow_headers),
+        ("an idle keep-alive connection", &mut keep_alive),
+    ] {
+        let (got, closed) = read_until_closed(s, Duration::from_secs(10));
+        assert!(closed.is_some(), "{what} still open after 10 s: {got:?}");
+        if what.contains("keep-alive") {
+            assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        }
+    }
+    let (got, closed) = read_until_closed(&mut slow_body, Duration::from_secs(10));
+    assert!(
+        closed.is_some(),
+        "a slow body still open after 10 s: {got:?}"
+    );
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("did not arrive within 1 s"), "{got}");
+    // Not at once: after the time-out.
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
+    // The server goes on serving.
+    assert_eq!(srv.get("/health").status, 200);
+}
+
+#[test]
+fn a_bad_io_timeout_is_refused_at_start() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let out = serve_command(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_IO_TIMEOUT", "0")],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AUTOTRADE_API_IO_TIMEOUT"), "{err}");
+}
+
+/// 300 half-open connections from one address (over its 128), then 640 from five more
+/// (over the 512 in all): the first address's extra ones are refused at once, the oldest
+/// idle ones give way to newer ones, the open files stay far under 1,024, and another client
+/// is answered in under a second throughout.
+#[test]
+fn a_connection_flood_is_capped_and_others_are_answered_within_a_second() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let srv = Server::start(dir.path());
+    let flood = |from: &'static str, n: usize| {
+        srv.rt.block_on(async {
+            let mut held = Vec::new();
+            for _ in 0..n {
+                let mut s = connect_from(&srv, from).await;
+                s.write_all(b"GET /api/v1/auto-tr").await.unwrap();
+                held.push(s);
+            }
+            held
+        })
+    };
+    // What each connection got within `wait`: the refusal's text, or None while held open.
+    let answers = |conns: &mut Vec<tokio::net::TcpStream>, wait: Duration| -> Vec<Option<String>> {
+        srv.rt.block_on(async {
+            let futs = conns.iter_mut().map(|s| async move {
+                let mut out = Vec::new();
+                match tokio::time::timeout(wait, s.read_to_end(&mut out)).await {
+                    Ok(_) => Some(String::from_utf8_lossy(&out).into_owned()),
+                    Err(_) => None,
+                }
+            });
+            futures::future::join_all(futs).await
+        })
+    };
+    let mut first = flood("127.0.0.1", 300);
+    for _ in 0..5 {
+        for path in ["/health", &format!("{API}/status/default")] {
+            let (status, took) = timed_get(&srv, "127.0.0.2", path);
+            assert_eq!(status, 200);
+            assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+        }
+    }
+    let got = answers(&mut first, Duration::from_secs(2));
+    let refused: Vec<&String> = got.iter().flatten().collect();
+    assert_eq!(refused.len(), 300 - 128, "{:?}", refused.first());
+    assert!(
+        refused
+            .iter()
+            .all(|r| r.starts_with("HTTP/1.1 429")
+                && r.contains("too many connections from 127.0.0.1")),
+        "{:?}",
+        refused.first()
+    );
+    // Five more addresses, 128 each: more than 512 in all.
+    let mut more = Vec::new();
+    for from in [
+        "127.0.0.3",
+        "127.0.0.4",
+        "127.0.0.5",
+        "127.0.0.6",
+        "127.0.0.7",
+    ] {
+        more.extend(flood(from, 128));
+        let (status, took) = timed_get(&srv, "127.0.0.2", &format!("{API}/status/default"));
+        assert_eq!(status, 200);
+        assert!(took < Duration::from_secs(1), "status took {took:?}");
+    }
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", srv.pid())).map(|d| d.count());
+    if let Ok(n) = fds {
+        assert!(n < 700, "{n} open files under the flood");
+    }
+    // 128 held + 640 new: the oldest idle ones gave way, 512 at most are open.
+    first.extend(more);
+    let got = answers(&mut first, Duration::from_secs(2));
+    let open = got.iter().filter(|g| g.is_none()).count();
+    assert!(open <= 512, "{open} still open");
+    assert!(open >= 400, "only {open} still open: the newest should be");
+    let (status, took) = timed_get(&srv, "127.0.0.9", "/health");
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(1), "health took {took:?}");
+}
+
+// ---------------------------------------------------------------- what one request may ask
+
+/// Thirty concurrent configs of ~6,000 symbols checked every 0.001 min are each refused
+/// (413 over 64 KiB, 422 naming the field under it), the server stays small, another client
+/// is answered within a second meanwhile, and the config file's user keeps the file's ranges.
+#[test]
+fn a_flood_of_large_configs_is_refused_and_api_users_are_bounded() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_RATE_LIMIT", "0")],
+    );
+    let huge: Vec<String> = (0..6000).map(|i| format!("S{i}/USD")).collect();
+    let big: Vec<String> = (0..5000).map(|i| format!("S{i}/U")).collect();
+    let url = srv.url(&format!("{API}/config"));
+    let bodies: Vec<String> = (0..30)
+        .map(|i| {
+            let symbols = if i % 2 == 0 { &huge } else { &big };
+            json!({"config": {"user_id": format!("flood_{i}"), "symbols": symbols,
+                              "check_interval_minutes": 0.001}})
+            .to_string()
+        })
+        .collect();
+    assert!(bodies[0].len() > 64 * 1024 && bodies[1].len() < 64 * 1024);
+    let (statuses, answers) = srv.rt.block_on(async {
+        let posts = bodies.iter().map(|b| {
+            let (http, url) = (srv.http.clone(), url.clone());
+            let b = b.clone();
+            async move {
+                let r = http
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .body(b)
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        (status, r.text().await.unwrap_or_default())
+                    }
+                    // The server may close before the whole 413 body is sent.
+                    Err(e) => (0, e.to_string()),
+                }
+            }
+        });
+        let posts = futures::future::join_all(posts);
+        let other = async {
+            let mut took = Vec::new();
+            for _ in 0..5 {
+                let t0 = Instant::now();
+                let r = srv.http.get(srv.url("/health")).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                took.push(t0.elapsed());
+            }
+            took
+        };
+        tokio::join!(posts, other)
+    });
+    for took in &answers {
+        assert!(*took < Duration::from_secs(1), "{answers:?}");
+    }
+    for (i, (status, text)) in statuses.iter().enumerate() {
+        if i % 2 == 0 {
+            assert!(*status == 413 || *status == 0, "{i}: {status} {text}");
+        } else {
+            assert_eq!(*status, 422, "{i}: {text}");
+            assert!(
+                text.contains("config.symbols") && text.contains("at most 20"),
+                "{text}"
+            );
+        }
+    }
+    assert_eq!(
+        srv.get("/health").body["users"],
+        1,
+        "no flood user was made"
+    );
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", srv.pid())) {
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap();
+        assert!(rss_kb < 200_000, "serve grew to {rss_kb} kB");
+    }
+    // The bounds: 20 symbols, once a minute.
+    let twenty: Vec<String> = (0..20).map(|i| format!("S{i}/USD")).collect();
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "quick", "symbols": ["BTC/USD"], "check_interval_minutes": 0.5}}),
+    );
+    assert_eq!(r.status, 422, "{r:?}");
+    assert_eq!(r.body["field"], "config.check_interval_minutes");
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "wide", "enabled": false, "symbols": twenty,
+                           "check_interval_minutes": 1}}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    // The file's user keeps the SPEC's ranges (until the restart).
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "default", "enabled": false, "symbols": ["BTC/USD"],
+                           "check_interval_minutes": 0.001}}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// `autotrade-tui kill` and the API's kill each succeed within 2 s while the file user's
+/// loop cycles 100 symbols every 60 ms and three other writers keep the store's write lock
+/// nearly all the time.
+#[test]
+fn the_kill_switch_wins_within_two_seconds_while_cycles_hammer_the_store() {
+    let symbols: Vec<String> = (0..100).map(|i| format!("C{i}/USD")).collect();
+    let ml = ml_with(&[]);
+    ml.set_every_symbol(
+        Reply::Json(signal("bullish", 0.9, 100.0)),
+        Reply::Json(phase("accumulation", 0.8)),
+    );
+    let list = symbols
+        .iter()
+        .map(|s| format!("\"{s}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let dir = setup(
+        &ml,
+        &format!(
+            "symbols = [{list}]\ncheck_interval_minutes = 0.001\npending_expiry_minutes = 30\nmax_open_positions = 1000"
+        ),
+    );
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_RATE_LIMIT", "0")],
+    );
+    wait_until(Duration::from_secs(30), "the first cycle", || {
+        (!srv.decisions("default").is_empty()).then_some(())
+    });
+    // Three more writers, each holding the write lock for 40 ms with 1 ms between: SQLite's
+    // own wait, backing off to 100 ms between looks, seldom finds it free.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let commits: Arc<Vec<std::sync::atomic::AtomicU64>> = Arc::new(
+        (0..3)
+            .map(|_| std::sync::atomic::AtomicU64::new(0))
+            .collect(),
+    );
+    let hammers: Vec<_> = (0..3)
+        .map(|i| {
+            let (db, stop, commits) = (
+                dir.path().join("data/autotrade.db"),
+                stop.clone(),
+                commits.clone(),
+            );
+            std::thread::spawn(move || {
+                let conn = rusqlite::Connection::open(db).unwrap();
+                conn.busy_timeout(Duration::from_secs(30)).unwrap();
+                conn.execute_batch("CREATE TABLE IF NOT EXISTS hammer (who INTEGER, at INTEGER)")
+                    .unwrap();
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                    conn.execute(
+                        "INSERT INTO hammer VALUES (?1, ?2)",
+                        rusqlite::params![i, n],
+                    )
+                    .unwrap();
+                    std::thread::sleep(Duration::from_millis(40));
+                    conn.execute_batch("COMMIT").unwrap();
+                    n += 1;
+                    commits[i].store(n, std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    let counts = || -> Vec<u64> {
+        commits
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(20),
+        "every writer to be writing",
+        || counts().iter().all(|n| *n >= 3).then_some(()),
+    );
+    let before = counts();
+    for round in 0..3 {
+        let t0 = Instant::now();
+        let (code, out, err) = run(dir.path(), &["kill"]);
+        let took = t0.elapsed();
+        assert_eq!(code, 0, "round {round}: {out} {err}");
+        assert!(out.contains("kill switch on"), "{out}");
+        assert!(
+            took < Duration::from_secs(2),
+            "round {round}: the CLI kill took {took:?}"
+        );
+        let t0 = Instant::now();
+        let r = srv.post(&format!("{API}/kill/default"), None);
+        let took = t0.elapsed();
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(
+            took < Duration::from_secs(2),
+            "round {round}: the API kill took {took:?}"
+        );
+    }
+    // The writers kept writing all along (one may starve another: SQLite is not fair).
+    let after = counts();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for h in hammers {
+        h.join().unwrap();
+    }
+    assert!(
+        after.iter().sum::<u64>() > before.iter().sum::<u64>(),
+        "{before:?} → {after:?}"
+    );
+}
+
+/// SIGTERM stops every user's loop at once: ten loops each stuck on an ML engine that
+/// answers after a minute are all stopped within one grace period, not one each.
+#[test]
+fn sigterm_stops_every_users_loop_in_parallel() {
+    let ml = ml_with(&[]);
+    ml.set_every_symbol(
+        Reply::Json(signal("bullish", 0.9, 100.0)).delayed(Duration::from_secs(60)),
+        Reply::Json(phase("accumulation", 0.8)).delayed(Duration::from_secs(60)),
+    );
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60");
+    let mut srv = Server::start(dir.path());
+    for i in 0..10 {
+        let r = srv.post_json(
+            &format!("{API}/config"),
+            &json!({"config": {"user_id": format!("u{i}"), "symbols": ["BTC/USD"]}}),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    wait_until(
+        Duration::from_secs(20),
+        "every loop stuck in its first cycle",
+        || (ml.hits(&signal_path("BTC/USD")) >= 2).then_some(()),
+    );
+    let t0 = Instant::now();
+    srv.signal("TERM");
+    let (code, err) = srv.wait_exit();
+    assert_eq!(code, 0, "{err}");
+    // One grace period (5 s) and the drain, not 11 × 5 s.
+    assert!(
+        t0.elapsed() < Duration::from_secs(12),
+        "{:?}: {err}",
+        t0.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------- ambiguous requests
+
+/// A second Host header, and a key named twice in a JSON body, are refused naming them: no
+/// last-one-wins.
+#[test]
+fn a_second_host_and_duplicate_json_keys_are_refused() {
+    let ml = ml_with(&[("BTC/USD", "neutral", 0.5, 45000.0, "accumulation")]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60");
+    let srv = Server::start(dir.path());
+    for path in ["/health", &format!("{API}/status/default")] {
+        let (status, text) = raw_http(
+            &srv.base,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains("more than one Host header"), "{text}");
+        assert!(text.contains("\"field\":\"Host\""), "{text}");
+    }
+    for (path, body, field) in [
+        (
+            format!("{API}/trade/default"),
+            r#"{"symbol": "BTC/USD", "side": "BUY", "size": 0.01, "size": 100}"#,
+            "size",
+        ),
+        (
+            format!("{API}/config"),
+            r#"{"config": {"user_id": "a", "symbols": ["BTC/USD"], "symbols": ["ETH/USD"]}}"#,
+            "config.symbols",
+        ),
+        (
+            format!("{API}/config"),
+            r#"{"config": {"user_id": "a"}, "config": {"user_id": "b"}}"#,
+            "config",
+        ),
+        (
+            format!("{API}/decisions/default/confirm"),
+            r#"{"log_id": "decision_1", "log_id": "decision_2"}"#,
+            "log_id",
+        ),
+        (
+            format!("{API}/kill/default"),
+            r#"{"flatten": false, "flatten": true}"#,
+            "flatten",
+        ),
+    ] {
+        let r = srv.post(&path, Some(body));
+        assert_eq!(r.status, 400, "{path} {body}: {r:?}");
+        assert_eq!(r.body["field"], field, "{r:?}");
+        assert!(detail(&r).contains("appears twice"), "{r:?}");
+    }
+    assert!(srv.pending("default").is_empty(), "no trade was proposed");
+    assert_eq!(srv.get(&format!("{API}/config/a")).status, 404);
+    assert_eq!(srv.status("default")["kill_switch"], false);
+}
+
+// ---------------------------------------------------------------- users' own tokens
+
+/// A request from `from` with `token`: its status and body.
+async fn request_as(
+    srv: &Server,
+    from: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = connect_from(srv, from).await;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    let status = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+const ADMIN: &str = "admin-token-0123456789abcdef";
+
+/// Each user made through the API gets its own token, shown once and stored hashed; it acts
+/// for that user alone (403 on every other user's route, and no making users); the admin
+/// token acts for all; without AUTOTRADE_API_TOKEN on loopback the API stays open.
+#[test]
+fn each_user_has_its_own_token_that_acts_for_it_alone() {
+    let ml = ml_with(&[("BTC/USD", "neutral", 0.5, 45000.0, "accumulation")]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60");
+    let mut srv = Server::start_with(dir.path(), "127.0.0.1:0", &[("AUTOTRADE_API_TOKEN", ADMIN)]);
+    let mut tokens = Vec::new();
+    for u in ["alice", "bob"] {
+        let r = srv.post_json(
+            &format!("{API}/config"),
+            &json!({"config": {"user_id": u, "enabled": false, "symbols": ["BTC/USD"]}}),
+        );
+        assert_eq!(r.status, 200, "{r:?}");
+        let t = r.body["token"].as_str().unwrap().to_string();
+        assert!(t.starts_with("att_") && t.len() == 68, "{t}");
+        tokens.push(t);
+    }
+    let (alice, bob) = (tokens[0].clone(), tokens[1].clone());
+    // Shown once: replacing the settings makes no new token.
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "alice", "enabled": false, "symbols": ["ETH/USD"]}}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.body.get("token").is_none(), "{r:?}");
+    let call = |method: &str, path: &str, token: &str, body: Option<&str>| {
+        srv.rt.block_on(request_as(
+            &srv,
+            "127.0.0.1",
+            method,
+            path,
+            Some(token),
+            body,
+        ))
+    };
+    for path in [
+        "status",
+        "config",
+        "decisions",
+        "pending",
+        "dashboard",
+        "history",
+        "report",
+    ] {
+        assert_eq!(
+            call("GET", &format!("{API}/{path}/alice"), &alice, None).0,
+            200,
+            "{path}"
+        );
+        let (status, body) = call("GET", &format!("{API}/{path}/bob"), &alice, None);
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(body.contains("\"field\":\"user_id\""), "{body}");
+        // Users that do not exist, and the file's user, are as closed.
+        assert_eq!(
+            call("GET", &format!("{API}/{path}/nobody"), &alice, None).0,
+            403
+        );
+        assert_eq!(
+            call("GET", &format!("{API}/{path}/default"), &alice, None).0,
+            403
+        );
+    }
+    for (path, body) in [
+        ("kill/bob", None),
+        ("enable/bob", None),
+        ("disable/bob", None),
+        ("trade/bob", Some(r#"{"symbol": "BTC/USD", "side": "BUY"}"#)),
+        ("close/bob", Some(r#"{"symbol": "BTC/USD"}"#)),
+        ("decisions/bob/confirm", Some(r#"{"log_id": "decision_1"}"#)),
+        ("decisions/bob/cancel", Some(r#"{"log_id": "decision_1"}"#)),
+        (
+            "decisions/bob/resize",
+            Some(r#"{"log_id": "decision_1", "size": 1}"#),
+        ),
+    ] {
+        assert_eq!(
+            call("POST", &format!("{API}/{path}"), &alice, body).0,
+            403,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        call("GET", &format!("{API}/events/bob"), &alice, None).0,
+        403
+    );
+    assert_eq!(
+        srv.status("bob")["kill_switch"],
+        false,
+        "alice's kill did not reach bob"
+    );
+    // Alice may change her own settings, not make users or change bob's.
+    let own = r#"{"config": {"user_id": "alice", "enabled": false, "symbols": ["BTC/USD"]}}"#;
+    assert_eq!(
+        call("POST", &format!("{API}/config"), &alice, Some(own)).0,
+        200
+    );
+    for other in ["bob", "carol"] {
+        let body = format!(r#"{{"config": {{"user_id": "{other}", "symbols": ["BTC/USD"]}}}}"#);
+        let (status, text) = call("POST", &format!("{API}/config"), &alice, Some(&body));
+        assert_eq!(status, 403, "{text}");
+        assert!(text.contains("config.user_id"), "{text}");
+    }
+    assert_eq!(srv.get(&format!("{API}/config/carol")).status, 404);
+    assert_eq!(
+        call("POST", &format!("{API}/kill/alice"), &alice, None).0,
+        200
+    );
+    assert_eq!(call("GET", &format!("{API}/status/bob"), &bob, None).0, 200);
+    assert_eq!(
+        call("GET", &format!("{API}/status/alice"), &bob, None).0,
+        403
+    );
+    assert_eq!(
+        call("GET", &format!("{API}/status/alice"), "att_00", None).0,
+        401
+    );
+    // Kept hashed: the store holds neither token.
+    let mut db = std::fs::read(dir.path().join("data/autotrade.db")).unwrap();
+    db.extend(std::fs::read(dir.path().join("data/autotrade.db-wal")).unwrap_or_default());
+    let text = String::from_utf8_lossy(&db);
+    assert!(!text.contains(&alice[4..]) && !text.contains(&bob[4..]));
+    let hashed = rusqlite::Connection::open(dir.path().join("data/autotrade.db"))
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM api_tokens WHERE length(token_sha256) = 64",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    assert_eq!(hashed, 2);
+    // Across a restart.
+    srv.signal("TERM");
+    assert_eq!(srv.wait_exit().0, 0);
+    let srv = Server::start_with(dir.path(), "127.0.0.1:0", &[("AUTOTRADE_API_TOKEN", ADMIN)]);
+    let call = |path: &str, token: Option<&str>| {
+        srv.rt
+            .block_on(request_as(&srv, "127.0.0.1", "GET", path, token, None))
+            .0
+    };
+    assert_eq!(call(&format!("{API}/status/alice"), Some(&alice)), 200);
+    assert_eq!(call(&format!("{API}/status/bob"), Some(&alice)), 403);
+    drop(srv);
+    // Loopback without AUTOTRADE_API_TOKEN: open as before, but a user's token still only
+    // acts for its user.
+    let srv = Server::start(dir.path());
+    let call = |path: &str, token: Option<&str>| {
+        srv.rt
+            .block_on(request_as(&srv, "127.0.0.1", "GET", path, token, None))
+            .0
+    };
+    assert_eq!(call(&format!("{API}/status/bob"), None), 200);
+    assert_eq!(call(&format!("{API}/status/bob"), Some(&alice)), 403);
+    assert_eq!(call(&format!("{API}/status/alice"), Some(&alice)), 200);
+}
+
+/// A token's requests share one bucket, whatever address they come from; the address's own
+/// bucket still holds too; another token is not touched.
+#[test]
+fn the_rate_limit_counts_per_token_as_well_as_per_address() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60");
+    // 2 a second, bursts of 4.
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[
+            ("AUTOTRADE_API_TOKEN", ADMIN),
+            ("AUTOTRADE_API_RATE_LIMIT", "2"),
+        ],
+    );
+    let r = srv.post_json(
+        &format!("{API}/config"),
+        &json!({"config": {"user_id": "alice", "enabled": false, "symbols": ["BTC/USD"]}}),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let alice = r.body["token"].as_str().unwrap().to_string();
+    let path = format!("{API}/status/alice");
+    // Four fresh addresses, three requests each: under each address's burst of 4, twelve
+    // on alice's token.
+    let got: Vec<(u16, String)> = srv.rt.block_on(async {
+        let futs = (0..12).map(|i| {
+            let from = format!("127.0.1.{}", 1 + i % 4);
+            let (srv, path, alice) = (&srv, &path, &alice);
+            async move { request_as(srv, &from, "GET", path, Some(alice), None).await }
+        });
+        futures::future::join_all(futs).await
+    });
+    let ok = got.iter().filter(|(s, _)| *s == 200).count();
+    let limited: Vec<&String> = got
+        .iter()
+        .filter(|(s, _)| *s == 429)
+        .map(|(_, b)| b)
+        .collect();
+    assert!((4..=6).contains(&ok), "{got:?}");
+    assert_eq!(ok + limited.len(), 12, "{got:?}");
+    assert!(
+        limited[0].contains("user \\\"alice\\\"'s token"),
+        "{}",
+        limited[0]
+    );
+    // The admin token, from one of those addresses, has its own bucket.
+    let (status, body) = srv.rt.block_on(request_as(
+        &srv,
+        "127.0.2.9",
+        "GET",
+        &path,
+        Some(ADMIN),
+        None,
+    ));
+    assert_eq!(status, 200, "{body}");
+}
+
+// ---------------------------------------------------------------- the published document
+
+/// The YAML reader reads the whole document, and the validator catches what it should.
+#[test]
+fn the_openapi_document_reads_and_its_validator_bites() {
+    let d = support::openapi::Document::load();
+    assert_eq!(d.doc["openapi"], "3.0.3");
+    assert_eq!(d.doc["paths"].as_object().unwrap().len(), 18);
+    assert_eq!(
+        d.template("/api/v1/auto-trade/decisions/x%20y/confirm")
+            .as_deref(),
+        Some("/api/v1/auto-trade/decisions/{user_id}/confirm")
+    );
+    let ok = json!({"detail": "no user", "field": "user_id"});
+    assert!(
+        d.check("GET", "/api/v1/auto-trade/status/x", 404, &ok)
+            .is_empty()
+    );
+    for (status, body) in [
+        (404, json!({"field": "user_id"})),
+        (404, json!({"detail": 5})),
+        (418, json!({"detail": "teapot"})),
+    ] {
+        assert!(
+            !d.check("GET", "/api/v1/auto-trade/status/x", status, &body)
+                .is_empty(),
+            "{status} {body}"
+        );
+    }
+    let s = json!({"$ref": "#/components/schemas/AutoTradeConfigInput"});
+    let mut errors = Vec::new();
+    d.validate(
+        &s,
+        &json!({"user_id": null, "paper_trading": null, "bogus": 1, "max_risk_percent": 0}),
+        "c",
+        &mut errors,
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+/// Real answers of every route, successes and refusals, checked against assets/openapi.yaml:
+/// each status is declared for its operation, and each JSON body fits the schema declared.
+#[test]
+fn responses_agree_with_the_openapi_document() {
+    let d = support::openapi::Document::load();
+    let ml = ml_with(&[("BTC/USD", "neutral", 0.5, 45000.0, "accumulation")]);
+    let dir = setup(
+        &ml,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60\npending_expiry_minutes = 30",
+    );
+    let srv = Server::start_with(dir.path(), "127.0.0.1:0", &[("AUTOTRADE_API_TOKEN", ADMIN)]);
+    let mut seen: Vec<(String, String, u16, Value)> = Vec::new();
+    let mut call =
+        |method: &str, path: &str, token: Option<&str>, body: Option<&str>| -> (u16, Value) {
+            let (status, text) =
+                srv.rt
+                    .block_on(request_as(&srv, "127.0.0.1", method, path, token, body));
+            let v = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{method} {path}: {text}: {e}"))
+            };
+            seen.push((method.into(), path.into(), status, v.clone()));
+            (status, v)
+        };
+    let a = Some(ADMIN);
+    let cfg = r#"{"config": {"user_id": "alice", "symbols": ["BTC/USD"], "check_interval_minutes": 60, "pending_expiry_minutes": 30}}"#;
+    let (s, v) = call("POST", &format!("{API}/config"), a, Some(cfg));
+    assert_eq!(s, 200, "{v}");
+    let alice = v["token"].as_str().unwrap().to_string();
+    let t = Some(alice.as_str());
+    call("POST", &format!("{API}/config"), a, Some(cfg));
+    for bad in [
+        r#"{"config": {"user_id": "x", "min_confidence": 2}}"#,
+        r#"{"config": {"user_id": "x", "check_interval_minutes": 0.01}}"#,
+        r#"{"config": {"user_id": "x", "enabled": true, "enabled": false}}"#,
+        r#"{"config": {"user_id": "x", "paper_trading": false}}"#,
+        r#"{"config": 5}"#,
+        "{not json",
+    ] {
+        call("POST", &format!("{API}/config"), a, Some(bad));
+    }
+    call(
+        "POST",
+        &format!("{API}/config"),
+        t,
+        Some(r#"{"config": {"user_id": "bob"}}"#),
+    );
+    call("POST", &format!("{API}/config"), None, Some(cfg));
+    for route in [
+        "config",
+        "status",
+        "dashboard",
+        "decisions",
+        "pending",
+        "history",
+        "report",
+    ] {
+        call("GET", &format!("{API}/{route}/alice"), t, None);
+        call("GET", &format!("{API}/{route}/nobody"), a, None);
+        call("GET", &format!("{API}/{route}/default"), t, None);
+    }
+    call("GET", &format!("{API}/decisions/alice?limit=0"), t, None);
+    call("GET", &format!("{API}/report/alice?bogus=1"), t, None);
+    call(
+        "GET",
+        &format!("{API}/decisions/alice?limit=5&executed_only=true"),
+        t,
+        None,
+    );
+    let (s, v) = call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(
+            r#"{"symbol": "BTC/USD", "side": "BUY", "size": null, "take_profit": 47000, "stop_loss": 44000}"#,
+        ),
+    );
+    assert_eq!(s, 200, "{v}");
+    let log_id = v["log_id"].as_str().unwrap().to_string();
+    call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(r#"{"symbol": "BTC/USD", "side": "BUY", "take_profit": 1}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(r#"{"symbol": null, "side": "BUY"}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/trade/alice"),
+        t,
+        Some(r#"{"symbol": "DOGE/USD", "side": "BUY"}"#),
+    );
+    let resize = format!(r#"{{"log_id": "{log_id}", "size": 0.001}}"#);
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/resize"),
+        t,
+        Some(&resize),
+    );
+    let id = format!(r#"{{"log_id": "{log_id}"}}"#);
+    let (s, v) = call(
+        "POST",
+        &format!("{API}/decisions/alice/confirm"),
+        t,
+        Some(&id),
+    );
+    assert_eq!(s, 200, "{v}");
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/confirm"),
+        t,
+        Some(&id),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/cancel"),
+        t,
+        Some(&id),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/cancel"),
+        t,
+        Some(r#"{"log_id": "decision_00"}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/resize"),
+        t,
+        Some(&resize),
+    );
+    call(
+        "POST",
+        &format!("{API}/decisions/alice/confirm"),
+        t,
+        Some(r#"{"log_id": 5}"#),
+    );
+    let (s, v) = call(
+        "POST",
+        &format!("{API}/close/alice"),
+        t,
+        Some(r#"{"symbol": "BTC/USD", "position_id": null}"#),
+    );
+    assert_eq!(s, 200, "{v}");
+    call(
+        "POST",
+        &format!("{API}/close/alice"),
+        t,
+        Some(r#"{"symbol": "BTC/USD"}"#),
+    );
+    call("POST", &format!("{API}/disable/alice"), t, None);
+    call(
+        "POST",
+        &format!("{API}/enable/alice"),
+        t,
+        Some(r#"{"reset": null}"#),
+    );
+    call(
+        "POST",
+        &format!("{API}/enable/alice"),
+        t,
+        Some(r#"{"reset": true}"#),
+    );
+    call("POST", &format!("{API}/enable/alice"), t, None);
+    call(
+        "POST",
+        &format!("{API}/kill/alice"),
+        t,
+        Some(r#"{"flatten": true}"#),
+    );
+    call("POST", &format!("{API}/kill/alice"), t, None);
+    call(
+        "POST",
+        &format!("{API}/kill/alice"),
+        t,
+        Some("{\"flatten\": \"yes\"}"),
+    );
+    call("GET", &format!("{API}/events/bob"), t, None);
+    call("GET", "/health", None, None);
+    call("GET", &format!("{API}/nothing/here"), a, None);
+    // Refusals a client may meet on any route.
+    let mut raw = |path: &str, request: String| {
+        let (status, text) = raw_http(&srv.base, request.as_bytes());
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+        let v = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body).unwrap()
+        };
+        seen.push((
+            request.split_whitespace().next().unwrap().to_string(),
+            path.to_string(),
+            status,
+            v,
+        ));
+    };
+    let status = format!("{API}/status/alice");
+    raw(
+        &status,
+        format!("GET {status} HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    raw(
+        &status,
+        format!(
+            "GET {status} HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://evil.example\r\nAuthorization: Bearer {ADMIN}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    raw(
+        "/health",
+        "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n".to_string(),
+    );
+    let kill = format!("{API}/kill/alice");
+    raw(
+        &kill,
+        format!(
+            "POST {kill} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+        ),
+    );
+    raw(
+        &kill,
+        format!(
+            "POST {kill} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    drop(srv);
+    // 408 and 429 on a server with a short time-out and a low limit.
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[
+            ("AUTOTRADE_API_IO_TIMEOUT", "0.5"),
+            ("AUTOTRADE_API_RATE_LIMIT", "1"),
+        ],
+    );
+    let cfg_path = format!("{API}/config");
+    let (s, text) = raw_http(
+        &srv.base,
+        format!("POST {cfg_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{{").as_bytes(),
+    );
+    seen.push((
+        "POST".into(),
+        cfg_path,
+        s,
+        serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap(),
+    ));
+    for path in ["/health".to_string(), format!("{API}/status/default")] {
+        for _ in 0..4 {
+            let r = srv.get(&path);
+            seen.push(("GET".into(), path.clone(), r.status, r.body));
+        }
+    }
+    let statuses: std::collections::BTreeSet<u16> = seen.iter().map(|s| s.2).collect();
+    for want in [200, 400, 401, 403, 404, 408, 409, 413, 415, 422, 429] {
+        assert!(
+            statuses.contains(&want),
+            "no {want} was exercised: {statuses:?}"
+        );
+    }
+    let mut errors = Vec::new();
+    for (method, path, status, body) in &seen {
+        if path.contains("/nothing/") {
+            continue;
+        }
+        errors.extend(d.check(method, path, *status, body));
+    }
+    assert!(
+        errors.is_empty(),
+        "{} disagreements:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
 }

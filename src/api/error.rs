@@ -14,6 +14,8 @@ pub struct ApiError {
     pub extra: Vec<(&'static str, Value)>,
     /// Seconds for a `Retry-After` header (429).
     pub retry_after: Option<u64>,
+    /// Close the connection after the answer (the request may not have been read whole).
+    pub close: bool,
 }
 
 impl ApiError {
@@ -24,7 +26,14 @@ impl ApiError {
             field: None,
             extra: Vec::new(),
             retry_after: None,
+            close: false,
         }
+    }
+
+    /// Close the connection after this answer.
+    pub fn closing(mut self) -> ApiError {
+        self.close = true;
+        self
     }
 
     pub fn field(mut self, field: impl Into<String>) -> ApiError {
@@ -85,7 +94,7 @@ impl IntoResponse for ApiError {
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
-        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE || self.close {
             // The rest of the body is unread: close rather than read it as the next request.
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -2,6 +2,7 @@
 //! cross-origin and Host checks, the bearer token and the body size.
 
 use super::error::ApiError;
+use super::tokens::{Caller, Tokens};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -21,6 +22,10 @@ pub struct Guard {
     /// reach the API through a DNS name rebound to 127.0.0.1.
     pub loopback_hosts_only: bool,
     pub limiter: Option<RateLimiter>,
+    /// How long a request's body may take to arrive (408 after).
+    pub body_timeout: Duration,
+    /// The users' own tokens.
+    pub users: Arc<Tokens>,
 }
 
 pub async fn check(
@@ -29,8 +34,14 @@ pub async fn check(
     req: Request,
     next: Next,
 ) -> Response {
-    match admit(&guard, peer.ip(), req.headers()) {
-        Ok(()) => next.run(req).await,
+    match admit(&guard, peer.ip(), req.headers(), req.uri().path()) {
+        Ok(caller) => match read_body(&guard, req).await {
+            Ok(mut req) => {
+                req.extensions_mut().insert(caller);
+                next.run(req).await
+            }
+            Err(e) => e.into_response(),
+        },
         Err(e) => {
             let mut resp = e.into_response();
             // The body was not read: the connection cannot carry another request.
@@ -50,20 +61,65 @@ pub async fn limit_only(
     req: Request,
     next: Next,
 ) -> Response {
-    match rate_limit(&guard, peer.ip()) {
+    match one_host(req.headers()).and_then(|()| rate_limit(&guard, peer.ip())) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
 }
 
+/// The whole body, read within the time-out (a client sending it a byte at a time cannot
+/// hold the connection), then handed on as it came.
+async fn read_body(guard: &Guard, req: Request) -> Result<Request, ApiError> {
+    if !has_body(req.headers()) {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(guard.body_timeout, async move {
+        use futures::StreamExt;
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("the request body could not be read: {e}"))
+            })?;
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(body_too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    })
+    .await;
+    let bytes = match read {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return Err(e.closing()),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    guard.body_timeout.as_secs_f64()
+                ),
+            )
+            .closing());
+        }
+    };
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
 fn rate_limit(guard: &Guard, ip: IpAddr) -> Result<(), ApiError> {
+    rate_limit_for(guard, BucketKey::Addr(ip), &ip.to_string())
+}
+
+/// Take one request from `key`'s bucket; `who` names it in the refusal.
+fn rate_limit_for(guard: &Guard, key: BucketKey, who: &str) -> Result<(), ApiError> {
     if let Some(limiter) = &guard.limiter
-        && let Err(wait) = limiter.take(ip)
+        && let Err(wait) = limiter.take(key)
     {
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
-                "too many requests from {ip}: at most {} a second (bursts of {}); retry in {} ms",
+                "too many requests from {who}: at most {} a second (bursts of {}); retry in {} ms",
                 limiter.per_second,
                 limiter.burst,
                 wait.as_millis().max(1)
@@ -75,6 +131,19 @@ fn rate_limit(guard: &Guard, ip: IpAddr) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Two Host headers could name two different servers to two different readers (a proxy and
+/// this server): refused, not the last one taken.
+fn one_host(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.get_all(header::HOST).iter().count() > 1 {
+        return Err(ApiError::bad_request(
+            "the request has more than one Host header: send exactly one",
+        )
+        .field("Host")
+        .closing());
+    }
+    Ok(())
+}
+
 fn has_body(headers: &HeaderMap) -> bool {
     headers.contains_key(header::TRANSFER_ENCODING)
         || headers
@@ -82,7 +151,21 @@ fn has_body(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.as_bytes() != b"0")
 }
 
-fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The `{user_id}` of a route under `/api/v1/auto-trade/<route>/{user_id}`, decoded.
+fn path_user(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/api/v1/auto-trade/")?;
+    let mut segments = rest.split('/');
+    let _route = segments.next()?;
+    let user = segments.next()?;
+    Some(
+        percent_encoding::percent_decode_str(user)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
+fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap, path: &str) -> Result<Caller, ApiError> {
+    one_host(headers)?;
     rate_limit(guard, ip)?;
     // Browsers send Origin on every cross-origin request that could change something; CORS
     // is off, so no web page may drive this API (e.g. POST enable from a malicious site).
@@ -102,25 +185,48 @@ fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError>
              AUTOTRADE_API_TOKEN is set",
         ));
     }
-    if let Some(token) = &guard.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, rest) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            });
-        let ok = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
-        if !ok {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                if given.is_some() {
-                    "wrong bearer token"
-                } else {
-                    "this API needs `Authorization: Bearer <AUTOTRADE_API_TOKEN>`"
-                },
-            ));
-        }
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    let admin = guard
+        .token
+        .as_ref()
+        .zip(given)
+        .is_some_and(|(token, g)| constant_time_eq(g.as_bytes(), token.as_bytes()));
+    let caller = if admin {
+        Caller::Admin
+    } else if let Some(user) = given.and_then(|g| guard.users.user_of(g)) {
+        Caller::User(user)
+    } else if guard.token.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            if given.is_some() {
+                "wrong bearer token"
+            } else {
+                "this API needs `Authorization: Bearer <token>`: the user's own token, or \
+                 AUTOTRADE_API_TOKEN"
+            },
+        ));
+    } else {
+        // Loopback with no AUTOTRADE_API_TOKEN: open, as it always was.
+        Caller::Open
+    };
+    if let Some(user) = path_user(path)
+        && !caller.may_act_for(&user)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this token acts for one user only, not the one in the path",
+        )
+        .field("user_id"));
+    }
+    if let Some(bucket) = caller.bucket() {
+        // Per token as well as per address: another address does not get a fresh bucket.
+        rate_limit_for(guard, BucketKey::Token(bucket.clone()), &bucket)?;
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -129,7 +235,7 @@ fn admit(guard: &Guard, ip: IpAddr, headers: &HeaderMap) -> Result<(), ApiError>
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(body_too_large());
     }
-    Ok(())
+    Ok(caller)
 }
 
 pub fn body_too_large() -> ApiError {
@@ -164,11 +270,24 @@ pub fn is_loopback_host(host: &str) -> bool {
         || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// A token bucket per client address.
+/// What one bucket of the rate limit counts for: a client address, or a token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BucketKey {
+    Addr(IpAddr),
+    Token(String),
+}
+
+impl From<IpAddr> for BucketKey {
+    fn from(ip: IpAddr) -> BucketKey {
+        BucketKey::Addr(ip)
+    }
+}
+
+/// A token bucket per client address and per bearer token.
 pub struct RateLimiter {
     pub per_second: f64,
     pub burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<BucketKey, Bucket>>,
 }
 
 struct Bucket {
@@ -188,19 +307,19 @@ impl RateLimiter {
         }
     }
 
-    /// Take one token for `ip`, or say how long until one is there.
-    pub fn take(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.take_at(ip, Instant::now())
+    /// Take one token for `key`, or say how long until one is there.
+    pub fn take(&self, key: impl Into<BucketKey>) -> Result<(), Duration> {
+        self.take_at(key, Instant::now())
     }
 
     /// [`take`](Self::take) at `now`.
-    fn take_at(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+    fn take_at(&self, key: impl Into<BucketKey>, now: Instant) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_TRACKED_CLIENTS {
             let refill = Duration::from_secs_f64(self.burst / self.per_second);
             buckets.retain(|_, b| now.duration_since(b.at) < refill);
         }
-        let b = buckets.entry(ip).or_insert(Bucket {
+        let b = buckets.entry(key.into()).or_insert(Bucket {
             tokens: self.burst,
             at: now,
         });

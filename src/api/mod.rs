@@ -6,12 +6,15 @@
 //! stops the server and the loops, and exits 0. `GET /health` answers without a token; the
 //! events route streams what the store records ([`stream`]).
 
+pub mod conn;
 pub mod error;
 pub mod guard;
 pub mod headless;
 pub mod routes;
 pub mod settings;
 pub mod stream;
+pub mod strict;
+pub mod tokens;
 pub mod users;
 
 use crate::commands::{EXIT_OK, EXIT_REFUSED, EXIT_USAGE};
@@ -77,6 +80,13 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
             return Ok(EXIT_USAGE);
         }
     };
+    let io_timeout = match conn::io_timeout_from_env() {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Ok(EXIT_USAGE);
+        }
+    };
     // One engine per data dir: the dashboard and `run` run the same loop for the file's user.
     let Some(_lock) = headless::engine_lock(&ctx.data_dir, "serve") else {
         return Ok(EXIT_REFUSED);
@@ -123,30 +133,28 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         loopback_hosts_only: token.is_none(),
         token,
         limiter,
+        body_timeout: io_timeout,
+        users: users.tokens.clone(),
     });
     let loops = headless::Loops::start(users.clone());
     let follower = Arc::new(
         stream::Follower::open(&data_dir, loops.stopping())
             .wrap_err("opening the store to follow it")?,
     );
-    let app =
-        routes::router(users, guard, follower).into_make_service_with_connect_info::<SocketAddr>();
-    let mut server_stop = loops.stopping();
-    let mut server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .into_future(),
-    );
+    let app = routes::router(users, guard, follower);
+    let mut server = tokio::spawn(conn::serve(
+        listener,
+        app,
+        conn::Limits::new(io_timeout),
+        loops.stopping(),
+    ));
 
     let why = tokio::select! {
         s = signals.recv() => s?,
         r = &mut server => {
             loops.stop().await;
             return match r {
-                Ok(Ok(())) => Ok(EXIT_OK),
-                Ok(Err(e)) => Err(e).wrap_err("serving"),
+                Ok(()) => Ok(EXIT_OK),
                 Err(e) => Err(e).wrap_err("serving"),
             };
         }

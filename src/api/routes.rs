@@ -4,6 +4,7 @@ use super::error::{ApiError, from_json_error};
 use super::guard::{self, Guard, MAX_BODY};
 use super::settings::{ConfigRequest, settings_json};
 use super::stream::{self, Follower};
+use super::tokens::Caller;
 use super::users::{User, Users};
 use crate::desk::DeskError;
 use crate::store::Status;
@@ -132,9 +133,6 @@ fn user_of(
     users.get(&user_id)
 }
 
-/// A JSON body: 415 without a JSON content type (which also keeps browsers' simple
-/// cross-site posts out), 413 over the limit, 400 when it is not JSON, 422 naming the field
-/// when it has the wrong shape.
 /// A body that may be absent (a bare POST): its default then, else [`json_body`].
 fn optional_json_body<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
@@ -146,6 +144,9 @@ fn optional_json_body<T: DeserializeOwned + Default>(
     }
 }
 
+/// A JSON body: 415 without a JSON content type (which also keeps browsers' simple
+/// cross-site posts out), 413 over the limit, 400 when it is not JSON or names a key twice
+/// (naming it), 422 naming the field when it has the wrong shape.
 fn json_body<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -176,7 +177,16 @@ fn json_body<T: DeserializeOwned>(
             "the request body is empty: expected a JSON object",
         ));
     }
-    let value: Value = serde_json::from_slice(&body).map_err(|e| from_json_error(".", &e))?;
+    let value = super::strict::from_slice(&body).map_err(|e| match e {
+        super::strict::StrictError::Json(e) => from_json_error(".", &e),
+        super::strict::StrictError::Duplicate { path, key } => {
+            let field = super::strict::StrictError::field(&path, &key);
+            ApiError::bad_request(format!(
+                "{field} appears twice in the request body: send each key once"
+            ))
+            .field(field)
+        }
+    })?;
     // serde would take a struct from an array too; the seed's bodies are objects.
     if !value.is_object() {
         return Err(ApiError::invalid("body", "body: expected a JSON object"));
@@ -187,6 +197,7 @@ fn json_body<T: DeserializeOwned>(
 
 async fn post_config(
     State(users): State<Arc<Users>>,
+    caller: Option<Extension<Caller>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply {
@@ -199,13 +210,28 @@ async fn post_config(
     }
     let req: ConfigRequest = serde_path_to_error::deserialize(req)
         .map_err(|e| from_json_error(&e.path().to_string(), e.inner()))?;
-    let (user, created) = users.put(req.config).await?;
+    // A user's own token replaces that user's settings; only the admin token makes users.
+    if let Some(Extension(caller)) = &caller
+        && !caller.may_act_for(&req.config.user_id)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this token acts for one user only: creating users, or changing another's \
+             settings, needs AUTOTRADE_API_TOKEN",
+        )
+        .field("config.user_id"));
+    }
+    let (user, created, token) = users.put(req.config).await?;
     let at = &user.ctx.config.auto_trade;
-    Ok(Json(json!({
+    let mut reply = json!({
         "user_id": at.user_id,
         "created": created,
         "config": settings_json(at, at.enabled),
-    })))
+    });
+    if let Some(token) = token {
+        reply["token"] = json!(token);
+    }
+    Ok(Json(reply))
 }
 
 async fn get_config(
@@ -310,7 +336,18 @@ async fn kill(
         })));
     }
     blocking(move || {
-        let cancelled = user.ctx.kill().map_err(desk_error)?;
+        // On a connection of its own: the user's shared one may be held by a cycle that is
+        // itself waiting for the store's lock, and the kill must not queue behind it.
+        let ctx = &user.ctx;
+        let store = crate::store::Store::open(
+            &ctx.data_dir,
+            &ctx.config.auto_trade.user_id,
+            ctx.config.auto_trade.enabled,
+        )
+        .map_err(ApiError::internal)?;
+        let desk =
+            crate::desk::Desk::new(ctx.config.clone(), ctx.data_dir.clone(), Arc::new(store));
+        let cancelled = desk.kill().map_err(desk_error)?;
         Ok(Json(
             json!({ "kill_switch": true, "enabled": false, "cancelled": cancelled }),
         ))

@@ -41,6 +41,50 @@ pub struct ConfigRequest {
 /// Where the settings of a user that the API created come from, for `status`.
 pub const API_SOURCE: &str = "POST /api/v1/auto-trade/config";
 
+/// Most symbols a user created through the API may watch (the config file's user: any).
+pub const MAX_API_SYMBOLS: usize = 20;
+/// The shortest check interval of a user created through the API, in minutes (the config
+/// file's user: the SPEC's 0.001). Every cycle stores a decision per symbol, so this and
+/// [`MAX_API_SYMBOLS`] bound what one user can make the server write: 20 a minute.
+pub const MIN_API_CHECK_MINUTES: f64 = 1.0;
+
+/// [`user_config`] for a user created through the API: at most [`MAX_API_SYMBOLS`] symbols,
+/// checked at most once every [`MIN_API_CHECK_MINUTES`] (omitted: the file's default, or the
+/// minimum when that is shorter).
+pub fn api_user_config(base: &Config, settings: &AutoTradeConfig) -> Result<Config, ApiError> {
+    if let Some(symbols) = &settings.symbols
+        && symbols.len() > MAX_API_SYMBOLS
+    {
+        return Err(ApiError::invalid(
+            "config.symbols",
+            format!(
+                "config.symbols: {} symbols is too many: a user created through the API watches                  at most {MAX_API_SYMBOLS}",
+                symbols.len()
+            ),
+        ));
+    }
+    if let Some(m) = settings.check_interval_minutes
+        && m < MIN_API_CHECK_MINUTES
+    {
+        return Err(ApiError::invalid(
+            "config.check_interval_minutes",
+            format!(
+                "config.check_interval_minutes = {m} is out of range: a user created through the                  API is checked at most once a minute (at least {MIN_API_CHECK_MINUTES}); only the                  config file's user may be checked more often"
+            ),
+        ));
+    }
+    let mut settings = settings.clone();
+    if settings.check_interval_minutes.is_none() {
+        let default = user_config(base, &settings)?
+            .auto_trade
+            .check_interval_minutes;
+        if default < MIN_API_CHECK_MINUTES {
+            settings.check_interval_minutes = Some(MIN_API_CHECK_MINUTES);
+        }
+    }
+    user_config(base, &settings)
+}
+
 /// The whole config one user runs with: the file's ML engine, account, simulation and
 /// backtest, with this user's auto-trade settings. Errors name the field (`config.<name>`).
 pub fn user_config(base: &Config, settings: &AutoTradeConfig) -> Result<Config, ApiError> {
@@ -176,6 +220,45 @@ mod tests {
             assert_eq!(e.status.as_u16(), 422);
             assert!(e.detail.contains(field), "{v}: {}", e.detail);
         }
+    }
+
+    #[test]
+    fn api_users_are_bounded_and_the_files_ranges_stay() {
+        let many: Vec<String> = (0..21).map(|i| format!("S{i}/USD")).collect();
+        let e = api_user_config(&base(), &settings(json!({"user_id": "u", "symbols": many})))
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.symbols"), "{}", e.detail);
+        assert!(e.detail.contains("at most 20"), "{}", e.detail);
+        let twenty: Vec<String> = (0..20).map(|i| format!("S{i}/USD")).collect();
+        assert!(
+            api_user_config(
+                &base(),
+                &settings(json!({"user_id": "u", "symbols": twenty}))
+            )
+            .is_ok()
+        );
+        let e = api_user_config(
+            &base(),
+            &settings(json!({"user_id": "u", "check_interval_minutes": 0.001})),
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.check_interval_minutes"));
+        assert_eq!(e.status.as_u16(), 422);
+        // The file's ranges for the file's user.
+        let c = user_config(
+            &base(),
+            &settings(json!({"user_id": "u", "check_interval_minutes": 0.001})),
+        )
+        .unwrap();
+        assert_eq!(c.auto_trade.check_interval_minutes, 0.001);
+        // Omitted on the simulated market (0.25 by default): the minimum, and two of them to expire.
+        let sim = config::parse_str("", "t.toml").unwrap();
+        let c = api_user_config(&sim, &settings(json!({"user_id": "u"}))).unwrap();
+        assert_eq!(c.auto_trade.check_interval_minutes, 1.0);
+        assert_eq!(c.auto_trade.pending_expiry_minutes, 2.0);
+        // With an ML engine (5 by default): kept.
+        let c = api_user_config(&base(), &settings(json!({"user_id": "u"}))).unwrap();
+        assert_eq!(c.auto_trade.check_interval_minutes, 5.0);
     }
 
     #[test]

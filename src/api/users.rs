@@ -8,6 +8,7 @@
 
 use super::error::ApiError;
 use super::settings::{self, API_SOURCE, AutoTradeConfig};
+use super::tokens::{self, Tokens};
 use crate::config::Config;
 use crate::desk::{Desk, make_source};
 use crate::engine::{Engine, EngineCommand, EngineEvent};
@@ -50,6 +51,8 @@ pub struct Users {
     monitoring: Mutex<HashSet<String>>,
     /// The ML engine client, shared by every user's loop (one pool, one concurrency cap).
     ml_source: Option<Arc<dyn MarketSource>>,
+    /// Each user's bearer token, by its hash.
+    pub tokens: Arc<Tokens>,
 }
 
 impl Users {
@@ -76,6 +79,7 @@ impl Users {
         } else {
             Vec::new()
         };
+        let tokens = Arc::new(Tokens::from_stored(ctx.store.api_tokens()?));
         let users = Users {
             file_user: file_user.clone(),
             base,
@@ -86,6 +90,7 @@ impl Users {
             wake: Notify::new(),
             monitoring: Mutex::new(HashSet::new()),
             ml_source,
+            tokens,
         };
         users.insert(ctx);
         for (user_id, value) in stored {
@@ -102,7 +107,11 @@ impl Users {
             }
             let loaded = serde_json::from_value::<AutoTradeConfig>(value)
                 .map_err(|e| e.to_string())
-                .and_then(|s| settings::user_config(&users.base, &s).map_err(|e| e.detail));
+                .and_then(|s| {
+                    settings::api_user_config(&users.base, &s).map_err(|e| {
+                        format!("{} (POST its config again within the bounds)", e.detail)
+                    })
+                });
             match loaded {
                 Ok(mut config) => {
                     config.source = API_SOURCE.to_string();
@@ -188,9 +197,18 @@ impl Users {
     }
 
     /// Create or replace one user's settings: validated, stored, its enabled switch set, and
-    /// its loop (re)started by the supervisor. Returns the user and whether it is new.
-    pub async fn put(&self, settings: AutoTradeConfig) -> Result<(Arc<User>, bool), ApiError> {
-        let mut config = settings::user_config(&self.base, &settings)?;
+    /// its loop (re)started by the supervisor. Returns the user, whether it is new, and the
+    /// token made for it when it had none (shown once: only its hash is kept).
+    pub async fn put(
+        &self,
+        settings: AutoTradeConfig,
+    ) -> Result<(Arc<User>, bool, Option<String>), ApiError> {
+        // The config file's user keeps the file's ranges; the API's users have tighter ones.
+        let mut config = if settings.user_id == self.file_user {
+            settings::user_config(&self.base, &settings)?
+        } else {
+            settings::api_user_config(&self.base, &settings)?
+        };
         let _guard = self.changing.lock().await;
         let user_id = config.auto_trade.user_id.clone();
         let existing = self.read().get(&user_id).cloned();
@@ -212,6 +230,13 @@ impl Users {
         let id = user_id.clone();
         let config = Arc::new(config);
         let cfg = config.clone();
+        let token = if self.tokens.has_token(&user_id) {
+            None
+        } else {
+            Some(tokens::new_token().map_err(ApiError::internal)?)
+        };
+        let token_hash = token.as_deref().map(tokens::hash);
+        let stored_hash = token_hash.clone();
         let desk = tokio::task::spawn_blocking(move || -> Result<Desk, ApiError> {
             let store = match old_store {
                 Some(s) => s,
@@ -221,6 +246,9 @@ impl Users {
             store
                 .put_user_settings(&id, &stored)
                 .map_err(ApiError::internal)?;
+            if let Some(h) = &stored_hash {
+                store.put_api_token(&id, h).map_err(ApiError::internal)?;
+            }
             let state = store.state().map_err(ApiError::internal)?;
             // The posted switch wins (enabling also clears a kill switch, as `enable` does).
             if enabled && (!state.enabled || state.kill_switch) {
@@ -238,9 +266,12 @@ impl Users {
         })
         .await
         .map_err(ApiError::internal)??;
+        if let Some(h) = token_hash {
+            self.tokens.set(&user_id, h);
+        }
         let user = self.insert(desk);
         self.wake.notify_one();
-        Ok((user, existing.is_none()))
+        Ok((user, existing.is_none(), token))
     }
 
     /// The source a user's loop reads: the shared ML engine client, or a simulated market
@@ -287,20 +318,28 @@ pub async fn supervise(users: Arc<Users>, mut shutdown: watch::Receiver<bool>) {
         }
         reconcile(&users, &mut running, &events_tx).await;
     }
-    let stopping: Vec<(String, Running)> = running.drain().collect();
-    for (_, r) in &stopping {
-        let _ = r.commands.try_send(EngineCommand::Stop);
-    }
-    for (user_id, r) in stopping {
-        let abort = r.handle.abort_handle();
-        if tokio::time::timeout(STOP_GRACE, r.handle).await.is_err() {
-            tracing::warn!("user {user_id}: loop did not stop in time, aborted");
-            abort.abort();
-        }
-    }
+    stop_all(running.drain().collect()).await;
     users.set_monitoring(HashSet::new());
     drop(events_tx);
     let _ = drain.await;
+}
+
+/// Tell every loop to stop, then wait for all of them at once: each finishes the cycle it is
+/// in, and whichever has not stopped when [`STOP_GRACE`] is over is aborted. The wait is one
+/// grace period for all, not one per user.
+async fn stop_all(stopping: Vec<(String, Running)>) {
+    for (_, r) in &stopping {
+        let _ = r.commands.try_send(EngineCommand::Stop);
+    }
+    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    let waits = stopping.into_iter().map(|(user_id, r)| async move {
+        let abort = r.handle.abort_handle();
+        if tokio::time::timeout_at(deadline, r.handle).await.is_err() {
+            tracing::warn!("user {user_id}: loop did not stop in time, aborted");
+            abort.abort();
+        }
+    });
+    futures::future::join_all(waits).await;
 }
 
 async fn reconcile(

@@ -142,7 +142,8 @@ impl Desk {
     /// Kill switch: disable and cancel every pending decision, in one transaction. Returns
     /// the number of decisions cancelled.
     pub fn kill(&self) -> Result<usize> {
-        Ok(self.store.write(|tx| {
+        // The kill switch must win against busy cycles, not queue behind them.
+        Ok(self.store.write_urgent(|tx| {
             tx.set_switches(false, Some(true))?;
             let n = tx.cancel_all_pending("kill switch")?;
             tx.add_event(

@@ -17,6 +17,7 @@ mod positions;
 mod rows;
 mod schema;
 mod state;
+mod tokens;
 
 pub use crate::domain::lifecycle::{OrderStatus, Origin, Status};
 pub use crate::domain::records::*;
@@ -37,6 +38,15 @@ use std::time::Duration;
 
 pub const DB_FILE: &str = "autotrade.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`Store::write_urgent`] keeps trying.
+pub const URGENT_WAIT: Duration = Duration::from_secs(30);
+
+/// The busy handler of [`Store::write_urgent`]: look again every half millisecond (its own
+/// deadline ends the retries; this bound only keeps one wait finite).
+fn urgent_busy(attempt: i32) -> bool {
+    std::thread::sleep(Duration::from_micros(500));
+    attempt < 60_000
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -224,7 +234,9 @@ impl Store {
             health: Default::default(),
             full: Default::default(),
         };
-        let prepared = store.write(|tx| {
+        // Urgent: `kill` on the command line opens the store first, and must not queue
+        // behind busy cycles there either.
+        let prepared = store.write_urgent(|tx| {
             schema::migrate(tx.conn)?;
             tx.init_state(enabled)
         });
@@ -328,6 +340,50 @@ impl Store {
             }
         }
         result
+    }
+
+    /// [`write`](Self::write) for what must not wait behind other writers (the kill switch):
+    /// while another connection writes, SQLite's own wait backs off to 100 ms between looks,
+    /// so a busy store lets other writers in first; this one looks every half millisecond,
+    /// takes the lock as soon as it is free, and tries again when refused as busy, for up to
+    /// [`URGENT_WAIT`].
+    pub fn write_urgent<T, E: From<StoreError>>(
+        &self,
+        f: impl Fn(&Tx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let deadline = std::time::Instant::now() + URGENT_WAIT;
+        let mut conn = self.lock();
+        let _ = conn.busy_handler(Some(urgent_busy));
+        // Only BEGIN IMMEDIATE and COMMIT wait for the lock; statements inside hold it.
+        let is_busy = |e: &rusqlite::Error| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        };
+        let out = loop {
+            let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+                Ok(tx) => tx,
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => continue,
+                Err(e) => break Err(E::from(e.into())),
+            };
+            let out = match f(&Tx {
+                conn: &tx,
+                user: &self.user_id,
+                now: now_ms(),
+            }) {
+                Ok(v) => v,
+                Err(e) => break Err(e),
+            };
+            match tx.commit() {
+                Ok(()) => break Ok(out),
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => continue,
+                Err(e) => break Err(E::from(e.into())),
+            }
+        };
+        // Back to the ordinary wait for everything else on this connection.
+        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        out
     }
 
     /// Run `f`'s reads on the connection (each statement sees the latest commit).

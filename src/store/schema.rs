@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 /// switches) and trailing stops (the trail a decision asks for, and on its position the trail
 /// and the best price seen since it opened; on an opening order who is to hold its exits, when
 /// the desk chose: the engine, for a trailing stop), and the position cap a trader lifted on
-/// purpose for one decision.
+/// purpose for one decision; api_tokens, each REST API user's token as its SHA-256.
 pub const SCHEMA_VERSION: i64 = 7;
 
 const V1: &str = r#"
@@ -225,6 +225,11 @@ ALTER TABLE positions ADD COLUMN trail_percent REAL;
 ALTER TABLE positions ADD COLUMN trail_amount REAL;
 ALTER TABLE positions ADD COLUMN best_price REAL;
 ALTER TABLE orders ADD COLUMN exits_held_by TEXT;
+CREATE TABLE IF NOT EXISTS api_tokens (
+    user_id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 "#;
 
 /// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …

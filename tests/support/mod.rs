@@ -11,6 +11,7 @@ pub mod engine;
 pub mod fixtures;
 pub mod market;
 pub mod ml_engine;
+pub mod openapi;
 pub mod pty;
 pub mod webhook;
 
