@@ -1,9 +1,9 @@
-//! JSON read strictly: an object that names one key twice is refused, naming the key, where
-//! serde_json would keep the last value (`{"size": 1, "size": 100}` would trade 100).
+//! JSON request bodies read strictly: an object that names one key twice is refused, naming
+//! the key, where serde_json would keep the last value (`{"size": 1, "size": 100}` would trade
+//! 100). The parser is the one the engine's answers go through ([`crate::strict_json`]); this
+//! names what it finds the way the API names fields.
 
-use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
-use std::fmt;
+use serde_json::Value;
 
 /// Why a body was not taken.
 #[derive(Debug)]
@@ -27,144 +27,18 @@ impl StrictError {
 
 /// Parse `bytes` as one JSON value, refusing duplicate keys at any depth.
 pub fn from_slice(bytes: &[u8]) -> Result<Value, StrictError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let mut dup = None;
-    let value = StrictSeed {
-        path: String::new(),
-        dup: &mut dup,
-    }
-    .deserialize(&mut de);
-    if let Some((path, key)) = dup {
-        return Err(StrictError::Duplicate { path, key });
-    }
-    let value = value.map_err(StrictError::Json)?;
-    de.end().map_err(StrictError::Json)?;
-    Ok(value)
-}
-
-/// Marks the error that stops the parse at a duplicate (the real report is in `dup`).
-const DUPLICATE: &str = "duplicate key";
-
-struct StrictSeed<'a> {
-    path: String,
-    dup: &'a mut Option<(String, String)>,
-}
-
-impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrictSeed<'_> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        self.deserialize(d)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        let mut i = 0usize;
-        loop {
-            let path = if self.path.is_empty() {
-                format!("[{i}]")
-            } else {
-                format!("{}[{i}]", self.path)
-            };
-            let next = seq.next_element_seed(StrictSeed {
-                path,
-                dup: &mut *self.dup,
-            })?;
-            match next {
-                Some(v) => out.push(v),
-                None => return Ok(Value::Array(out)),
-            }
-            i += 1;
+    crate::strict_json::from_slice(bytes).map_err(|e| match e {
+        crate::strict_json::StrictError::Duplicate { key, within } => {
+            StrictError::Duplicate { path: within, key }
         }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
-                *self.dup = Some((self.path.clone(), key));
-                return Err(de::Error::custom(DUPLICATE));
-            }
-            let path = StrictError::field(&self.path, &key);
-            let v = map.next_value_seed(StrictSeed {
-                path,
-                dup: &mut *self.dup,
-            })?;
-            out.insert(key, v);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-/// A [`Value`] that refuses duplicate keys when deserialized (for callers that take any
-/// `Deserializer`).
-pub struct StrictValue(pub Value);
-
-impl<'de> Deserialize<'de> for StrictValue {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StrictValue, D::Error> {
-        let mut dup = None;
-        let v = StrictSeed {
-            path: String::new(),
-            dup: &mut dup,
-        }
-        .deserialize(d);
-        match dup {
-            Some((path, key)) => Err(de::Error::custom(format!(
-                "duplicate key `{}`",
-                StrictError::field(&path, &key)
-            ))),
-            None => v.map(StrictValue),
-        }
-    }
+        crate::strict_json::StrictError::Malformed(e) => StrictError::Json(e),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
 
     #[test]
@@ -212,12 +86,5 @@ mod tests {
                 "{bad}"
             );
         }
-        let v: StrictValue = serde_json::from_str(r#"{"a": {"b": 1, "b": 2}}"#)
-            .map(|v: StrictValue| v)
-            .unwrap_or_else(|e| {
-                assert!(e.to_string().contains("duplicate key `a.b`"), "{e}");
-                StrictValue(Value::Null)
-            });
-        assert_eq!(v.0, Value::Null);
     }
 }
