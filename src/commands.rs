@@ -362,14 +362,9 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
         Some(p) => {
             let limit = v["limit_percent"].as_f64().unwrap_or(0.0);
             format!(
-                "{name} {} (loss {} from {})",
-                crate::domain::halt::Used {
-                    percent: p,
-                    amount: 0.0,
-                    base: 0.0,
-                    limit_percent: limit
-                }
-                .text(),
+                "{name} {} of {}% (loss {} from {})",
+                crate::domain::halt::pct_under(p, limit),
+                crate::domain::money::fmt_num(limit),
                 crate::domain::money::fmt_money(v["amount"].as_f64().unwrap_or(0.0)),
                 crate::domain::money::fmt_money(v["base"].as_f64().unwrap_or(0.0)),
             )

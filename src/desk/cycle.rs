@@ -38,7 +38,7 @@ pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Resul
         .saturating_add(CLOCK_SKEW_ALLOWED.as_millis() as i64);
     let stale = tx.pending_expired(cutoff, ahead_of)?;
     for s in &stale {
-        let (level, reason) = match Age::at(s.created_at_ms, tx.now()) {
+        let (level, reason, why) = match Age::at(s.created_at_ms, tx.now()) {
             age @ Age::Ahead(_) => {
                 tracing::warn!(
                     log_id = %s.log_id,
@@ -48,26 +48,20 @@ pub(super) fn expire_stale(tx: &Tx<'_>, expiry: Duration) -> crate::store::Resul
                     s.action,
                     s.symbol,
                 );
-                ("warn", format!("expired: {age}"))
+                ("warn", format!("expired: {age}"), format!(": {age}"))
             }
             Age::Ago(_) => (
                 "info",
                 format!("expired: pending longer than {}s", expiry.as_secs()),
+                String::new(),
             ),
         };
         tx.set_status(&s.log_id, Status::Expired, &reason)?;
         tx.add_event(
             level,
             &format!(
-                "{} {} expired unconfirmed ({}){}",
-                s.action,
-                s.symbol,
-                s.log_id,
-                if level == "warn" {
-                    format!(": {}", reason.trim_start_matches("expired: "))
-                } else {
-                    String::new()
-                }
+                "{} {} expired unconfirmed ({}){why}",
+                s.action, s.symbol, s.log_id
             ),
         )?;
     }
@@ -89,8 +83,7 @@ fn price_ticks(
             closed.extend(price_tick(tx, desk, &mut followers, symbol, *price, out)?);
         }
     }
-    followers.finish(tx)?;
-    guard::watch_losses(tx, desk)?;
+    prices_recorded(tx, desk, followers)?;
     Ok(closed)
 }
 
@@ -114,6 +107,17 @@ pub(super) fn price_tick(
     close_crossed(tx, desk, symbol, &point, out)
 }
 
+/// The end of a write that recorded prices: the followed decisions' last prices kept, then
+/// the equity measured against the loss limits (both once per write, not per price).
+fn prices_recorded(
+    tx: &Tx<'_>,
+    desk: &Desk,
+    followers: outcomes::Followers,
+) -> crate::store::Result<()> {
+    followers.finish(tx)?;
+    guard::watch_losses(tx, desk)
+}
+
 /// [`price_tick`] for one price alone.
 pub(super) fn one_price(
     tx: &Tx<'_>,
@@ -124,8 +128,7 @@ pub(super) fn one_price(
 ) -> crate::store::Result<Vec<Position>> {
     let mut followers = outcomes::Followers::load(tx, desk)?;
     let closed = price_tick(tx, desk, &mut followers, symbol, price, out)?;
-    followers.finish(tx)?;
-    guard::watch_losses(tx, desk)?;
+    prices_recorded(tx, desk, followers)?;
     Ok(closed)
 }
 
@@ -138,7 +141,7 @@ const CLOSE_RETRY_MS: i64 = 60_000;
 /// On the paper ledger it closes at once (the position is returned). With a real broker a
 /// closing order is stored and put in `out`, for the caller to send once the transaction has
 /// committed; a position whose exits the broker holds is left to the broker.
-fn close_crossed(
+pub(super) fn close_crossed(
     tx: &Tx<'_>,
     desk: &Desk,
     symbol: &str,
@@ -174,17 +177,6 @@ fn close_crossed(
         out.push(order);
     }
     Ok(closed)
-}
-
-/// [`close_crossed`] at a price the store could not record when it came (see `held`).
-pub(super) fn close_held_exit(
-    tx: &Tx<'_>,
-    desk: &Desk,
-    symbol: &str,
-    point: &PricePoint,
-    out: &mut Vec<Order>,
-) -> crate::store::Result<Vec<Position>> {
-    close_crossed(tx, desk, symbol, point, out)
 }
 
 /// Store the order that closes `pos` at a real broker, unless one is already out or one was
@@ -478,8 +470,7 @@ impl Desk {
                 })
                 .collect::<Result<Vec<_>>>()
                 .map(|v| v.into_iter().unzip::<_, _, Vec<_>, Vec<_>>())?;
-            scoring.followers.finish(tx)?;
-            guard::watch_losses(tx, desk)?;
+            prices_recorded(tx, desk, scoring.followers)?;
             Ok::<_, super::DeskError>(done)
         })?;
         desk.queue(out);
@@ -507,8 +498,7 @@ impl Desk {
                 &mut scoring,
                 &mut out,
             )?;
-            scoring.followers.finish(tx)?;
-            guard::watch_losses(tx, self)?;
+            prices_recorded(tx, self, scoring.followers)?;
             Ok::<_, super::DeskError>(outcome)
         })?;
         self.queue(out);
@@ -589,8 +579,7 @@ impl Desk {
                     closed.extend(close_crossed(tx, self, &t.symbol, &point, &mut out)?);
                 }
             }
-            followers.finish(tx)?;
-            guard::watch_losses(tx, self)?;
+            prices_recorded(tx, self, followers)?;
             Ok::<_, crate::store::StoreError>(closed)
         })?;
         self.queue(out);

@@ -117,7 +117,7 @@ impl Desk {
                 {
                     continue;
                 }
-                let now = cycle::close_held_exit(tx, self, &h.symbol, &h.point, &mut out)?;
+                let now = cycle::close_crossed(tx, self, &h.symbol, &h.point, &mut out)?;
                 for pos in &now {
                     tx.add_event(
                         "warn",
