@@ -320,7 +320,7 @@ pub fn desk_for_user(desk: &Desk, user: &str) -> Result<std::result::Result<Desk
         config.source = crate::api::settings::API_SOURCE.to_string();
     }
     config.auto_trade.user_id = user.to_string();
-    let store = Store::open(&desk.data_dir, user, config.auto_trade.enabled)?;
+    let store = Store::open_configured(&config, &desk.data_dir, user, config.auto_trade.enabled)?;
     let mut other = Desk::new(Arc::new(config), desk.data_dir.clone(), Arc::new(store));
     other.viewer = true;
     Ok(Ok(other))

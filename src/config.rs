@@ -23,6 +23,14 @@ struct FileConfig {
     broker: BrokerFile,
     risk: RiskFile,
     notifications: NotificationsFile,
+    store: StoreFile,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StoreFile {
+    url: Option<String>,
+    pool_size: Option<i64>,
+    max_users: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,8 +107,9 @@ struct BacktestFile {
 }
 
 /// The tables a config file may have.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "auto_trade",
+    "store",
     "account",
     "ml_engine",
     "market_data",
@@ -245,6 +254,13 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         webhook_url: t.take("webhook_url"),
     };
     t.finish();
+    let mut t = TableReader::new(&mut doc, "store", problems);
+    let store = StoreFile {
+        url: t.take("url"),
+        pool_size: t.take("pool_size"),
+        max_users: t.take("max_users"),
+    };
+    t.finish();
     for (key, value) in &doc {
         let hint = match crate::suggest::nearest(key, TABLES) {
             Some(t) => format!("did you mean [{t}]?"),
@@ -265,6 +281,7 @@ fn read_file(mut doc: toml::Table, problems: &mut Vec<String>) -> FileConfig {
         broker,
         risk,
         notifications,
+        store,
     }
 }
 
@@ -451,6 +468,28 @@ impl std::fmt::Debug for Notifications {
     }
 }
 
+/// Where the rows live (`[store]`): SQLite in the data dir, or a PostgreSQL database that
+/// several `serve` instances share.
+#[derive(Clone, PartialEq)]
+pub struct StoreConfig {
+    pub url: Option<String>,
+    /// Connections each process keeps to PostgreSQL.
+    pub pool_size: u32,
+    /// Most users one `serve` trades for.
+    pub max_users: usize,
+}
+
+/// The URL may carry a password (from the environment): a debug print redacts it.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_deref().map(crate::net::redact_url))
+            .field("pool_size", &self.pool_size)
+            .field("max_users", &self.max_users)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backtest {
     pub fee_percent: f64,
@@ -470,6 +509,7 @@ pub struct Config {
     pub broker: BrokerConfig,
     pub risk_limits: Risk,
     pub notifications: Notifications,
+    pub store: StoreConfig,
     /// Where the config came from, for messages ("built-in defaults" when no file).
     pub source: String,
 }
@@ -480,6 +520,11 @@ pub struct Config {
 pub struct ConfigError(pub String);
 
 impl Config {
+    /// `[store] url` (or `$AUTOTRADE_STORE_URL`): the PostgreSQL database, when set.
+    pub fn store_url(&self) -> Option<String> {
+        self.store.url.clone()
+    }
+
     pub fn risk(&self) -> RiskSettings {
         RiskSettings {
             account_size: self.account.size,
@@ -547,6 +592,8 @@ impl Config {
         let webhook = std::env::var_os(WEBHOOK_URL_ENV).filter(|s| !s.is_empty());
         config.notifications.webhook_url =
             webhook_from_env(webhook.as_deref(), config.notifications.webhook_url.take())?;
+        let store = std::env::var_os(STORE_URL_ENV).filter(|s| !s.is_empty());
+        config.store.url = store_url_from_env(store.as_deref(), config.store.url.take())?;
         Ok(config)
     }
 
@@ -565,6 +612,40 @@ impl Config {
         }
         Ok(Config::defaults())
     }
+}
+
+/// The environment variable that takes the place of `[store] url` (the only place for a
+/// database password besides `$PGPASSWORD`).
+pub const STORE_URL_ENV: &str = "AUTOTRADE_STORE_URL";
+
+/// Whether `u` names a PostgreSQL database; `env`: it came from the environment, where a
+/// password may be (never in the file). The reason never shows the URL.
+fn store_url_ok(u: &str, env: bool) -> Result<(), String> {
+    if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+        return Err("must be a postgres:// URL".into());
+    }
+    let parsed: postgres::Config = u
+        .parse()
+        .map_err(|e| format!("is not a PostgreSQL URL ({e})"))?;
+    if parsed.get_password().is_some() && !env {
+        return Err(format!(
+            "holds a password; keys stay out of the config file: put it in $PGPASSWORD, or the whole URL in ${STORE_URL_ENV}"
+        ));
+    }
+    Ok(())
+}
+
+/// `$AUTOTRADE_STORE_URL` (when set and not empty) in place of the file's `[store] url`.
+fn store_url_from_env(
+    env: Option<&std::ffi::OsStr>,
+    file: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(v) = env else {
+        return Ok(file);
+    };
+    let u = v.to_str().map(str::trim).unwrap_or("");
+    store_url_ok(u, true).map_err(|why| ConfigError(format!("{STORE_URL_ENV} {why}")))?;
+    Ok(Some(u.to_string()))
 }
 
 /// The environment variable that takes the place of `[notifications] webhook_url`.
@@ -1014,10 +1095,39 @@ fn validate(file: FileConfig, origin: &str, problems: &mut Vec<String>) -> Confi
         desktop: nf.desktop.unwrap_or(true),
         webhook_url,
     };
+    let sf = file.store;
+    let store_url = sf.url.map(|u| u.trim().to_string());
+    if let Some(u) = &store_url
+        && let Err(why) = store_url_ok(u, false)
+    {
+        p.note(format!("store.url {why}"));
+    }
+    let pool_size = sf.pool_size.unwrap_or(8);
+    if !(1..=64).contains(&pool_size) {
+        p.range(
+            "store.pool_size",
+            pool_size.to_string(),
+            "must be between 1 and 64",
+        );
+    }
+    let max_users = sf.max_users.unwrap_or(100);
+    if !(1..=100_000).contains(&max_users) {
+        p.range(
+            "store.max_users",
+            max_users.to_string(),
+            "must be between 1 and 100000",
+        );
+    }
+    let store = StoreConfig {
+        url: store_url,
+        pool_size: pool_size.clamp(1, 64) as u32,
+        max_users: max_users.clamp(1, 100_000) as usize,
+    };
 
     Config {
         risk_limits,
         notifications,
+        store,
         auto_trade: AutoTrade {
             user_id,
             enabled: at.enabled.unwrap_or(true),

@@ -176,6 +176,14 @@ fn run(
     let Some(broker) = broker else {
         return Err(color_eyre::eyre::eyre!("no broker for this command"));
     };
+    if cli.command.is_none() && config.store_url().is_some() {
+        // The dashboard keeps its store in SQLite; a shared store is watched through a server.
+        return Ok(report_error(
+            json,
+            ErrorKind::Refused,
+            "this config keeps the store in PostgreSQL ([store] url): the dashboard runs on a SQLite data dir only; start `autotrade-tui serve` on it and watch with `autotrade-tui attach URL`",
+        ));
+    }
     let ctx = Desk::open(config, data_dir, broker)?;
     let ctx = match cli.user() {
         Some(user) => match commands::desk_for_user(&ctx, user)? {
@@ -220,10 +228,14 @@ fn run(
     }
     // Rolling backups of the store, checked whole above: an engine backs it up at its start
     // and every new day on a blocking thread of its own; a command makes today's if due.
+    // PostgreSQL's backups are the database's own (pg_dump, archiving), not ours.
+    let sqlite = !ctx.store.is_shared();
     if engine {
-        rt.spawn(autotrade_tui::store::backup::keep_rolling(
-            ctx.data_dir.clone(),
-        ));
+        if sqlite {
+            rt.spawn(autotrade_tui::store::backup::keep_rolling(
+                ctx.data_dir.clone(),
+            ));
+        }
         // Headless, a store that cannot write is said on stderr (the dashboard shows a banner).
         if cli.command.is_some() {
             rt.spawn(autotrade_tui::notify::announce_store_health(
@@ -232,7 +244,7 @@ fn run(
                 ctx.config.auto_trade.user_id.clone(),
             ));
         }
-    } else {
+    } else if sqlite {
         autotrade_tui::store::backup::daily_if_due(&ctx.data_dir);
     }
     match cli.command {

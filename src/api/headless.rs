@@ -75,8 +75,13 @@ impl Loops {
 /// `autotrade-tui run`: the config file's user's monitoring loop, headless, until SIGTERM,
 /// SIGINT or SIGHUP. Everything after the one start line goes to the log file.
 pub async fn run(ctx: Desk) -> Result<u8> {
-    let Some(_lock) = engine_lock(&ctx.data_dir, "run") else {
-        return Ok(EXIT_REFUSED);
+    // On PostgreSQL the loop's lease is the lock (several instances share a database).
+    let _lock = match ctx.store.is_shared() {
+        true => None,
+        false => match engine_lock(&ctx.data_dir, "run") {
+            Some(l) => Some(l),
+            None => return Ok(EXIT_REFUSED),
+        },
     };
     let user = ctx.config.auto_trade.user_id.clone();
     let data_dir = ctx.data_dir.clone();

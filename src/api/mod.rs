@@ -88,8 +88,13 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         }
     };
     // One engine per data dir: the dashboard and `run` run the same loop for the file's user.
-    let Some(_lock) = headless::engine_lock(&ctx.data_dir, "serve") else {
-        return Ok(EXIT_REFUSED);
+    // On PostgreSQL each user's loop lease is the lock: any number of instances.
+    let _lock = match ctx.store.is_shared() {
+        true => None,
+        false => match headless::engine_lock(&ctx.data_dir, "serve") {
+            Some(l) => Some(l),
+            None => return Ok(EXIT_REFUSED),
+        },
     };
     let source = ctx
         .config

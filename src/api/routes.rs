@@ -339,7 +339,8 @@ async fn kill(
         // On a connection of its own: the user's shared one may be held by a cycle that is
         // itself waiting for the store's lock, and the kill must not queue behind it.
         let ctx = &user.ctx;
-        let store = crate::store::Store::open(
+        let store = crate::store::Store::open_configured(
+            &ctx.config,
             &ctx.data_dir,
             &ctx.config.auto_trade.user_id,
             ctx.config.auto_trade.enabled,

@@ -85,6 +85,12 @@ impl Tokens {
             .any(|u| u == user_id)
     }
 
+    /// The tokens as the store has them now (another instance may have made some).
+    pub fn replace_all(&self, rows: Vec<(String, String)>) {
+        *self.by_hash.write().unwrap_or_else(|p| p.into_inner()) =
+            rows.into_iter().map(|(u, h)| (h, u)).collect();
+    }
+
     /// `user_id`'s token is now the one hashed `token_sha256` (any older one stops working).
     pub fn set(&self, user_id: &str, token_sha256: String) {
         let mut map = self.by_hash.write().unwrap_or_else(|p| p.into_inner());

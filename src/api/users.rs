@@ -21,10 +21,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, watch};
 
-/// Most users one server trades for: each one holds a SQLite connection (three file
-/// descriptors in WAL mode) and, when enabled, a loop; 100 stays well inside the usual
-/// 1024 open files beside the ML engine client's connections.
-pub const MAX_USERS: usize = 100;
 /// How often the supervisor looks at the store for users enabled or disabled elsewhere.
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// How long a loop may take to finish its cycle on shutdown before it is aborted.
@@ -53,7 +49,21 @@ pub struct Users {
     ml_source: Option<Arc<dyn MarketSource>>,
     /// Each user's bearer token, by its hash.
     pub tokens: Arc<Tokens>,
+    /// Each API user's settings as last read from or written to the store: on PostgreSQL
+    /// the supervisor loads a user made or changed by another instance when its stored
+    /// settings differ.
+    seen: Mutex<HashMap<String, String>>,
+    /// `serve` (every user), not `run` (the file's user alone).
+    all_users: bool,
+    /// On PostgreSQL: this instance's loop leases (one owner per user's loop).
+    leases: Option<Arc<crate::store::pg::Leases>>,
+    /// On PostgreSQL: the users whose loop some instance runs, as last read.
+    held: Mutex<HashSet<String>>,
 }
+
+/// How long a loop lease lives without renewal: a stopped instance's users are taken over
+/// by another within this and one look of its supervisor.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
 
 impl Users {
     /// The file's user, then every user the store has settings for (`serve`).
@@ -80,7 +90,15 @@ impl Users {
             Vec::new()
         };
         let tokens = Arc::new(Tokens::from_stored(ctx.store.api_tokens()?));
+        let leases = ctx
+            .store
+            .pg()
+            .map(|shared| Arc::new(crate::store::pg::Leases::new(shared.clone(), LEASE_TTL)));
         let users = Users {
+            seen: Mutex::new(HashMap::new()),
+            all_users: stored_users,
+            leases,
+            held: Mutex::new(HashSet::new()),
             file_user: file_user.clone(),
             base,
             data_dir,
@@ -101,10 +119,14 @@ impl Users {
                 );
                 continue;
             }
-            if users.len() >= MAX_USERS {
-                tracing::warn!("user {user_id} not loaded: more than {MAX_USERS} users");
+            if users.len() >= users.base.store.max_users {
+                tracing::warn!(
+                    "user {user_id} not loaded: more than {} users ([store] max_users)",
+                    users.base.store.max_users
+                );
                 continue;
             }
+            users.note_seen(&user_id, &value);
             let loaded = serde_json::from_value::<AutoTradeConfig>(value)
                 .map_err(|e| e.to_string())
                 .and_then(|s| {
@@ -116,7 +138,8 @@ impl Users {
                 Ok(mut config) => {
                     config.source = API_SOURCE.to_string();
                     let enabled = config.auto_trade.enabled;
-                    let store = Store::open(&users.data_dir, &user_id, enabled)?;
+                    let store =
+                        Store::open_configured(&users.base, &users.data_dir, &user_id, enabled)?;
                     users.insert(Desk::new(
                         Arc::new(config),
                         users.data_dir.clone(),
@@ -132,6 +155,66 @@ impl Users {
             }
         }
         Ok(users)
+    }
+
+    fn note_seen(&self, user_id: &str, settings: &serde_json::Value) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(user_id.to_string(), settings.to_string());
+    }
+
+    /// On PostgreSQL: load the users another instance made or changed since the last look,
+    /// and the tokens as they stand (blocking: call it off the runtime's threads).
+    fn sync_from_store(&self) -> color_eyre::Result<()> {
+        let Some(file) = self.read().get(&self.file_user).cloned() else {
+            return Ok(());
+        };
+        let store = file.ctx.store.clone();
+        self.tokens.replace_all(store.api_tokens()?);
+        for (user_id, value) in store.all_user_settings()? {
+            if user_id == self.file_user {
+                continue;
+            }
+            let text = value.to_string();
+            let changed = self
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&user_id)
+                != Some(&text);
+            if !changed {
+                continue;
+            }
+            if !self.read().contains_key(&user_id) && self.len() >= self.base.store.max_users {
+                continue;
+            }
+            self.note_seen(&user_id, &value);
+            let loaded = serde_json::from_value::<AutoTradeConfig>(value)
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    settings::api_user_config(&self.base, &s).map_err(|e| e.detail.to_string())
+                });
+            match loaded {
+                Ok(mut config) => {
+                    config.source = API_SOURCE.to_string();
+                    let existing = self.read().get(&user_id).map(|u| u.ctx.store.clone());
+                    let store = match existing {
+                        Some(s) => s,
+                        None => Arc::new(Store::open_configured(
+                            &self.base,
+                            &self.data_dir,
+                            &user_id,
+                            config.auto_trade.enabled,
+                        )?),
+                    };
+                    self.insert(Desk::new(Arc::new(config), self.data_dir.clone(), store));
+                    tracing::info!("user {user_id}: settings loaded from the shared store");
+                }
+                Err(e) => tracing::error!("user {user_id}: stored settings refused: {e}"),
+            }
+        }
+        Ok(())
     }
 
     fn insert(&self, ctx: Desk) -> Arc<User> {
@@ -186,6 +269,14 @@ impl Users {
     }
 
     pub fn is_monitoring(&self, user_id: &str) -> bool {
+        // Shared: some instance runs it.
+        if self.leases.is_some() {
+            return self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(user_id);
+        }
         self.monitoring
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -212,9 +303,10 @@ impl Users {
         let _guard = self.changing.lock().await;
         let user_id = config.auto_trade.user_id.clone();
         let existing = self.read().get(&user_id).cloned();
-        if existing.is_none() && self.len() >= MAX_USERS {
+        let max_users = self.base.store.max_users;
+        if existing.is_none() && self.len() >= max_users {
             return Err(ApiError::conflict(format!(
-                "this server already trades for {MAX_USERS} users, the most it takes"
+                "this server already trades for {max_users} users, the most it takes ([store] max_users)"
             ))
             .field("config.user_id"));
         }
@@ -225,11 +317,13 @@ impl Users {
         };
         let enabled = config.auto_trade.enabled;
         let stored = settings::settings_json(&config.auto_trade, enabled);
+        let stored_value = stored.clone();
         let data_dir = self.data_dir.clone();
         let old_store = existing.as_ref().map(|u| u.ctx.store.clone());
         let id = user_id.clone();
         let config = Arc::new(config);
         let cfg = config.clone();
+        let base = self.base.clone();
         let token = if self.tokens.has_token(&user_id) {
             None
         } else {
@@ -240,7 +334,10 @@ impl Users {
         let desk = tokio::task::spawn_blocking(move || -> Result<Desk, ApiError> {
             let store = match old_store {
                 Some(s) => s,
-                None => Arc::new(Store::open(&data_dir, &id, enabled).map_err(ApiError::internal)?),
+                None => Arc::new(
+                    Store::open_configured(&base, &data_dir, &id, enabled)
+                        .map_err(ApiError::internal)?,
+                ),
             };
             let desk = Desk::new(cfg, data_dir, store.clone());
             store
@@ -269,6 +366,7 @@ impl Users {
         if let Some(h) = token_hash {
             self.tokens.set(&user_id, h);
         }
+        self.note_seen(&user_id, &stored_value);
         let user = self.insert(desk);
         self.wake.notify_one();
         Ok((user, existing.is_none(), token))
@@ -319,6 +417,12 @@ pub async fn supervise(users: Arc<Users>, mut shutdown: watch::Receiver<bool>) {
         reconcile(&users, &mut running, &events_tx).await;
     }
     stop_all(running.drain().collect()).await;
+    if let Some(leases) = users.leases.clone() {
+        // Stopped on purpose: the other instances take the users over at their next look.
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || leases.release_all()).await {
+            tracing::error!("supervisor: giving the leases up failed: {e}");
+        }
+    }
     users.set_monitoring(HashSet::new());
     drop(events_tx);
     let _ = drain.await;
@@ -342,41 +446,103 @@ async fn stop_all(stopping: Vec<(String, Running)>) {
     futures::future::join_all(waits).await;
 }
 
+/// What the supervisor reads from the store each look, off the runtime's threads.
+struct Look {
+    enabled: HashMap<String, bool>,
+    /// Shared store: the users whose lease this instance holds now (renewed or just taken).
+    mine: Option<HashSet<String>>,
+}
+
+/// One look at the store: every user's switch; on PostgreSQL also the users and tokens other
+/// instances made, this instance's leases renewed, and the enabled users nobody runs taken.
+fn look(users: &Users, running: HashSet<String>) -> color_eyre::Result<Look> {
+    let Some(file) = users.read().get(&users.file_user).cloned() else {
+        return Ok(Look {
+            enabled: HashMap::new(),
+            mine: None,
+        });
+    };
+    if users.leases.is_some() && users.all_users {
+        users.sync_from_store()?;
+    }
+    let known: HashSet<String> = users.ids().into_iter().collect();
+    let enabled: HashMap<String, bool> = file
+        .ctx
+        .store
+        .all_enabled()?
+        .into_iter()
+        .filter(|(id, _)| known.contains(id))
+        .collect();
+    let Some(leases) = &users.leases else {
+        return Ok(Look {
+            enabled,
+            mine: None,
+        });
+    };
+    let mut mine: HashSet<String> = leases.renew()?.into_iter().collect();
+    let live = leases.live()?;
+    *users.held.lock().unwrap_or_else(|p| p.into_inner()) =
+        live.iter().map(|(u, _)| u.clone()).collect();
+    let held_by_others: HashSet<&String> = live
+        .iter()
+        .filter(|(_, owner)| *owner != leases.owner)
+        .map(|(u, _)| u)
+        .collect();
+    for (id, want) in &enabled {
+        if *want && !mine.contains(id) && !held_by_others.contains(id) && leases.try_take(id)? {
+            tracing::info!("user {id}: this instance runs its loop now");
+            mine.insert(id.clone());
+        }
+    }
+    // Loops this instance runs whose lease another took (this one stalled past its life):
+    // they stop below; their writes are refused by the fence meanwhile.
+    for id in running.difference(&mine) {
+        tracing::warn!("user {id}: lease lost, another instance runs its loop");
+    }
+    users
+        .held
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(mine.iter().cloned());
+    Ok(Look {
+        enabled,
+        mine: Some(mine),
+    })
+}
+
 async fn reconcile(
-    users: &Users,
+    users: &Arc<Users>,
     running: &mut HashMap<String, Running>,
     events: &mpsc::Sender<EngineEvent>,
 ) {
     let all = users.all();
-    let stores: Vec<(String, Arc<Store>)> = all
-        .iter()
-        .map(|u| (u.ctx.config.auto_trade.user_id.clone(), u.ctx.store.clone()))
-        .collect();
-    let enabled: HashMap<String, bool> = match tokio::task::spawn_blocking(move || {
-        stores
-            .into_iter()
-            .filter_map(|(id, s)| match s.state() {
-                Ok(st) => Some((id, st.enabled)),
-                Err(e) => {
-                    tracing::error!("user {id}: reading the state failed: {e}");
-                    None
-                }
-            })
-            .collect()
-    })
-    .await
-    {
-        Ok(m) => m,
+    let here: HashSet<String> = running.keys().cloned().collect();
+    let u = users.clone();
+    let look = match tokio::task::spawn_blocking(move || look(&u, here)).await {
+        Ok(Ok(l)) => l,
+        Ok(Err(e)) => {
+            tracing::error!("supervisor: reading the store failed: {e:#}");
+            return;
+        }
         Err(e) => {
             tracing::error!("supervisor: {e}");
             return;
         }
     };
+    // Users another instance made since the last look.
+    let all = if users.len() != all.len() {
+        users.all()
+    } else {
+        all
+    };
+    let enabled = look.enabled;
     for user in &all {
         let id = &user.ctx.config.auto_trade.user_id;
         let Some(&want) = enabled.get(id) else {
             continue;
         };
+        // Shared store: only the lease's holder runs the loop.
+        let want = want && look.mine.as_ref().is_none_or(|m| m.contains(id));
         let current = running.get(id);
         let healthy =
             current.is_some_and(|r| r.generation == user.generation && !r.handle.is_finished());
@@ -390,6 +556,12 @@ async fn reconcile(
             tracing::info!("user {id}: monitoring loop stopped");
         }
         if !want {
+            if let (Some(leases), Some(mine)) = (&users.leases, &look.mine)
+                && mine.contains(id)
+            {
+                let (leases, id) = (leases.clone(), id.clone());
+                let _ = tokio::task::spawn_blocking(move || leases.release(&id)).await;
+            }
             continue;
         }
         let source = match users.source_for(user).await {
@@ -399,7 +571,15 @@ async fn reconcile(
                 continue;
             }
         };
-        let engine = Engine::new(user.ctx.clone(), source);
+        let engine = match &users.leases {
+            // Every write of the loop checks that this instance still holds the lease.
+            Some(leases) => {
+                let mut ctx = user.ctx.clone();
+                ctx.store = ctx.store.fenced(leases.lease(id));
+                Engine::new(ctx, source).resuming()
+            }
+            None => Engine::new(user.ctx.clone(), source),
+        };
         let (commands, handle) = engine.spawn(events.clone());
         tracing::info!(
             "user {id}: monitoring {} every {} min",

@@ -129,7 +129,8 @@ impl Desk {
         broker: Arc<dyn Broker>,
     ) -> color_eyre::Result<Desk> {
         use color_eyre::eyre::WrapErr;
-        let store = Store::open(
+        let store = Store::open_configured(
+            &config,
             &data_dir,
             &config.auto_trade.user_id,
             config.auto_trade.enabled,

@@ -87,6 +87,10 @@ pub struct Engine {
     /// can sleep until the next pending decision expires; without it the loop looks every
     /// second.
     pub store_changes: Option<Arc<tokio::sync::Notify>>,
+    /// Keep the schedule of the loop this one takes over (another instance's, on a shared
+    /// store): the first cycle comes a check interval after the user's last one, not at once,
+    /// so a takeover never makes two cycles in one interval.
+    pub resume: bool,
 }
 
 impl Engine {
@@ -97,7 +101,36 @@ impl Engine {
             desk,
             source,
             store_changes: None,
+            resume: false,
         }
+    }
+
+    /// See [`Engine::resume`].
+    pub fn resuming(mut self) -> Self {
+        self.resume = true;
+        self
+    }
+
+    /// How long to wait before the first cycle: until a check interval after the user's last
+    /// cycle when resuming, else not at all.
+    async fn first_wait(&self) -> Duration {
+        if !self.resume {
+            return Duration::ZERO;
+        }
+        let store = self.store.clone();
+        let last = tokio::task::spawn_blocking(move || store.state())
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .and_then(|s| s.last_cycle_at_ms);
+        let Some(last) = last else {
+            return Duration::ZERO;
+        };
+        let interval = self.config.check_interval().min(MAX_DELAY);
+        let due = last.saturating_add(i64::try_from(interval.as_millis()).unwrap_or(i64::MAX));
+        // A stamp ahead of the clock counts as now: wait at most one interval.
+        let wait = due.saturating_sub(store::now_ms()).max(0);
+        Duration::from_millis(u64::try_from(wait).unwrap_or(0)).min(interval)
     }
 
     /// Have the loop told of other connections' commits (see [`Engine::store_changes`]).
@@ -244,6 +277,18 @@ impl Engine {
         mut commands: mpsc::Receiver<EngineCommand>,
     ) {
         let _feed = self.start_feed(&events);
+        let wait = self.first_wait().await;
+        if !wait.is_zero() {
+            let at_ms = store::now_ms().saturating_add(wait.as_millis() as i64);
+            let _ = events.send(EngineEvent::NextCheck { at_ms }).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                cmd = commands.recv() => match cmd {
+                    Some(EngineCommand::CheckNow) => {}
+                    Some(EngineCommand::Stop) | None => return,
+                }
+            }
+        }
         let mut failures: u32 = 0;
         let mut backoff = Backoff::new(self.config.check_interval());
         loop {

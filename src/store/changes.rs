@@ -10,8 +10,9 @@
 //! only repeat possible is a decision changed in the same millisecond as an unrelated later
 //! transaction (it is sent again, unchanged).
 
+use super::db::{Db, OptionalExtension, params};
 use super::{DecisionLog, Event, Position, Result, fmt_ts, rows};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde_json::{Value, json};
 use std::fmt;
 use std::path::Path;
@@ -152,68 +153,87 @@ pub struct Changes {
 
 /// A connection of its own that only reads, for following the store.
 pub struct ChangeReader {
-    conn: Mutex<Connection>,
+    source: Source,
+}
+
+enum Source {
+    Lite(Mutex<Connection>),
+    /// PostgreSQL: the process's pool; each read is one snapshot. A user's rows are written
+    /// under that user's lock only, so they commit in the order of their ids and a cursor of
+    /// high-water marks skips nothing there either.
+    Pg(std::sync::Arc<super::pg::Shared>),
 }
 
 impl ChangeReader {
-    /// Open the data dir's store (made and migrated already by the program's own store).
+    /// Open the data dir's store (made and migrated already by the program's own store); the
+    /// PostgreSQL database instead when this process opened the data dir's store there.
     pub fn open(data_dir: &Path) -> Result<ChangeReader> {
+        if let Some(shared) = super::pg::for_data_dir(data_dir) {
+            return Ok(ChangeReader {
+                source: Source::Pg(shared),
+            });
+        }
         let conn = Connection::open(data_dir.join(super::DB_FILE))?;
         conn.busy_timeout(super::BUSY_TIMEOUT)?;
         conn.pragma_update(None, "query_only", "ON")?;
         Ok(ChangeReader {
-            conn: Mutex::new(conn),
+            source: Source::Lite(Mutex::new(conn)),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// `f` in one read snapshot.
+    fn snapshot<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
+        match &self.source {
+            Source::Lite(m) => {
+                let mut conn = m.lock().unwrap_or_else(|p| p.into_inner());
+                let tx = conn.transaction()?;
+                let out = f(Db::Lite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Source::Pg(shared) => shared.read(f),
+        }
     }
 
     /// A counter that changes when any other connection commits.
     pub fn data_version(&self) -> Result<i64> {
-        Ok(self
-            .lock()
-            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        match &self.source {
+            Source::Lite(m) => Ok(m.lock().unwrap_or_else(|p| p.into_inner()).query_row(
+                "PRAGMA data_version",
+                [],
+                |r| r.get(0),
+            )?),
+            Source::Pg(shared) => Ok(shared.version()),
+        }
     }
 
     /// The cursor at the newest of `user`'s rows: a reader starting now reads after it.
     pub fn head(&self, user: &str) -> Result<Cursor> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let cursor = head(&tx, user)?;
-        tx.commit()?;
-        Ok(cursor)
+        self.snapshot(|db| head(db, user))
     }
 
     /// The head, with the decisions pending at it (one snapshot): a reader that starts now
     /// knows those as already there.
     pub fn start(&self, user: &str) -> Result<(Cursor, Vec<String>)> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let cursor = head(&tx, user)?;
-        let pending = tx
-            .prepare_cached(
+        self.snapshot(|db| {
+            let cursor = head(db, user)?;
+            let pending = db.query_map(
                 "SELECT log_id FROM decisions WHERE user_id = ?1 AND status = 'pending' AND seq <= ?2",
-            )?
-            .query_map(params![user, cursor.seq], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        tx.commit()?;
-        Ok((cursor, pending))
+                params![user, cursor.seq],
+                |r| r.get(0),
+            )?;
+            Ok((cursor, pending))
+        })
     }
 
     /// What `user`'s store recorded after `from`, in one snapshot; `Ok(None)` when that is
     /// more than `max` rows (a reader too far behind).
     pub fn since(&self, user: &str, from: Cursor, max: usize) -> Result<Option<Changes>> {
-        let mut conn = self.lock();
-        let tx = conn.transaction()?;
-        let out = since(&tx, user, from, max)?;
-        tx.commit()?;
-        Ok(out)
+        self.snapshot(|db| since(db, user, from, max))
     }
 }
 
-fn head(conn: &Connection, user: &str) -> Result<Cursor> {
+fn head(conn: Db<'_>, user: &str) -> Result<Cursor> {
     let max = |sql: &str| -> Result<i64> {
         Ok(conn
             .query_row(sql, params![user], |r| r.get::<_, Option<i64>>(0))?
@@ -228,60 +248,53 @@ fn head(conn: &Connection, user: &str) -> Result<Cursor> {
 
 /// Decisions, fills and events of one snapshot, ordered by when they happened: a decision's
 /// change before the fill and the event row its transaction wrote.
-fn since(conn: &Connection, user: &str, from: Cursor, max: usize) -> Result<Option<Changes>> {
+fn since(conn: Db<'_>, user: &str, from: Cursor, max: usize) -> Result<Option<Changes>> {
     let limit = max.saturating_add(1).min(i64::MAX as usize) as i64;
     let mut cursor = from;
     // (when, order within a transaction, id)
     let mut keyed: Vec<((i64, u8, i64), Change)> = Vec::new();
 
-    let events: Vec<Event> = conn
-        .prepare_cached(
-            "SELECT id, at, level, message FROM events WHERE user_id = ?1 AND id > ?2
+    let events: Vec<Event> = conn.query_map(
+        "SELECT id, at, level, message FROM events WHERE user_id = ?1 AND id > ?2
              ORDER BY id LIMIT ?3",
-        )?
-        .query_map(params![user, from.event, limit], |r| {
+        params![user, from.event, limit],
+        |r| {
             Ok(Event {
                 id: r.get(0)?,
                 at_ms: r.get(1)?,
                 level: r.get(2)?,
                 message: r.get(3)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
 
-    let new: Vec<(DecisionLog, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT * FROM decisions WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?
-        .query_map(params![user, from.seq, limit], |r| {
-            Ok((rows::decision(r)?, r.get("seq")?, r.get("updated_at")?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+    let new: Vec<(DecisionLog, i64, i64)> = conn.query_map(
+        "SELECT * FROM decisions WHERE user_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        params![user, from.seq, limit],
+        |r| Ok((rows::decision(r)?, r.get("seq")?, r.get("updated_at")?)),
+    )?;
 
     // Decisions read before that changed since: their updated_at is an event row's time.
     // HOLDs never change, so only the actionable ones are looked at (by the status index).
     let changed: Vec<(DecisionLog, i64, i64)> = if events.is_empty() {
         Vec::new()
     } else {
-        conn.prepare_cached(
+        conn.query_map(
             "SELECT * FROM decisions INDEXED BY decisions_by_status
              WHERE user_id = ?1
                AND status IN ('pending', 'executed', 'cancelled', 'expired', 'failed')
                AND seq <= ?2
                AND updated_at IN (SELECT at FROM events WHERE user_id = ?1 AND id > ?3)",
+            params![user, from.seq, from.event],
+            |r| Ok((rows::decision(r)?, r.get("seq")?, r.get("updated_at")?)),
         )?
-        .query_map(params![user, from.seq, from.event], |r| {
-            Ok((rows::decision(r)?, r.get("seq")?, r.get("updated_at")?))
-        })?
-        .collect::<rusqlite::Result<_>>()?
     };
 
-    let fills: Vec<FillRecord> = conn
-        .prepare_cached(
-            "SELECT id, kind, decision_id, position_id, symbol, side, quantity, price, at, reason
+    let fills: Vec<FillRecord> = conn.query_map(
+        "SELECT id, kind, decision_id, position_id, symbol, side, quantity, price, at, reason
              FROM fills WHERE user_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )?
-        .query_map(params![user, from.fill, limit], |r| {
+        params![user, from.fill, limit],
+        |r| {
             Ok(FillRecord {
                 id: r.get(0)?,
                 kind: r.get(1)?,
@@ -296,8 +309,8 @@ fn since(conn: &Connection, user: &str, from: Cursor, max: usize) -> Result<Opti
                 position: None,
                 last_price: None,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
 
     if events.len() + new.len() + changed.len() + fills.len() > max {
         return Ok(None);

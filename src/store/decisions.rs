@@ -1,9 +1,9 @@
 //! The `decisions` table: every decision, HOLD included, with its status.
 
+use super::db::{OptionalExtension, params};
 use super::{DecisionLog, Result, Status, StoreError, Tx, rows};
 use crate::domain::lifecycle::Origin;
 use crate::domain::rules::{Decision, Gates, RiskReward};
-use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
 /// A pending decision that outlived its expiry.
@@ -36,12 +36,15 @@ impl Tx<'_> {
         // A 48-bit random id collides rarely; try again with a fresh one when it does.
         for _ in 0..8 {
             let log_id = super::new_log_id();
+            // `ON CONFLICT DO NOTHING`: an id taken already inserts nothing (an error would
+            // end a PostgreSQL transaction), and another id is tried.
             let res = self.conn.execute(
                 "INSERT INTO decisions (log_id, user_id, created_at, updated_at, status, mode, origin, symbol, action,
                     confidence, reasoning, entry_price, take_profit, stop_loss, position_size, amd_phase, ml_signal,
                     amd_input, risk_reward, raw_confidence, trail_percent, trail_amount)
                  VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                    ?20, ?21)",
+                    ?20, ?21)
+                 ON CONFLICT (log_id) DO NOTHING",
                 params![
                     log_id,
                     self.user,
@@ -67,6 +70,7 @@ impl Tx<'_> {
                 ],
             );
             match res {
+                Ok(0) => continue,
                 Ok(_) => {
                     tracing::info!(
                         user_id = self.user,
@@ -81,12 +85,7 @@ impl Tx<'_> {
                         .decision(&log_id)?
                         .ok_or_else(|| StoreError::Other(format!("{log_id} vanished")));
                 }
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Err(StoreError::Other(
@@ -95,14 +94,14 @@ impl Tx<'_> {
     }
 
     pub fn decision(&self, log_id: &str) -> Result<Option<DecisionLog>> {
-        Ok(self
+        self
             .conn
             .query_row(
                 "SELECT * FROM decisions WHERE user_id = ?1 AND log_id = ?2",
                 params![self.user, log_id],
                 rows::decision,
             )
-            .optional()?)
+            .optional()
     }
 
     /// Newest first. `status`: only that status; `limit`: at most that many.
@@ -111,25 +110,17 @@ impl Tx<'_> {
         Ok(match status {
             Some(s) => self
                 .conn
-                .prepare_cached(
-                    "SELECT * FROM decisions WHERE user_id = ?1 AND status = ?2 ORDER BY seq DESC LIMIT ?3",
-                )?
-                .query_map(params![self.user, s.as_str(), limit], rows::decision)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
+                .query_map("SELECT * FROM decisions WHERE user_id = ?1 AND status = ?2 ORDER BY seq DESC LIMIT ?3", params![self.user, s.as_str(), limit], rows::decision)?,
             None => self
                 .conn
-                .prepare_cached(
-                    "SELECT * FROM decisions WHERE user_id = ?1 ORDER BY seq DESC LIMIT ?2",
-                )?
-                .query_map(params![self.user, limit], rows::decision)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
+                .query_map("SELECT * FROM decisions WHERE user_id = ?1 ORDER BY seq DESC LIMIT ?2", params![self.user, limit], rows::decision)?,
         })
     }
 
     /// The latest decision for each symbol, newest first.
     pub fn latest_per_symbol(&self) -> Result<Vec<DecisionLog>> {
-        let mut stmt = self.conn.prepare_cached(
-            // A skip-scan over the (user_id, symbol, seq) index: one seek per symbol, so the
+        let (stmt_db, stmt_sql) = (
+            self.conn, // A skip-scan over the (user_id, symbol, seq) index: one seek per symbol, so the
             // cost grows with the number of symbols, not with the length of the log.
             "WITH RECURSIVE syms(s) AS (
                  SELECT MIN(symbol) FROM decisions WHERE user_id = ?1
@@ -142,10 +133,8 @@ impl Tx<'_> {
                  SELECT MAX(seq) FROM decisions WHERE user_id = ?1 AND symbol = syms.s
              )
              ORDER BY d.seq DESC",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user], rows::decision)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        );
+        stmt_db.query_map(stmt_sql, params![self.user], rows::decision)
     }
 
     pub fn count_decisions(&self, status: Option<Status>) -> Result<usize> {
@@ -210,58 +199,54 @@ impl Tx<'_> {
     /// clock), and not yet sent to a broker (a decision whose order is out waits for the
     /// broker's answer, whatever its age).
     pub fn pending_expired(&self, cutoff_ms: i64, ahead_ms: i64) -> Result<Vec<StalePending>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT log_id, symbol, action, created_at FROM decisions d
              WHERE user_id = ?1 AND status = 'pending' AND (created_at < ?2 OR created_at > ?3)
                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = d.log_id)",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user, cutoff_ms, ahead_ms], |r| {
+        );
+        stmt_db.query_map(stmt_sql, params![self.user, cutoff_ms, ahead_ms], |r| {
                 Ok(StalePending {
                     log_id: r.get(0)?,
                     symbol: r.get(1)?,
                     action: r.get(2)?,
                     created_at_ms: r.get(3)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
     }
 
     /// When the oldest pending decision not yet sent to a broker was created (ms): the next
     /// one to expire, so the loop can sleep until then instead of checking every second. One
     /// stamped after `ahead_ms` (ahead of the clock) counts as made at the epoch: due now.
     pub fn oldest_pending_at(&self, ahead_ms: i64) -> Result<Option<i64>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT MIN(CASE WHEN created_at > ?2 THEN 0 ELSE created_at END) FROM decisions d
              WHERE user_id = ?1 AND status = 'pending'
                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = d.log_id)",
-        )?;
-        Ok(stmt.query_row(params![self.user, ahead_ms], |r| r.get(0))?)
+        );
+        stmt_db.query_row(stmt_sql, params![self.user, ahead_ms], |r| r.get(0))
     }
 
     /// Cancel every pending decision not yet sent to a broker; returns how many.
     pub fn cancel_all_pending(&self, reason: &str) -> Result<usize> {
-        Ok(self.conn.execute(
+        self.conn.execute(
             "UPDATE decisions SET status = 'cancelled', status_reason = ?3, updated_at = ?2
              WHERE user_id = ?1 AND status = 'pending'
                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = decisions.log_id)",
             params![self.user, self.now, reason],
-        )?)
+        )
     }
 
     /// Executed decisions with no position (only a crash between the two could leave one):
     /// (log_id, symbol, action).
     pub fn executed_without_position(&self) -> Result<Vec<(String, String, String)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT d.log_id, d.symbol, d.action FROM decisions d INDEXED BY decisions_executed
+        let (stmt_db, stmt_sql) = (self.conn, "SELECT d.log_id, d.symbol, d.action FROM decisions d INDEXED BY decisions_executed
              WHERE d.user_id = ?1 AND d.status = 'executed'
-               AND NOT EXISTS (SELECT 1 FROM positions p WHERE p.user_id = d.user_id AND p.decision_id = d.log_id)",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+               AND NOT EXISTS (SELECT 1 FROM positions p WHERE p.user_id = d.user_id AND p.decision_id = d.log_id)");
+        stmt_db.query_map(stmt_sql, params![self.user], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
     }
 
     /// The gates for `symbol` as the store stands (rule 6).

@@ -1,7 +1,7 @@
 //! The `events` table: the lines of the recent-events pane, also written to the log.
 
+use super::db::params;
 use super::{Event, Result, Tx};
-use rusqlite::params;
 
 impl Tx<'_> {
     pub fn add_event(&self, level: &str, message: &str) -> Result<()> {
@@ -20,11 +20,12 @@ impl Tx<'_> {
 
     /// The newest `limit` events, newest first.
     pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT id, at, level, message FROM events WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![self.user, limit as i64], event_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        );
+        let rows = stmt_db.query_map(stmt_sql, params![self.user, limit as i64], event_row)?;
+        Ok(rows)
     }
 
     /// The newest `limit` events whose text contains `query` (any case; empty: all), newest
@@ -36,19 +37,21 @@ impl Tx<'_> {
             params![self.user, pattern],
             |r| r.get(0),
         )?;
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT id, at, level, message FROM events WHERE user_id = ?1
              AND message LIKE ?2 ESCAPE '\\' ORDER BY id DESC LIMIT ?3",
+        );
+        let rows = stmt_db.query_map(
+            stmt_sql,
+            params![self.user, pattern, limit as i64],
+            event_row,
         )?;
-        let rows = stmt.query_map(params![self.user, pattern, limit as i64], event_row)?;
-        Ok((
-            rows.collect::<rusqlite::Result<Vec<_>>>()?,
-            total.max(0) as usize,
-        ))
+        Ok((rows, total.max(0) as usize))
     }
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+fn event_row(r: &super::db::Row<'_>) -> Result<Event> {
     Ok(Event {
         id: r.get(0)?,
         at_ms: r.get(1)?,

@@ -172,6 +172,26 @@ pub(super) fn note(e: &rusqlite::Error) {
     }
 }
 
+/// [`note`] for PostgreSQL: a broken or refused connection, a full disk or out of memory
+/// (SQLSTATE classes 08, 53 and 57P), or no answer at all.
+pub(super) fn note_pg(e: &postgres::Error) {
+    let storage = match e.code() {
+        None => e.is_closed() || e.as_db_error().is_none(),
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")
+        }
+    };
+    if storage {
+        note_text(&e.to_string());
+    }
+}
+
+/// Note a storage failure described by `why`.
+pub(super) fn note_text(why: &str) {
+    LAST_FAILURE.with(|l| *l.borrow_mut() = Some(why.to_string()));
+}
+
 pub(super) fn take_noted() -> Option<String> {
     LAST_FAILURE.with(|l| l.borrow_mut().take())
 }

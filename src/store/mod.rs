@@ -8,11 +8,13 @@
 
 pub mod backup;
 mod changes;
+pub(crate) mod db;
 mod decisions;
 mod events;
 pub mod health;
 mod orders;
 mod outcomes;
+pub mod pg;
 mod positions;
 mod rows;
 mod schema;
@@ -52,6 +54,11 @@ fn urgent_busy(attempt: i32) -> bool {
 pub enum StoreError {
     #[error("store: {0}")]
     Sqlite(rusqlite::Error),
+    #[error("store (PostgreSQL): {}", pg_message(.0))]
+    Postgres(postgres::Error),
+    /// A query that must find a row found none.
+    #[error("store: no such row")]
+    NoRow,
     #[error("store: {0}")]
     Other(String),
     /// The store file is damaged, emptied or not ours: refused, with where the last good
@@ -64,6 +71,24 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         health::note(&e);
         StoreError::Sqlite(e)
+    }
+}
+
+/// What PostgreSQL said, not only "db error": its message, detail and SQLSTATE.
+fn pg_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => match d.detail() {
+            Some(detail) => format!("{} ({detail}; SQLSTATE {})", d.message(), d.code().code()),
+            None => format!("{} (SQLSTATE {})", d.message(), d.code().code()),
+        },
+        None => e.to_string(),
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> StoreError {
+        health::note_pg(&e);
+        StoreError::Postgres(e)
     }
 }
 
@@ -101,17 +126,26 @@ pub fn new_log_id() -> String {
 }
 
 pub struct Store {
-    conn: Mutex<Connection>,
+    backend: Backend,
     user_id: String,
     health: std::sync::Arc<health::HealthCell>,
     /// Tests only: every write fails as on a full database (see [`Store::inject_full`]).
     full: std::sync::atomic::AtomicBool,
+    /// PostgreSQL only: the loop lease this store's writes must hold (see [`pg::Lease`]).
+    fence: Option<std::sync::Arc<pg::Lease>>,
+}
+
+/// Where the rows live: a SQLite file (one connection of this store's own) or a PostgreSQL
+/// database (a pool this process shares between its users).
+enum Backend {
+    Lite(Mutex<Connection>),
+    Pg(std::sync::Arc<pg::Shared>),
 }
 
 /// The repository inside one transaction (or one read): every query and write of a user's
 /// rows, stamped with one `now`.
 pub struct Tx<'a> {
-    conn: &'a Connection,
+    conn: db::Db<'a>,
     user: &'a str,
     now: i64,
 }
@@ -177,8 +211,11 @@ impl Store {
     /// `PRAGMA quick_check` of the whole file, at start: a damaged store is refused
     /// ([`StoreError::Damaged`]) before anything is written into it.
     pub fn check_whole(&self, data_dir: &Path) -> Result<()> {
+        let Some(conn) = self.lock() else {
+            // PostgreSQL checks its own pages.
+            return Ok(());
+        };
         let verdict: std::result::Result<Vec<String>, StoreError> = (|| {
-            let conn = self.lock();
             let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -228,16 +265,47 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        Store::prepared(Backend::Lite(Mutex::new(conn)), user_id, enabled)
+    }
+
+    /// The store of `user_id` in the PostgreSQL database at `url` (`[store] url`): the
+    /// process's pool for that database, its schema brought up to date on first use.
+    pub fn open_url(url: &str, user_id: &str, enabled: bool) -> Result<Store> {
+        let shared = pg::Shared::get(url)?;
+        Store::prepared(Backend::Pg(shared), user_id, enabled)
+    }
+
+    /// The store where `[store] url` says: PostgreSQL when set, else SQLite in `data_dir`.
+    pub fn open_configured(
+        config: &crate::config::Config,
+        data_dir: &Path,
+        user_id: &str,
+        enabled: bool,
+    ) -> Result<Store> {
+        match config.store_url() {
+            Some(url) => {
+                let shared = pg::Shared::get_sized(&url, config.store.pool_size)?;
+                pg::serve_data_dir(data_dir, &shared);
+                Store::prepared(Backend::Pg(shared), user_id, enabled)
+            }
+            None => Store::open(data_dir, user_id, enabled),
+        }
+    }
+
+    fn prepared(backend: Backend, user_id: &str, enabled: bool) -> Result<Store> {
         let store = Store {
-            conn: Mutex::new(conn),
+            backend,
             user_id: user_id.to_string(),
             health: Default::default(),
             full: Default::default(),
+            fence: None,
         };
         // Urgent: `kill` on the command line opens the store first, and must not queue
         // behind busy cycles there either.
         let prepared = store.write_urgent(|tx| {
-            schema::migrate(tx.conn)?;
+            if let db::Db::Lite(conn) = tx.conn {
+                schema::migrate(conn)?;
+            }
             tx.init_state(enabled)
         });
         match prepared {
@@ -252,16 +320,53 @@ impl Store {
         Ok(store)
     }
 
+    /// Another handle on the same PostgreSQL store whose every write first checks, in its
+    /// own transaction, that `lease` still holds this user's loop: a loop that lost its
+    /// lease (its instance stalled past the lease's life) writes nothing more. SQLite has one
+    /// engine per data dir (the data dir's lock) and needs no fence: the same store then.
+    pub fn fenced(
+        self: &std::sync::Arc<Self>,
+        lease: std::sync::Arc<pg::Lease>,
+    ) -> std::sync::Arc<Store> {
+        match &self.backend {
+            Backend::Pg(shared) => std::sync::Arc::new(Store {
+                backend: Backend::Pg(shared.clone()),
+                user_id: self.user_id.clone(),
+                health: self.health.clone(),
+                full: Default::default(),
+                fence: Some(lease),
+            }),
+            Backend::Lite(_) => self.clone(),
+        }
+    }
+
+    /// Whether the rows live in PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Pg(_))
+    }
+
+    /// The PostgreSQL pool this store uses, if it is on PostgreSQL.
+    pub fn pg(&self) -> Option<&std::sync::Arc<pg::Shared>> {
+        match &self.backend {
+            Backend::Pg(s) => Some(s),
+            Backend::Lite(_) => None,
+        }
+    }
+
     /// The schema is this program's and the user's state row exists.
     fn readable_as_is(&self) -> Result<bool> {
+        let current = match &self.backend {
+            Backend::Lite(_) => SCHEMA_VERSION,
+            Backend::Pg(_) => pg::SCHEMA_VERSION,
+        };
         self.read(|t| {
             let version = t.meta_get("schema_version")?;
             let state: i64 = t.conn.query_row(
                 "SELECT COUNT(*) FROM state WHERE user_id = ?1",
-                [t.user],
+                db::params![t.user],
                 |r| r.get(0),
             )?;
-            Ok(version == Some(SCHEMA_VERSION.to_string()) && state == 1)
+            Ok(version == Some(current.to_string()) && state == 1)
         })
     }
 
@@ -281,12 +386,16 @@ impl Store {
         &self.health
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+    /// The SQLite connection (PostgreSQL has none of its own: `None`).
+    pub(crate) fn lock(&self) -> Option<MutexGuard<'_, Connection>> {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back
         // the open transaction when its guard drops.
-        match self.conn.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
+        match &self.backend {
+            Backend::Lite(m) => Some(match m.lock() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            }),
+            Backend::Pg(_) => None,
         }
     }
 
@@ -294,43 +403,65 @@ impl Store {
         &self.user_id
     }
 
-    /// Run `f` inside one `BEGIN IMMEDIATE` transaction: committed when `f` returns `Ok`,
-    /// rolled back when it returns `Err`.
+    /// What every write does after its own work, in its transaction: the first commit after
+    /// an outage says so.
+    fn after_write(&self, t: &Tx<'_>) -> Result<()> {
+        if let Some(was) = self.health.failing() {
+            t.add_event(
+                "warn",
+                &format!(
+                    "{STORE_BACK_EVENT} after {}s of failures ({} writes failed: {})",
+                    t.now.saturating_sub(was.since_ms) / 1000,
+                    was.failures,
+                    was.message
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Run `f` inside one transaction that writes (SQLite: `BEGIN IMMEDIATE`; PostgreSQL:
+    /// the user's advisory lock first): committed when `f` returns `Ok`, rolled back when it
+    /// returns `Err`.
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Tx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let mut conn = self.lock();
         let now = now_ms();
         health::take_noted();
-        let result = (|| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|e| E::from(e.into()))?;
-            health::inject(&tx, self.full.load(std::sync::atomic::Ordering::Relaxed))
-                .map_err(|e| E::from(e.into()))?;
-            let t = Tx {
-                conn: &tx,
-                user: &self.user_id,
-                now,
-            };
-            let out = f(&t)?;
-            // The first commit after an outage says so, in the same transaction.
-            if let Some(was) = self.health.failing() {
-                t.add_event(
-                    "warn",
-                    &format!(
-                        "{STORE_BACK_EVENT} after {}s of failures ({} writes failed: {})",
-                        now.saturating_sub(was.since_ms) / 1000,
-                        was.failures,
-                        was.message
-                    ),
-                )
-                .map_err(E::from)?;
+        let result = match &self.backend {
+            Backend::Lite(_) => {
+                let Some(mut conn) = self.lock() else {
+                    unreachable!("a SQLite store has its connection")
+                };
+                (|| {
+                    let tx = conn
+                        .transaction_with_behavior(TransactionBehavior::Immediate)
+                        .map_err(|e| E::from(e.into()))?;
+                    health::inject(&tx, self.full.load(std::sync::atomic::Ordering::Relaxed))
+                        .map_err(|e| E::from(e.into()))?;
+                    let t = Tx {
+                        conn: db::Db::Lite(&tx),
+                        user: &self.user_id,
+                        now,
+                    };
+                    let out = f(&t)?;
+                    self.after_write(&t).map_err(E::from)?;
+                    tx.commit().map_err(|e| E::from(e.into()))?;
+                    Ok(out)
+                })()
             }
-            tx.commit().map_err(|e| E::from(e.into()))?;
-            Ok(out)
-        })();
+            Backend::Pg(shared) => shared.write(&self.user_id, self.fence.as_deref(), |conn| {
+                let t = Tx {
+                    conn,
+                    user: &self.user_id,
+                    now,
+                };
+                let out = f(&t)?;
+                self.after_write(&t).map_err(E::from)?;
+                Ok(out)
+            }),
+        };
         match &result {
             Ok(_) => self.health.recovered(now),
             Err(_) => {
@@ -346,13 +477,15 @@ impl Store {
     /// while another connection writes, SQLite's own wait backs off to 100 ms between looks,
     /// so a busy store lets other writers in first; this one looks every half millisecond,
     /// takes the lock as soon as it is free, and tries again when refused as busy, for up to
-    /// [`URGENT_WAIT`].
+    /// [`URGENT_WAIT`]. (PostgreSQL wakes a waiter as soon as the lock is free: a plain write.)
     pub fn write_urgent<T, E: From<StoreError>>(
         &self,
         f: impl Fn(&Tx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        let Some(mut conn) = self.lock() else {
+            return self.write(f);
+        };
         let deadline = std::time::Instant::now() + URGENT_WAIT;
-        let mut conn = self.lock();
         let _ = conn.busy_handler(Some(urgent_busy));
         // Only BEGIN IMMEDIATE and COMMIT wait for the lock; statements inside hold it.
         let is_busy = |e: &rusqlite::Error| {
@@ -368,7 +501,7 @@ impl Store {
                 Err(e) => break Err(E::from(e.into())),
             };
             let out = match f(&Tx {
-                conn: &tx,
+                conn: db::Db::Lite(&tx),
                 user: &self.user_id,
                 now: now_ms(),
             }) {
@@ -386,45 +519,83 @@ impl Store {
         out
     }
 
-    /// Run `f`'s reads on the connection (each statement sees the latest commit).
+    /// Run `f`'s reads (SQLite: on the connection, each statement on the latest commit;
+    /// PostgreSQL: in one read-only snapshot).
     pub fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let conn = self.lock();
-        f(&Tx {
-            conn: &conn,
-            user: &self.user_id,
-            now: now_ms(),
-        })
+        match &self.backend {
+            Backend::Lite(_) => {
+                let Some(conn) = self.lock() else {
+                    unreachable!("a SQLite store has its connection")
+                };
+                f(&Tx {
+                    conn: db::Db::Lite(&conn),
+                    user: &self.user_id,
+                    now: now_ms(),
+                })
+            }
+            Backend::Pg(shared) => shared.read(|conn| {
+                f(&Tx {
+                    conn,
+                    user: &self.user_id,
+                    now: now_ms(),
+                })
+            }),
+        }
     }
 
     /// Run `f`'s reads inside one read transaction, so that they all see the same committed
     /// state (a position closing between two reads is counted once, not twice or never).
     /// Only for a store that one thread uses at a time, such as the dashboard's watcher:
     /// a write from another thread on this connection would fail inside the transaction.
+    /// (On PostgreSQL every [`read`](Self::read) is one snapshot already.)
     pub fn read_consistent<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        self.lock()
-            .execute_batch("BEGIN DEFERRED")
+        let Some(conn) = self.lock() else {
+            return f();
+        };
+        conn.execute_batch("BEGIN DEFERRED")
             .map_err(|e| E::from(StoreError::from(e)))?;
+        drop(conn);
         let out = f();
         // Nothing was written: ending the transaction cannot lose anything.
-        let _ = self.lock().execute_batch("COMMIT");
+        if let Some(conn) = self.lock() {
+            let _ = conn.execute_batch("COMMIT");
+        }
         out
     }
 
-    /// A counter that changes when another connection commits (cheap change detection).
+    /// A counter that changes when another connection commits (cheap change detection; on
+    /// PostgreSQL, when a notification of a commit arrives).
     pub fn data_version(&self) -> Result<i64> {
-        let conn = self.lock();
-        Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+        match &self.backend {
+            Backend::Lite(_) => {
+                let Some(conn) = self.lock() else {
+                    unreachable!("a SQLite store has its connection")
+                };
+                Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+            }
+            Backend::Pg(shared) => Ok(shared.version()),
+        }
     }
 
-    /// `PRAGMA integrity_check`: "ok" when the database file is sound.
+    /// `PRAGMA integrity_check`: "ok" when the database file is sound (PostgreSQL keeps its
+    /// own: "ok" once it answers).
     pub fn integrity_check(&self) -> Result<String> {
-        let conn = self.lock();
-        Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        match &self.backend {
+            Backend::Lite(_) => {
+                let Some(conn) = self.lock() else {
+                    unreachable!("a SQLite store has its connection")
+                };
+                Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+            }
+            Backend::Pg(shared) => {
+                shared.read(|db| db.query_row("SELECT 1", db::params![], |_| Ok(())))?;
+                Ok("ok".into())
+            }
+        }
     }
-
     /// The schema version the store is at.
     pub fn schema_version(&self) -> Result<Option<String>> {
         self.meta_get("schema_version")

@@ -1,9 +1,9 @@
 //! The `orders` table: an execution's order, stored before the broker is asked.
 
+use super::db::{OptionalExtension, params};
 use super::{Order, OrderStatus, Result, Tx, rows};
 use crate::domain::Side;
 use crate::domain::lifecycle::OrderKind;
-use rusqlite::{OptionalExtension, params};
 
 /// An order about to be sent.
 pub struct NewOrder<'a> {
@@ -28,62 +28,61 @@ impl Tx<'_> {
     /// Store an order as `submitted`. The client order id is unique: a second opening order
     /// for one decision fails.
     pub fn insert_order(&self, o: &NewOrder<'_>) -> Result<Order> {
-        self.conn.execute(
+        let id: i64 = self.conn.query_row(
             "INSERT INTO orders (user_id, client_order_id, decision_id, broker, symbol, side, quantity,
                 reference_price, take_profit, stop_loss, status, created_at, updated_at, kind, reason,
                 exits_held_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'submitted', ?11, ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'submitted', ?11, ?11, ?12, ?13, ?14)
+             RETURNING id",
             params![
                 self.user, o.client_order_id, o.decision_id, o.broker, o.symbol, o.side.as_str(),
                 o.quantity, o.reference_price, o.take_profit, o.stop_loss, self.now, o.kind.as_str(),
                 o.reason, o.exits_held_by.map(|e| e.as_str())
             ],
+            |r| r.get(0),
         )?;
-        Ok(self.conn.query_row(
+        self.conn.query_row(
             "SELECT * FROM orders WHERE id = ?1",
-            params![self.conn.last_insert_rowid()],
+            params![id],
             rows::order,
-        )?)
+        )
     }
 
     pub fn order(&self, client_order_id: &str) -> Result<Option<Order>> {
-        Ok(self
+        self
             .conn
             .query_row(
                 "SELECT * FROM orders WHERE user_id = ?1 AND client_order_id = ?2",
                 params![self.user, client_order_id],
                 rows::order,
             )
-            .optional()?)
+            .optional()
     }
 
     /// Orders whose outcome is still to be learnt (submitted or unknown), oldest first.
     pub fn open_orders(&self) -> Result<Vec<Order>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT * FROM orders WHERE user_id = ?1 AND status IN ('submitted', 'partially_filled', 'unknown') ORDER BY id",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user], rows::order)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        );
+        stmt_db.query_map(stmt_sql, params![self.user], rows::order)
     }
 
     /// The closing orders sent for a decision's position, oldest first.
     pub fn closing_orders(&self, decision_id: &str) -> Result<Vec<Order>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT * FROM orders WHERE user_id = ?1 AND decision_id = ?2 AND kind = 'close' ORDER BY id",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user, decision_id], rows::order)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        );
+        stmt_db.query_map(stmt_sql, params![self.user, decision_id], rows::order)
     }
 
     pub fn orders(&self, limit: usize) -> Result<Vec<Order>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT * FROM orders WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2")?;
-        Ok(stmt
-            .query_map(params![self.user, limit as i64], rows::order)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        let (stmt_db, stmt_sql) = (
+            self.conn,
+            "SELECT * FROM orders WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+        );
+        stmt_db.query_map(stmt_sql, params![self.user, limit as i64], rows::order)
     }
 
     /// Record what the broker said of an order.

@@ -1,9 +1,9 @@
 //! The `positions`, `fills` and `prices` tables.
 
+use super::db::{OptionalExtension, params};
 use super::{Fill, Position, PricePoint, Result, Tx, rows};
 use crate::domain::Side;
 use crate::domain::lifecycle::ExitsHeldBy;
-use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
 /// A trend keeps at most one price a minute per symbol…
@@ -29,32 +29,30 @@ pub struct NewPosition<'a> {
 
 impl Tx<'_> {
     pub fn open_positions(&self) -> Result<Vec<Position>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT * FROM positions WHERE user_id = ?1 AND status = 'open' ORDER BY id",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user], rows::position)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        );
+        stmt_db.query_map(stmt_sql, params![self.user], rows::position)
     }
 
     pub fn open_position(&self, symbol: &str) -> Result<Option<Position>> {
-        Ok(self
+        self
             .conn
             .query_row(
                 "SELECT * FROM positions WHERE user_id = ?1 AND symbol = ?2 AND status = 'open' ORDER BY id LIMIT 1",
                 params![self.user, symbol],
                 rows::position,
             )
-            .optional()?)
+            .optional()
     }
 
     pub fn closed_positions(&self, limit: usize) -> Result<Vec<Position>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT * FROM positions WHERE user_id = ?1 AND status = 'closed' ORDER BY closed_at DESC, id DESC LIMIT ?2",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user, limit as i64], rows::position)?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        );
+        stmt_db.query_map(stmt_sql, params![self.user, limit as i64], rows::position)
     }
 
     /// The newest `limit` closed positions whose symbol or close reason contains `query` (any
@@ -68,12 +66,17 @@ impl Tx<'_> {
             params![self.user, pattern],
             |r| r.get(0),
         )?;
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT * FROM positions WHERE {filter} ORDER BY closed_at DESC, id DESC LIMIT ?3"
-        ))?;
-        let rows = stmt
-            .query_map(params![self.user, pattern, limit as i64], rows::position)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let (stmt_db, stmt_sql) = (
+            self.conn,
+            &format!(
+                "SELECT * FROM positions WHERE {filter} ORDER BY closed_at DESC, id DESC LIMIT ?3"
+            ),
+        );
+        let rows = stmt_db.query_map(
+            stmt_sql,
+            params![self.user, pattern, limit as i64],
+            rows::position,
+        )?;
         Ok((rows, total.max(0) as usize))
     }
 
@@ -87,28 +90,29 @@ impl Tx<'_> {
     }
 
     fn position(&self, id: i64) -> Result<Position> {
-        Ok(self.conn.query_row(
+        self.conn.query_row(
             "SELECT * FROM positions WHERE id = ?1",
             params![id],
             rows::position,
-        )?)
+        )
     }
 
     /// Open a position and record its opening fill.
     pub fn open(&self, p: &NewPosition<'_>) -> Result<Position> {
         let (trail_percent, trail_amount) =
             crate::domain::trail::Trail::columns(p.trailing.map(|t| t.trail));
-        self.conn.execute(
+        let id: i64 = self.conn.query_row(
             "INSERT INTO positions (user_id, decision_id, symbol, side, quantity, entry_price, take_profit, stop_loss,
                 opened_at, mode, status, exits_held_by, trail_percent, trail_amount, best_price)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?13, ?14)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open', ?11, ?12, ?13, ?14)
+             RETURNING id",
             params![
                 self.user, p.decision_id, p.symbol, p.side.as_str(), p.quantity, p.entry_price,
                 p.take_profit, p.stop_loss, self.now, p.mode, p.exits_held_by.as_str(),
                 trail_percent, trail_amount, p.trailing.map(|t| t.best)
             ],
+            |r| r.get(0),
         )?;
-        let id = self.conn.last_insert_rowid();
         self.conn.execute(
             "INSERT INTO fills (user_id, position_id, decision_id, symbol, side, quantity, price, at, kind, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'open', 'decision executed')",
@@ -119,14 +123,14 @@ impl Tx<'_> {
 
     /// The position a decision opened, open or closed.
     pub fn position_of(&self, decision_id: &str) -> Result<Option<Position>> {
-        Ok(self
+        self
             .conn
             .query_row(
                 "SELECT * FROM positions WHERE user_id = ?1 AND decision_id = ?2 ORDER BY id DESC LIMIT 1",
                 params![self.user, decision_id],
                 rows::position,
             )
-            .optional()?)
+            .optional()
     }
 
     /// The broker's figures for an open position (more of its order filled, or the broker's
@@ -146,10 +150,7 @@ impl Tx<'_> {
     /// A trailing stop moved: the open position's stop and best price, as the trail left them.
     pub fn move_stop(&self, pos: &Position, stop_loss: f64, best_price: f64) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "UPDATE positions SET stop_loss = ?2, best_price = ?3 WHERE id = ?1 AND status = 'open'",
-            )?
-            .execute(params![pos.id, stop_loss, best_price])?;
+            .execute("UPDATE positions SET stop_loss = ?2, best_price = ?3 WHERE id = ?1 AND status = 'open'", params![pos.id, stop_loss, best_price])?;
         Ok(())
     }
 
@@ -172,11 +173,11 @@ impl Tx<'_> {
     }
 
     pub fn fills(&self, limit: usize) -> Result<Vec<Fill>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT symbol, side, quantity, price, at, kind FROM fills WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
-        )?;
-        Ok(stmt
-            .query_map(params![self.user, limit as i64], |r| {
+        );
+        stmt_db.query_map(stmt_sql, params![self.user, limit as i64], |r| {
                 Ok(Fill {
                     symbol: r.get(0)?,
                     side: r.get(1)?,
@@ -185,8 +186,7 @@ impl Tx<'_> {
                     at_ms: r.get(4)?,
                     kind: r.get(5)?,
                 })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
     }
 
     // ---------- prices ----------
@@ -209,53 +209,48 @@ impl Tx<'_> {
     /// of its trend when the last is a minute old. A time in the future is taken as now.
     pub fn set_quote(&self, symbol: &str, p: &PricePoint) -> Result<()> {
         let at = p.at_ms.min(self.now);
-        self.conn
-            .prepare_cached(
-                "INSERT INTO prices (symbol, price, at, bid, ask) VALUES (?1, ?2, ?3, ?4, ?5)
+        self.conn.execute(
+            "INSERT INTO prices (symbol, price, at, bid, ask) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT(symbol) DO UPDATE SET price = excluded.price, at = excluded.at,
                      bid = excluded.bid, ask = excluded.ask",
-            )?
-            .execute(params![symbol, p.price, at, p.bid, p.ask])?;
+            params![symbol, p.price, at, p.bid, p.ask],
+        )?;
         let ticked = self
             .conn
-            .prepare_cached(
-                "INSERT INTO price_ticks (symbol, price, at) SELECT ?1, ?2, ?3
-                 WHERE NOT EXISTS (SELECT 1 FROM price_ticks WHERE symbol = ?1 AND at > ?3 - ?4)",
-            )?
-            .execute(params![symbol, p.price, at, TICK_SPACING_MS])?;
+            .execute("INSERT INTO price_ticks (symbol, price, at)
+                 SELECT CAST(?1 AS TEXT), CAST(?2 AS DOUBLE PRECISION), CAST(?3 AS BIGINT)
+                 WHERE NOT EXISTS (SELECT 1 FROM price_ticks WHERE symbol = ?1 AND at > CAST(?3 AS BIGINT) - CAST(?4 AS BIGINT))", params![symbol, p.price, at, TICK_SPACING_MS])?;
         if ticked > 0 {
-            self.conn
-                .prepare_cached(
-                    "DELETE FROM price_ticks WHERE symbol = ?1 AND at <= (
+            self.conn.execute(
+                "DELETE FROM price_ticks WHERE symbol = ?1 AND at <= (
                          SELECT at FROM price_ticks WHERE symbol = ?1
                          ORDER BY at DESC LIMIT 1 OFFSET ?2)",
-                )?
-                .execute(params![symbol, TICKS_KEPT])?;
+                params![symbol, TICKS_KEPT],
+            )?;
         }
         Ok(())
     }
 
     /// The newest `n` ticks of `symbol`'s trend, oldest first.
     pub fn trend(&self, symbol: &str, n: usize) -> Result<Vec<PricePoint>> {
-        let mut stmt = self.conn.prepare_cached(
+        let (stmt_db, stmt_sql) = (
+            self.conn,
             "SELECT price, at FROM price_ticks WHERE symbol = ?1 ORDER BY at DESC LIMIT ?2",
-        )?;
-        let mut points = stmt
-            .query_map(params![symbol, n as i64], |r| {
-                Ok(PricePoint {
-                    price: r.get(0)?,
-                    at_ms: r.get(1)?,
-                    bid: None,
-                    ask: None,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        );
+        let mut points = stmt_db.query_map(stmt_sql, params![symbol, n as i64], |r| {
+            Ok(PricePoint {
+                price: r.get(0)?,
+                at_ms: r.get(1)?,
+                bid: None,
+                ask: None,
+            })
+        })?;
         points.reverse();
         Ok(points)
     }
 
     pub fn price(&self, symbol: &str) -> Result<Option<PricePoint>> {
-        Ok(self
+        self
             .conn
             .query_row(
                 "SELECT price, at, bid, ask FROM prices WHERE symbol = ?1",
@@ -269,25 +264,26 @@ impl Tx<'_> {
                     })
                 },
             )
-            .optional()?)
+            .optional()
     }
 
     pub fn prices(&self) -> Result<BTreeMap<String, PricePoint>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT symbol, price, at, bid, ask FROM prices")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                PricePoint {
-                    price: r.get(1)?,
-                    at_ms: r.get(2)?,
-                    bid: r.get(3)?,
-                    ask: r.get(4)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = self.conn.query_map(
+            "SELECT symbol, price, at, bid, ask FROM prices",
+            params![],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    PricePoint {
+                        price: r.get(1)?,
+                        at_ms: r.get(2)?,
+                        bid: r.get(3)?,
+                        ask: r.get(4)?,
+                    },
+                ))
+            },
+        )?;
+        Ok(rows.into_iter().collect())
     }
 }
 
@@ -320,12 +316,14 @@ mod tests {
         // after the last adds one and the oldest beyond what is kept go.
         store
             .write(|t| {
-                t.conn
-                    .execute("UPDATE price_ticks SET at = at - 60000 * 600", [])?;
+                t.conn.execute(
+                    "UPDATE price_ticks SET at = at - 60000 * 600",
+                    crate::store::db::params![],
+                )?;
                 for i in 1..600 {
                     t.conn.execute(
                         "INSERT INTO price_ticks (symbol, price, at) VALUES ('BTC/USD', ?1, ?2)",
-                        rusqlite::params![100.0 + i as f64, t.now() - 60_000 * (600 - i)],
+                        crate::store::db::params![100.0 + i as f64, t.now() - 60_000 * (600 - i)],
                     )?;
                 }
                 Ok::<_, crate::store::StoreError>(())

@@ -1,28 +1,27 @@
 //! Rows to records. A stored status, origin or side this program does not know is an error
 //! naming the value, never a silent default.
 
+use super::db::Row;
 use super::{DecisionLog, Order, Position};
+use super::{Result, StoreError};
 use crate::domain::lifecycle::UnknownValue;
 use crate::domain::rules::{Decision, RiskReward};
 use crate::domain::trail::Trail;
 use crate::domain::{Phase, Side, Verdict};
-use rusqlite::Row;
-use rusqlite::types::Type;
 use serde_json::Value;
 use std::str::FromStr;
 
-fn conversion(row: &Row<'_>, column: &str, e: UnknownValue) -> rusqlite::Error {
-    let index = row.as_ref().column_index(column).unwrap_or(0);
-    rusqlite::Error::FromSqlConversionFailure(index, Type::Text, Box::new(e))
+fn conversion(_row: &Row<'_>, column: &str, e: UnknownValue) -> StoreError {
+    StoreError::Other(format!("column {column}: {e}"))
 }
 
 /// A text column parsed as one of the lifecycle enums.
-pub fn parsed<T: FromStr<Err = UnknownValue>>(row: &Row<'_>, column: &str) -> rusqlite::Result<T> {
+pub fn parsed<T: FromStr<Err = UnknownValue>>(row: &Row<'_>, column: &str) -> Result<T> {
     let s: String = row.get(column)?;
     s.parse::<T>().map_err(|e| conversion(row, column, e))
 }
 
-pub(super) fn side(row: &Row<'_>, column: &str) -> rusqlite::Result<Side> {
+pub(super) fn side(row: &Row<'_>, column: &str) -> Result<Side> {
     let s: String = row.get(column)?;
     Side::parse(&s).ok_or_else(|| {
         conversion(
@@ -37,12 +36,12 @@ pub(super) fn side(row: &Row<'_>, column: &str) -> rusqlite::Result<Side> {
 }
 
 /// Stored JSON; text that is not JSON (written by hand) reads as null rather than failing the row.
-fn json(row: &Row<'_>, column: &str) -> rusqlite::Result<Value> {
+fn json(row: &Row<'_>, column: &str) -> Result<Value> {
     let s: String = row.get(column)?;
     Ok(serde_json::from_str(&s).unwrap_or(Value::Null))
 }
 
-pub fn decision(row: &Row<'_>) -> rusqlite::Result<DecisionLog> {
+pub fn decision(row: &Row<'_>) -> Result<DecisionLog> {
     let action: String = row.get("action")?;
     let action = Verdict::parse(&action).ok_or_else(|| {
         conversion(
@@ -85,7 +84,7 @@ pub fn decision(row: &Row<'_>) -> rusqlite::Result<DecisionLog> {
     })
 }
 
-pub fn position(row: &Row<'_>) -> rusqlite::Result<Position> {
+pub fn position(row: &Row<'_>) -> Result<Position> {
     Ok(Position {
         id: row.get("id")?,
         decision_id: row.get("decision_id")?,
@@ -107,7 +106,7 @@ pub fn position(row: &Row<'_>) -> rusqlite::Result<Position> {
     })
 }
 
-pub fn order(row: &Row<'_>) -> rusqlite::Result<Order> {
+pub fn order(row: &Row<'_>) -> Result<Order> {
     Ok(Order {
         id: row.get("id")?,
         client_order_id: row.get("client_order_id")?,

@@ -2,9 +2,9 @@
 //! also what the monitoring cycles learnt about the source, per user) and `user_settings`
 //! (the REST API's per-user settings).
 
+use super::db::{OptionalExtension, params};
 use super::{Result, RuntimeState, Store, StoreError, Tx};
 use crate::domain::halt::{EquityMarks, Halt};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -50,7 +50,8 @@ impl Tx<'_> {
     /// Seed the runtime switch the first time a user is seen.
     pub fn init_state(&self, enabled: bool) -> Result<()> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO state (user_id, enabled, kill_switch, updated_at) VALUES (?1, ?2, 0, ?3)",
+            "INSERT INTO state (user_id, enabled, kill_switch, updated_at) VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT DO NOTHING",
             params![self.user, enabled, self.now],
         )?;
         Ok(())
@@ -212,24 +213,24 @@ impl Tx<'_> {
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
-        Ok(self
+        self
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
                 r.get(0)
             })
-            .optional()?)
+            .optional()
     }
 
     pub fn meta_get_or_init(&self, key: &str, value: &str) -> Result<String> {
         self.conn.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![key, value],
         )?;
-        Ok(self
+        self
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
                 r.get(0)
-            })?)
+            })
     }
 
     pub fn meta_set(&self, key: &str, value: &str) -> Result<()> {
@@ -268,13 +269,23 @@ impl Store {
     /// the dashboard on it) and those created through the REST API, sorted.
     pub fn known_users(&self) -> Result<Vec<String>> {
         self.read(|tx| {
-            let mut stmt = tx.conn.prepare(
+            let (stmt_db, stmt_sql) = (
+                tx.conn,
                 "SELECT user_id FROM state UNION SELECT user_id FROM user_settings ORDER BY 1",
-            )?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            );
+            let rows = stmt_db.query_map(stmt_sql, params![], |r| r.get::<_, String>(0))?;
             Ok(rows)
+        })
+    }
+
+    /// Every user's `enabled` switch, which decides whether its loop runs.
+    pub fn all_enabled(&self) -> Result<Vec<(String, bool)>> {
+        self.read(|tx| {
+            tx.conn.query_map(
+                "SELECT user_id, enabled FROM state ORDER BY user_id",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })
     }
 
@@ -286,12 +297,13 @@ impl Store {
     /// Every user's stored settings, by user id.
     pub fn all_user_settings(&self) -> Result<Vec<(String, Value)>> {
         self.read(|tx| {
-            let mut stmt = tx
-                .conn
-                .prepare("SELECT user_id, settings FROM user_settings ORDER BY user_id")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let (stmt_db, stmt_sql) = (
+                tx.conn,
+                "SELECT user_id, settings FROM user_settings ORDER BY user_id",
+            );
+            let rows = stmt_db.query_map(stmt_sql, params![], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             rows.into_iter()
                 .map(|(u, s)| {
                     serde_json::from_str(&s)

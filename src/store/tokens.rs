@@ -1,8 +1,8 @@
 //! `api_tokens`: each REST API user's bearer token, as its SHA-256 (the token itself is shown
 //! once, when it is made, and kept nowhere). Store-wide: any user, not only this store's.
 
+use super::db::params;
 use super::{Result, Store};
-use rusqlite::params;
 
 impl Store {
     /// Give `user_id` the token whose SHA-256 (lowercase hex) is `token_sha256`, replacing any
@@ -22,12 +22,11 @@ impl Store {
     /// Every user's token hash, by user id.
     pub fn api_tokens(&self) -> Result<Vec<(String, String)>> {
         self.read(|tx| {
-            let mut stmt = tx
-                .conn
-                .prepare("SELECT user_id, token_sha256 FROM api_tokens ORDER BY user_id")?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let (stmt_db, stmt_sql) = (
+                tx.conn,
+                "SELECT user_id, token_sha256 FROM api_tokens ORDER BY user_id",
+            );
+            let rows = stmt_db.query_map(stmt_sql, params![], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows)
         })
     }

@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod market;
 pub mod ml_engine;
 pub mod openapi;
+pub mod pg;
 pub mod pty;
 pub mod webhook;
 

@@ -1,0 +1,148 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests and benches may unwrap: a failure is the report.
+//! The store on PostgreSQL (`[store] url`): the same commands as on SQLite, the rows in the
+//! database and none in the data dir, and a database of an older schema upgraded in place.
+//! Each test starts from a database of its own on the tests' own server (tests/support/pg.rs).
+
+mod support;
+
+use serde_json::Value;
+
+fn config(dir: &std::path::Path, url: &str) {
+    support::write_config(
+        dir,
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 1\npending_expiry_minutes = 10",
+        &format!("\n[store]\nurl = \"{url}\"\n"),
+    );
+}
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn count(url: &str, sql: &str) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+#[test]
+fn commands_keep_their_rows_in_postgresql_and_a_confirm_executes_once() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &url);
+
+    let (code, out, err) = support::run(dir.path(), &["once", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // The cycle's decision on the simulated market is pending (require_confirmation).
+    let (code, out, err) = support::run(dir.path(), &["decisions", "--pending", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let first = json(
+        out.lines()
+            .next()
+            .unwrap_or_else(|| panic!("nothing pending: {err}")),
+    );
+    let log_id = first["log_id"].as_str().unwrap().to_string();
+    assert!(log_id.starts_with("decision_"), "{out}");
+    assert_eq!(first["status"], "pending", "{out}");
+
+    let (code, out, err) = support::run(dir.path(), &["confirm", &log_id]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = support::run(dir.path(), &["confirm", &log_id]);
+    assert_eq!(code, 1, "a second confirm is refused: {out}{err}");
+
+    let (code, out, err) = support::run(dir.path(), &["positions", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let positions: Vec<Value> = out.lines().map(json).collect();
+    assert_eq!(positions.len(), 1, "{out}");
+    assert_eq!(positions[0]["log_id"], log_id.as_str(), "{out}");
+
+    let (code, out, err) = support::run(dir.path(), &["kill"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = support::run(dir.path(), &["status", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(json(&out)["enabled"], false, "{out}");
+    let (code, out, err) = support::run(dir.path(), &["enable"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = support::run(dir.path(), &["report", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // The rows are the database's: one executed decision, its order-less paper fill, one
+    // position; nothing in the data dir's SQLite file.
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM decisions WHERE status = 'executed'"
+        ),
+        1
+    );
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM positions"), 1);
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM fills"), 1);
+    assert!(count(&url, "SELECT COUNT(*) FROM events") >= 2);
+    assert!(
+        !dir.path().join("data").join("autotrade.db").exists(),
+        "no SQLite store is made beside a PostgreSQL one"
+    );
+}
+
+#[test]
+fn the_dashboard_refuses_a_postgresql_store_and_says_how_to_watch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Never reached: the refusal comes before any connection.
+    config(dir.path(), "postgres://nobody@127.0.0.1:1/none");
+    let (code, out, err) = support::run(dir.path(), &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("attach URL"), "{err}");
+}
+
+#[test]
+fn a_password_in_the_config_file_is_refused_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), "postgres://trader:hunter2@127.0.0.1:1/none");
+    let (code, out, err) = support::run(dir.path(), &["status"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("store.url") && err.contains("PGPASSWORD"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("hunter2") && !out.contains("hunter2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_database_of_schema_7_is_upgraded_in_place_and_keeps_its_rows() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    autotrade_tui::store::pg::migrate_to_for_tests(&url, 7).unwrap();
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "INSERT INTO state (user_id, enabled, kill_switch, updated_at) VALUES ('u', 1, 0, 1);
+         INSERT INTO events (user_id, at, level, message) VALUES ('u', 1, 'info', 'before the upgrade');",
+    )
+    .unwrap();
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'loop_leases'"
+        ),
+        0
+    );
+
+    let store = autotrade_tui::store::Store::open_url(&url, "u", true).unwrap();
+    assert_eq!(store.schema_version().unwrap().as_deref(), Some("8"));
+    let events = store.recent_events(10).unwrap();
+    assert!(
+        events.iter().any(|e| e.message == "before the upgrade"),
+        "{events:?}"
+    );
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM loop_leases"), 0);
+    // A second open (another instance) finds it current and changes nothing.
+    let again = autotrade_tui::store::Store::open_url(&url, "u", true).unwrap();
+    assert_eq!(again.schema_version().unwrap().as_deref(), Some("8"));
+}
