@@ -94,8 +94,7 @@ impl Tx<'_> {
     }
 
     pub fn decision(&self, log_id: &str) -> Result<Option<DecisionLog>> {
-        self
-            .conn
+        self.conn
             .query_row(
                 "SELECT * FROM decisions WHERE user_id = ?1 AND log_id = ?2",
                 params![self.user, log_id],
@@ -206,13 +205,13 @@ impl Tx<'_> {
                AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.client_order_id = d.log_id)",
         );
         stmt_db.query_map(stmt_sql, params![self.user, cutoff_ms, ahead_ms], |r| {
-                Ok(StalePending {
-                    log_id: r.get(0)?,
-                    symbol: r.get(1)?,
-                    action: r.get(2)?,
-                    created_at_ms: r.get(3)?,
-                })
+            Ok(StalePending {
+                log_id: r.get(0)?,
+                symbol: r.get(1)?,
+                action: r.get(2)?,
+                created_at_ms: r.get(3)?,
             })
+        })
     }
 
     /// When the oldest pending decision not yet sent to a broker was created (ms): the next

@@ -49,8 +49,7 @@ impl Tx<'_> {
     }
 
     pub fn order(&self, client_order_id: &str) -> Result<Option<Order>> {
-        self
-            .conn
+        self.conn
             .query_row(
                 "SELECT * FROM orders WHERE user_id = ?1 AND client_order_id = ?2",
                 params![self.user, client_order_id],

@@ -178,15 +178,15 @@ impl Tx<'_> {
             "SELECT symbol, side, quantity, price, at, kind FROM fills WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
         );
         stmt_db.query_map(stmt_sql, params![self.user, limit as i64], |r| {
-                Ok(Fill {
-                    symbol: r.get(0)?,
-                    side: r.get(1)?,
-                    quantity: r.get(2)?,
-                    price: r.get(3)?,
-                    at_ms: r.get(4)?,
-                    kind: r.get(5)?,
-                })
+            Ok(Fill {
+                symbol: r.get(0)?,
+                side: r.get(1)?,
+                quantity: r.get(2)?,
+                price: r.get(3)?,
+                at_ms: r.get(4)?,
+                kind: r.get(5)?,
             })
+        })
     }
 
     // ---------- prices ----------
@@ -250,8 +250,7 @@ impl Tx<'_> {
     }
 
     pub fn price(&self, symbol: &str) -> Result<Option<PricePoint>> {
-        self
-            .conn
+        self.conn
             .query_row(
                 "SELECT price, at, bid, ask FROM prices WHERE symbol = ?1",
                 params![symbol],

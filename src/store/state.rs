@@ -213,8 +213,7 @@ impl Tx<'_> {
     }
 
     pub fn meta_get(&self, key: &str) -> Result<Option<String>> {
-        self
-            .conn
+        self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
                 r.get(0)
             })
@@ -226,8 +225,7 @@ impl Tx<'_> {
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
             params![key, value],
         )?;
-        self
-            .conn
+        self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
                 r.get(0)
             })

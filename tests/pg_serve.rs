@@ -1,0 +1,284 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may unwrap: a failure is the report.
+//! Three `serve` instances on one PostgreSQL database: each user's loop runs on one instance
+//! at a time (one cycle per interval, never two), `kill -9` of the instance that runs a user
+//! moves the loop to another within 15 s, a confirm sent to two instances at once executes
+//! once, and an event stream on one instance sees the decisions another instance's loop makes.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The file's user is checked every 6 s.
+const INTERVAL_MS: i64 = 6_000;
+
+struct Instance {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(config: &std::path::Path) -> Instance {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(support::bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env_remove("AUTOTRADE_CONFIG")
+        .env_remove("AUTOTRADE_DATA_DIR")
+        .env_remove("AUTOTRADE_API_TOKEN")
+        .env("AUTOTRADE_API_RATE_LIMIT", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("serve said where it listens");
+    let addr = line
+        .split("listening on http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_string();
+    Instance {
+        child,
+        base: format!("http://{addr}"),
+        _dir: dir,
+    }
+}
+
+fn db(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
+/// The owner of `user`'s live lease, if any.
+fn owner(url: &str, user: &str) -> Option<String> {
+    db(url)
+        .query_opt(
+            "SELECT owner FROM loop_leases WHERE user_id = $1
+               AND expires_at > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+            &[&user],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+/// The instance whose process id the lease owner names (`host-PID-random`).
+fn holder<'a>(instances: &'a mut [Instance], owner: &str) -> &'a mut Instance {
+    let pid: u32 = owner.rsplit('-').nth(1).unwrap().parse().unwrap();
+    instances.iter_mut().find(|i| i.child.id() == pid).unwrap()
+}
+
+/// When each of the file user's cycles stored its decision (one symbol: one per cycle).
+fn cycles(url: &str) -> Vec<i64> {
+    db(url)
+        .query(
+            "SELECT created_at FROM decisions WHERE user_id = 'default' AND origin = 'auto' ORDER BY seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_share_fifty_users_take_over_confirm_once_and_stream_each_others_decisions()
+{
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        cfg_dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.1\npending_expiry_minutes = 60",
+        &format!("\n[store]\nurl = \"{url}\"\nmax_users = 60\n"),
+    );
+    let mut instances: Vec<Instance> = (0..3).map(|_| start(&config)).collect();
+    let http = reqwest::Client::new();
+
+    // 49 users more, made through the three instances in turn: 50 in all.
+    for n in 1..50 {
+        let base = &instances[n % 3].base;
+        let r = http
+            .post(format!("{base}/api/v1/auto-trade/config"))
+            .json(&serde_json::json!({"config": {"user_id": format!("u{n:02}"), "symbols": ["ETH/USD"], "enabled": true}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    // Every user gets one owner, and the three instances share them.
+    let u = url.clone();
+    let owners = tokio::task::spawn_blocking(move || {
+        wait_for("50 leases", Duration::from_secs(30), || {
+            let rows = db(&u).query("SELECT owner FROM loop_leases", &[]).unwrap();
+            (rows.len() == 50).then(|| {
+                rows.iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect::<std::collections::BTreeSet<_>>()
+            })
+        })
+    })
+    .await
+    .unwrap();
+    assert!(!owners.is_empty() && owners.len() <= 3, "{owners:?}");
+
+    // Let the file user's loop cycle, then kill -9 the instance that runs it.
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("two cycles", Duration::from_secs(30), || {
+            (cycles(&u).len() >= 2).then_some(())
+        })
+    })
+    .await
+    .unwrap();
+    let first_owner = blocking(|| owner(&url, "default")).expect("someone runs the file's user");
+    let killed_at = {
+        let victim = holder(&mut instances, &first_owner);
+        unsafe_kill9(&mut victim.child);
+        Instant::now()
+    };
+    instances.retain_mut(|i| i.child.try_wait().map(|s| s.is_none()).unwrap_or(false));
+    assert_eq!(instances.len(), 2);
+    let u = url.clone();
+    let fo = first_owner.clone();
+    let new_owner = tokio::task::spawn_blocking(move || {
+        wait_for("the takeover", Duration::from_secs(15), || {
+            owner(&u, "default").filter(|o| *o != fo)
+        })
+    })
+    .await
+    .unwrap();
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(15), "taken over after {took:?}");
+    eprintln!("takeover after {took:?}");
+
+    // An event stream on the instance that does not run the loop sees the next cycle's
+    // decision, made by the other.
+    let watcher = instances
+        .iter()
+        .position(|i| i.child.id().to_string() != new_owner.rsplit('-').nth(1).unwrap())
+        .unwrap();
+    let mut stream = http
+        .get(format!(
+            "{}/api/v1/auto-trade/events/default",
+            instances[watcher].base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let before = blocking(|| cycles(&url).len());
+    let seen = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut text = String::new();
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("\"origin\":\"auto\"") {
+                return text;
+            }
+        }
+        text
+    })
+    .await
+    .expect("the stream saw the other instance's decision");
+    assert!(seen.contains("BTC/USD"), "{seen}");
+    assert!(blocking(|| cycles(&url).len()) > before);
+
+    // Never two cycles in one interval, across the takeover too.
+    let at = blocking(|| cycles(&url));
+    for w in at.windows(2) {
+        assert!(
+            w[1] - w[0] >= INTERVAL_MS - 1_000,
+            "two cycles {} ms apart: {at:?}",
+            w[1] - w[0]
+        );
+    }
+
+    // A confirm sent to both instances at once executes once.
+    let pending: String = blocking(|| db(&url)
+        .query_one(
+            "SELECT log_id FROM decisions WHERE user_id = 'default' AND status = 'pending' ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .map(|r| r.get(0)))
+        .expect("a pending decision");
+    let send = |base: String| {
+        let http = http.clone();
+        let id = pending.clone();
+        async move {
+            http.post(format!(
+                "{base}/api/v1/auto-trade/decisions/default/confirm"
+            ))
+            .json(&serde_json::json!({"log_id": id}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+        }
+    };
+    let (a, b) = tokio::join!(
+        send(instances[0].base.clone()),
+        send(instances[1].base.clone())
+    );
+    let mut codes = [a, b];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [200, 409],
+        "one confirm executes, the other is refused"
+    );
+    let executed: i64 = blocking(|| {
+        db(&url)
+            .query_one(
+                "SELECT COUNT(*) FROM positions WHERE decision_id = $1",
+                &[&pending],
+            )
+            .unwrap()
+            .get(0)
+    });
+    assert_eq!(executed, 1);
+}
+
+/// The database client blocks: off the runtime's worker.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// SIGKILL: the instance gets no chance to give its leases up.
+fn unsafe_kill9(child: &mut Child) {
+    child.kill().unwrap();
+    let _ = child.wait();
+}
