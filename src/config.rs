@@ -109,7 +109,6 @@ struct BacktestFile {
 /// The tables a config file may have.
 const TABLES: [&str; 10] = [
     "auto_trade",
-    "store",
     "account",
     "ml_engine",
     "market_data",
@@ -118,6 +117,7 @@ const TABLES: [&str; 10] = [
     "notifications",
     "simulation",
     "backtest",
+    "store",
 ];
 
 /// One table of the file, read key by key so that every problem is noted, not only the first.

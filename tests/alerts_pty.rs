@@ -228,6 +228,11 @@ fn serve_posts_for_every_user_and_a_remote_dashboard_rings() {
     let hook = WebhookServer::start();
     let (_ml, dir) = setup(&format!("webhook_url = \"{}/hook\"", hook.url));
     let (_engine, url) = serve(dir.path(), &[]);
+    // The file's user's pending BUY reached the webhook before the remote dashboard starts:
+    // it is old news there.
+    hook.wait_delivered("serve's pending BUY", Duration::from_secs(20), |v| {
+        v["event"] == "pending" && v["user_id"] == "default"
+    });
     let r = Dashboard::start_with(
         &["attach".into(), url.clone().into()],
         &[],
@@ -236,11 +241,8 @@ fn serve_posts_for_every_user_and_a_remote_dashboard_rings() {
     r.wait_screen("the remote dashboard with serve's pending BUY", |t| {
         t.contains("ATTACHED") && t.contains("Pending decisions (1)")
     });
-    // The file's user's pending BUY reached the webhook; it came before the remote started.
-    hook.wait_delivered("serve's pending BUY", Duration::from_secs(20), |v| {
-        v["event"] == "pending" && v["user_id"] == "default"
-    });
-    assert_eq!(Told::of(&r).osc9().len(), 0, "the old pending rang");
+    let told = Told::of(&r);
+    assert_eq!(told.osc9().len(), 0, "the old pending rang: {:?}", told.osc);
 
     // A second user, made through the API: its alerts are posted too.
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -977,7 +977,7 @@ fn a_config_with_several_problems_names_every_one_with_its_key() {
             "account.size = -5 is out of range: must be > 0 and at most 1e12",
             "ml_engine.timeout_seconds = 0 is out of range: must be between 0.01 and 600",
             "[mlengine]: unknown table; did you mean [ml_engine]?",
-            "verbose: unknown key at the top level; the tables are [auto_trade], [account], [ml_engine], [market_data], [broker], [risk], [notifications], [simulation], [backtest]",
+            "verbose: unknown key at the top level; the tables are [auto_trade], [account], [ml_engine], [market_data], [broker], [risk], [notifications], [simulation], [backtest], [store]",
         ],
         "{err}"
     );

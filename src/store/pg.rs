@@ -12,7 +12,7 @@
 //! - **One owner per user's loop** ([`Leases`]): a lease row with an expiry on the database's
 //!   clock, renewed by its instance; a loop's writes are fenced by it ([`Lease`]).
 //! - **Schema**: version 7 is SQLite's version 7 in PostgreSQL's types; version 8 adds what
-//!   only a shared database needs (loop leases and the API's rate limits). Migrations run in
+//!   only a shared database needs (the loop leases). Migrations run in
 //!   one transaction under a database-wide advisory lock, so instances starting together
 //!   upgrade once.
 //!
@@ -198,8 +198,7 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 "#;
 
-/// Who runs each user's loop, until when (the database's clock, ms); and the REST API's
-/// token buckets, so that a limit holds across every instance behind one address.
+/// Who runs each user's loop, until when (the database's clock, ms).
 const V8: &str = r#"
 CREATE TABLE IF NOT EXISTS loop_leases (
     user_id TEXT PRIMARY KEY,
@@ -208,11 +207,6 @@ CREATE TABLE IF NOT EXISTS loop_leases (
     taken_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loop_leases_by_owner ON loop_leases(owner);
-CREATE TABLE IF NOT EXISTS rate_limits (
-    key TEXT PRIMARY KEY,
-    tokens DOUBLE PRECISION NOT NULL,
-    at BIGINT NOT NULL
-);
 "#;
 
 /// The statements that take the database to each version; a new database starts at 7.
@@ -392,7 +386,7 @@ impl Shared {
         Ok(out)
     }
 
-    /// One transaction of its own, for rows no single user owns (leases, rate limits).
+    /// One transaction of its own, for rows no single user owns (the leases).
     pub fn transaction<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
         off_runtime(|| self.transaction_now(f))
     }
