@@ -27,6 +27,11 @@ impl Drop for Instance {
 }
 
 fn start(config: &std::path::Path) -> Instance {
+    start_with(config, "0")
+}
+
+/// `rate`: `AUTOTRADE_API_RATE_LIMIT` (requests a second; 0: off).
+fn start_with(config: &std::path::Path, rate: &str) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(support::bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -36,7 +41,7 @@ fn start(config: &std::path::Path) -> Instance {
         .env_remove("AUTOTRADE_CONFIG")
         .env_remove("AUTOTRADE_DATA_DIR")
         .env_remove("AUTOTRADE_API_TOKEN")
-        .env("AUTOTRADE_API_RATE_LIMIT", "0")
+        .env("AUTOTRADE_API_RATE_LIMIT", rate)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -281,4 +286,44 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 fn unsafe_kill9(child: &mut Child) {
     child.kill().unwrap();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_holds_across_instances() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        cfg_dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60\nenabled = false",
+        &format!("\n[store]\nurl = \"{url}\"\n"),
+    );
+    // One request a second, bursts of 2, for this address: counted once across the two.
+    let a = start_with(&config, "1");
+    let b = start_with(&config, "1");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let mut answered = Vec::new();
+    for i in 0..8 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let r = http
+            .get(format!("{base}/api/v1/auto-trade/status/default"))
+            .send()
+            .await
+            .unwrap();
+        answered.push(r.status().as_u16());
+    }
+    let took = started.elapsed().as_secs_f64();
+    let ok = answered.iter().filter(|s| **s == 200).count();
+    // The burst of 2, and one more for each second the eight requests took.
+    let allowed = 2 + took.floor() as usize;
+    assert!(
+        ok <= allowed,
+        "{ok} answered in {took:.2} s, at most {allowed} allowed across both: {answered:?}"
+    );
+    assert!(answered.contains(&429), "{answered:?}");
+    assert_eq!(answered[0], 200, "{answered:?}");
 }

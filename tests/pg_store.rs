@@ -146,3 +146,48 @@ fn a_database_of_schema_7_is_upgraded_in_place_and_keeps_its_rows() {
     let again = autotrade_tui::store::Store::open_url(&url, "u", true).unwrap();
     assert_eq!(again.schema_version().unwrap().as_deref(), Some("8"));
 }
+
+#[test]
+fn a_loop_that_lost_its_lease_writes_nothing_more() {
+    use autotrade_tui::store::{Store, pg};
+    use std::sync::Arc;
+    let Some(server) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = server.new_database();
+    let store = Arc::new(Store::open_url(&url, "u", true).unwrap());
+    let shared = store.pg().unwrap().clone();
+    // Two instances; the first takes the loop with a lease that lives 300 ms.
+    let first = pg::Leases::new(shared.clone(), std::time::Duration::from_millis(300));
+    let second = pg::Leases::new(shared.clone(), std::time::Duration::from_secs(10));
+    assert!(first.try_take("u").unwrap());
+    assert!(!second.try_take("u").unwrap(), "held: not taken");
+    let fenced = store.fenced(first.lease("u"));
+    fenced
+        .add_event("info", "written while the lease holds")
+        .unwrap();
+
+    // The first instance stalls past its lease; the second takes the loop over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !second.try_take("u").unwrap() {
+        assert!(std::time::Instant::now() < deadline, "never taken over");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        first.renew().unwrap().is_empty(),
+        "the first holds nothing now"
+    );
+    let refused = fenced
+        .add_event("info", "written after the takeover")
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("no longer holds the loop"), "{refused}");
+    let messages: Vec<String> = store
+        .recent_events(10)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert!(messages.contains(&"written while the lease holds".to_string()));
+    assert!(!messages.contains(&"written after the takeover".to_string()));
+}

@@ -288,6 +288,9 @@ pub struct RateLimiter {
     pub per_second: f64,
     pub burst: f64,
     buckets: Mutex<HashMap<BucketKey, Bucket>>,
+    /// On PostgreSQL: the buckets live in the database, shared by every instance (the local
+    /// ones count only while the database cannot be reached).
+    shared: Option<std::sync::Arc<crate::store::pg::Shared>>,
 }
 
 struct Bucket {
@@ -304,11 +307,31 @@ impl RateLimiter {
             per_second,
             burst: burst.max(1.0),
             buckets: Mutex::new(HashMap::new()),
+            shared: None,
         }
+    }
+
+    /// Keep the buckets in the PostgreSQL database every instance shares.
+    pub fn shared(mut self, db: std::sync::Arc<crate::store::pg::Shared>) -> RateLimiter {
+        self.shared = Some(db);
+        self
     }
 
     /// Take one token for `key`, or say how long until one is there.
     pub fn take(&self, key: impl Into<BucketKey>) -> Result<(), Duration> {
+        let key = key.into();
+        if let Some(db) = &self.shared {
+            let name = match &key {
+                BucketKey::Addr(ip) => format!("addr {ip}"),
+                BucketKey::Token(t) => t.clone(),
+            };
+            match db.take_token(&name, self.per_second, self.burst) {
+                Ok(verdict) => return verdict,
+                Err(e) => tracing::warn!(
+                    "rate limit: the shared buckets cannot be read ({e}); counting here"
+                ),
+            }
+        }
         self.take_at(key, Instant::now())
     }
 

@@ -74,7 +74,11 @@ pub async fn serve(ctx: Desk, listen: &str) -> Result<u8> {
         );
     }
     let limiter = match rate_limit_from_env() {
-        Ok(l) => l,
+        // On PostgreSQL the buckets are the database's: one limit across every instance.
+        Ok(l) => l.map(|l| match ctx.store.pg() {
+            Some(db) => l.shared(db.clone()),
+            None => l,
+        }),
         Err(msg) => {
             eprintln!("error: {msg}");
             return Ok(EXIT_USAGE);

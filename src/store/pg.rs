@@ -12,7 +12,7 @@
 //! - **One owner per user's loop** ([`Leases`]): a lease row with an expiry on the database's
 //!   clock, renewed by its instance; a loop's writes are fenced by it ([`Lease`]).
 //! - **Schema**: version 7 is SQLite's version 7 in PostgreSQL's types; version 8 adds what
-//!   only a shared database needs (the loop leases). Migrations run in
+//!   only a shared database needs (the loop leases and the API's rate limits). Migrations run in
 //!   one transaction under a database-wide advisory lock, so instances starting together
 //!   upgrade once.
 //!
@@ -34,6 +34,8 @@ pub const SCHEMA_VERSION: i64 = 8;
 pub const CHANNEL: &str = "autotrade_changes";
 /// The database's clock in ms: leases are judged by it, never by an instance's own clock.
 pub const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+/// The database's clock at the statement's start, in ms (the same in every use within it).
+const STMT_NOW_MS: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT";
 /// The advisory lock the migrations take (any constant no user's key is likely to be).
 const MIGRATION_LOCK: i64 = 0x6175_746f_7472_6164;
 /// How long `Shared::get` and each transaction wait for a pooled connection.
@@ -198,7 +200,9 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 "#;
 
-/// Who runs each user's loop, until when (the database's clock, ms).
+/// Who runs each user's loop, until when (the database's clock, ms); and the REST API's
+/// token buckets (per client address and per token), so that a limit holds across every
+/// instance behind one address.
 const V8: &str = r#"
 CREATE TABLE IF NOT EXISTS loop_leases (
     user_id TEXT PRIMARY KEY,
@@ -207,6 +211,12 @@ CREATE TABLE IF NOT EXISTS loop_leases (
     taken_at BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS loop_leases_by_owner ON loop_leases(owner);
+CREATE TABLE IF NOT EXISTS rate_limits (
+    key TEXT PRIMARY KEY,
+    tokens DOUBLE PRECISION NOT NULL,
+    at BIGINT NOT NULL,
+    allowed BIGINT NOT NULL
+);
 "#;
 
 /// The statements that take the database to each version; a new database starts at 7.
@@ -386,7 +396,51 @@ impl Shared {
         Ok(out)
     }
 
-    /// One transaction of its own, for rows no single user owns (the leases).
+    /// Take one request from the token bucket `key` (`per_second`, bursts of `burst`), on the
+    /// database's clock: `Ok(Err(wait))` when it is empty. One statement, so instances
+    /// taking from one bucket at once each see the other's take.
+    pub fn take_token(
+        &self,
+        key: &str,
+        per_second: f64,
+        burst: f64,
+    ) -> Result<std::result::Result<(), Duration>> {
+        static TAKES: AtomicI64 = AtomicI64::new(0);
+        let refill = format!(
+            "LEAST(CAST(?2 AS DOUBLE PRECISION), rate_limits.tokens + ({STMT_NOW_MS} - rate_limits.at) * CAST(?3 AS DOUBLE PRECISION) / 1000.0)"
+        );
+        let (allowed, tokens): (bool, f64) = self.transaction(|db| {
+            // Now and then, the buckets idle for an hour (full again) go.
+            if TAKES.fetch_add(1, Ordering::Relaxed) % 4096 == 0 {
+                db.execute(
+                    &format!("DELETE FROM rate_limits WHERE at < {STMT_NOW_MS} - 3600000"),
+                    params![],
+                )?;
+            }
+            db.query_row(
+                &format!(
+                    "INSERT INTO rate_limits (key, tokens, at, allowed)
+                     VALUES (?1, CAST(?2 AS DOUBLE PRECISION) - 1, {STMT_NOW_MS}, 1)
+                     ON CONFLICT (key) DO UPDATE SET
+                        tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END,
+                        allowed = CASE WHEN {refill} >= 1 THEN 1 ELSE 0 END,
+                        at = {STMT_NOW_MS}
+                     RETURNING allowed, tokens"
+                ),
+                params![key, burst, per_second],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?;
+        if allowed {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(Duration::from_secs_f64(
+                ((1.0 - tokens) / per_second).clamp(0.001, 86_400.0),
+            )))
+        }
+    }
+
+    /// One transaction of its own, for rows no single user owns (leases, rate limits).
     pub fn transaction<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
         off_runtime(|| self.transaction_now(f))
     }
