@@ -215,9 +215,9 @@ fn measure(pg: &support::pg::PgServer, instances_n: usize, users: usize, seconds
             &url,
             &format!(
                 "SELECT gap - 60000 FROM (
-                   SELECT created_at - LAG(created_at) OVER (PARTITION BY user_id, symbol ORDER BY seq) AS gap
-                   FROM decisions WHERE origin = 'auto' AND symbol = 'BTC/USD' AND created_at >= {window_start_ms}
-                 ) g WHERE gap IS NOT NULL"
+                   SELECT created_at, created_at - LAG(created_at) OVER (PARTITION BY user_id ORDER BY seq) AS gap
+                   FROM decisions WHERE origin = 'auto' AND symbol = 'BTC/USD'
+                 ) g WHERE gap IS NOT NULL AND created_at >= {window_start_ms}"
             ),
         )
         .into_iter()

@@ -191,3 +191,60 @@ fn a_loop_that_lost_its_lease_writes_nothing_more() {
     assert!(messages.contains(&"written while the lease holds".to_string()));
     assert!(!messages.contains(&"written after the takeover".to_string()));
 }
+
+#[test]
+fn a_cancel_a_manual_trade_and_a_close_on_postgresql() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &url);
+    let (code, out, err) = support::run(dir.path(), &["once", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = support::run(dir.path(), &["decisions", "--pending", "--json"]);
+    let pending = json(out.lines().next().expect("a pending decision"));
+    let price = pending["decision"]["entry_price"].as_f64().unwrap();
+    let (code, out, err) =
+        support::run(dir.path(), &["cancel", pending["log_id"].as_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (tp, sl) = (
+        format!("{:.2}", price * 1.02),
+        format!("{:.2}", price * 0.99),
+    );
+    let (code, out, err) = support::run(
+        dir.path(),
+        &[
+            "trade", "BTC/USD", "buy", "--tp", &tp, "--sl", &sl, "--yes", "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(json(&out)["status"], "executed", "{out}");
+    let (code, out, err) = support::run(dir.path(), &["close", "BTC/USD"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = support::run(dir.path(), &["positions", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.trim().is_empty(), "closed: {out}");
+    let (code, out, err) = support::run(dir.path(), &["report", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM decisions WHERE status = 'cancelled'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &url,
+            "SELECT COUNT(*) FROM positions WHERE status = 'closed'"
+        ),
+        1
+    );
+    // The open and the close.
+    assert_eq!(count(&url, "SELECT COUNT(*) FROM fills"), 2);
+    // Cancelled and closed decisions keep being followed for their outcomes.
+    assert!(count(&url, "SELECT COUNT(*) FROM outcomes") >= 2);
+}
