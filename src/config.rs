@@ -1502,6 +1502,43 @@ mod tests {
         assert_eq!(c.market_data, d.market_data);
         assert_eq!(c.risk_limits, d.risk_limits);
         assert_eq!(c.notifications, d.notifications);
+        assert_eq!(c.store, d.store);
+    }
+
+    #[test]
+    fn the_store_table_is_checked_and_its_url_never_shown() {
+        let c = parse_str(
+            "[store]\nurl = \"postgres://trader@db:5432/autotrade\"\nmax_users = 1000\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.store_url().as_deref(),
+            Some("postgres://trader@db:5432/autotrade")
+        );
+        assert_eq!((c.store.max_users, c.store.pool_size), (1000, 8));
+        let e = parse_str(
+            "[store]\nurl = \"mysql://db/x\"\npool_size = 0\nmax_users = 0\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("store.url must be a postgres:// URL"), "{e}");
+        assert!(e.contains("store.pool_size = 0 is out of range"), "{e}");
+        assert!(e.contains("store.max_users = 0 is out of range"), "{e}");
+        // From the environment a password may come; a wrong URL there is named, not shown.
+        let env = std::ffi::OsString::from("postgres://u:s3cret@db/x");
+        assert_eq!(
+            store_url_from_env(Some(&env), None).unwrap().as_deref(),
+            Some("postgres://u:s3cret@db/x")
+        );
+        let bad = std::ffi::OsString::from("http://u:s3cret@db/x");
+        let e = store_url_from_env(Some(&bad), None).unwrap_err().0;
+        assert!(
+            e.contains("AUTOTRADE_STORE_URL") && !e.contains("s3cret"),
+            "{e}"
+        );
+        assert!(format!("{:?}", Config::defaults().store).contains("max_users: 100"));
     }
 
     #[test]

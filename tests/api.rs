@@ -1161,6 +1161,35 @@ fn the_hundred_and_first_user_is_refused() {
     }
 }
 
+/// `[store] max_users` sets the cap.
+#[test]
+fn the_user_cap_is_the_config_s() {
+    let ml = ml_with(&[]);
+    let dir = setup(&ml, "symbols = [\"BTC/USD\"]");
+    let cfg = dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[store]\nmax_users = 3\n")).unwrap();
+    let srv = Server::start_with(
+        dir.path(),
+        "127.0.0.1:0",
+        &[("AUTOTRADE_API_RATE_LIMIT", "0")],
+    );
+    let post = |u: &str| {
+        srv.post_json(
+            &format!("{API}/config"),
+            &json!({"config": {"user_id": u, "enabled": false, "symbols": ["BTC/USD"]}}),
+        )
+    };
+    assert_eq!(post("user_1").status, 200);
+    assert_eq!(post("user_2").status, 200);
+    let r = post("user_3");
+    assert_eq!(r.status, 409, "{r:?}");
+    assert!(
+        detail(&r).contains("3 users") && detail(&r).contains("max_users"),
+        "{r:?}"
+    );
+}
+
 // ---------------------------------------------------------------- races
 
 /// A confirm through the API races a `cancel` on the command line, on eight decisions: each

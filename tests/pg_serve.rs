@@ -32,6 +32,10 @@ fn start(config: &std::path::Path) -> Instance {
 
 /// `rate`: `AUTOTRADE_API_RATE_LIMIT` (requests a second; 0: off).
 fn start_with(config: &std::path::Path, rate: &str) -> Instance {
+    start_env(config, &[("AUTOTRADE_API_RATE_LIMIT", rate)])
+}
+
+fn start_env(config: &std::path::Path, env: &[(&str, &str)]) -> Instance {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(support::bin())
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
@@ -41,7 +45,7 @@ fn start_with(config: &std::path::Path, rate: &str) -> Instance {
         .env_remove("AUTOTRADE_CONFIG")
         .env_remove("AUTOTRADE_DATA_DIR")
         .env_remove("AUTOTRADE_API_TOKEN")
-        .env("AUTOTRADE_API_RATE_LIMIT", rate)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -326,4 +330,81 @@ async fn the_rate_limit_holds_across_instances() {
     );
     assert!(answered.contains(&429), "{answered:?}");
     assert_eq!(answered[0], 200, "{answered:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_made_on_one_instance_is_known_to_the_others_with_its_token_and_the_cap_counts_everyone()
+ {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        cfg_dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60",
+        &format!("\n[store]\nurl = \"{url}\"\nmax_users = 2\n"),
+    );
+    let env = [
+        ("AUTOTRADE_API_RATE_LIMIT", "0"),
+        ("AUTOTRADE_API_TOKEN", "admin-secret-token-0123456789"),
+    ];
+    let a = start_env(&config, &env);
+    let b = start_env(&config, &env);
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/api/v1/auto-trade/config", a.base))
+        .bearer_auth("admin-secret-token-0123456789")
+        .json(&serde_json::json!({"config": {"user_id": "alice", "symbols": ["ETH/USD"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let made: serde_json::Value = r.json().await.unwrap();
+    let token = made["token"]
+        .as_str()
+        .expect("a token for alice")
+        .to_string();
+
+    // The other instance knows alice and her token within its next look (a second).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = http
+            .get(format!("{}/api/v1/auto-trade/status/alice", b.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "alice unknown at the other instance: {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = http
+        .get(format!("{}/api/v1/auto-trade/status/default", b.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "alice's token acts for alice alone");
+
+    // Two users in the database: the cap of 2 refuses a third at either instance.
+    for inst in [&a, &b] {
+        let r = http
+            .post(format!("{}/api/v1/auto-trade/config", inst.base))
+            .bearer_auth("admin-secret-token-0123456789")
+            .json(&serde_json::json!({"config": {"user_id": "bob", "symbols": ["ETH/USD"]}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 409);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("max_users"), "{body}");
+    }
 }

@@ -304,7 +304,20 @@ impl Users {
         let user_id = config.auto_trade.user_id.clone();
         let existing = self.read().get(&user_id).cloned();
         let max_users = self.base.store.max_users;
-        if existing.is_none() && self.len() >= max_users {
+        // Shared: every instance's users count, as the database has them.
+        let file = self.read().get(&self.file_user).cloned();
+        let users_now = match (&self.leases, file) {
+            (Some(_), Some(file)) if existing.is_none() => {
+                let (store, except) = (file.ctx.store.clone(), self.file_user.clone());
+                tokio::task::spawn_blocking(move || store.count_user_settings(&except))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(ApiError::internal)?
+                    + 1
+            }
+            _ => self.len(),
+        };
+        if existing.is_none() && users_now >= max_users {
             return Err(ApiError::conflict(format!(
                 "this server already trades for {max_users} users, the most it takes ([store] max_users)"
             ))

@@ -265,6 +265,17 @@ impl Store {
 
     /// Every user this store has seen: those with runtime state (anyone who ran a command or
     /// the dashboard on it) and those created through the REST API, sorted.
+    /// How many users have stored settings, `except` one (the config file's).
+    pub fn count_user_settings(&self, except: &str) -> Result<usize> {
+        self.read(|tx| {
+            tx.conn.query_row(
+                "SELECT COUNT(*) FROM user_settings WHERE user_id <> ?1",
+                params![except],
+                |r| r.get(0),
+            )
+        })
+    }
+
     pub fn known_users(&self) -> Result<Vec<String>> {
         self.read(|tx| {
             let (stmt_db, stmt_sql) = (
