@@ -68,6 +68,20 @@ fn desk(timeout_seconds: f64) -> Desk {
     Desk { dir, ml, fake }
 }
 
+/// [`desk`] with its rows in a PostgreSQL database of its own (`None` without PostgreSQL).
+fn desk_pg(timeout_seconds: f64) -> Option<Desk> {
+    let pg = support::pg::shared()?;
+    let d = desk(timeout_seconds);
+    let cfg = d.dir.path().join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{text}\n[store]\nurl = \"{}\"\n", pg.new_database()),
+    )
+    .unwrap();
+    Some(d)
+}
+
 impl Desk {
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         run_keys(self.dir.path(), args)
@@ -112,7 +126,18 @@ impl Desk {
 
 #[test]
 fn confirm_sends_one_order_and_the_position_is_the_brokers_fill() {
-    let d = desk(5.0);
+    confirm_sends_one_order(desk(5.0));
+}
+
+#[test]
+fn on_postgresql_confirm_sends_one_order_and_the_position_is_the_brokers_fill() {
+    let Some(d) = desk_pg(5.0) else {
+        return support::pg::skip_note();
+    };
+    confirm_sends_one_order(d);
+}
+
+fn confirm_sends_one_order(d: Desk) {
     let id = d.propose("BTC/USD", "2");
     let (code, out, err) = d.run(&["confirm", &id]);
     assert_eq!(code, 0, "{out}{err}");
@@ -140,7 +165,18 @@ fn confirm_sends_one_order_and_the_position_is_the_brokers_fill() {
 
 #[test]
 fn two_confirms_racing_end_with_one_order_at_the_broker() {
-    let d = desk(5.0);
+    two_confirms_racing(desk(5.0));
+}
+
+#[test]
+fn on_postgresql_two_confirms_racing_end_with_one_order_at_the_broker() {
+    let Some(d) = desk_pg(5.0) else {
+        return support::pg::skip_note();
+    };
+    two_confirms_racing(d);
+}
+
+fn two_confirms_racing(d: Desk) {
     let id = d.propose("BTC/USD", "1");
     let mut a = command(d.dir.path(), &["confirm", &id]).spawn().unwrap();
     let mut b = command(d.dir.path(), &["confirm", &id]).spawn().unwrap();
@@ -154,7 +190,18 @@ fn two_confirms_racing_end_with_one_order_at_the_broker() {
 
 #[test]
 fn killed_between_send_and_answer_the_restart_looks_the_order_up_and_never_resends() {
-    let d = desk(2.0);
+    killed_between_send_and_answer(desk(2.0));
+}
+
+#[test]
+fn on_postgresql_killed_between_send_and_answer_the_restart_looks_the_order_up() {
+    let Some(d) = desk_pg(2.0) else {
+        return support::pg::skip_note();
+    };
+    killed_between_send_and_answer(d);
+}
+
+fn killed_between_send_and_answer(d: Desk) {
     let id = d.propose("BTC/USD", "1");
     d.fake.hang_next_order();
     let mut confirm = command(d.dir.path(), &["confirm", &id]).spawn().unwrap();
