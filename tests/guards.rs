@@ -13,7 +13,26 @@ fn ok(dir: &std::path::Path, args: &[&str]) -> String {
     out
 }
 
+/// The events of `level`, from the data dir's SQLite store or from the PostgreSQL database
+/// its config names.
 fn events(dir: &std::path::Path, level: &str) -> Vec<String> {
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    if let Some(url) = cfg
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \"postgres"))
+        .map(|rest| format!("postgres{}", rest.trim_end_matches('"')))
+    {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        return c
+            .query(
+                "SELECT message FROM events WHERE level = $1 ORDER BY id",
+                &[&level],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
     let c = Connection::open(dir.join("data/autotrade.db")).unwrap();
     let mut s = c
         .prepare("SELECT message FROM events WHERE level = ?1 ORDER BY id")
@@ -26,6 +45,19 @@ fn events(dir: &std::path::Path, level: &str) -> Vec<String> {
 
 #[test]
 fn a_daily_loss_halt_trips_on_a_known_path_survives_restarts_and_clears_only_on_reset() {
+    daily_loss_halt("");
+}
+
+#[test]
+fn on_postgresql_a_daily_loss_halt_trips_survives_restarts_and_clears_only_on_reset() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    daily_loss_halt(&format!("[store]\nurl = \"{}\"\n", pg.new_database()));
+}
+
+/// `store`: a `[store]` table, or nothing (SQLite).
+fn daily_loss_halt(store: &str) {
     let ml = MlServer::start();
     ml.set_symbol("BTC/USD", "neutral", 0.5, 100.0, "accumulation");
     ml.set_symbol("ETH/USD", "neutral", 0.5, 50.0, "accumulation");
@@ -34,7 +66,7 @@ fn a_daily_loss_halt_trips_on_a_known_path_survives_restarts_and_clears_only_on_
         dir.path(),
         Some(&ml.url),
         "symbols = [\"BTC/USD\", \"ETH/USD\"]",
-        "[risk]\ndaily_loss_limit_percent = 1\nmax_drawdown_percent = 5\n",
+        &format!("[risk]\ndaily_loss_limit_percent = 1\nmax_drawdown_percent = 5\n{store}"),
     );
     // A long of 15 BTC/USD at 100 (risk 15 × 10 = 150 = 1.5% of 10,000, at the limit), and a
     // pending ETH/USD sell. The day starts at equity 10,000.
