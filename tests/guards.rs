@@ -16,12 +16,7 @@ fn ok(dir: &std::path::Path, args: &[&str]) -> String {
 /// The events of `level`, from the data dir's SQLite store or from the PostgreSQL database
 /// its config names.
 fn events(dir: &std::path::Path, level: &str) -> Vec<String> {
-    let cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    if let Some(url) = cfg
-        .lines()
-        .find_map(|l| l.strip_prefix("url = \"postgres"))
-        .map(|rest| format!("postgres{}", rest.trim_end_matches('"')))
-    {
+    if let Some(url) = pg_url_of(dir) {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         return c
             .query(
@@ -50,10 +45,10 @@ fn a_daily_loss_halt_trips_on_a_known_path_survives_restarts_and_clears_only_on_
 
 #[test]
 fn on_postgresql_a_daily_loss_halt_trips_survives_restarts_and_clears_only_on_reset() {
-    let Some(pg) = support::pg::shared() else {
+    let Some(store) = pg_store_table() else {
         return support::pg::skip_note();
     };
-    daily_loss_halt(&format!("[store]\nurl = \"{}\"\n", pg.new_database()));
+    daily_loss_halt(&store);
 }
 
 /// `store`: a `[store]` table, or nothing (SQLite).

@@ -81,6 +81,17 @@ fn walk_the_path(ml: &MlServer, dir: &Path) {
 
 /// The closed position as the store keeps it: exit price, P&L, reason, final stop, best price.
 fn closed(dir: &Path) -> (f64, f64, String, f64, f64) {
+    if let Some(url) = pg_url_of(dir) {
+        let r = postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap()
+            .query_one(
+                "SELECT exit_price, realized_pnl, close_reason, stop_loss, best_price FROM positions
+                 WHERE status = 'closed'",
+                &[],
+            )
+            .unwrap();
+        return (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+    }
     Connection::open(dir.join("data").join("autotrade.db"))
         .unwrap()
         .query_row(
@@ -93,6 +104,18 @@ fn closed(dir: &Path) -> (f64, f64, String, f64, f64) {
 }
 
 fn trail_events(dir: &Path) -> Vec<String> {
+    if let Some(url) = pg_url_of(dir) {
+        return postgres::Client::connect(&url, postgres::NoTls)
+            .unwrap()
+            .query(
+                "SELECT message FROM events WHERE message LIKE '%trailing stop%' ORDER BY id",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
     let c = Connection::open(dir.join("data").join("autotrade.db")).unwrap();
     let mut stmt = c
         .prepare("SELECT message FROM events WHERE message LIKE '%trailing stop%' ORDER BY id")
@@ -105,7 +128,20 @@ fn trail_events(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_manual_trailing_stop_follows_the_path_and_exits_where_the_arithmetic_says() {
-    let (ml, dir) = setup("", "");
+    manual_trailing_stop("");
+}
+
+#[test]
+fn on_postgresql_a_manual_trailing_stop_exits_where_the_arithmetic_says() {
+    let Some(store) = pg_store_table() else {
+        return support::pg::skip_note();
+    };
+    manual_trailing_stop(&store);
+}
+
+/// `store`: a `[store]` table, or nothing (SQLite).
+fn manual_trailing_stop(store: &str) {
+    let (ml, dir) = setup("", store);
     let (code, out, err) = run(
         dir.path(),
         &["trade", "BTC/USD", "buy", "--trail", "1", "--yes", "--json"],

@@ -100,6 +100,21 @@ pub fn bullish_btc() -> (MlServer, tempfile::TempDir) {
     (ml, dir)
 }
 
+/// The PostgreSQL database `dir`'s config keeps its rows in (`[store] url`), if any.
+pub fn pg_url_of(dir: &Path) -> Option<String> {
+    let cfg = std::fs::read_to_string(dir.join("config.toml")).ok()?;
+    cfg.lines()
+        .find_map(|l| l.strip_prefix("url = \"postgres"))
+        .map(|rest| format!("postgres{}", rest.trim_end_matches('"')))
+}
+
+/// The `[store]` table of a config whose rows live in a fresh database of the tests' own
+/// PostgreSQL (`None` without PostgreSQL).
+pub fn pg_store_table() -> Option<String> {
+    let pg = pg::shared()?;
+    Some(format!("[store]\nurl = \"{}\"\n", pg.new_database()))
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_autotrade-tui"))
 }
