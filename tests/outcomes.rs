@@ -28,6 +28,11 @@ fn pending_id(dir: &std::path::Path, symbol: &str) -> String {
 /// (the 20 % cap of 10,000), so each risks 20 × 2 = 40. SOL/USD's BUY scores 0.7125, below
 /// `min_confidence` 0.75.
 fn three_signals(extra: &str) -> (MlServer, tempfile::TempDir) {
+    three_signals_on(extra, "")
+}
+
+/// [`three_signals`] with `store` after the `[auto_trade]` table (a `[store]`, or nothing).
+fn three_signals_on(extra: &str, store: &str) -> (MlServer, tempfile::TempDir) {
     let ml = MlServer::start();
     ml.set_symbol("BTC/USD", "bullish", 0.9, 100.0, "accumulation");
     ml.set_symbol("ETH/USD", "bearish", 0.9, 100.0, "distribution");
@@ -37,7 +42,7 @@ fn three_signals(extra: &str) -> (MlServer, tempfile::TempDir) {
         dir.path(),
         Some(&ml.url),
         &format!("symbols = [\"BTC/USD\", \"ETH/USD\", \"SOL/USD\"]\n{extra}"),
-        "",
+        store,
     );
     (ml, dir)
 }
@@ -53,7 +58,19 @@ fn move_to(ml: &MlServer, dir: &std::path::Path, prices: [f64; 3]) {
 
 #[test]
 fn cancelled_decisions_have_would_have_results_and_the_veto_is_valued() {
-    let (ml, dir) = three_signals("");
+    veto_valued("");
+}
+
+#[test]
+fn on_postgresql_cancelled_decisions_have_would_have_results_and_the_veto_is_valued() {
+    let Some(store) = pg_store_table() else {
+        return support::pg::skip_note();
+    };
+    veto_valued(&store);
+}
+
+fn veto_valued(store: &str) {
+    let (ml, dir) = three_signals_on("", store);
     let (code, _, err) = run(dir.path(), &["once"]);
     assert_eq!(code, 0, "{err}");
     for s in ["BTC/USD", "ETH/USD"] {
@@ -153,7 +170,19 @@ fn an_outcome_untouched_until_its_horizon_is_judged_at_the_last_price_before_it(
 
 #[test]
 fn report_json_gives_the_realized_figures_by_hand() {
-    let (ml, dir) = three_signals("require_confirmation = false");
+    realized_by_hand("");
+}
+
+#[test]
+fn on_postgresql_report_json_gives_the_realized_figures_by_hand() {
+    let Some(store) = pg_store_table() else {
+        return support::pg::skip_note();
+    };
+    realized_by_hand(&store);
+}
+
+fn realized_by_hand(store: &str) {
+    let (ml, dir) = three_signals_on("require_confirmation = false", store);
     assert_eq!(run(dir.path(), &["once"]).0, 0);
     // BTC's BUY closes at its take-profit 105 (+20 × 5 = +100, 2.5 R); ETH's SELL at 103, the
     // price that crossed its stop-loss (−20 × 3 = −60, −1.5 R).
