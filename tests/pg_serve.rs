@@ -393,6 +393,25 @@ async fn a_user_made_on_one_instance_is_known_to_the_others_with_its_token_and_t
         .await
         .unwrap();
     assert_eq!(r.status(), 403, "alice's token acts for alice alone");
+    // The history's search ignores case and takes % and _ as themselves, on PostgreSQL too.
+    let history = |q: &'static str| {
+        let (http, base, token) = (http.clone(), b.base.clone(), token.clone());
+        async move {
+            let r = http
+                .get(format!("{base}/api/v1/auto-trade/history/alice?query={q}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<serde_json::Value>().await.unwrap()["events_total"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    assert_eq!(history("SETTINGS%20REPLACED").await, 1);
+    assert_eq!(history("settings%25replaced").await, 0);
+    assert_eq!(history("settings_replaced").await, 0);
 
     // Two users in the database: the cap of 2 refuses a third at either instance.
     for inst in [&a, &b] {

@@ -248,3 +248,57 @@ fn a_cancel_a_manual_trade_and_a_close_on_postgresql() {
     // Cancelled and closed decisions keep being followed for their outcomes.
     assert!(count(&url, "SELECT COUNT(*) FROM outcomes") >= 2);
 }
+
+/// Every SQL statement written in the store's source (`src/store/*.rs`, but for the SQLite-only
+/// schema, fault injection and backups) is prepared on PostgreSQL as the store translates it:
+/// a function PostgreSQL has not, a parameter whose type it cannot tell, or a syntax of
+/// SQLite's alone fails here, not in a user's cycle. Statements built at run time (with
+/// `{…}` in them) are prepared with their parts filled in by the tests above instead.
+#[test]
+fn every_statement_of_the_store_prepares_on_postgresql() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    // The schema, made by the store itself.
+    autotrade_tui::store::Store::open_url(&url, "u", true).unwrap();
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let literal = regex::Regex::new(r#""((?:[^"\\]|\\.)*)""#).unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store");
+    let mut prepared = 0;
+    let mut failures = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if ["schema.rs", "health.rs", "backup.rs", "db.rs"].contains(&name.as_str()) {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        // Only the library's code, not its unit tests (which write SQLite directly).
+        let source = source.split("#[cfg(test)]").next().unwrap();
+        for m in literal.captures_iter(source) {
+            let text = m[1].replace("\\\\", "\\").replace("\\\"", "\"");
+            let head = text.trim_start().to_ascii_uppercase();
+            let is_sql = ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", "WITH "]
+                .iter()
+                .any(|k| head.starts_with(k));
+            // `sqlite_master`: the SQLite file's own check, never run on PostgreSQL.
+            if !is_sql || text.contains('{') || text.contains("sqlite_master") {
+                continue;
+            }
+            let sql = autotrade_tui::store::pg_sql(&text);
+            match client.prepare(&sql) {
+                Ok(_) => prepared += 1,
+                Err(e) => failures.push(format!(
+                    "{name}: {}\n  {sql}",
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or(e.to_string())
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(prepared >= 60, "only {prepared} statements found");
+    eprintln!("{prepared} statements prepared");
+}

@@ -24,6 +24,8 @@ mod tokens;
 pub use crate::domain::lifecycle::{OrderStatus, Origin, Status};
 pub use crate::domain::records::*;
 pub use changes::{Change, ChangeReader, Changes, Cursor, FillRecord};
+/// The repository's SQL as PostgreSQL runs it (see [`db`]).
+pub use db::pg_sql;
 pub use decisions::StalePending;
 pub use health::{STORE_BACK_EVENT, WriteHealth};
 pub use orders::NewOrder;

@@ -59,21 +59,18 @@ impl Tx<'_> {
     /// case; empty: all), newest first, and how many there are in all.
     pub fn search_closed(&self, query: &str, limit: usize) -> Result<(Vec<Position>, usize)> {
         let pattern = super::events::like_pattern(query);
-        let filter = "user_id = ?1 AND status = 'closed'
-             AND (symbol LIKE ?2 ESCAPE '\\' OR IFNULL(close_reason, '') LIKE ?2 ESCAPE '\\')";
+        // Both statements written out whole (no fragment): `pg_store.rs` prepares each on
+        // PostgreSQL.
         let total: i64 = self.conn.query_row(
-            &format!("SELECT COUNT(*) FROM positions WHERE {filter}"),
+            "SELECT COUNT(*) FROM positions WHERE user_id = ?1 AND status = 'closed'
+             AND (symbol LIKE ?2 ESCAPE '\\' OR COALESCE(close_reason, '') LIKE ?2 ESCAPE '\\')",
             params![self.user, pattern],
             |r| r.get(0),
         )?;
-        let (stmt_db, stmt_sql) = (
-            self.conn,
-            &format!(
-                "SELECT * FROM positions WHERE {filter} ORDER BY closed_at DESC, id DESC LIMIT ?3"
-            ),
-        );
-        let rows = stmt_db.query_map(
-            stmt_sql,
+        let rows = self.conn.query_map(
+            "SELECT * FROM positions WHERE user_id = ?1 AND status = 'closed'
+             AND (symbol LIKE ?2 ESCAPE '\\' OR COALESCE(close_reason, '') LIKE ?2 ESCAPE '\\')
+             ORDER BY closed_at DESC, id DESC LIMIT ?3",
             params![self.user, pattern, limit as i64],
             rows::position,
         )?;
