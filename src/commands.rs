@@ -477,6 +477,9 @@ pub fn status(desk: &Desk, json: bool) -> Result<u8> {
     )?;
     crate::outln!("config      {}", desk.config.source)?;
     crate::outln!("data dir    {}", desk.data_dir.display())?;
+    if let Some(db) = desk.store.pg() {
+        crate::outln!("store       PostgreSQL {}", db.shown())?;
+    }
     Ok(code)
 }
 

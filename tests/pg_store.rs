@@ -64,6 +64,15 @@ fn commands_keep_their_rows_in_postgresql_and_a_confirm_executes_once() {
     let (code, out, err) = support::run(dir.path(), &["status", "--json"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(json(&out)["enabled"], false, "{out}");
+    // The URL as shown: who connects is left out, as anything before the host is.
+    let shown = autotrade_tui::net::redact_url(&url);
+    assert!(shown.ends_with(url.rsplit('@').next().unwrap()), "{shown}");
+    assert_eq!(json(&out)["database"], shown.as_str(), "{out}");
+    let (_, text, _) = support::run(dir.path(), &["status"]);
+    assert!(
+        text.contains(&format!("store       PostgreSQL {shown}")),
+        "{text}"
+    );
     let (code, out, err) = support::run(dir.path(), &["enable"]);
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = support::run(dir.path(), &["report", "--json"]);

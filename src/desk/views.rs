@@ -271,6 +271,8 @@ impl Desk {
             "unrealized_pnl": round_dp(eq.unrealized_pnl, 2),
             "config": cfg.source,
             "data_dir": self.data_dir.display().to_string(),
+            // Where the rows are: "sqlite", or the PostgreSQL URL without its password.
+            "database": self.store.pg().map_or_else(|| "sqlite".to_string(), |db| db.shown().to_string()),
         }))
     }
 }

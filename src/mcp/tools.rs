@@ -425,7 +425,7 @@ pub fn catalog() -> Vec<Tool> {
             GET_STATUS,
             "The engine's state: {user_id, enabled, kill_switch, mode: \"paper\"|\"live\", source: \
              \"ml_engine\"|\"simulated\", symbols, open_positions, max_open_positions, pending, last_cycle \
-             (UTC), equity, realized_pnl, unrealized_pnl (account currency), config, data_dir}. Proposals \
+             (UTC), equity, realized_pnl, unrealized_pnl (account currency), config, data_dir, database (\"sqlite\", or the PostgreSQL URL without its password)}. Proposals \
              are refused while enabled is false or kill_switch is true.",
             schema::<NoArgs>(),
         )
