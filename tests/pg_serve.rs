@@ -209,6 +209,19 @@ async fn three_instances_share_fifty_users_take_over_confirm_once_and_stream_eac
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
+    // That instance says the user is monitored: another instance runs its loop.
+    let status: serde_json::Value = http
+        .get(format!(
+            "{}/api/v1/auto-trade/status/default",
+            instances[watcher].base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["monitoring"], true, "{status}");
     let before = blocking(|| cycles(&url).len());
     let seen = tokio::time::timeout(Duration::from_secs(20), async {
         let mut text = String::new();
@@ -426,4 +439,55 @@ async fn a_user_made_on_one_instance_is_known_to_the_others_with_its_token_and_t
         let body = r.text().await.unwrap();
         assert!(body.contains("max_users"), "{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_stopped_with_sigterm_gives_its_loops_up_at_once() {
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        cfg_dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 60",
+        &format!("\n[store]\nurl = \"{url}\"\n"),
+    );
+    let mut instances = vec![start(&config)];
+    let u = url.clone();
+    let first = tokio::task::spawn_blocking(move || {
+        wait_for("the first lease", Duration::from_secs(20), || {
+            owner(&u, "default")
+        })
+    })
+    .await
+    .unwrap();
+    instances.push(start(&config));
+    let victim = holder(&mut instances, &first);
+    let pid = victim.child.id();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let stopped = Instant::now();
+    let u = url.clone();
+    let next = tokio::task::spawn_blocking(move || {
+        wait_for(
+            "the other instance to take over",
+            Duration::from_secs(15),
+            || owner(&u, "default").filter(|o| *o != first),
+        )
+    })
+    .await
+    .unwrap();
+    let took = stopped.elapsed();
+    // Well before the lease's 10 s: it was given up, not left to expire.
+    assert!(
+        took < Duration::from_secs(5),
+        "taken over after {took:?} by {next}"
+    );
 }
