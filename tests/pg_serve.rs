@@ -491,3 +491,83 @@ async fn an_instance_stopped_with_sigterm_gives_its_loops_up_at_once() {
         "taken over after {took:?} by {next}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_is_said_at_once_and_its_return_is_taken_up() {
+    // A server of this test's own: it is stopped and started again.
+    let Some(pg) = support::pg::start() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = support::write_config(
+        cfg_dir.path(),
+        None,
+        "symbols = [\"BTC/USD\"]\ncheck_interval_minutes = 0.05",
+        &format!("\n[store]\nurl = \"{url}\"\n"),
+    );
+    let instance = start(&config);
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the lease", Duration::from_secs(20), || {
+            owner(&u, "default")
+        })
+    })
+    .await
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(8))
+        .build()
+        .unwrap();
+    let get = |path: &'static str| {
+        let (http, base) = (http.clone(), instance.base.clone());
+        async move {
+            let t = Instant::now();
+            let r = http.get(format!("{base}{path}")).send().await;
+            let code = r.map(|r| r.status().as_u16()).unwrap_or(0);
+            (code, t.elapsed())
+        }
+    };
+    assert_eq!(get("/health").await.0, 200);
+
+    tokio::task::block_in_place(|| pg.stop());
+    // Said within seconds, and every answer comes (an error), none hangs.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, took) = get("/health").await;
+        assert!(code != 0, "/health did not answer within 8 s");
+        if code == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never said unhealthy ({code}, {took:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for _ in 0..3 {
+        let (code, took) = get("/api/v1/auto-trade/status/default").await;
+        assert!(code >= 500, "status answered {code} without its database");
+        assert!(took < Duration::from_secs(6), "status took {took:?}");
+    }
+
+    tokio::task::block_in_place(|| pg.start_again());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, _) = get("/api/v1/auto-trade/status/default").await;
+        if code == 200 && get("/health").await.0 == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered ({code})");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The loop holds its lease again and writes.
+    let u = url.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_for("the lease again", Duration::from_secs(20), || {
+            owner(&u, "default")
+        })
+    })
+    .await
+    .unwrap();
+}

@@ -38,8 +38,12 @@ pub const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIG
 const STMT_NOW_MS: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT";
 /// The advisory lock the migrations take (any constant no user's key is likely to be).
 const MIGRATION_LOCK: i64 = 0x6175_746f_7472_6164;
-/// How long `Shared::get` and each transaction wait for a pooled connection.
-const CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// How long `Shared::get` and a transaction wait for a pooled connection.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// While the database cannot be reached, how long a transaction waits for a connection: one
+/// caller a second tries for this long; every other one fails at once, so that neither the
+/// API nor the loops hang on a database that is down.
+const DOWN_WAIT: Duration = Duration::from_secs(2);
 
 const V7: &str = r#"
 CREATE TABLE IF NOT EXISTS decisions (
@@ -260,6 +264,14 @@ pub struct Shared {
     /// Commits heard on [`CHANNEL`] (and reconnections of the listener, which may have
     /// missed some): what readers watch for a change.
     version: AtomicI64,
+    /// Since when no connection could be had, and when one was last tried (`None`: up).
+    down: Mutex<Option<Down>>,
+}
+
+#[derive(Clone, Copy)]
+struct Down {
+    since: std::time::Instant,
+    tried: std::time::Instant,
 }
 
 /// The config for `url`, with `$PGPASSWORD` when the URL has no password of its own.
@@ -316,6 +328,7 @@ impl Shared {
             pool,
             shown,
             version: AtomicI64::new(0),
+            down: Mutex::new(None),
         });
         shared.migrate()?;
         let weak = Arc::downgrade(&shared);
@@ -337,12 +350,52 @@ impl Shared {
         self.version.load(Ordering::Acquire)
     }
 
+    /// A pooled connection. While the database is down (the last try failed), an idle
+    /// connection is still used if there is one; otherwise one caller a second waits
+    /// [`DOWN_WAIT`] for a connection and every other fails at once, saying since when.
     fn conn_now(&self) -> Result<r2d2::PooledConnection<Manager>> {
-        self.pool.get().map_err(|e| {
-            let e = StoreError::Other(format!("cannot reach PostgreSQL at {}: {e}", self.shown));
-            super::health::note_text(&e.to_string());
-            e
-        })
+        let now = std::time::Instant::now();
+        let wait = {
+            let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+            match down.as_mut() {
+                None => CONNECT_WAIT,
+                Some(d) if now.duration_since(d.tried) >= Duration::from_secs(1) => {
+                    d.tried = now;
+                    DOWN_WAIT
+                }
+                Some(d) => {
+                    if let Some(c) = self.pool.try_get() {
+                        return Ok(c);
+                    }
+                    let e = StoreError::Other(format!(
+                        "cannot reach PostgreSQL at {} (for {} s)",
+                        self.shown,
+                        now.duration_since(d.since).as_secs()
+                    ));
+                    super::health::note_text(&e.to_string());
+                    return Err(e);
+                }
+            }
+        };
+        match self.pool.get_timeout(wait) {
+            Ok(c) => {
+                *self.down.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Ok(c)
+            }
+            Err(e) => {
+                let mut down = self.down.lock().unwrap_or_else(|p| p.into_inner());
+                if down.is_none() {
+                    *down = Some(Down {
+                        since: now,
+                        tried: now,
+                    });
+                }
+                let e =
+                    StoreError::Other(format!("cannot reach PostgreSQL at {}: {e}", self.shown));
+                super::health::note_text(&e.to_string());
+                Err(e)
+            }
+        }
     }
 
     /// One transaction that writes `user`'s rows: the user's advisory lock first; with a

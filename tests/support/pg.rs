@@ -277,6 +277,42 @@ impl PgServer {
     }
 
     /// The last `lines` lines of the server's log.
+    /// Stop the server as a crash would (`pg_ctl stop -m immediate`); [`PgServer::start_again`]
+    /// brings it back on the same port with the same data.
+    pub fn stop(&self) {
+        let mut stop = self.command_as_server(&self.bins.pg_ctl);
+        stop.arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "-w", "stop"]);
+        let out = output(&mut stop);
+        assert!(out.status.success(), "pg_ctl stop: {out:?}");
+    }
+
+    /// Start a stopped server again, on its port.
+    pub fn start_again(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
+             -c max_connections=400 -c shared_buffers=64MB",
+            self.port,
+            sh_quote(self.dir.path().as_os_str())
+        );
+        let mut start = self.command_as_server(&self.bins.pg_ctl);
+        start
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-w", "-t", "60", "-l"])
+            .arg(self.log_path())
+            .arg("start")
+            .arg("-o")
+            .arg(opts);
+        let out = self.output_watched(&mut start);
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {out:?}\n{}",
+            self.log_tail(20)
+        );
+    }
+
     pub fn log_tail(&self, lines: usize) -> String {
         tail(
             &std::fs::read_to_string(self.log_path()).unwrap_or_default(),
