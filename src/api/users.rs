@@ -172,11 +172,11 @@ impl Users {
         };
         let store = file.ctx.store.clone();
         self.tokens.replace_all(store.api_tokens()?);
-        for (user_id, value) in store.all_user_settings()? {
+        // Compared as stored text; only a changed one is parsed.
+        for (user_id, text) in store.user_settings_texts()? {
             if user_id == self.file_user {
                 continue;
             }
-            let text = value.to_string();
             let changed = self
                 .seen
                 .lock()
@@ -189,8 +189,11 @@ impl Users {
             if !self.read().contains_key(&user_id) && self.len() >= self.base.store.max_users {
                 continue;
             }
-            self.note_seen(&user_id, &value);
-            let loaded = serde_json::from_value::<AutoTradeConfig>(value)
+            self.seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(user_id.clone(), text.clone());
+            let loaded = serde_json::from_str::<AutoTradeConfig>(&text)
                 .map_err(|e| e.to_string())
                 .and_then(|s| {
                     settings::api_user_config(&self.base, &s).map_err(|e| e.detail.to_string())

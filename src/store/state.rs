@@ -265,6 +265,18 @@ impl Store {
 
     /// Every user this store has seen: those with runtime state (anyone who ran a command or
     /// the dashboard on it) and those created through the REST API, sorted.
+    /// Every user's stored settings as the text they are kept as, by user id (cheap to
+    /// compare: nothing is parsed).
+    pub fn user_settings_texts(&self) -> Result<Vec<(String, String)>> {
+        self.read(|tx| {
+            tx.conn.query_map(
+                "SELECT user_id, settings FROM user_settings ORDER BY user_id",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+    }
+
     /// How many users have stored settings, `except` one (the config file's).
     pub fn count_user_settings(&self, except: &str) -> Result<usize> {
         self.read(|tx| {
