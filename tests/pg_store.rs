@@ -311,3 +311,49 @@ fn every_statement_of_the_store_prepares_on_postgresql() {
     assert!(prepared >= 60, "only {prepared} statements found");
     eprintln!("{prepared} statements prepared");
 }
+
+/// Two users' transactions writing the shared prices of the same symbols in opposite orders:
+/// without one lock for those rows, each would hold one row the other waits for, and
+/// PostgreSQL would end one of them as a deadlock (a lost cycle).
+#[test]
+fn two_users_writing_the_same_prices_in_opposite_orders_both_commit() {
+    use autotrade_tui::store::{Store, StoreError};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let Some(pg) = support::pg::shared() else {
+        return support::pg::skip_note();
+    };
+    let url = pg.new_database();
+    let a = Store::open_url(&url, "a", true).unwrap();
+    let b = Store::open_url(&url, "b", true).unwrap();
+    let (a_has_btc, b_waits) = mpsc::channel::<()>();
+    let (b_has_eth, a_waits) = mpsc::channel::<()>();
+    let (a, b) = (&a, &b);
+    std::thread::scope(|s| {
+        let first = s.spawn(move || {
+            a.write(|tx| {
+                tx.set_price("BTC/USD", 100.0)?;
+                a_has_btc.send(()).unwrap();
+                // B cannot get here while A holds the prices' lock: go on after a while.
+                let _ = a_waits.recv_timeout(Duration::from_millis(1500));
+                tx.set_price("ETH/USD", 50.0)?;
+                Ok::<_, StoreError>(())
+            })
+        });
+        let second = s.spawn(move || {
+            b_waits.recv().unwrap();
+            b.write(|tx| {
+                tx.set_price("ETH/USD", 51.0)?;
+                let _ = b_has_eth.send(());
+                tx.set_price("BTC/USD", 101.0)?;
+                Ok::<_, StoreError>(())
+            })
+        });
+        first.join().unwrap().unwrap();
+        second.join().unwrap().unwrap();
+    });
+    // B's writes came after A's commit.
+    let prices = a.prices().unwrap();
+    assert_eq!(prices["BTC/USD"].price, 101.0);
+    assert_eq!(prices["ETH/USD"].price, 51.0);
+}

@@ -150,6 +150,9 @@ pub struct Tx<'a> {
     conn: db::Db<'a>,
     user: &'a str,
     now: i64,
+    /// PostgreSQL: this transaction holds the lock every write of the shared `prices` rows
+    /// takes (see [`pg::PRICES_LOCK`]).
+    prices_locked: std::cell::Cell<bool>,
 }
 
 impl Tx<'_> {
@@ -446,6 +449,7 @@ impl Store {
                         conn: db::Db::Lite(&tx),
                         user: &self.user_id,
                         now,
+                        prices_locked: Default::default(),
                     };
                     let out = f(&t)?;
                     self.after_write(&t).map_err(E::from)?;
@@ -458,6 +462,7 @@ impl Store {
                     conn,
                     user: &self.user_id,
                     now,
+                    prices_locked: Default::default(),
                 };
                 let out = f(&t)?;
                 self.after_write(&t).map_err(E::from)?;
@@ -506,6 +511,7 @@ impl Store {
                 conn: db::Db::Lite(&tx),
                 user: &self.user_id,
                 now: now_ms(),
+                prices_locked: Default::default(),
             }) {
                 Ok(v) => v,
                 Err(e) => break Err(e),
@@ -533,6 +539,7 @@ impl Store {
                     conn: db::Db::Lite(&conn),
                     user: &self.user_id,
                     now: now_ms(),
+                    prices_locked: Default::default(),
                 })
             }
             Backend::Pg(shared) => shared.read(|conn| {
@@ -540,6 +547,7 @@ impl Store {
                     conn,
                     user: &self.user_id,
                     now: now_ms(),
+                    prices_locked: Default::default(),
                 })
             }),
         }

@@ -36,6 +36,8 @@ pub const CHANNEL: &str = "autotrade_changes";
 pub const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
 /// The database's clock at the statement's start, in ms (the same in every use within it).
 const STMT_NOW_MS: &str = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT";
+/// The advisory lock every write of the shared `prices` rows takes (after its user's own).
+pub(crate) const PRICES_LOCK: i64 = 0x6175_746f_7072_6963;
 /// The advisory lock the migrations take (any constant no user's key is likely to be).
 const MIGRATION_LOCK: i64 = 0x6175_746f_7472_6164;
 /// How long `Shared::get` and a transaction wait for a pooled connection.

@@ -205,6 +205,16 @@ impl Tx<'_> {
     /// The latest price of `symbol` as a feed gave it (its time, its bid and ask), and a tick
     /// of its trend when the last is a minute old. A time in the future is taken as now.
     pub fn set_quote(&self, symbol: &str, p: &PricePoint) -> Result<()> {
+        // PostgreSQL: `prices` is every user's; writers of it take one lock (after their own
+        // user's), so two users' cycles writing the same symbols in another order never
+        // deadlock on its rows.
+        if self.conn.is_pg() && !self.prices_locked.get() {
+            self.conn.execute(
+                "SELECT pg_advisory_xact_lock(?1)",
+                params![super::pg::PRICES_LOCK],
+            )?;
+            self.prices_locked.set(true);
+        }
         let at = p.at_ms.min(self.now);
         self.conn.execute(
             "INSERT INTO prices (symbol, price, at, bid, ask) VALUES (?1, ?2, ?3, ?4, ?5)
