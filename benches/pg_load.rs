@@ -12,59 +12,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Instance {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(config: &std::path::Path) -> Instance {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(support::bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("AUTOTRADE_CONFIG")
-        .env_remove("AUTOTRADE_DATA_DIR")
-        .env_remove("AUTOTRADE_API_TOKEN")
-        .env("AUTOTRADE_API_RATE_LIMIT", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(60)).unwrap();
-    let addr = line
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    Instance {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -95,7 +43,9 @@ fn measure(pg: &support::pg::PgServer, instances_n: usize, users: usize, seconds
             users + 10
         ),
     );
-    let instances: Vec<Instance> = (0..instances_n).map(|_| start(&config)).collect();
+    let instances: Vec<support::serve::Instance> = (0..instances_n)
+        .map(|_| support::serve::start(&config, &[("AUTOTRADE_API_RATE_LIMIT", "0")]))
+        .collect();
     let bases: Vec<String> = instances.iter().map(|i| i.base.clone()).collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

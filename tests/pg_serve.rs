@@ -6,25 +6,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// The file's user is checked every 6 s.
 const INTERVAL_MS: i64 = 6_000;
 
-struct Instance {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::serve::Instance;
 
 fn start(config: &std::path::Path) -> Instance {
     start_with(config, "0")
@@ -36,42 +24,7 @@ fn start_with(config: &std::path::Path, rate: &str) -> Instance {
 }
 
 fn start_env(config: &std::path::Path, env: &[(&str, &str)]) -> Instance {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(support::bin())
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env_remove("AUTOTRADE_CONFIG")
-        .env_remove("AUTOTRADE_DATA_DIR")
-        .env_remove("AUTOTRADE_API_TOKEN")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("serve said where it listens");
-    let addr = line
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Instance {
-        child,
-        base: format!("http://{addr}"),
-        _dir: dir,
-    }
+    support::serve::start(config, env)
 }
 
 fn db(url: &str) -> postgres::Client {

@@ -14,6 +14,7 @@ pub mod ml_engine;
 pub mod openapi;
 pub mod pg;
 pub mod pty;
+pub mod serve;
 pub mod webhook;
 
 // The engine's names at the top, as tests have always used them; no crate uses them all.
