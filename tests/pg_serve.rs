@@ -153,6 +153,8 @@ async fn three_instances_share_fifty_users_take_over_confirm_once_and_stream_eac
         .iter()
         .position(|i| i.child.id().to_string() != new_owner.rsplit('-').nth(1).unwrap())
         .unwrap();
+    // Counted before the stream opens: what it shows is newer.
+    let before = blocking(|| cycles(&url).len());
     let mut stream = http
         .get(format!(
             "{}/api/v1/auto-trade/events/default",
@@ -162,20 +164,27 @@ async fn three_instances_share_fifty_users_take_over_confirm_once_and_stream_eac
         .await
         .unwrap();
     assert_eq!(stream.status(), 200);
-    // That instance says the user is monitored: another instance runs its loop.
-    let status: serde_json::Value = http
-        .get(format!(
-            "{}/api/v1/auto-trade/status/default",
-            instances[watcher].base
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(status["monitoring"], true, "{status}");
-    let before = blocking(|| cycles(&url).len());
+    // That instance says the user is monitored (another instance runs its loop) from its next
+    // look at the leases, within a second.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let status: serde_json::Value = http
+            .get(format!(
+                "{}/api/v1/auto-trade/status/default",
+                instances[watcher].base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["monitoring"] == true {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not monitored: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let seen = tokio::time::timeout(Duration::from_secs(20), async {
         let mut text = String::new();
         while let Some(chunk) = stream.chunk().await.unwrap() {
