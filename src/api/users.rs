@@ -126,42 +126,53 @@ impl Users {
                 );
                 continue;
             }
-            users.note_seen(&user_id, &value);
-            let loaded = serde_json::from_value::<AutoTradeConfig>(value)
-                .map_err(|e| e.to_string())
-                .and_then(|s| {
-                    settings::api_user_config(&users.base, &s).map_err(|e| {
-                        format!("{} (POST its config again within the bounds)", e.detail)
-                    })
-                });
-            match loaded {
-                Ok(mut config) => {
-                    config.source = API_SOURCE.to_string();
-                    let enabled = config.auto_trade.enabled;
-                    let store =
-                        Store::open_configured(&users.base, &users.data_dir, &user_id, enabled)?;
-                    users.insert(Desk::new(
-                        Arc::new(config),
-                        users.data_dir.clone(),
-                        Arc::new(store),
-                    ));
-                }
-                Err(e) => {
-                    tracing::error!("user {user_id}: stored settings refused, not monitored: {e}");
-                    eprintln!(
-                        "warning: user {user_id}: stored settings refused, not monitored: {e}"
-                    );
-                }
+            if let Err(e) = users.load_stored(&user_id, &value.to_string())? {
+                tracing::error!("user {user_id}: stored settings refused, not monitored: {e}");
+                eprintln!("warning: user {user_id}: stored settings refused, not monitored: {e}");
             }
         }
         Ok(users)
     }
 
-    fn note_seen(&self, user_id: &str, settings: &serde_json::Value) {
+    fn note_seen(&self, user_id: &str, text: &str) {
         self.seen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(user_id.to_string(), settings.to_string());
+            .insert(user_id.to_string(), text.to_string());
+    }
+
+    /// Load an API user from its stored settings `text` (read at start, or changed by another
+    /// instance): its store opened (or kept, when loaded already) and its desk put in place.
+    /// `Ok(Err(why))` when the settings are refused.
+    fn load_stored(
+        &self,
+        user_id: &str,
+        text: &str,
+    ) -> color_eyre::Result<std::result::Result<(), String>> {
+        self.note_seen(user_id, text);
+        let loaded = serde_json::from_str::<AutoTradeConfig>(text)
+            .map_err(|e| e.to_string())
+            .and_then(|s| {
+                settings::api_user_config(&self.base, &s)
+                    .map_err(|e| format!("{} (POST its config again within the bounds)", e.detail))
+            });
+        let mut config = match loaded {
+            Ok(c) => c,
+            Err(why) => return Ok(Err(why)),
+        };
+        config.source = API_SOURCE.to_string();
+        let existing = self.read().get(user_id).map(|u| u.ctx.store.clone());
+        let store = match existing {
+            Some(s) => s,
+            None => Arc::new(Store::open_configured(
+                &self.base,
+                &self.data_dir,
+                user_id,
+                config.auto_trade.enabled,
+            )?),
+        };
+        self.insert(Desk::new(Arc::new(config), self.data_dir.clone(), store));
+        Ok(Ok(()))
     }
 
     /// On PostgreSQL: load the users another instance made or changed since the last look,
@@ -183,37 +194,13 @@ impl Users {
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&user_id)
                 != Some(&text);
-            if !changed {
+            if !changed
+                || (!self.read().contains_key(&user_id) && self.len() >= self.base.store.max_users)
+            {
                 continue;
             }
-            if !self.read().contains_key(&user_id) && self.len() >= self.base.store.max_users {
-                continue;
-            }
-            self.seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(user_id.clone(), text.clone());
-            let loaded = serde_json::from_str::<AutoTradeConfig>(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|s| {
-                    settings::api_user_config(&self.base, &s).map_err(|e| e.detail.to_string())
-                });
-            match loaded {
-                Ok(mut config) => {
-                    config.source = API_SOURCE.to_string();
-                    let existing = self.read().get(&user_id).map(|u| u.ctx.store.clone());
-                    let store = match existing {
-                        Some(s) => s,
-                        None => Arc::new(Store::open_configured(
-                            &self.base,
-                            &self.data_dir,
-                            &user_id,
-                            config.auto_trade.enabled,
-                        )?),
-                    };
-                    self.insert(Desk::new(Arc::new(config), self.data_dir.clone(), store));
-                    tracing::info!("user {user_id}: settings loaded from the shared store");
-                }
+            match self.load_stored(&user_id, &text)? {
+                Ok(()) => tracing::info!("user {user_id}: settings loaded from the shared store"),
                 Err(e) => tracing::error!("user {user_id}: stored settings refused: {e}"),
             }
         }
@@ -333,7 +320,7 @@ impl Users {
         };
         let enabled = config.auto_trade.enabled;
         let stored = settings::settings_json(&config.auto_trade, enabled);
-        let stored_value = stored.clone();
+        let stored_text = stored.to_string();
         let data_dir = self.data_dir.clone();
         let old_store = existing.as_ref().map(|u| u.ctx.store.clone());
         let id = user_id.clone();
@@ -382,7 +369,7 @@ impl Users {
         if let Some(h) = token_hash {
             self.tokens.set(&user_id, h);
         }
-        self.note_seen(&user_id, &stored_value);
+        self.note_seen(&user_id, &stored_text);
         let user = self.insert(desk);
         self.wake.notify_one();
         Ok((user, existing.is_none(), token))
@@ -497,8 +484,6 @@ fn look(users: &Users, running: HashSet<String>) -> color_eyre::Result<Look> {
     };
     let mut mine: HashSet<String> = leases.renew()?.into_iter().collect();
     let live = leases.live()?;
-    *users.held.lock().unwrap_or_else(|p| p.into_inner()) =
-        live.iter().map(|(u, _)| u.clone()).collect();
     let held_by_others: HashSet<&String> = live
         .iter()
         .filter(|(_, owner)| *owner != leases.owner)
@@ -515,11 +500,11 @@ fn look(users: &Users, running: HashSet<String>) -> color_eyre::Result<Look> {
     for id in running.difference(&mine) {
         tracing::warn!("user {id}: lease lost, another instance runs its loop");
     }
-    users
-        .held
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(mine.iter().cloned());
+    *users.held.lock().unwrap_or_else(|p| p.into_inner()) = live
+        .into_iter()
+        .map(|(u, _)| u)
+        .chain(mine.iter().cloned())
+        .collect();
     Ok(Look {
         enabled,
         mine: Some(mine),

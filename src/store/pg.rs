@@ -417,38 +417,42 @@ impl Shared {
         fence: Option<&Lease>,
         f: impl FnOnce(Db<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.run(false, |db| {
+            db.execute("SELECT pg_advisory_xact_lock(?1)", params![user_key(user)])?;
+            if let Some(lease) = fence {
+                lease.check(db)?;
+            }
+            let out = f(db)?;
+            db.execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, user])?;
+            Ok(out)
+        })
+    }
+
+    /// `f` in one transaction on a pooled connection (`snapshot`: read-only, repeatable
+    /// read), committed when it returns `Ok`.
+    fn run<T, E: From<StoreError>>(
+        &self,
+        snapshot: bool,
+        f: impl FnOnce(Db<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let mut conn = self.conn_now()?;
         let PgConn { client, statements } = &mut *conn;
-        let tx = client.transaction().map_err(StoreError::from)?;
-        let cell = RefCell::new(PgTx::new(tx, statements));
-        let db = Db::Pg(&cell);
-        db.execute("SELECT pg_advisory_xact_lock(?1)", params![user_key(user)])?;
-        if let Some(lease) = fence {
-            lease.check(db)?;
+        let mut builder = client.build_transaction();
+        if snapshot {
+            builder = builder
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true);
         }
-        let out = f(db)?;
-        db.execute("SELECT pg_notify(?1, ?2)", params![CHANNEL, user])?;
+        let tx = builder.start().map_err(StoreError::from)?;
+        let cell = RefCell::new(PgTx::new(tx, statements));
+        let out = f(Db::Pg(&cell))?;
         cell.into_inner().commit()?;
         Ok(out)
     }
 
     /// One read-only snapshot.
     pub fn read<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
-        off_runtime(|| self.read_now(f))
-    }
-
-    fn read_now<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn_now()?;
-        let PgConn { client, statements } = &mut *conn;
-        let tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let cell = RefCell::new(PgTx::new(tx, statements));
-        let out = f(Db::Pg(&cell))?;
-        cell.into_inner().commit()?;
-        Ok(out)
+        off_runtime(|| self.run(true, f))
     }
 
     /// Take one request from the token bucket `key` (`per_second`, bursts of `burst`), on the
@@ -497,57 +501,14 @@ impl Shared {
 
     /// One transaction of its own, for rows no single user owns (leases, rate limits).
     pub fn transaction<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
-        off_runtime(|| self.transaction_now(f))
-    }
-
-    fn transaction_now<T>(&self, f: impl FnOnce(Db<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn_now()?;
-        let PgConn { client, statements } = &mut *conn;
-        let tx = client.transaction()?;
-        let cell = RefCell::new(PgTx::new(tx, statements));
-        let out = f(Db::Pg(&cell))?;
-        cell.into_inner().commit()?;
-        Ok(out)
+        off_runtime(|| self.run(false, f))
     }
 
     fn migrate(&self) -> Result<()> {
+        let what = format!("the database {}", self.shown);
         self.transaction(|db| {
             db.execute("SELECT pg_advisory_xact_lock(?1)", params![MIGRATION_LOCK])?;
-            db.execute_batch(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-            )?;
-            let stored: Option<String> = super::db::OptionalExtension::optional(db.query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                params![],
-                |r| r.get(0),
-            ))?;
-            let from = match stored.as_deref().map(str::parse::<i64>) {
-                None => 0,
-                Some(Ok(v)) if (0..=SCHEMA_VERSION).contains(&v) => v,
-                Some(Ok(v)) => {
-                    return Err(StoreError::Other(format!(
-                        "the database {} has schema version {v}, newer than this program's {SCHEMA_VERSION}: upgrade autotrade-tui",
-                        self.shown
-                    )));
-                }
-                Some(Err(_)) => {
-                    return Err(StoreError::Other(format!(
-                        "the database {}'s schema version is unreadable",
-                        self.shown
-                    )));
-                }
-            };
-            for (version, step) in STEPS {
-                if version > from {
-                    db.execute_batch(step)?;
-                }
-            }
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![SCHEMA_VERSION.to_string()],
-            )?;
-            Ok(())
+            super::schema::migrate_steps(db, &STEPS, SCHEMA_VERSION, SCHEMA_VERSION, &what)
         })
     }
 }
@@ -575,20 +536,16 @@ pub(super) fn for_data_dir(data_dir: &std::path::Path) -> Option<Arc<Shared>> {
 #[doc(hidden)]
 pub fn migrate_to_for_tests(url: &str, version: i64) -> Result<()> {
     let mut client = config_of(url)?.connect(postgres::NoTls)?;
-    client.batch_execute(
-        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    let mut statements = HashMap::new();
+    let cell = RefCell::new(PgTx::new(client.transaction()?, &mut statements));
+    super::schema::migrate_steps(
+        Db::Pg(&cell),
+        &STEPS,
+        version,
+        SCHEMA_VERSION,
+        &format!("the database {}", crate::net::redact_url(url)),
     )?;
-    for (v, step) in STEPS {
-        if v <= version {
-            client.batch_execute(step)?;
-        }
-    }
-    client.execute(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', $1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        &[&version.to_string()],
-    )?;
-    Ok(())
+    cell.into_inner().commit()
 }
 
 /// Run `f`, which blocks on PostgreSQL, from any thread: the client runs a small runtime of

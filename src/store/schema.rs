@@ -1,8 +1,9 @@
 //! The tables, and the migrations that bring a store made by an earlier release up to date
 //! in place. Auditors read these tables with `sqlite3`: names and columns stay.
 
+use super::db::{Db, OptionalExtension, params};
 use super::{Result, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 
 /// Version 1: decisions, positions, fills, prices, state, events. Version 2: orders (and
 /// user_settings, made on first use before). Version 3: price_ticks, the recent prices the
@@ -232,42 +233,72 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 );
 "#;
 
-/// The statements that take a store from version `n - 1` to `n`, for n = 1, 2, …
-const STEPS: [&str; 7] = [V1, V2, V3, V4, V5, V6, V7];
+/// The statements that take a store to each version, from 1.
+const STEPS: [(i64, &str); 7] = [
+    (1, V1),
+    (2, V2),
+    (3, V3),
+    (4, V4),
+    (5, V5),
+    (6, V6),
+    (7, V7),
+];
 
 /// Bring the store to [`SCHEMA_VERSION`] in one transaction; refuse a store from a newer release.
 pub fn migrate(tx: &Connection) -> Result<()> {
-    tx.execute_batch(
+    migrate_steps(
+        Db::Lite(tx),
+        &STEPS,
+        SCHEMA_VERSION,
+        SCHEMA_VERSION,
+        "the store",
+    )
+}
+
+/// Bring the schema in `db` (inside the caller's transaction) from its stored version to
+/// `target` by the `steps` after it, and store `target`; a version above `latest` (a newer
+/// release's) or one that is not a number is refused, naming the store as `what`. SQLite's
+/// and PostgreSQL's migrations both run here, each with its own steps.
+pub(super) fn migrate_steps(
+    db: Db<'_>,
+    steps: &[(i64, &str)],
+    target: i64,
+    latest: i64,
+    what: &str,
+) -> Result<()> {
+    db.execute_batch(
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     )?;
-    let stored: Option<String> = tx
+    let stored: Option<String> = db
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
+            params![],
             |r| r.get(0),
         )
         .optional()?;
     let from = match stored.as_deref().map(str::parse::<i64>) {
         None => 0,
-        Some(Ok(v)) if (0..=SCHEMA_VERSION).contains(&v) => v,
-        Some(Ok(v)) if v > SCHEMA_VERSION => {
+        Some(Ok(v)) if (0..=latest).contains(&v) => v,
+        Some(Ok(v)) if v > latest => {
             return Err(StoreError::Other(format!(
-                "the store has schema version {v}, newer than this program's {SCHEMA_VERSION}: upgrade autotrade-tui"
+                "{what} has schema version {v}, newer than this program's {latest}: upgrade autotrade-tui"
             )));
         }
         Some(_) => {
-            return Err(StoreError::Other(
-                "the store's schema version is unreadable".into(),
-            ));
+            return Err(StoreError::Other(format!(
+                "{what}'s schema version is unreadable"
+            )));
         }
     };
-    for step in &STEPS[from as usize..] {
-        tx.execute_batch(step)?;
+    for (version, step) in steps {
+        if *version > from && *version <= target {
+            db.execute_batch(step)?;
+        }
     }
-    tx.execute(
+    db.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        params![SCHEMA_VERSION.to_string()],
+        params![target.to_string()],
     )?;
     Ok(())
 }
